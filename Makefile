@@ -1,0 +1,62 @@
+# Battery passport platform. `make run` and `make test` do all the set-up on a fresh machine (idempotent).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+STACK := bash deploy/local/stack.sh
+SERVICES := bash deploy/local/services.sh
+PYTEST_ARGS ?=
+
+.PHONY: help install stack run demo test check unit integration e2e stop status asyncapi schemas clean-data
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: .venv/.installed ## install the Python environment (uv, locked)
+
+.venv/.installed: pyproject.toml uv.lock
+	@python3 -m uv --version >/dev/null 2>&1 || { echo "==> installing uv"; python3 -m pip install --quiet --disable-pip-version-check uv; }
+	@echo "==> python environment: uv sync (locked)"
+	@python3 -m uv sync --frozen --quiet
+	@touch $@
+
+stack: install ## start Kafka, PostgreSQL, Redis and the HTTP gateway (installs them when missing)
+	@$(STACK) up
+
+run: stack ## start everything, run the demo, print where to look
+	@$(PY) -m services.common.cli keys demo --quiet
+	@$(SERVICES) up
+	@$(PY) -m services.common.cli demo
+
+demo: ## run the demo again against the running platform
+	@$(PY) -m services.common.cli demo
+
+check: install ## lint, format check, types, service independence, committed schemas up to date
+	@echo "==> ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@echo "==> mypy --strict"; .venv/bin/mypy contracts services
+	@echo "==> import-linter"; .venv/bin/lint-imports --no-cache
+
+test: stack check ## install, start the stack, run every test (unit, integration, e2e)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: install ## unit tests only (no I/O)
+	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+integration: stack
+	@$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+e2e: stack
+	@$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+asyncapi: install ## regenerate the committed AsyncAPI documents and JSON Schemas
+	@$(PY) -m services.common.cli contracts write
+
+stop: ## stop the services and the stack (data is kept)
+	@$(SERVICES) down
+	@$(STACK) down
+
+status: ## what runs where
+	@$(STACK) status
+	@$(SERVICES) status
+
+clean-data: stop ## stop everything and delete local data
+	@$(STACK) wipe

@@ -1,0 +1,136 @@
+"""CloudEvents 1.0 in Kafka *binary* mode: attributes travel as `ce_*` headers, the body is `data` as JSON.
+
+https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/bindings/kafka-protocol-binding.md
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.errors import Violation
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+TYPE_PREFIX = "eu.battery-passport."
+
+RawHeaders = Iterable[tuple[str, bytes]]
+
+
+class Envelope(BaseModel):
+    """The CloudEvents context attributes of one message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=200, description="Unique per source; dedup key with `source`.")
+    source: str = Field(
+        min_length=1,
+        max_length=500,
+        description="URI-reference naming the publishing system, e.g. `urn:bpass:handler:<handler id>`.",
+        examples=["urn:bpass:service:identity"],
+    )
+    type: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Event type, versioned: `eu.battery-passport.<domain>.<name>.v<N>`.",
+        examples=["eu.battery-passport.identity.passport-minted.v1"],
+    )
+    subject: str | None = Field(default=None, description="The passport id the event is about, when known.")
+    time: datetime = Field(description="When the occurrence happened (UTC).")
+    specversion: str = SPEC_VERSION
+    datacontenttype: str = CONTENT_TYPE
+    traceparent: str | None = Field(default=None, description="W3C trace context of the publisher.")
+
+    def to_headers(self) -> list[tuple[str, bytes]]:
+        headers = [
+            ("ce_specversion", self.specversion.encode()),
+            ("ce_id", self.id.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_time", self.time.astimezone(UTC).isoformat().replace("+00:00", "Z").encode()),
+            ("content-type", self.datacontenttype.encode()),
+        ]
+        if self.subject is not None:
+            headers.append(("ce_subject", self.subject.encode()))
+        if self.traceparent is not None:
+            headers.append(("traceparent", self.traceparent.encode()))
+        return headers
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.source}\x1f{self.id}"
+
+
+def header_map(headers: RawHeaders | Mapping[str, bytes | str]) -> dict[str, str]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out: dict[str, str] = {}
+    for name, value in items:
+        out[name.lower()] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return out
+
+
+def parse_envelope(headers: RawHeaders | Mapping[str, bytes | str]) -> Envelope | list[Violation]:
+    """Read the CloudEvents attributes; returns the violations instead when they are absent or wrong."""
+    h = header_map(headers)
+    violations: list[Violation] = []
+    for required in ("ce_id", "ce_source", "ce_type", "ce_specversion"):
+        if not h.get(required):
+            violations.append(
+                Violation(
+                    field=f"headers.{required}",
+                    reason="missing_cloudevents_attribute",
+                    message=f"Header {required} is required (CloudEvents 1.0, Kafka binary mode).",
+                )
+            )
+    if h.get("ce_specversion") and h["ce_specversion"] != SPEC_VERSION:
+        violations.append(
+            Violation(
+                field="headers.ce_specversion",
+                reason="unsupported_specversion",
+                message=f"ce_specversion must be {SPEC_VERSION}, got {h['ce_specversion']!r}.",
+            )
+        )
+    content_type = h.get("content-type", CONTENT_TYPE)
+    if not content_type.startswith(CONTENT_TYPE):
+        violations.append(
+            Violation(
+                field="headers.content-type",
+                reason="unsupported_content_type",
+                message=f"Only {CONTENT_TYPE} bodies are accepted, got {content_type!r}.",
+            )
+        )
+    time = datetime.now(UTC)
+    if h.get("ce_time"):
+        try:
+            time = datetime.fromisoformat(h["ce_time"].replace("Z", "+00:00"))
+        except ValueError:
+            violations.append(
+                Violation(
+                    field="headers.ce_time",
+                    reason="invalid_timestamp",
+                    message="ce_time must be an RFC 3339 timestamp, e.g. 2026-11-28T10:00:00Z.",
+                )
+            )
+        else:
+            if time.tzinfo is None:
+                violations.append(
+                    Violation(
+                        field="headers.ce_time",
+                        reason="timestamp_without_offset",
+                        message="ce_time must carry a UTC offset or Z.",
+                    )
+                )
+    if violations:
+        return violations
+    return Envelope(
+        id=h["ce_id"],
+        source=h["ce_source"],
+        type=h["ce_type"],
+        subject=h.get("ce_subject"),
+        time=time,
+        specversion=h["ce_specversion"],
+        datacontenttype=content_type,
+        traceparent=h.get("traceparent"),
+    )

@@ -1,0 +1,625 @@
+#!/usr/bin/env bash
+# Local, Docker-free infrastructure for the battery-passport platform:
+#   PostgreSQL (Debian package binaries), Redis (Debian package), Apache Kafka 4.x in KRaft mode (jars from
+#   Maven Central, or a distribution in $KAFKA_HOME) and an nginx gateway in front of the four services.
+#
+#   bash deploy/local/stack.sh install        install what is missing (apt packages, Kafka jars)
+#   bash deploy/local/stack.sh up             install, then start everything not yet running (idempotent)
+#   bash deploy/local/stack.sh down [--wipe]  stop what this script started; --wipe also deletes the data
+#   bash deploy/local/stack.sh wipe           same as down --wipe
+#   bash deploy/local/stack.sh status         one line per component
+#   bash deploy/local/stack.sh env            export lines for the services: eval "$(bash deploy/local/stack.sh env)"
+#
+# All state (data, logs, pid files) lives under $BPASS_LOCAL_VAR (default <repo>/var/local). Everything binds to
+# 127.0.0.1. Ports: BPASS_KAFKA_PORT (39092), BPASS_KAFKA_CONTROLLER_PORT (39093), BPASS_PG_PORT (35432),
+# BPASS_REDIS_PORT (36379), BPASS_HTTP_PORT (8080); upstreams BPASS_IDENTITY_PORT (8101), BPASS_CUSTODY_PORT (8102),
+# BPASS_RECOVERY_PORT (8103), BPASS_REPORTING_PORT (8104). BPASS_LOCAL_NGINX=0 leaves nginx out.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+VAR="${BPASS_LOCAL_VAR:-$ROOT/var/local}"
+[[ $VAR == /* ]] || VAR="$PWD/$VAR"
+VAR="${VAR%/}"
+
+HOST=127.0.0.1
+KAFKA_PORT="${BPASS_KAFKA_PORT:-39092}"
+KAFKA_CONTROLLER_PORT="${BPASS_KAFKA_CONTROLLER_PORT:-39093}"
+PG_PORT="${BPASS_PG_PORT:-35432}"
+REDIS_PORT="${BPASS_REDIS_PORT:-36379}"
+HTTP_PORT="${BPASS_HTTP_PORT:-8080}"
+IDENTITY_PORT="${BPASS_IDENTITY_PORT:-8101}"
+CUSTODY_PORT="${BPASS_CUSTODY_PORT:-8102}"
+RECOVERY_PORT="${BPASS_RECOVERY_PORT:-8103}"
+REPORTING_PORT="${BPASS_REPORTING_PORT:-8104}"
+WITH_NGINX="${BPASS_LOCAL_NGINX:-1}"
+KAFKA_TIMEOUT="${BPASS_KAFKA_TIMEOUT:-90}"
+KAFKA_HEAP_OPTS="${BPASS_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+
+PG_DB=bpass PG_ROLE=bpass PG_PASSWORD=bpass
+
+KAFKA_DIR="$VAR/kafka"
+REDIS_DIR="$VAR/redis"
+NGINX_DIR="$VAR/nginx"
+LOG_DIR="$VAR/logs"          # install logs (apt, mvn)
+
+# ---------------------------------------------------------------------------------------------------- helpers
+say()  { printf '==> %s\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+die()  { printf '==> ERROR: %s\n' "$*" >&2; exit 1; }
+# die_log MESSAGE LOGFILE: the message, then the last lines of the log.
+die_log() {
+  printf '==> ERROR: %s\n' "$1" >&2
+  if [[ -s ${2:-} ]]; then
+    printf '    --- last lines of %s ---\n' "$(rel "$2")" >&2
+    tail -n "${3:-25}" "$2" | sed 's/^/    | /' >&2
+  fi
+  exit 1
+}
+rel() { local p=$1; [[ $p == "$ROOT"/* ]] && p=${p#"$ROOT"/}; printf '%s' "$p"; }
+now_us() { local t=${EPOCHREALTIME/[.,]/}; printf '%s' "$t"; }
+since() { local d=$(( $(now_us) - $1 )); printf '%d.%ds' $((d / 1000000)) $(((d % 1000000) / 100000)); }
+is_root() { [[ $EUID -eq 0 ]]; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+# Who listens on a port: "pid 123 (redis-server 127.0.0.1:6379)" or "an unknown process".
+port_owner() {
+  local line pid=""
+  if have ss; then
+    line=$(ss -Hltnp "sport = :$1" 2>/dev/null | head -n1 || true)
+    [[ $line =~ pid=([0-9]+) ]] && pid=${BASH_REMATCH[1]}
+  fi
+  if [[ -z $pid ]] && have fuser; then
+    pid=$(fuser -n tcp "$1" 2>/dev/null | awk '{print $1}' || true)
+  fi
+  if [[ -n $pid ]]; then
+    local c; c=$(cmdline "$pid")
+    if [[ $c == java\ * || $c == */java\ * ]]; then  # java: the main class and its arguments say more than the options
+      c="java ... $(awk '{for (i = 1; i < NF; i++) if ($i !~ /^-/ && $(i-1) !~ /^-(cp|classpath)$/ && i > 1) {s = $i; for (j = i + 1; j <= NF; j++) s = s " " $j; print s; exit}}' <<<"$c")"
+    fi
+    printf 'pid %s (%s)' "$pid" "$(cut -c1-160 <<<"$c")"
+  else
+    printf 'an unknown process (try: ss -ltnp "sport = :%s")' "$1"
+  fi
+}
+cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
+read_pid() { [[ -f $1 ]] && head -n1 "$1" | tr -dc '0-9' || true; }
+# pid_is PID PATTERN: the process is alive and its command line contains PATTERN.
+pid_is() {
+  [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null || return 1
+  local c; c=$(cmdline "$1")
+  [[ $c == *"$2"* ]]
+}
+# wait_gone PID SECONDS
+wait_gone() {
+  local pid=$1 n=$(($2 * 10))
+  while kill -0 "$pid" 2>/dev/null && ((n-- > 0)); do sleep 0.1; done
+  ! kill -0 "$pid" 2>/dev/null
+}
+check_port_free() { # check_port_free COMPONENT PORT ENV-VAR
+  if port_open "$2"; then
+    die "$1: port $HOST:$2 is already in use by $(port_owner "$2"). Stop that process or choose another port ($3=...)."
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------------- install
+APT_UPDATED=0
+apt_install() { # apt_install PACKAGE...
+  if ! is_root; then
+    die "missing: $*. Install with: sudo apt-get install -y $* (or run this script as root)"
+  fi
+  mkdir -p "$LOG_DIR"
+  local log="$LOG_DIR/apt.log" t0; t0=$(now_us)
+  export DEBIAN_FRONTEND=noninteractive
+  if [[ $APT_UPDATED == 0 ]]; then
+    apt-get update >>"$log" 2>&1 || die_log "apt-get update failed: see $(rel "$log")" "$log"
+    APT_UPDATED=1
+  fi
+  apt-get install -y --no-install-recommends "$@" </dev/null >>"$log" 2>&1 \
+    || die_log "apt-get install $* failed: see $(rel "$log")" "$log"
+  say "apt: installed $* in $(since "$t0")"
+}
+# A Debian package's postinst may start its own service (redis on 6379, nginx on 80): stop and disable it, the
+# stack runs its own instances.
+stop_package_service() {
+  local svc=$1
+  if have systemctl && [[ -d /run/systemd/system ]]; then
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  else
+    service "$svc" stop >/dev/null 2>&1 || true
+    have update-rc.d && { update-rc.d "$svc" disable >/dev/null 2>&1 || true; }
+  fi
+  # No init system at all: the package's daemon may still be running from its own pid file.
+  local pidf
+  for pidf in "/run/$svc/$svc.pid" "/run/$svc.pid" "/var/run/$svc/$svc.pid" "/var/run/$svc.pid"; do
+    local pid; pid=$(read_pid "$pidf")
+    if pid_is "$pid" "$svc"; then kill "$pid" 2>/dev/null || true; fi
+  done
+}
+
+pg_bindir() {
+  local d
+  if [[ -n ${BPASS_PG_BIN:-} ]]; then printf '%s' "$BPASS_PG_BIN"; return; fi
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+  if [[ -n $d && -x $d/initdb ]]; then printf '%s' "$d"; return; fi
+  if have initdb; then dirname "$(command -v initdb)"; fi
+}
+
+java_major() { # prints the major version of `java`, or nothing
+  have java || return 0
+  java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2; exit}' \
+    | sed 's/^1\.//; s/\..*//'
+}
+need_java() {
+  local v; v=$(java_major)
+  if [[ -z $v ]] && is_root; then apt_install default-jre-headless; v=$(java_major); fi
+  [[ -n $v ]] || die "Java 17+ not found: install openjdk-17-jre-headless (apt-get install -y openjdk-17-jre-headless)"
+  ((v >= 17)) || die "Java 17+ not found (java on PATH is version $v): install openjdk-17-jre-headless"
+}
+
+install_packages() {
+  local missing=()
+  have redis-server && have redis-cli || missing+=(redis-server)
+  [[ $WITH_NGINX == 1 ]] && ! have nginx && missing+=(nginx)
+  [[ -n $(pg_bindir) ]] || missing+=(postgresql)
+  if ((${#missing[@]})); then
+    apt_install "${missing[@]}"
+    local p
+    for p in "${missing[@]}"; do
+      case $p in
+        redis-server) stop_package_service redis-server ;;
+        nginx) stop_package_service nginx ;;
+        postgresql) stop_package_service postgresql ;;
+      esac
+    done
+  fi
+  have redis-server || die "redis-server not found after installing redis-server"
+  [[ $WITH_NGINX != 1 ]] || have nginx || die "nginx not found after installing nginx"
+  [[ -n $(pg_bindir) ]] || die "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin): apt-get install postgresql"
+}
+
+kafka_libs() { if [[ -n ${KAFKA_HOME:-} ]]; then printf '%s' "$KAFKA_HOME/libs"; else printf '%s' "$KAFKA_DIR/libs"; fi; }
+kafka_version() {
+  local j; j=$(ls "$(kafka_libs)"/kafka_2.13-*.jar 2>/dev/null | grep -v -e '-test' -e '-sources' | head -n1 || true)
+  j=${j##*/kafka_2.13-}; printf '%s' "${j%.jar}"
+}
+install_kafka() {
+  need_java
+  if [[ -n ${KAFKA_HOME:-} ]]; then
+    compgen -G "$KAFKA_HOME/libs/kafka_2.13-*.jar" >/dev/null \
+      || die "KAFKA_HOME=$KAFKA_HOME has no libs/kafka_2.13-*.jar: point it at an unpacked Kafka 4.x distribution or unset it"
+    return
+  fi
+  local libs="$KAFKA_DIR/libs" pom="$HERE/kafka/pom.xml" stamp want
+  want=$(sha256sum "$pom" | cut -d' ' -f1)
+  stamp="$libs/.pom.sha256"
+  if [[ -f $stamp && $(<"$stamp") == "$want" ]] && compgen -G "$libs/kafka_2.13-*.jar" >/dev/null; then
+    return
+  fi
+  have mvn || apt_install maven
+  mkdir -p "$LOG_DIR" "$KAFKA_DIR"
+  local log="$LOG_DIR/mvn.log" tmp="$libs.tmp" t0; t0=$(now_us)
+  rm -rf "$tmp"
+  say "kafka: fetching broker jars from Maven Central ($(rel "$pom"))"
+  mvn -B -q -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$log" 2>&1 \
+    || die_log "mvn dependency:copy-dependencies failed: see $(rel "$log")" "$log"
+  compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || die_log "mvn ran but no kafka_2.13 jar was copied: see $(rel "$log")" "$log"
+  rm -rf "$libs"; mv "$tmp" "$libs"; printf '%s\n' "$want" >"$stamp"
+  say "kafka: $(ls "$libs"/*.jar | wc -l) jars (Kafka $(kafka_version)) in $(rel "$libs") in $(since "$t0")"
+}
+
+ensure_gitignore() {
+  # State lives in <repo>/var/: keep it out of git.
+  [[ $VAR == "$ROOT"/var/* && -d $ROOT/.git ]] || return 0
+  local gi="$ROOT/.gitignore"
+  if ! grep -qxE '/?var/?(\*)?' "$gi" 2>/dev/null; then
+    { [[ -s $gi && -n $(tail -c1 "$gi") ]] && echo; echo 'var/'; } >>"$gi"
+  fi
+}
+
+do_install() {
+  mkdir -p "$VAR"
+  ensure_gitignore
+  install_packages
+  install_kafka
+}
+
+# ---------------------------------------------------------------------------------------------------- postgres
+# PostgreSQL refuses to run as root: as root it runs as the `postgres` system user (created if missing, normally by
+# the Debian package), which then owns var/local/postgres. That user must be able to traverse every parent directory
+# of var/local; if it cannot (e.g. a repo under a 0700 home directory), the cluster goes to
+# /var/tmp/bpass-postgres-<hash of var dir> instead, and `status` shows where.
+PG_OS_USER=""
+PG_DIR=""
+PGBIN=""
+pg_setup() {
+  PGBIN=$(pg_bindir)
+  [[ -n $PGBIN ]] || die "postgres: server binaries not found: run 'bash deploy/local/stack.sh install'"
+  if is_root; then
+    PG_OS_USER=postgres
+    if ! id -u postgres >/dev/null 2>&1; then
+      useradd --system --user-group --home-dir /var/lib/postgresql --shell /bin/bash postgres \
+        || die "postgres: could not create the 'postgres' system user (PostgreSQL refuses to run as root)"
+    fi
+  else
+    PG_OS_USER=$(id -un)
+  fi
+  PG_DIR="${BPASS_PG_DIR:-$VAR/postgres}"
+  local alt; alt="/var/tmp/bpass-postgres-$(printf '%s' "$VAR" | sha256sum | cut -c1-12)"
+  if is_root && [[ -z ${BPASS_PG_DIR:-} ]]; then
+    if [[ -d $alt && ! -d $PG_DIR ]]; then
+      PG_DIR=$alt                                  # chosen by an earlier 'up'
+    elif [[ ${1:-} == create ]]; then
+      mkdir -p "$PG_DIR"
+      if ! runuser -u postgres -- test -x "$PG_DIR" 2>/dev/null; then
+        rmdir "$PG_DIR" 2>/dev/null || true
+        PG_DIR=$alt
+        info "postgres: user postgres cannot reach $(rel "$VAR"); using $PG_DIR instead"
+      fi
+    fi
+  fi
+}
+as_pg() {
+  if is_root; then (cd / && runuser -u "$PG_OS_USER" -- "$@"); else (cd / && "$@"); fi
+}
+pg_data() { printf '%s' "$PG_DIR/data"; }
+pg_sockdir() { printf '%s' "$PG_DIR/run"; }
+pg_pid() { local p; p=$(read_pid "$(pg_data)/postmaster.pid"); pid_is "$p" postgres && printf '%s' "$p" || true; }
+psql_admin() {
+  as_pg "$PGBIN/psql" -h "$(pg_sockdir)" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAtX "$@"
+}
+pg_write_conf() {
+  cat >"$(pg_data)/bpass-local.conf" <<EOF
+# Written by deploy/local/stack.sh on every 'up' (edit the script, not this file).
+listen_addresses = '$HOST'
+port = $PG_PORT
+unix_socket_directories = '$(pg_sockdir)'
+max_connections = 200
+shared_buffers = 256MB
+fsync = on
+log_line_prefix = '%m [%p] %q%u@%d '
+log_timezone = 'UTC'
+timezone = 'UTC'
+EOF
+  if is_root; then chown "$PG_OS_USER": "$(pg_data)/bpass-local.conf"; fi
+}
+start_postgres() {
+  local t0; t0=$(now_us)
+  pg_setup create
+  local data; data=$(pg_data)
+  local log="$PG_DIR/postgres.log" pid
+  mkdir -p "$PG_DIR" "$(pg_sockdir)"
+  is_root && chown "$PG_OS_USER": "$PG_DIR" "$(pg_sockdir)"
+  chmod 0700 "$(pg_sockdir)" 2>/dev/null || true
+  (( ${#PG_DIR} < 90 )) || die "postgres: $PG_DIR is too long for a unix socket path; set BPASS_PG_DIR to a shorter directory"
+
+  pid=$(pg_pid)
+  if [[ -n $pid ]] && port_open "$PG_PORT"; then
+    pg_ensure_db
+    say "postgres: already running on $HOST:$PG_PORT (pid $pid)"
+    return
+  fi
+  if [[ -n $pid ]]; then
+    die "postgres: running (pid $pid, data $(rel "$data")) but not listening on $HOST:$PG_PORT; run 'stack.sh down' then 'up' again"
+  fi
+  check_port_free postgres "$PG_PORT" BPASS_PG_PORT
+
+  if [[ ! -f $data/PG_VERSION ]]; then
+    local tmp="$PG_DIR/data.tmp" locale_opt=(--no-locale)
+    locale -a 2>/dev/null | grep -qix 'c.utf-\?8' && locale_opt=(--locale=C.UTF-8)
+    rm -rf "$tmp"
+    as_pg "$PGBIN/initdb" -D "$tmp" -U postgres -E UTF8 "${locale_opt[@]}" \
+      --auth-local=trust --auth-host=scram-sha-256 >"$PG_DIR/initdb.log" 2>&1 \
+      || die_log "postgres: initdb failed (as user $PG_OS_USER): see $(rel "$PG_DIR/initdb.log")" "$PG_DIR/initdb.log"
+    printf "\n# Local stack settings (port, sockets, tuning)\ninclude_if_exists = 'bpass-local.conf'\n" >>"$tmp/postgresql.conf"
+    rm -rf "$data"; mv "$tmp" "$data"
+    info "postgres: initialised $(rel "$data") (superuser postgres via unix socket, $PG_ROLE/$PG_PASSWORD over TCP)"
+  fi
+  pg_write_conf
+  if ! as_pg "$PGBIN/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null 2>&1; then
+    die_log "postgres: failed to start on $HOST:$PG_PORT" "$log"
+  fi
+  pg_ensure_db
+  say "postgres: started on $HOST:$PG_PORT (pid $(pg_pid)) in $(since "$t0")"
+}
+pg_ensure_db() {
+  psql_admin -c "DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ROLE') THEN
+        CREATE ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD';
+      END IF; END \$\$;" >/dev/null \
+    || die "postgres: could not create role $PG_ROLE"
+  if [[ $(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") != 1 ]]; then
+    psql_admin -c "CREATE DATABASE $PG_DB OWNER $PG_ROLE" >/dev/null || die "postgres: could not create database $PG_DB"
+  fi
+}
+stop_postgres() {
+  pg_setup
+  local pid; pid=$(pg_pid)
+  if [[ -z $pid ]]; then say "postgres: not running"; return; fi
+  as_pg "$PGBIN/pg_ctl" -D "$(pg_data)" -m fast -w -t 60 stop >/dev/null 2>&1 \
+    || die_log "postgres: pg_ctl stop failed" "$PG_DIR/postgres.log"
+  say "postgres: stopped (was pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------------- redis
+redis_pid() { local p; p=$(read_pid "$REDIS_DIR/redis.pid"); pid_is "$p" redis-server && printf '%s' "$p" || true; }
+redis_ping() { [[ $(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
+start_redis() {
+  local t0 pid; t0=$(now_us)
+  mkdir -p "$REDIS_DIR"
+  pid=$(redis_pid)
+  if [[ -n $pid ]] && redis_ping; then say "redis: already running on $HOST:$REDIS_PORT (pid $pid)"; return; fi
+  [[ -z $pid ]] || die "redis: running (pid $pid) but not answering on $HOST:$REDIS_PORT; run 'stack.sh down' then 'up' again"
+  check_port_free redis "$REDIS_PORT" BPASS_REDIS_PORT
+  cat >"$REDIS_DIR/redis.conf" <<EOF
+# Written by deploy/local/stack.sh on every 'up' (edit the script, not this file).
+bind $HOST
+port $REDIS_PORT
+protected-mode yes
+daemonize yes
+pidfile "$REDIS_DIR/redis.pid"
+logfile "$REDIS_DIR/redis.log"
+dir "$REDIS_DIR"
+appendonly yes
+appendfsync everysec
+save 3600 1 300 100 60 10000
+EOF
+  redis-server "$REDIS_DIR/redis.conf" >>"$REDIS_DIR/redis.log" 2>&1 || die_log "redis: redis-server failed to start" "$REDIS_DIR/redis.log"
+  local n=150
+  until redis_ping; do
+    ((n-- > 0)) || die_log "redis: not answering PING on $HOST:$REDIS_PORT after 15 s" "$REDIS_DIR/redis.log"
+    sleep 0.1
+  done
+  say "redis: started on $HOST:$REDIS_PORT (pid $(redis_pid)) in $(since "$t0")"
+}
+stop_redis() {
+  local pid; pid=$(redis_pid)
+  if [[ -z $pid ]]; then say "redis: not running"; return; fi
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_gone "$pid" 30 || { kill -KILL "$pid" 2>/dev/null || true; say "redis: killed (pid $pid did not stop in 30 s)"; return; }
+  say "redis: stopped (was pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------------- kafka
+KAFKA_PROPS="$KAFKA_DIR/server.properties"
+kafka_pid() { local p; p=$(read_pid "$KAFKA_DIR/kafka.pid"); pid_is "$p" "$KAFKA_PROPS" && printf '%s' "$p" || true; }
+kafka_jvm_args() { # the java command line before the main class, one word per line
+  local a
+  for a in $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+           -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true; do printf '%s\n' "$a"; done
+  printf '%s\n' "-Dkafka.logs.dir=$KAFKA_DIR/logs" "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.yaml" \
+    -cp "$(kafka_libs)/*"
+}
+kafka_render_props() {
+  local data="$KAFKA_DIR/data"
+  sed -e "s|^controller\.quorum\.voters=.*|controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT|" \
+      -e "s|^listeners=.*|listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT|" \
+      -e "s|^advertised\.listeners=.*|advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT|" \
+      -e "s|^log\.dirs=.*|log.dirs=$data|" \
+      "$HERE/kafka/server.properties" >"$KAFKA_PROPS.tmp"
+  mv "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
+}
+KAFKA_T0=""
+KAFKA_LOG_OFFSET=0
+KAFKA_STARTING=0
+kafka_launch() { # starts the broker in the background; kafka_wait waits for it
+  KAFKA_T0=$(now_us)
+  local pid; pid=$(kafka_pid)
+  mkdir -p "$KAFKA_DIR/logs" "$KAFKA_DIR/data"
+  if [[ -n $pid ]] && port_open "$KAFKA_PORT"; then
+    say "kafka: already running on $HOST:$KAFKA_PORT (pid $pid)"
+    return
+  fi
+  if [[ -n $pid ]]; then  # started by an earlier 'up' and still booting
+    KAFKA_STARTING=1; KAFKA_LOG_OFFSET=0; return
+  fi
+  check_port_free kafka "$KAFKA_PORT" BPASS_KAFKA_PORT
+  check_port_free "kafka (controller)" "$KAFKA_CONTROLLER_PORT" BPASS_KAFKA_CONTROLLER_PORT
+  need_java
+  kafka_render_props
+  if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
+    local id_file="$KAFKA_DIR/cluster.id" id
+    if [[ ! -s $id_file ]]; then
+      # A Kafka cluster id is a base64url-encoded random 16-byte UUID (what `kafka-storage random-uuid` prints).
+      head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$id_file"
+    fi
+    id=$(<"$id_file")
+    local jvm; mapfile -t jvm < <(kafka_jvm_args)
+    java "${jvm[@]}" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_PROPS" --ignore-formatted \
+      </dev/null >"$KAFKA_DIR/logs/format.log" 2>&1 \
+      || die_log "kafka: formatting storage failed (kafka.tools.StorageTool format)" "$KAFKA_DIR/logs/format.log"
+    info "kafka: formatted $(rel "$KAFKA_DIR/data") (cluster id $id)"
+  fi
+  KAFKA_LOG_OFFSET=$(stat -c %s "$KAFKA_DIR/logs/server.log" 2>/dev/null || echo 0)
+  printf '\n==== %s stack.sh up: starting Kafka %s\n' "$(date -u +%FT%TZ)" "$(kafka_version)" >>"$KAFKA_DIR/logs/kafka.out"
+  # setsid: own session, so Ctrl-C in the calling terminal does not stop the broker; the wrapper shell writes its
+  # own pid and then becomes java (exec), so the pid file holds the broker's pid.
+  local jvm; mapfile -t jvm < <(kafka_jvm_args)
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$KAFKA_DIR/kafka.pid" java "${jvm[@]}" kafka.Kafka "$KAFKA_PROPS" \
+    </dev/null >>"$KAFKA_DIR/logs/kafka.out" 2>&1 &
+  KAFKA_STARTING=1
+}
+kafka_started_logged() {
+  local f="$KAFKA_DIR/logs/server.log"
+  [[ -f $f ]] || return 1
+  grep -q 'Kafka Server started' < <(tail -c "+$((KAFKA_LOG_OFFSET + 1))" "$f")
+}
+kafka_wait() {
+  [[ $KAFKA_STARTING == 1 ]] || return 0
+  local deadline=$(( $(now_us) + KAFKA_TIMEOUT * 1000000 )) pid=""
+  while :; do
+    [[ -n $pid ]] || pid=$(kafka_pid)
+    if [[ -n $pid ]]; then
+      if ! kill -0 "$pid" 2>/dev/null; then
+        tail -n 15 "$KAFKA_DIR/logs/kafka.out" >&2 || true
+        die_log "kafka: the broker exited during startup (pid $pid); see $(rel "$KAFKA_DIR/logs")" "$KAFKA_DIR/logs/server.log" 30
+      fi
+      if port_open "$KAFKA_PORT" && kafka_started_logged; then break; fi
+    fi
+    if (( $(now_us) > deadline )); then
+      die_log "kafka: not ready on $HOST:$KAFKA_PORT after ${KAFKA_TIMEOUT} s (pid ${pid:-?} left running; 'stack.sh down' stops it)" \
+        "$KAFKA_DIR/logs/server.log" 30
+    fi
+    sleep 0.25
+  done
+  say "kafka: started on $HOST:$KAFKA_PORT (pid $pid, Kafka $(kafka_version)) in $(since "$KAFKA_T0")"
+}
+stop_kafka() {
+  local pid; pid=$(kafka_pid)
+  if [[ -z $pid ]]; then say "kafka: not running"; return; fi
+  local t0; t0=$(now_us)
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_gone "$pid" 60; then
+    kill -KILL "$pid" 2>/dev/null || true
+    say "kafka: killed (pid $pid did not stop within 60 s)"
+    return
+  fi
+  say "kafka: stopped (was pid $pid) in $(since "$t0")"
+}
+
+# ---------------------------------------------------------------------------------------------------- nginx
+NGINX_CONF="$NGINX_DIR/nginx.conf"
+nginx_cmd() { nginx -p "$NGINX_DIR/" -c "$NGINX_CONF" -e "$NGINX_DIR/logs/error.log" "$@"; }
+nginx_pid() { local p; p=$(read_pid "$NGINX_DIR/nginx.pid"); pid_is "$p" "$NGINX_CONF" && printf '%s' "$p" || true; }
+nginx_render() {
+  mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
+  sed -e "s|\${BPASS_HTTP_PORT}|$HTTP_PORT|g" \
+      -e "s|\${BPASS_IDENTITY_PORT}|$IDENTITY_PORT|g" \
+      -e "s|\${BPASS_CUSTODY_PORT}|$CUSTODY_PORT|g" \
+      -e "s|\${BPASS_RECOVERY_PORT}|$RECOVERY_PORT|g" \
+      -e "s|\${BPASS_REPORTING_PORT}|$REPORTING_PORT|g" \
+      "$HERE/nginx.conf.template" >"$NGINX_CONF.tmp"
+  if grep -q '\${BPASS_[A-Z_]*}' "$NGINX_CONF.tmp"; then
+    die "nginx: unfilled placeholder in $(rel "$HERE/nginx.conf.template"): $(grep -o '\${BPASS_[A-Z_]*}' "$NGINX_CONF.tmp" | head -n1)"
+  fi
+  mv "$NGINX_CONF.tmp" "$NGINX_CONF"
+  nginx_cmd -t >"$NGINX_DIR/logs/configtest.log" 2>&1 \
+    || die_log "nginx: configuration test failed" "$NGINX_DIR/logs/configtest.log"
+}
+start_nginx() {
+  local t0 pid; t0=$(now_us)
+  pid=$(nginx_pid)
+  if [[ -n $pid ]] && port_open "$HTTP_PORT"; then
+    nginx_render
+    nginx_cmd -s reload >/dev/null 2>&1 || true
+    say "nginx: already running on $HOST:$HTTP_PORT (pid $pid), configuration reloaded"
+    return
+  fi
+  [[ -z $pid ]] || die "nginx: running (pid $pid) but not listening on $HOST:$HTTP_PORT; run 'stack.sh down' then 'up' again"
+  check_port_free nginx "$HTTP_PORT" BPASS_HTTP_PORT
+  nginx_render
+  nginx_cmd >>"$NGINX_DIR/logs/error.log" 2>&1 || die_log "nginx: failed to start" "$NGINX_DIR/logs/error.log"
+  local n=100
+  until [[ -n $(nginx_pid) ]] && port_open "$HTTP_PORT"; do
+    ((n-- > 0)) || die_log "nginx: not listening on $HOST:$HTTP_PORT after 10 s" "$NGINX_DIR/logs/error.log"
+    sleep 0.1
+  done
+  say "nginx: started on $HOST:$HTTP_PORT (pid $(nginx_pid)) in $(since "$t0")"
+}
+stop_nginx() {
+  local pid; pid=$(nginx_pid)
+  if [[ -z $pid ]]; then say "nginx: not running"; return; fi
+  kill -QUIT "$pid" 2>/dev/null || true
+  wait_gone "$pid" 10 || { kill -TERM "$pid" 2>/dev/null || true; wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true; }
+  say "nginx: stopped (was pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------------- commands
+preflight() {
+  # Fail before starting anything when a port of a component that is not running yet is taken.
+  pg_setup
+  [[ -n $(pg_pid) ]] || check_port_free postgres "$PG_PORT" BPASS_PG_PORT
+  [[ -n $(redis_pid) ]] || check_port_free redis "$REDIS_PORT" BPASS_REDIS_PORT
+  if [[ -z $(kafka_pid) ]]; then
+    check_port_free kafka "$KAFKA_PORT" BPASS_KAFKA_PORT
+    check_port_free "kafka (controller)" "$KAFKA_CONTROLLER_PORT" BPASS_KAFKA_CONTROLLER_PORT
+  fi
+  if [[ $WITH_NGINX == 1 && -z $(nginx_pid) ]]; then check_port_free nginx "$HTTP_PORT" BPASS_HTTP_PORT; fi
+}
+
+do_up() {
+  local t0; t0=$(now_us)
+  do_install
+  preflight
+  kafka_launch          # the JVM boots in the background while the others start
+  start_postgres
+  start_redis
+  [[ $WITH_NGINX != 1 ]] || start_nginx
+  kafka_wait
+  say "stack: up in $(since "$t0") (state in $(rel "$VAR"); service settings: eval \"\$(bash $(rel "$HERE")/stack.sh env)\")"
+}
+
+do_down() {
+  # Stops only processes recorded in this var dir's pid files; data stays unless wiping.
+  [[ -d $VAR ]] || { say "stack: nothing to stop ($(rel "$VAR") does not exist)"; return; }
+  if have nginx || [[ -f $NGINX_DIR/nginx.pid ]]; then stop_nginx; fi
+  stop_kafka
+  stop_redis
+  if [[ -n $(pg_bindir) ]]; then stop_postgres; fi
+}
+
+do_wipe() {
+  [[ -n $VAR && $VAR != / && -d $VAR ]] || return 0
+  [[ -n $(pg_bindir) ]] && pg_setup
+  # Kafka jars (kafka/libs) are a download cache, not data: kept.
+  rm -rf "$VAR/postgres" "$VAR/redis" "$VAR/nginx" "$VAR/logs" \
+         "$KAFKA_DIR/data" "$KAFKA_DIR/logs" "$KAFKA_DIR/cluster.id" "$KAFKA_PROPS" "$KAFKA_DIR/kafka.pid"
+  [[ -n $PG_DIR && $PG_DIR != "$VAR/postgres" && $PG_DIR == /var/tmp/bpass-postgres-* ]] && rm -rf "$PG_DIR"
+  say "stack: wiped data and logs under $(rel "$VAR") (kept the Kafka jars in $(rel "$KAFKA_DIR/libs"))"
+}
+
+status_line() { # COMPONENT STATE PID ADDR DIR
+  printf '%-9s %-8s %-11s %-16s %s\n' "$1" "$2" "${3:+pid $3}" "$4" "$5"
+}
+do_status() {
+  local pid
+  if [[ -n $(pg_bindir) ]]; then
+    pg_setup; pid=$(pg_pid)
+    status_line postgres "$([[ -n $pid ]] && echo running || echo stopped)" "$pid" "$HOST:$PG_PORT" "$(rel "$(pg_data)")"
+  else
+    status_line postgres "missing" "" "$HOST:$PG_PORT" "(PostgreSQL not installed)"
+  fi
+  pid=$(redis_pid)
+  status_line redis "$([[ -n $pid ]] && echo running || echo stopped)" "$pid" "$HOST:$REDIS_PORT" "$(rel "$REDIS_DIR")"
+  pid=$(kafka_pid)
+  local kstate=stopped
+  if [[ -n $pid ]]; then port_open "$KAFKA_PORT" && kstate=running || kstate=starting; fi
+  status_line kafka "$kstate" "$pid" "$HOST:$KAFKA_PORT" "$(rel "$KAFKA_DIR/data") (Kafka $(kafka_version || true), libs $(rel "$(kafka_libs)"))"
+  if [[ $WITH_NGINX == 1 ]]; then
+    pid=$(nginx_pid)
+    status_line nginx "$([[ -n $pid ]] && echo running || echo stopped)" "$pid" "$HOST:$HTTP_PORT" "$(rel "$NGINX_DIR") (-> :$IDENTITY_PORT :$CUSTODY_PORT :$RECOVERY_PORT :$REPORTING_PORT)"
+  fi
+}
+
+do_env() {
+  cat <<EOF
+export BPASS_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
+export BPASS_DATABASE_URL=postgresql://$PG_ROLE:$PG_PASSWORD@$HOST:$PG_PORT/$PG_DB
+export BPASS_REDIS_URL=redis://$HOST:$REDIS_PORT/0
+EOF
+}
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+main() {
+  local cmd=${1:-}; shift || true
+  case $cmd in
+    install) do_install ;;
+    up) do_up ;;
+    down)
+      case ${1:-} in
+        "") do_down ;;
+        --wipe) do_down; do_wipe ;;
+        *) usage >&2; exit 2 ;;
+      esac ;;
+    wipe) do_down; do_wipe ;;
+    status) do_status ;;
+    env) do_env ;;
+    -h|--help|help) usage ;;
+    *) usage >&2; exit 2 ;;
+  esac
+}
+main "$@"

@@ -1,0 +1,318 @@
+"""Consuming inbound topics effectively once.
+
+For every batch: validate each message, then in ONE PostgreSQL transaction write its inbox row (dedup on
+CloudEvents source + id), its effects and the events it causes (outbox); commit; only then is the Kafka offset
+committed (FastStream `NACK_ON_ERROR`: an exception rewinds the partition instead). A message that fails is
+retried alone, a bounded number of times, then dead-lettered with the error in its headers, so it never blocks
+its partition. Invalid messages are answered on the service's rejected topic and never reach a handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+
+from contracts.base import Message
+from contracts.envelope import Envelope, parse_envelope
+from contracts.errors import ValidationFailed, Violation
+from contracts.rejections import MessageRejected
+from contracts.topics import Topic, dead_letter_topic
+from services.common import metrics
+from services.common.outbox import Outbox, OutboxRow, build_row, new_event_id
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=Message)
+
+# Errors that mean "the database is not there right now": retrying the message elsewhere is pointless,
+# so the batch is not acknowledged and Kafka redelivers it once the database is back.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+@dataclass(frozen=True)
+class Inbound(Generic[P]):
+    """One valid inbound message handed to a handler."""
+
+    record: ConsumerRecord[Any, Any]
+    envelope: Envelope
+    payload: P
+
+    @property
+    def dedup_key(self) -> str:
+        return self.envelope.dedup_key
+
+
+@dataclass
+class UnitOfWork:
+    """What a handler may touch: the transaction's connection and its outbox."""
+
+    conn: asyncpg.Connection
+    outbox: Outbox
+    service: str
+    settings: Settings
+    rejected_topic: str
+    outcomes: dict[str, str] = field(default_factory=dict)
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def reject(self, item: Inbound[Any], violations: list[Violation]) -> None:
+        """Refuse an item for a domain reason: nothing of it is applied, the publisher is told why."""
+        self.outcomes[item.dedup_key] = "rejected"
+        self.outbox.add_row(rejection_row(self, item.record, item.envelope, violations))
+
+    def park(self, item: Inbound[Any]) -> None:
+        """Mark an item as parked: kept by the handler until what it refers to exists."""
+        self.outcomes[item.dedup_key] = "parked"
+
+    def publish(self, topic: str, message: Message, *, key: str | None, subject: str | None = None) -> None:
+        self.outbox.add(self.settings.topic(topic), message, key=key, subject=subject)
+
+
+BatchHandler = Callable[[UnitOfWork, list[Inbound[P]]], Awaitable[None]]
+
+
+def rejection_row(
+    uow: UnitOfWork, record: ConsumerRecord[Any, Any], envelope: Envelope | None, violations: list[Violation]
+) -> OutboxRow:
+    for violation in violations:
+        metrics.REJECTIONS.labels(uow.service, record.topic, violation.reason).inc()
+    message = MessageRejected(
+        rejected_topic=record.topic,
+        rejected_partition=record.partition,
+        rejected_offset=record.offset,
+        rejected_ce_id=envelope.id if envelope else None,
+        rejected_ce_source=envelope.source if envelope else None,
+        rejected_ce_type=envelope.type if envelope else None,
+        rejected_at=datetime.now(UTC),
+        violations=violations,
+    )
+    key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else None
+    return build_row(uow.rejected_topic, message, source=uow.outbox.source, key=key, subject=envelope.subject if envelope else None)
+
+
+@dataclass(frozen=True)
+class Parsed(Generic[P]):
+    record: ConsumerRecord[Any, Any]
+    dedup_key: str
+    envelope: Envelope | None
+    payload: P | None
+    violations: list[Violation]
+
+
+def parse_record(record: ConsumerRecord[Any, Any], payload_type: type[P]) -> Parsed[P]:
+    """Validate one record: CloudEvents headers, event type, JSON body, payload contract."""
+    fallback_key = f"kafka:{record.topic}:{record.partition}:{record.offset}"
+    envelope_or_errors = parse_envelope(record.headers or [])
+    if isinstance(envelope_or_errors, list):
+        return Parsed(record, fallback_key, None, None, envelope_or_errors)
+    envelope = envelope_or_errors
+    if envelope.type != payload_type.event_type:
+        violation = Violation(
+            field="headers.ce_type",
+            reason="unexpected_event_type",
+            message=f"Topic {record.topic} carries {payload_type.event_type}, not {envelope.type}.",
+        )
+        return Parsed(record, envelope.dedup_key, envelope, None, [violation])
+    try:
+        payload = payload_type.model_validate_json(record.value or b"")
+    except ValidationError as exc:
+        return Parsed(record, envelope.dedup_key, envelope, None, violations_from_pydantic(exc))
+    return Parsed(record, envelope.dedup_key, envelope, payload, [])
+
+
+def violations_from_pydantic(exc: ValidationError, prefix: str = "") -> list[Violation]:
+    violations = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "json_invalid":
+            violations.append(
+                Violation(field="", reason="invalid_json", message=f"The body is not valid JSON: {error['msg']}.")
+            )
+            continue
+        violations.append(
+            Violation(
+                field=f"{prefix}{loc}" if loc else prefix.rstrip("."),
+                reason=f"invalid_{error['type']}",
+                message=str(error["msg"]),
+            )
+        )
+    return violations
+
+
+INBOX_SQL = """
+INSERT INTO inbox (dedup_key, topic, kafka_partition, kafka_offset, outcome)
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[])
+ON CONFLICT (dedup_key) DO UPDATE SET outcome = EXCLUDED.outcome, processed_at = now()
+    WHERE inbox.outcome = 'dead_lettered'
+RETURNING dedup_key
+"""
+
+
+class Consumer(Generic[P]):
+    """Applies batches of one inbound or fact topic through a service's batch handler."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        topic: Topic,
+        handler: BatchHandler[P],
+        rejected_topic: str,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.pool = pool
+        self.topic = topic
+        self.handler = handler
+        self.rejected_topic = settings.topic(rejected_topic)
+        self.payload_type: type[P] = topic.payload  # type: ignore[assignment]
+        self.source = f"urn:bpass:service:{service}"
+
+    async def consume(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        started = time.perf_counter()
+        parsed = [parse_record(record, self.payload_type) for record in records]
+        try:
+            await self._apply(parsed)
+        except INFRASTRUCTURE_ERRORS:
+            await asyncio.sleep(1.0)  # the batch is rewound; don't spin while the database is away
+            raise
+        except Exception as exc:  # noqa: BLE001 - isolate the poison message: retry one by one, then dead-letter
+            log.warning("batch of %d from %s failed (%r); retrying one by one", len(parsed), self.topic.name, exc)
+            for one in parsed:
+                await self._apply_alone(one)
+        elapsed = time.perf_counter() - started
+        metrics.BATCH_SECONDS.labels(self.service, self.topic.name).observe(elapsed)
+        now_ms = time.time() * 1000
+        for record in records:
+            metrics.EVENT_AGE_SECONDS.labels(self.service, self.topic.name).observe(
+                max(0.0, (now_ms - record.timestamp) / 1000)
+            )
+        if self.settings.fault_inject == "crash_after_db_commit":
+            log.error("fault injection: crashing after the database commit, before the offset commit")
+            os._exit(97)
+
+    async def _apply_alone(self, one: Parsed[P]) -> None:
+        last_error: BaseException | None = None
+        for attempt in range(1, self.settings.consumer_max_tries + 1):
+            try:
+                await self._apply([one])
+                return
+            except INFRASTRUCTURE_ERRORS:
+                await asyncio.sleep(1.0)
+                raise
+            except Exception as exc:  # noqa: BLE001 - a handler bug must not take the consumer down
+                last_error = exc
+                log.warning(
+                    "message %s failed (try %d of %d): %r",
+                    one.dedup_key, attempt, self.settings.consumer_max_tries, exc,
+                )
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        assert last_error is not None
+        await self._dead_letter(one, last_error)
+
+    async def _apply(self, parsed: list[Parsed[P]]) -> None:
+        uow = await self._apply_in_transaction(parsed)
+        for hook in uow.after_commit:
+            try:
+                await hook()
+            except Exception as exc:  # noqa: BLE001 - effects are committed; a cache hiccup must not replay them
+                log.warning("after-commit hook failed: %r", exc)
+
+    async def _apply_in_transaction(self, parsed: list[Parsed[P]]) -> UnitOfWork:
+        async with self.pool.acquire() as conn, conn.transaction():
+            outbox = Outbox(self.source)
+            uow = UnitOfWork(conn, outbox, self.service, self.settings, self.rejected_topic)
+            first: dict[str, Parsed[P]] = {}
+            for p in parsed:
+                first.setdefault(p.dedup_key, p)
+            rows = await conn.fetch(
+                INBOX_SQL,
+                list(first),
+                [p.record.topic for p in first.values()],
+                [p.record.partition for p in first.values()],
+                [p.record.offset for p in first.values()],
+                ["rejected" if p.violations else "applied" for p in first.values()],
+            )
+            fresh = {row["dedup_key"] for row in rows}
+            accepted: list[Inbound[P]] = []
+            seen: set[str] = set()
+            for p in parsed:
+                if p.dedup_key not in fresh or p.dedup_key in seen:
+                    metrics.MESSAGES_IN.labels(self.service, self.topic.name, "duplicate").inc()
+                    continue
+                seen.add(p.dedup_key)
+                if p.violations:
+                    outbox.add_row(rejection_row(uow, p.record, p.envelope, p.violations))
+                    metrics.MESSAGES_IN.labels(self.service, self.topic.name, "rejected").inc()
+                    continue
+                assert p.envelope is not None and p.payload is not None
+                accepted.append(Inbound(p.record, p.envelope, p.payload))
+            if accepted:
+                try:
+                    await self.handler(uow, accepted)
+                except ValidationFailed as failed:
+                    if len(accepted) > 1:
+                        raise  # retried one by one, where it is refused alone
+                    uow.reject(accepted[0], failed.violations)
+            changed = [(key, outcome) for key, outcome in uow.outcomes.items() if outcome != "applied"]
+            if changed:
+                await conn.executemany(
+                    "UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", changed
+                )
+            for item in accepted:
+                metrics.MESSAGES_IN.labels(self.service, self.topic.name, uow.outcomes.get(item.dedup_key, "applied")).inc()
+            await outbox.flush(conn)
+        return uow
+
+    async def _dead_letter(self, one: Parsed[P], error: BaseException) -> None:
+        record = one.record
+        headers = [(name, value.decode("utf-8", "replace")) for name, value in (record.headers or [])]
+        headers += [
+            ("bpass_dlq_error", repr(error)[:2000]),
+            ("bpass_dlq_error_type", type(error).__name__),
+            ("bpass_dlq_original_topic", record.topic),
+            ("bpass_dlq_original_partition", str(record.partition)),
+            ("bpass_dlq_original_offset", str(record.offset)),
+            ("bpass_dlq_tries", str(self.settings.consumer_max_tries)),
+            ("bpass_dlq_service", self.service),
+            ("bpass_dlq_id", new_event_id()),
+        ]
+        row = OutboxRow(
+            topic=self.settings.topic(dead_letter_topic(self.service)),
+            key=record.key if isinstance(record.key, bytes) else None,
+            headers=headers,
+            payload=record.value or b"",
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO inbox (dedup_key, topic, kafka_partition, kafka_offset, outcome)
+                   VALUES ($1, $2, $3, $4, 'dead_lettered')
+                   ON CONFLICT (dedup_key) DO UPDATE SET outcome = 'dead_lettered', processed_at = now()""",
+                one.dedup_key, record.topic, record.partition, record.offset,
+            )
+            outbox = Outbox(self.source)
+            outbox.add_row(row)
+            await outbox.flush(conn)
+        metrics.DEAD_LETTERS.labels(self.service, record.topic).inc()
+        metrics.MESSAGES_IN.labels(self.service, self.topic.name, "dead_lettered").inc()
+        log.error("dead-lettered %s from %s[%d]@%d: %r", one.dedup_key, record.topic, record.partition,
+                  record.offset, error)
+

@@ -1,0 +1,48 @@
+"""Committed contract documents: JSON Schema of every topic payload, AsyncAPI of every service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from contracts import topics
+from contracts.reporting import PassportChanged
+from services.common.settings import REPO_ROOT, Settings
+
+SCHEMAS_DIR = REPO_ROOT / "contracts" / "schemas"
+ASYNCAPI_DIR = REPO_ROOT / "docs" / "asyncapi"
+SERVICES = ("identity", "custody", "recovery", "reporting")
+
+
+def payload_schemas() -> dict[str, dict[str, Any]]:
+    """File name -> JSON Schema, one per payload type (its CloudEvents type names the file)."""
+    models = {t.payload for t in topics.ALL} | {PassportChanged}
+    return {f"{m.event_type}.json": m.model_json_schema(mode="validation") for m in models}
+
+
+def asyncapi_documents() -> dict[str, str]:
+    from services.common.runtime import Runtime
+
+    docs = {}
+    for service in SERVICES:
+        module = __import__(f"services.{service}.app", fromlist=["build_spec"])
+        settings = Settings(topic_namespace="", kafka_bootstrap="kafka:9092")
+        runtime = Runtime(module.build_spec(settings), settings)
+        docs[f"{service}.yaml"] = runtime.asyncapi_yaml()
+    return docs
+
+
+def write_all() -> list[Path]:
+    written = []
+    SCHEMAS_DIR.mkdir(parents=True, exist_ok=True)
+    for name, schema in payload_schemas().items():
+        path = SCHEMAS_DIR / name
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    ASYNCAPI_DIR.mkdir(parents=True, exist_ok=True)
+    for name, text in asyncapi_documents().items():
+        path = ASYNCAPI_DIR / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,131 @@
+"""asyncpg pool and the migrations runner (numbered SQL files, applied once each, recorded, checksummed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+CONNECT_TIMEOUT_S = 10.0
+COMMAND_TIMEOUT_S = 30.0
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections see `schema` first: a service only ever touches its own tables."""
+    if not SCHEMA_NAME.match(schema):
+        raise ValueError(f"bad schema name {schema!r}")
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=CONNECT_TIMEOUT_S,
+        command_timeout=COMMAND_TIMEOUT_S,
+        init=init_connection,
+        server_settings={"search_path": f"{schema},public", "application_name": f"bpass-{schema}"},
+    )
+    assert pool is not None
+    return pool
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str  # "common:001" or "identity:001"
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def discover(directory: Path, prefix: str) -> list[Migration]:
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = MIGRATION_FILE.match(path.name)
+        if not match:
+            raise ValueError(f"migration file {path} must be named NNN_snake_case.sql")
+        found.append(Migration(f"{prefix}:{match.group(1)}", path))
+    return found
+
+
+class MigrationChanged(RuntimeError):
+    """An applied migration file was edited afterwards: add a new numbered file instead."""
+
+
+async def migrate(dsn: str, schema: str, service_migrations: Path) -> list[str]:
+    """Create the schema and apply pending migrations (common first, then the service's). Returns versions."""
+    if not SCHEMA_NAME.match(schema):
+        raise ValueError(f"bad schema name {schema!r}")
+    migrations = discover(COMMON_MIGRATIONS, "common") + discover(service_migrations, schema)
+    conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S, command_timeout=120)
+    applied_now: list[str] = []
+    try:
+        # One migrator per schema at a time, whatever the number of instances starting.
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", f"bpass-migrate-{schema}")
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(
+                f"""CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations (
+                        version text PRIMARY KEY,
+                        checksum text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            rows = await conn.fetch(f'SELECT version, checksum FROM "{schema}".schema_migrations')
+            done = {r["version"]: r["checksum"] for r in rows}
+            for migration in migrations:
+                if migration.version in done:
+                    if done[migration.version] != migration.checksum:
+                        raise MigrationChanged(
+                            f"{migration.path} was changed after it was applied to schema {schema}; "
+                            "add a new numbered migration instead"
+                        )
+                    continue
+                async with conn.transaction():
+                    await conn.execute(f'SET LOCAL search_path TO "{schema}", public')
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        f'INSERT INTO "{schema}".schema_migrations (version, checksum) VALUES ($1, $2)',
+                        migration.version,
+                        migration.checksum,
+                    )
+                applied_now.append(migration.version)
+                log.info("applied migration %s to schema %s", migration.version, schema)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"bpass-migrate-{schema}")
+    finally:
+        await conn.close()
+    return applied_now
+
+
+async def pending_migrations(pool: asyncpg.Pool, schema: str, service_migrations: Path) -> list[str]:
+    """Versions not yet applied (readiness says not ready while this is non-empty)."""
+    expected = [m.version for m in discover(COMMON_MIGRATIONS, "common") + discover(service_migrations, schema)]
+    try:
+        rows = await pool.fetch(f'SELECT version FROM "{schema}".schema_migrations')
+    except asyncpg.UndefinedTableError:
+        return expected
+    done = {r["version"] for r in rows}
+    return [v for v in expected if v not in done]
+
+
+def record_to_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
+    return dict(record) if record is not None else None

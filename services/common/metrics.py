@@ -1,0 +1,25 @@
+"""Prometheus metrics every service exposes on `/metrics`."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES_IN = Counter(
+    "bpass_messages_in_total", "Inbound Kafka messages by topic and outcome", ["service", "topic", "outcome"]
+)
+REJECTIONS = Counter("bpass_rejections_total", "Refused messages by reason code", ["service", "topic", "reason"])
+DEAD_LETTERS = Counter("bpass_dead_letters_total", "Messages sent to the dead-letter topic", ["service", "topic"])
+BATCH_SECONDS = Histogram(
+    "bpass_consume_batch_seconds",
+    "Time to apply one consumed batch (database transaction included)",
+    ["service", "topic"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENT_AGE_SECONDS = Histogram(
+    "bpass_event_age_seconds",
+    "From the event's Kafka timestamp to its effects being committed",
+    ["service", "topic"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+MESSAGES_OUT = Counter("bpass_messages_out_total", "Messages published by the outbox relay", ["service", "topic"])
+OUTBOX_BACKLOG = Gauge("bpass_outbox_backlog", "Outbox rows not yet published", ["service"])

@@ -1,0 +1,98 @@
+"""The transactional outbox: events are rows written with the effects that cause them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+import uuid_utils
+from opentelemetry import propagate
+
+from contracts.base import Message
+from contracts.envelope import Envelope
+
+# Every service serialises its outbox inserts on this key (per schema, per database), so that the
+# bigserial order of outbox rows equals their commit order and the relay never skips a late committer.
+OUTBOX_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'))"
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    topic: str
+    key: bytes | None
+    headers: list[tuple[str, str]]
+    payload: bytes
+
+
+def new_event_id() -> str:
+    return str(uuid_utils.uuid7())
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def build_row(
+    topic: str,
+    message: Message,
+    *,
+    source: str,
+    key: str | None,
+    subject: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    extra_headers: list[tuple[str, str]] | None = None,
+) -> OutboxRow:
+    envelope = Envelope(
+        id=event_id or new_event_id(),
+        source=source,
+        type=message.event_type,
+        subject=subject,
+        time=time or datetime.now(UTC),
+        traceparent=current_traceparent(),
+    )
+    headers = [(name, value.decode()) for name, value in envelope.to_headers()]
+    if extra_headers:
+        headers.extend(extra_headers)
+    return OutboxRow(topic, key.encode() if key is not None else None, headers, message.model_dump_json().encode())
+
+
+@dataclass
+class Outbox:
+    """Collects rows during a unit of work; `flush` writes them inside the caller's transaction."""
+
+    source: str
+    rows: list[OutboxRow] = field(default_factory=list)
+
+    def add(
+        self,
+        topic: str,
+        message: Message,
+        *,
+        key: str | None,
+        subject: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        self.rows.append(build_row(topic, message, source=self.source, key=key, subject=subject, event_id=event_id))
+
+    def add_row(self, row: OutboxRow) -> None:
+        self.rows.append(row)
+
+    async def flush(self, conn: asyncpg.Connection) -> int:
+        if not self.rows:
+            return 0
+        await conn.execute(OUTBOX_LOCK_SQL)
+        await conn.copy_records_to_table(
+            "outbox",
+            columns=["topic", "message_key", "headers", "payload"],
+            records=[(r.topic, r.key, [list(h) for h in r.headers], r.payload) for r in self.rows],
+            schema_name=await conn.fetchval("SELECT current_schema()"),
+        )
+        await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
+        count = len(self.rows)
+        self.rows.clear()
+        return count
+

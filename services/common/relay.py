@@ -1,0 +1,109 @@
+"""The outbox relay: publishes a service's outbox rows to Kafka in commit order, then marks them.
+
+One relay per service is active at a time (a session advisory lock); the others wait as hot standbys.
+A crash between publishing and marking republishes the same CloudEvents ids: consumers' inboxes drop them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from services.common import metrics
+from services.common.db import init_connection
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FETCH_SQL = """
+SELECT id, topic, message_key, headers, payload FROM outbox
+WHERE published_at IS NULL ORDER BY id LIMIT $1
+"""
+
+
+class OutboxRelay:
+    def __init__(self, *, service: str, schema: str, settings: Settings, producer: AIOKafkaProducer) -> None:
+        self.service = service
+        self.schema = schema
+        self.settings = settings
+        self.producer = producer
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._lead()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+                log.warning("outbox relay of %s lost its connection (%r); reconnecting", self.service, exc)
+                await asyncio.sleep(1.0)
+
+    async def _lead(self) -> None:
+        conn = await asyncpg.connect(
+            self.settings.database_url,
+            timeout=10,
+            command_timeout=30,
+            server_settings={"search_path": self.schema, "application_name": f"bpass-{self.service}-relay"},
+        )
+        try:
+            await init_connection(conn)
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"relay-{self.schema}"):
+                await asyncio.sleep(2.0)  # another instance relays; stand by
+            await conn.add_listener(f"{self.schema}_outbox", self._on_notify)
+            log.info("outbox relay of %s is active", self.service)
+            while True:
+                sent = await self.relay_once(conn)
+                metrics.OUTBOX_BACKLOG.labels(self.service).set(
+                    await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    if sent == self.settings.relay_batch_size else 0
+                )
+                if sent < self.settings.relay_batch_size:
+                    self._wake.clear()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_interval_s)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def relay_once(self, conn: asyncpg.Connection) -> int:
+        rows = await conn.fetch(FETCH_SQL, self.settings.relay_batch_size)
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            headers = [(name, value.encode()) for name, value in row["headers"]]
+            futures.append(
+                await self.producer.send(row["topic"], value=bytes(row["payload"]), key=row["message_key"],
+                                         headers=headers)
+            )
+        await asyncio.gather(*futures)
+        if self.settings.fault_inject == "crash_after_publish":
+            log.error("fault injection: crashing after publishing, before marking the outbox rows")
+            os._exit(98)
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [row["id"] for row in rows]
+        )
+        for row in rows:
+            metrics.MESSAGES_OUT.labels(self.service, row["topic"]).inc()
+        self.published += len(rows)
+        return len(rows)

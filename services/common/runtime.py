@@ -1,0 +1,294 @@
+"""The composition every service shares: settings, pool, broker + consumers, outbox relay, Redis, HTTP app.
+
+A service declares a `ServiceSpec` (its topics, handlers, routes, migrations); `Runtime` wires it the same way
+in production, in `make run` and in the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.middlewares import AckPolicy
+from faststream.specification import AsyncAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from contracts.errors import ValidationFailed, Violation
+from contracts.topics import Topic, dead_letter_topic
+from services.common.auth import Keyring
+from services.common.consumer import BatchHandler, Consumer
+from services.common.db import create_pool, migrate, pending_migrations
+from services.common.messaging import build_broker, build_producer, ensure_topics
+from services.common.relay import OutboxRelay
+from services.common.settings import Settings
+from services.common.telemetry import setup_logging, setup_telemetry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: Topic
+    handler: BatchHandler[Any]
+    description: str
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    description: str
+    migrations: Path
+    rejected_topic: Topic
+    subscriptions: list[Subscription] = field(default_factory=list)
+    publishes: list[Topic] = field(default_factory=list)
+    routers: list[APIRouter] = field(default_factory=list)
+    on_start: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # set on `app.state` for the routes
+
+
+class Runtime:
+    def __init__(self, spec: ServiceSpec, settings: Settings | None = None) -> None:
+        self.spec = spec
+        self.settings = settings or Settings()
+        self.name = spec.name
+        self.tracer_provider = setup_telemetry(spec.name, self.settings.otel_endpoint)
+        self.broker: KafkaBroker = build_broker(self.settings, spec.name, self.tracer_provider)
+        self._pool: asyncpg.Pool | None = None
+        self._redis: aioredis.Redis | None = None
+        self.relay: OutboxRelay | None = None
+        self.keyring = Keyring(self.settings.api_keys_file)
+        self.consumers: list[Consumer[Any]] = []
+        self.background: list[asyncio.Task[None]] = []
+        self._consumer_slots: list[tuple[Subscription, list[Consumer[Any]]]] = []
+        self._producer: Any = None
+        for subscription in spec.subscriptions:
+            self._subscribe(subscription)
+        for topic in spec.publishes:
+            self.broker.publisher(
+                self.settings.topic(topic.name), schema=topic.payload, title=topic.name, description=topic.description
+            )
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the database pool is not started")
+        return self._pool
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise RuntimeError("the Redis client is not started")
+        return self._redis
+
+    def _subscribe(self, subscription: Subscription) -> None:
+        consumer_holder: list[Consumer[Any]] = []
+
+        async def on_messages(body: KafkaMessage) -> None:
+            records = body.raw_message if isinstance(body.raw_message, tuple) else (body.raw_message,)
+            await consumer_holder[0].consume(records)
+
+        # The annotation only documents the payload in the AsyncAPI document; decoding is the consumer's job.
+        on_messages.__annotations__["body"] = list[subscription.topic.payload]  # type: ignore[name-defined]
+
+        async def keep_raw(message: KafkaMessage, *_: Any) -> KafkaMessage:
+            return message
+
+        self.broker.subscriber(
+            self.settings.topic(subscription.topic.name),
+            group_id=self.settings.group_id(self.name),
+            batch=True,
+            max_records=self.settings.consumer_max_records,
+            batch_timeout_ms=50,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            session_timeout_ms=6_000,
+            heartbeat_interval_ms=1_000,
+            decoder=keep_raw,
+            title=subscription.topic.name,
+            description=subscription.description,
+        )(on_messages)
+        self._consumer_slots.append((subscription, consumer_holder))
+
+    def asyncapi_yaml(self) -> str:
+        spec = AsyncAPI(
+            self.broker,
+            title=f"bpass {self.name}",
+            version="1",
+            description=self.spec.description,
+            schema_version="3.0.0",
+        )
+        return spec.to_specification().to_yaml()
+
+    def topics_to_ensure(self) -> list[tuple[str, int]]:
+        topics = [t for t in self.spec.publishes] + [s.topic for s in self.spec.subscriptions]
+        names = {(self.settings.topic(t.name), t.partitions) for t in topics}
+        names.add((self.settings.topic(dead_letter_topic(self.name)), 3))
+        names.add((self.settings.topic(self.spec.rejected_topic.name), 3))
+        return sorted(names)
+
+    async def start(self) -> None:
+        settings = self.settings
+        applied = await migrate(settings.database_url, self.name, self.spec.migrations)
+        if applied:
+            log.info("migrations applied: %s", ", ".join(applied))
+        self._pool = await create_pool(settings.database_url, self.name, max_size=10)
+        self._redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        await ensure_topics(settings, self.topics_to_ensure())
+        for subscription, holder in self._consumer_slots:
+            consumer = Consumer(
+                service=self.name,
+                settings=settings,
+                pool=self.pool,
+                topic=subscription.topic,
+                handler=subscription.handler,
+                rejected_topic=self.spec.rejected_topic.name,
+            )
+            holder.append(consumer)
+            self.consumers.append(consumer)
+        producer = build_producer(settings, self.name)
+        await producer.start()
+        self.relay = OutboxRelay(service=self.name, schema=self.name, settings=settings, producer=producer)
+        self._producer = producer
+        await self.relay.start()
+        await self.broker.start()
+        for hook in self.spec.on_start:
+            await hook(self)
+        log.info("%s started", self.name)
+
+    async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        if self.relay:
+            await self.relay.stop()
+            await self._producer.stop()
+        if self._redis is not None:
+            await self._redis.aclose()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
+            pending = await pending_migrations(self.pool, self.name, self.spec.migrations)
+            checks["database"] = "ok" if not pending else f"pending migrations: {', '.join(pending)}"
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, RuntimeError) as exc:
+            checks["database"] = f"unreachable: {exc!r}"
+        try:
+            await asyncio.wait_for(self.redis.ping(), 2)  # type: ignore[misc]
+            checks["cache"] = "ok"
+        except (OSError, asyncio.TimeoutError, aioredis.RedisError, RuntimeError) as exc:
+            checks["cache"] = f"unreachable: {exc!r}"
+        try:
+            ok = await self.broker.ping(timeout=2)
+            checks["broker"] = "ok" if ok else "unreachable"
+        except (OSError, asyncio.TimeoutError) as exc:
+            checks["broker"] = f"unreachable: {exc!r}"
+        return checks
+
+    def http_app(self) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(
+            title=f"bpass {self.name}",
+            description=self.spec.description,
+            version="1",
+            lifespan=lifespan,
+            openapi_url=f"/{self.name}/openapi.json",
+            docs_url=f"/{self.name}/docs",
+            redoc_url=None,
+        )
+        app.state.runtime = self
+        app.state.keyring = self.keyring
+        for name, value in self.spec.state.items():
+            setattr(app.state, name, value)
+        install_error_handlers(app)
+        prefix = f"/{self.name}"
+
+        @app.get(f"{prefix}/health/live", tags=["ops"], summary="The process is up")
+        async def live() -> dict[str, str]:
+            return {"status": "live", "service": self.name}
+
+        @app.get(f"{prefix}/health/ready", tags=["ops"], summary="Broker, database and cache reachable")
+        async def ready() -> JSONResponse:
+            checks = await self.readiness()
+            ok = all(v == "ok" for v in checks.values())
+            return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, 200 if ok else 503)
+
+        @app.get(f"{prefix}/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse)
+        async def metrics_endpoint() -> PlainTextResponse:
+            return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+        for router in self.spec.routers:
+            app.include_router(router)
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=self.tracer_provider)
+        return app
+
+
+def violations_response(violations: Sequence[Violation], status_code: int = 422) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": "validation_failed",
+            "message": f"{len(violations)} rule(s) broken; fix the named fields and send again.",
+            "violations": [v.model_dump() for v in violations],
+        },
+        status_code=status_code,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def on_request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        violations = []
+        for error in exc.errors():
+            loc = [str(p) for p in error.get("loc", ())]
+            if loc and loc[0] in {"body", "query", "path", "header"}:
+                loc = loc[1:] if loc[0] == "body" else loc
+            violations.append(
+                Violation(field=".".join(loc), reason=f"invalid_{error.get('type', 'value')}", message=str(error.get("msg")))
+            )
+        return violations_response(violations)
+
+    @app.exception_handler(ValidationFailed)
+    async def on_validation_failed(_: Request, exc: ValidationFailed) -> JSONResponse:
+        return violations_response(exc.violations)
+
+
+def serve(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
+    """Process entry point of a service."""
+    settings = Settings()
+    spec = spec_factory(settings)
+    setup_logging(spec.name)
+    runtime = Runtime(spec, settings)
+    uvicorn.run(
+        runtime.http_app(),
+        host=settings.http_host,
+        port=settings.port_of(spec.name),
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,3 @@
+from services.custody.app import main
+
+main()

@@ -1,0 +1,70 @@
+"""Custody rules without I/O: the hash chain of a passport's custody log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    passport_id: str
+    sequence: int
+    kind: str
+    occurred_at: datetime
+    handler_id: str
+    from_handler_id: str | None
+    to_handler_id: str | None
+    source_event_id: str
+    source: str
+    content: dict[str, Any]
+    previous_hash: str
+
+    def canonical(self) -> bytes:
+        """The exact bytes the entry hash commits to: every recorded field, sorted keys, no whitespace."""
+        body = {
+            "passport_id": self.passport_id,
+            "sequence": self.sequence,
+            "kind": self.kind,
+            "occurred_at": self.occurred_at.isoformat(),
+            "handler_id": self.handler_id,
+            "from_handler_id": self.from_handler_id,
+            "to_handler_id": self.to_handler_id,
+            "source_event_id": self.source_event_id,
+            "source": self.source,
+            "content": self.content,
+            "previous_hash": self.previous_hash,
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @property
+    def entry_hash(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    sequence: int
+    reason: str
+    message: str
+
+
+def verify_chain(entries: list[tuple[LogEntry, str]]) -> ChainBreak | None:
+    """Check (entry, stored hash) pairs in sequence order; returns the first break, or None when intact."""
+    previous = GENESIS_HASH
+    for expected_sequence, (entry, stored_hash) in enumerate(entries, start=1):
+        if entry.sequence != expected_sequence:
+            return ChainBreak(expected_sequence, "entry_missing", f"Entry {expected_sequence} is missing.")
+        if entry.previous_hash != previous:
+            return ChainBreak(entry.sequence, "previous_hash_mismatch",
+                              f"Entry {entry.sequence} does not commit to entry {entry.sequence - 1}.")
+        if entry.entry_hash != stored_hash:
+            return ChainBreak(entry.sequence, "content_altered",
+                              f"Entry {entry.sequence} was altered after it was recorded.")
+        previous = stored_hash
+    return None

@@ -1,0 +1,32 @@
+"""Composition root of the recovery service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from contracts import topics
+from services.common.runtime import ServiceSpec, Subscription, serve
+from services.common.settings import Settings
+from services.recovery import api, handlers
+
+
+def build_spec(settings: Settings | None = None) -> ServiceSpec:
+    return ServiceSpec(
+        name="recovery",
+        description="Material recovery evidence, refiner attribution and recycled content.",
+        migrations=Path(__file__).parent / "migrations",
+        rejected_topic=topics.RECOVERY_REJECTED,
+        subscriptions=[
+            Subscription(topics.PASSPORT_MINTED, handlers.on_passport_minted, "Passports and their composition."),
+        ],
+        publishes=[topics.RECOVERY_REJECTED],
+        routers=[api.router],
+    )
+
+
+def main() -> None:
+    serve(build_spec)
+
+
+if __name__ == "__main__":
+    main()

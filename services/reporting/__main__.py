@@ -1,0 +1,3 @@
+from services.reporting.app import main
+
+main()

@@ -1,0 +1,164 @@
+"""Helpers for integration and e2e tests: talking to the real Kafka, PostgreSQL and services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from contracts.base import Message
+from contracts.envelope import Envelope
+from services.common.settings import REPO_ROOT, Settings
+
+T = TypeVar("T")
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = "") -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last value {last!r}")
+
+
+def cloudevent_headers(message: Message, *, source: str, subject: str | None = None,
+                       event_id: str | None = None) -> list[tuple[str, bytes]]:
+    return Envelope(
+        id=event_id or str(uuid.uuid4()), source=source, type=message.event_type, subject=subject,
+        time=datetime.now(UTC),
+    ).to_headers()
+
+
+async def publish(settings: Settings, topic: str, value: bytes, *, key: str | None,
+                  headers: list[tuple[str, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic(topic), value=value, key=key.encode() if key else None,
+                                     headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(settings: Settings, topic: str, *, physical: bool = False, timeout: float = 5.0) -> list[Any]:
+    """Every record currently on a topic (from the beginning), read without a consumer group."""
+    name = topic if physical else settings.topic(topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(name)
+        if not partitions:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - fresh topic metadata
+            partitions = consumer.partitions_for_topic(name) or set()
+        tps = [TopicPartition(name, p) for p in partitions]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while any((await consumer.position(tp)) < end[tp] for tp in tps) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for recs in batch.values():
+                records.extend(recs)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def headers_of(record: Any) -> dict[str, str]:
+    return {k: v.decode() for k, v in (record.headers or [])}
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, **extra_env: str) -> None:
+        env = {**os.environ, **self.env, **extra_env}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", f"services.{self.name}"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+        )
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        async with httpx.AsyncClient(timeout=2) as client:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise AssertionError(f"{self.name} exited with {self.process.returncode}: {self.tail()}")
+                try:
+                    response = await client.get(f"{self.base_url}/{self.name}/health/ready")
+                    if response.status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.3)
+        raise AssertionError(f"{self.name} not ready after {timeout}s: {self.tail()}")
+
+    async def wait_exit(self, timeout: float = 60.0) -> int:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} still running after {timeout}s: {self.tail()}")
+            await asyncio.sleep(0.1)
+        return self.process.returncode
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "<no log>"
+
+
+def service_env(settings: Settings, keyring: Path) -> dict[str, str]:
+    return {
+        "BPASS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "BPASS_DATABASE_URL": settings.database_url,
+        "BPASS_REDIS_URL": settings.redis_url,
+        "BPASS_TOPIC_NAMESPACE": settings.topic_namespace,
+        "BPASS_API_KEYS_FILE": str(keyring),
+        "BPASS_PUBLIC_BASE_URL": settings.public_base_url,
+    }
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str)
