@@ -75,7 +75,10 @@ async def read_topic(settings: Settings, topic: str, *, physical: bool = False, 
         end = await consumer.end_offsets(tps)
         records: list[Any] = []
         deadline = time.monotonic() + timeout
-        while any((await consumer.position(tp)) < end[tp] for tp in tps) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            positions = {tp: await consumer.position(tp) for tp in tps}
+            if all(positions[tp] >= end[tp] for tp in tps):
+                break
             batch = await consumer.getmany(timeout_ms=500)
             for recs in batch.values():
                 records.extend(recs)
@@ -103,10 +106,10 @@ class ServiceProcess:
 
     def start(self, **extra_env: str) -> None:
         env = {**os.environ, **self.env, **extra_env}
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", f"services.{self.name}"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", f"services.{self.name}"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+            )
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         async with httpx.AsyncClient(timeout=2) as client:

@@ -132,7 +132,7 @@ stop_package_service() {
   fi
   # No init system at all: the package's daemon may still be running from its own pid file.
   local pidf
-  for pidf in "/run/$svc/$svc.pid" "/run/$svc.pid" "/var/run/$svc/$svc.pid" "/var/run/$svc.pid"; do
+  for pidf in "/run/$svc/$svc.pid" "/run/${svc%-server}/$svc.pid" "/run/$svc.pid" "/var/run/$svc/$svc.pid" "/var/run/$svc.pid"; do
     local pid; pid=$(read_pid "$pidf")
     if pid_is "$pid" "$svc"; then kill "$pid" 2>/dev/null || true; fi
   done
@@ -403,6 +403,7 @@ kafka_render_props() {
 KAFKA_T0=""
 KAFKA_LOG_OFFSET=0
 KAFKA_STARTING=0
+KAFKA_LAUNCH_PID=""
 kafka_launch() { # starts the broker in the background; kafka_wait waits for it
   KAFKA_T0=$(now_us)
   local pid; pid=$(kafka_pid)
@@ -412,7 +413,7 @@ kafka_launch() { # starts the broker in the background; kafka_wait waits for it
     return
   fi
   if [[ -n $pid ]]; then  # started by an earlier 'up' and still booting
-    KAFKA_STARTING=1; KAFKA_LOG_OFFSET=0; return
+    KAFKA_STARTING=1; KAFKA_LAUNCH_PID=$pid; KAFKA_LOG_OFFSET=0; return
   fi
   check_port_free kafka "$KAFKA_PORT" BPASS_KAFKA_PORT
   check_port_free "kafka (controller)" "$KAFKA_CONTROLLER_PORT" BPASS_KAFKA_CONTROLLER_PORT
@@ -438,6 +439,7 @@ kafka_launch() { # starts the broker in the background; kafka_wait waits for it
   local jvm; mapfile -t jvm < <(kafka_jvm_args)
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$KAFKA_DIR/kafka.pid" java "${jvm[@]}" kafka.Kafka "$KAFKA_PROPS" \
     </dev/null >>"$KAFKA_DIR/logs/kafka.out" 2>&1 &
+  KAFKA_LAUNCH_PID=$!
   KAFKA_STARTING=1
 }
 kafka_started_logged() {
@@ -445,23 +447,34 @@ kafka_started_logged() {
   [[ -f $f ]] || return 1
   grep -q 'Kafka Server started' < <(tail -c "+$((KAFKA_LOG_OFFSET + 1))" "$f")
 }
+kafka_fail() { # kafka_fail MESSAGE: the message, then what the JVM printed and the new part of server.log
+  printf '==> ERROR: %s\n' "$1" >&2
+  local out="$KAFKA_DIR/logs/kafka.out" log="$KAFKA_DIR/logs/server.log"
+  if [[ -s $out ]] && [[ -n $(sed -n '/^==== .* stack.sh up: starting/h; //!H; ${x; /\n./p}' "$out") ]]; then
+    printf '    --- JVM output (%s) ---\n' "$(rel "$out")" >&2
+    sed -n '/^==== .* stack.sh up: starting/h; //!H; ${x; p}' "$out" | tail -n 15 | sed 's/^/    | /' >&2
+  fi
+  local recent; recent=$(tail -c "+$((KAFKA_LOG_OFFSET + 1))" "$log" 2>/dev/null | tail -n 25 || true)
+  if [[ -n $recent ]]; then
+    printf '    --- last lines of %s ---\n' "$(rel "$log")" >&2
+    sed 's/^/    | /' <<<"$recent" >&2
+  fi
+  exit 1
+}
 kafka_wait() {
   [[ $KAFKA_STARTING == 1 ]] || return 0
-  local deadline=$(( $(now_us) + KAFKA_TIMEOUT * 1000000 )) pid=""
+  local deadline=$(( $(now_us) + KAFKA_TIMEOUT * 1000000 )) pid
+  pid=$(read_pid "$KAFKA_DIR/kafka.pid"); pid=${pid:-$KAFKA_LAUNCH_PID}
   while :; do
-    [[ -n $pid ]] || pid=$(kafka_pid)
-    if [[ -n $pid ]]; then
-      if ! kill -0 "$pid" 2>/dev/null; then
-        tail -n 15 "$KAFKA_DIR/logs/kafka.out" >&2 || true
-        die_log "kafka: the broker exited during startup (pid $pid); see $(rel "$KAFKA_DIR/logs")" "$KAFKA_DIR/logs/server.log" 30
-      fi
-      if port_open "$KAFKA_PORT" && kafka_started_logged; then break; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      kafka_fail "kafka: the broker exited during startup (pid $pid); logs in $(rel "$KAFKA_DIR/logs")"
     fi
+    if port_open "$KAFKA_PORT" && kafka_started_logged; then break; fi
     if (( $(now_us) > deadline )); then
-      die_log "kafka: not ready on $HOST:$KAFKA_PORT after ${KAFKA_TIMEOUT} s (pid ${pid:-?} left running; 'stack.sh down' stops it)" \
-        "$KAFKA_DIR/logs/server.log" 30
+      kafka_fail "kafka: not ready on $HOST:$KAFKA_PORT after ${KAFKA_TIMEOUT} s (pid $pid left running; 'stack.sh down' stops it)"
     fi
     sleep 0.25
+    [[ -s $KAFKA_DIR/kafka.pid ]] && pid=$(read_pid "$KAFKA_DIR/kafka.pid")
   done
   say "kafka: started on $HOST:$KAFKA_PORT (pid $pid, Kafka $(kafka_version)) in $(since "$KAFKA_T0")"
 }
@@ -607,7 +620,9 @@ usage() {
 main() {
   local cmd=${1:-}; shift || true
   case $cmd in
-    install) do_install ;;
+    install)
+      do_install
+      say "install: redis-server, $([[ $WITH_NGINX == 1 ]] && echo 'nginx, ')PostgreSQL $(basename "$(dirname "$(pg_bindir)")"), Java $(java_major), Kafka $(kafka_version) jars ($(rel "$(kafka_libs)")): present" ;;
     up) do_up ;;
     down)
       case ${1:-} in

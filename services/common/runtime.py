@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 import uvicorn
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -104,7 +105,7 @@ class Runtime:
         # The annotation only documents the payload in the AsyncAPI document; decoding is the consumer's job.
         on_messages.__annotations__["body"] = list[subscription.topic.payload]  # type: ignore[name-defined]
 
-        async def keep_raw(message: KafkaMessage, *_: Any) -> KafkaMessage:
+        async def keep_raw(message: KafkaMessage, original_decoder: Any = None) -> KafkaMessage:
             return message
 
         self.broker.subscriber(
@@ -147,7 +148,7 @@ class Runtime:
             log.info("migrations applied: %s", ", ".join(applied))
         self._pool = await create_pool(settings.database_url, self.name, max_size=10)
         self._redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
-        await ensure_topics(settings, self.topics_to_ensure())
+        await self._wait_for_kafka()
         for subscription, holder in self._consumer_slots:
             consumer = Consumer(
                 service=self.name,
@@ -168,6 +169,22 @@ class Runtime:
         for hook in self.spec.on_start:
             await hook(self)
         log.info("%s started", self.name)
+
+    async def _wait_for_kafka(self, timeout_s: float = 90.0) -> None:
+        """Kafka may still be starting (or restarting): wait for it, saying so, rather than exit at once."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            try:
+                await ensure_topics(self.settings, self.topics_to_ensure())
+                return
+            except KafkaError as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(
+                        f"Kafka at {self.settings.kafka_bootstrap} is unreachable after {timeout_s:.0f}s: "
+                        "start it with `make stack` or set BPASS_KAFKA_BOOTSTRAP"
+                    ) from exc
+                log.warning("waiting for Kafka at %s (%r)", self.settings.kafka_bootstrap, exc)
+                await asyncio.sleep(2.0)
 
     async def stop(self) -> None:
         for task in self.background:

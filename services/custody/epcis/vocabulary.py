@@ -98,7 +98,9 @@ def _terms(scoped: Mapping[str, object], prefixes: Mapping[str, str]) -> Mapping
         {
             term: _expand_curie(curie, prefixes)
             for term, curie in scoped.items()
-            if isinstance(curie, str) and not term.startswith("@") and curie not in ("@id", "@type")
+            if isinstance(curie, str)
+            and not term.startswith("@")
+            and curie not in ("@id", "@type")
             and ":" in curie
         }
     )

@@ -1,0 +1,271 @@
+"""Effectively-once delivery across crashes, and bad input that never blocks a partition.
+
+The services run as real processes against the real Kafka and PostgreSQL; crashes are real process exits at
+injected points (BPASS_FAULT_INJECT), between the database commit and the offset commit, and between the
+relay's publish and its marking of the outbox row.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+from aiokafka import AIOKafkaConsumer
+
+from contracts import topics
+from contracts.attributes import BatteryCategory
+from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
+from contracts.identity import PassportMinted
+from contracts.passport_data import BatteryKind, PassportSubject
+from services.common.auth import Role
+from services.common.settings import Settings
+from services.identity.examples import valid_static_data
+from tests.conftest import _ensure_database, new_key
+from tests.e2e.test_walking_skeleton import mint_body
+from tests.support import ServiceProcess, cloudevent_headers, eventually, headers_of, publish, read_topic, service_env
+
+CRASH_AFTER_DB_COMMIT = 97
+CRASH_AFTER_PUBLISH = 98
+
+
+@pytest.fixture
+async def isolated(settings: Settings, tmp_path: Path) -> Settings:
+    """Its own database and topic namespace: no other instance shares its consumer group or outbox relay."""
+    name = f"bpass_iso_{uuid.uuid4().hex[:8]}"
+    database_url = await _ensure_database(settings.database_url, name)
+    return settings.model_copy(
+        update={
+            "database_url": database_url,
+            "topic_namespace": f"{name}.",
+            "api_keys_file": tmp_path / "api-keys.json",
+            "identity_port": 8211,
+            "custody_port": 8212,
+            "reporting_port": 8214,
+        }
+    )
+
+
+def process(settings: Settings, name: str, tmp_path: Path) -> ServiceProcess:
+    env = service_env(settings, settings.api_keys_file)
+    env[f"BPASS_{name.upper()}_PORT"] = str(settings.port_of(name))
+    return ServiceProcess(name, settings.port_of(name), env, tmp_path / f"{name}.log")
+
+
+@pytest.fixture
+async def iso_db(isolated: Settings) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(isolated.database_url, timeout=10)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def minted_fact(passport_id: str, tenant: str) -> PassportMinted:
+    return PassportMinted(
+        passport_id=passport_id,
+        tenant=tenant,
+        subject=PassportSubject(kind=BatteryKind.battery, battery_identifier=f"B-{uuid.uuid4().hex[:8]}"),
+        category=BatteryCategory.ev,
+        public_uri=f"https://passport.example.test/p/{passport_id[9:]}",
+        static_data=valid_static_data(BatteryCategory.ev),
+        version=1,
+        minted_at=datetime.now(UTC),
+        minted_by="urn:bpass:service:identity",
+    )
+
+
+def custody_event(passport_id: str, handler_id: str = "carrier-1") -> CustodyEventReported:
+    return CustodyEventReported(
+        kind=CustodyEventKind.dispatch,
+        occurred_at=datetime.now(UTC),
+        handler_id=handler_id,
+        targets=CustodyTargets(passport_ids=[passport_id]),
+    )
+
+
+async def committed_offsets_reach_end(settings: Settings, group: str, topic: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        tps = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        ends = await consumer.end_offsets(tps)
+        return all(committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
+    isolated: Settings, iso_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    custody = process(isolated, "custody", tmp_path)
+    passport_id = f"urn:uuid:{uuid.uuid4()}"
+    fact = minted_fact(passport_id, "oem-crash")
+    custody.start()
+    await custody.wait_ready()
+    await publish(isolated, topics.PASSPORT_MINTED.name, fact.model_dump_json().encode(), key=passport_id,
+                  headers=cloudevent_headers(fact, source="urn:bpass:service:identity", subject=passport_id))
+    await eventually(lambda: iso_db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1",
+                                             passport_id), what="custody to learn the passport")
+    custody.stop()
+
+    # The next batch commits in PostgreSQL, then the process dies before committing the Kafka offset.
+    custody.start(BPASS_FAULT_INJECT="crash_after_db_commit")
+    await custody.wait_ready()
+    event = custody_event(passport_id)
+    event_id = str(uuid.uuid4())
+    await publish(isolated, topics.CUSTODY_EVENTS.name, event.model_dump_json().encode(), key=passport_id,
+                  headers=cloudevent_headers(event, source="urn:bpass:handler:carrier-1", event_id=event_id))
+    assert await custody.wait_exit() == CRASH_AFTER_DB_COMMIT
+    count_sql = "SELECT count(*) FROM custody.custody_log WHERE passport_id = $1"
+    assert await iso_db.fetchval(count_sql, passport_id) == 1
+
+    # After the restart Kafka redelivers it; the inbox recognises it; nothing is applied twice.
+    custody.start()
+    try:
+        await custody.wait_ready()
+        await eventually(
+            lambda: committed_offsets_reach_end(isolated, isolated.group_id("custody"),
+                                                isolated.topic(topics.CUSTODY_EVENTS.name)),
+            what="the redelivered message to be consumed and committed",
+        )
+        assert await iso_db.fetchval(count_sql, passport_id) == 1
+        assert await iso_db.fetchval(
+            "SELECT count(*) FROM custody.inbox WHERE dedup_key = $1", f"urn:bpass:handler:carrier-1\x1f{event_id}"
+        ) == 1
+
+        async def recorded() -> list[Any] | None:
+            records = await read_topic(isolated, topics.CUSTODY_RECORDED.name)
+            mine = [r for r in records if r.key == passport_id.encode()]
+            return mine or None
+
+        assert len(await eventually(recorded, what="the custody-recorded fact")) == 1
+    finally:
+        custody.stop()
+
+
+async def test_relay_killed_after_publish_before_marking_is_applied_once(
+    isolated: Settings, iso_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    tenant = f"oem-{uuid.uuid4().hex[:8]}"
+    key = new_key(isolated, Role.oem_admin, tenant)
+    identity = process(isolated, "identity", tmp_path)
+    identity.start(BPASS_FAULT_INJECT="crash_after_publish")
+    await identity.wait_ready()
+    async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": key}) as http:
+        response = await http.post(f"{identity.base_url}/identity/v1/passports",
+                                   json=mint_body(f"RELAY-{uuid.uuid4().hex[:8]}"))
+    assert response.status_code == 201, response.text
+    passport_id = response.json()["passport_id"]
+    assert await identity.wait_exit() == CRASH_AFTER_PUBLISH
+    assert await iso_db.fetchval(
+        "SELECT count(*) FROM identity.outbox WHERE published_at IS NULL") == 1
+
+    # Restarted, the relay publishes the same row again: two copies with one CloudEvents id.
+    identity.start()
+    reporting = process(isolated, "reporting", tmp_path)
+    try:
+        await identity.wait_ready()
+
+        async def two_copies() -> list[Any] | None:
+            records = [r for r in await read_topic(isolated, topics.PASSPORT_MINTED.name)
+                       if r.key == passport_id.encode()]
+            return records if len(records) == 2 else None
+
+        copies = await eventually(two_copies, what="the minted fact published twice")
+        assert headers_of(copies[0])["ce_id"] == headers_of(copies[1])["ce_id"]
+
+        # The consumer applies it once: one read-model version, one change-stream message.
+        reporting.start()
+        await reporting.wait_ready()
+        await eventually(
+            lambda: committed_offsets_reach_end(isolated, isolated.group_id("reporting"),
+                                                isolated.topic(topics.PASSPORT_MINTED.name)),
+            what="reporting to consume both copies",
+        )
+        assert await iso_db.fetchval(
+            "SELECT count(*) FROM reporting.passport_view_versions WHERE passport_id = $1", passport_id) == 1
+
+        async def streamed() -> list[Any] | None:
+            records = await read_topic(isolated, topics.tenant_passport_changes(tenant))
+            return records or None
+
+        assert len(await eventually(streamed, what="the change-stream message")) == 1
+    finally:
+        identity.stop()
+        reporting.stop()
+
+
+async def test_bad_messages_are_answered_and_never_block_the_partition(
+    platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], db: asyncpg.Connection
+) -> None:
+    tenant_name, key = tenant
+    async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": key}) as http:
+        minted = await http.post(f"{platform['identity'].base_url}/identity/v1/passports",
+                                 json=mint_body(f"BAD-{uuid.uuid4().hex[:8]}"))
+    passport_id = minted.json()["passport_id"]
+    await eventually(lambda: db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1",
+                                         passport_id), what="custody to learn the passport")
+    good = custody_event(passport_id)
+    source = "urn:bpass:handler:carrier-1"
+    ids = {name: str(uuid.uuid4()) for name in ("not_json", "bad_field", "poison", "good")}
+    topic = topics.CUSTODY_EVENTS.name
+    # Same key, so same partition, each one after the other.
+    await publish(settings, topic, b"{not json", key=passport_id,
+                  headers=cloudevent_headers(good, source=source, event_id=ids["not_json"]))
+    await publish(settings, topic, good.model_dump_json().encode(), key=passport_id, headers=[])
+    bad_field = json.loads(good.model_dump_json())
+    bad_field["mass_kg"] = "-5"
+    await publish(settings, topic, json.dumps(bad_field).encode(), key=passport_id,
+                  headers=cloudevent_headers(good, source=source, event_id=ids["bad_field"]))
+    poison = custody_event(passport_id, handler_id="carrier\u0000nul")  # PostgreSQL refuses NUL in text
+    await publish(settings, topic, poison.model_dump_json().encode(), key=passport_id,
+                  headers=cloudevent_headers(poison, source=source, event_id=ids["poison"]))
+    await publish(settings, topic, good.model_dump_json().encode(), key=passport_id,
+                  headers=cloudevent_headers(good, source=source, event_id=ids["good"]))
+
+    # The good message behind them is applied.
+    await eventually(lambda: db.fetchval("SELECT count(*) FROM custody.custody_log WHERE passport_id = $1",
+                                         passport_id), what="the good message to be applied")
+    assert await db.fetchval("SELECT count(*) FROM custody.custody_log WHERE passport_id = $1", passport_id) == 1
+
+    # Each invalid one is answered on the rejected topic, with field and reason.
+    async def rejections() -> dict[str, Any] | None:
+        found: dict[str, Any] = {}
+        for record in await read_topic(settings, topics.CUSTODY_REJECTED.name):
+            body = json.loads(record.value)
+            if record.key == passport_id.encode():
+                found[body["rejected_ce_id"] or "no_headers"] = body
+        return found if len(found) >= 3 else None
+
+    found = await eventually(rejections, what="three rejections")
+    assert found[ids["not_json"]]["violations"][0]["reason"] == "invalid_json"
+    assert {v["reason"] for v in found["no_headers"]["violations"]} == {"missing_cloudevents_attribute"}
+    assert found[ids["bad_field"]]["violations"][0]["field"] == "mass_kg"
+    assert found[ids["bad_field"]]["violations"][0]["reason"] == "invalid_greater_than_equal"
+
+    # The poison one went to the dead-letter topic after its tries, with the error in its headers.
+    async def dead_letter() -> Any:
+        for record in await read_topic(settings, topics.dead_letter_topic("custody")):
+            if headers_of(record).get("ce_id") == ids["poison"]:
+                return record
+        return None
+
+    letter = await eventually(dead_letter, what="the dead letter")
+    h = headers_of(letter)
+    assert h["bpass_dlq_original_topic"] == settings.topic(topic)
+    assert h["bpass_dlq_tries"] == str(settings.consumer_max_tries)
+    assert "UntranslatableCharacter" in h["bpass_dlq_error_type"] or "Character" in h["bpass_dlq_error_type"] \
+        or "0x00" in h["bpass_dlq_error"] or "\\u0000" in h["bpass_dlq_error"]
