@@ -58,7 +58,7 @@ def test_every_mandatory_static_attribute_has_a_field_unless_exempt_at_mint() ->
             assert key in MINT_EXEMPT or fields_of_key(key), (category, key)
 
 
-def test_every_voluntary_static_attribute_can_be_given_except_state_of_health() -> None:
+def test_every_voluntary_static_attribute_can_be_given() -> None:
     voluntary = {
         a.key for a in ATTRIBUTES if a.is_static and Requirement.voluntary in a.requirements.values()
     }
@@ -187,7 +187,10 @@ def test_cas_number_format() -> None:
     payload = _with()
     payload["material_composition"][0]["cas_number"] = "7440020"
     [violation] = _violations(payload)
-    assert (violation.field, violation.reason) == ("material_composition.0.cas_number", "invalid_string_pattern_mismatch")
+    assert (violation.field, violation.reason) == (
+        "material_composition.0.cas_number",
+        "invalid_string_pattern_mismatch",
+    )
 
 
 @pure
