@@ -23,12 +23,12 @@ stack: install ## start Kafka, PostgreSQL, Redis and the HTTP gateway (installs 
 	@$(STACK) up
 
 run: stack ## start everything, run the demo, print where to look
-	@$(PY) -m services.common.cli keys demo --quiet
+	@$(PY) -m bpass.cli keys demo --quiet
 	@$(SERVICES) up
-	@$(PY) -m services.common.cli demo
+	@$(PY) -m bpass.cli demo
 
 demo: ## run the demo again against the running platform
-	@$(PY) -m services.common.cli demo
+	@$(PY) -m bpass.cli demo
 
 check: install ## lint, format check, types, service independence, committed schemas up to date
 	@echo "==> ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
@@ -48,7 +48,7 @@ e2e: stack
 	@$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 asyncapi: install ## regenerate the committed AsyncAPI documents and JSON Schemas
-	@$(PY) -m services.common.cli contracts write
+	@$(PY) -m bpass.cli contracts write
 
 stop: ## stop the services and the stack (data is kept)
 	@$(SERVICES) down

@@ -67,9 +67,7 @@ class Attribute(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     number: int = Field(ge=1, description="Row number (`#`) in the longlist.", examples=[52])
-    din_clause: str = Field(
-        description="Clause of DIN DKE SPEC 99100 defining the attribute.", examples=["6.7.2.2"]
-    )
+    din_clause: str = Field(description="Clause of DIN DKE SPEC 99100 defining the attribute.", examples=["6.7.2.2"])
     key: str = Field(
         pattern=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$",
         description="Stable snake_case name of the attribute on this platform; never renamed.",
@@ -83,9 +81,7 @@ class Attribute(BaseModel):
     )
     requirements: dict[BatteryCategory, Requirement] = Field(
         description="Mandatory (x), voluntary (o) or not applicable (blank) per battery category.",
-        examples=[
-            {"ev": "mandatory", "lmt": "mandatory", "industrial": "mandatory", "stationary": "mandatory"}
-        ],
+        examples=[{"ev": "mandatory", "lmt": "mandatory", "industrial": "mandatory", "stationary": "mandatory"}],
     )
     access_tier: AccessTier = Field(
         description="Least-privileged tier that may read the attribute.", examples=["public"]
@@ -103,9 +99,7 @@ class Attribute(BaseModel):
         examples=["model"],
     )
     unit: str | None = Field(description="Unit of the value; None when it has none.", examples=["Ah"])
-    data_format: str | None = Field(
-        description="Data format as worded in the longlist.", examples=["Decimal"]
-    )
+    data_format: str | None = Field(description="Data format as worded in the longlist.", examples=["Decimal"])
     regulation_reference: str | None = Field(
         description="Articles and annexes of Regulation (EU) 2023/1542 behind the attribute.",
         examples=["Annex XIII (1g); Annex IV Part A (1) (definition)"],
@@ -159,6 +153,5 @@ def mandatory_keys(category: BatteryCategory, *, static_only: bool) -> tuple[str
     return tuple(
         attribute.key
         for attribute in ATTRIBUTES
-        if attribute.requirement(category) is Requirement.mandatory
-        and (attribute.is_static or not static_only)
+        if attribute.requirement(category) is Requirement.mandatory and (attribute.is_static or not static_only)
     )

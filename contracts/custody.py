@@ -49,7 +49,9 @@ class CustodyEventReported(Message):
     dwts_id: str | None = Field(default=None, max_length=100, description="UK Digital Waste Tracking id.")
     diwass_id: str | None = Field(default=None, max_length=100, description="EU DIWASS movement document id.")
     ewc_code: str | None = Field(
-        default=None, pattern=r"^\d{2} \d{2} \d{2}\*?$", description="European Waste Catalogue code.",
+        default=None,
+        pattern=r"^\d{2} \d{2} \d{2}\*?$",
+        description="European Waste Catalogue code.",
         examples=["16 06 01*"],
     )
 

@@ -19,7 +19,9 @@ class PassportSpec(BaseModel):
     subject: PassportSubject = Field(description="The battery, pack or batch the passport is for.")
     category: BatteryCategory = Field(description="Battery category; decides which attributes are mandatory.")
     product_family: str | None = Field(
-        default=None, max_length=100, description="OEM product family, selects the extension schema.",
+        default=None,
+        max_length=100,
+        description="OEM product family, selects the extension schema.",
         examples=["PowerCell-NMC811"],
     )
     static_data: StaticPassportData = Field(description="Model-level (static) passport data.")
@@ -41,7 +43,9 @@ class PassportMinted(Message):
 
     event_type = "eu.battery-passport.identity.passport-minted.v1"
 
-    passport_id: str = Field(description="`urn:uuid:` + UUIDv7.", examples=["urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"])
+    passport_id: str = Field(
+        description="`urn:uuid:` + UUIDv7.", examples=["urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"]
+    )
     tenant: str = Field(description="Owning tenant (the OEM).", examples=["acme-cells"])
     subject: PassportSubject = Field(description="The battery, pack or batch it identifies.")
     category: BatteryCategory = Field(description="Battery category.")

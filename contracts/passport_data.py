@@ -53,9 +53,7 @@ __all__ = [
 
 # GS1 AI encodable character set 82 (GS1 General Specifications, figure 7.11-1); AI 21 (serial) and AI 10
 # (batch/lot) values are drawn from it. ISO/IEC 15459 identifiers encoded as GS1 keys must keep to it.
-GS1_CHARSET_82 = frozenset(
-    "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
-)
+GS1_CHARSET_82 = frozenset("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")
 GS1_CHARSET_82_PATTERN = r"^[!\"%&'()*+,./0-9:;<=>?A-Z_a-z-]+$"
 
 Gs1Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=GS1_CHARSET_82_PATTERN)]
@@ -122,9 +120,7 @@ class PostalAddress(_Contract):
     street_address: ShortText = Field(description="Street and number.", examples=["Industriestraße 12"])
     postal_code: str = Field(min_length=1, max_length=20, description="Postal code.", examples=["38440"])
     locality: ShortText = Field(description="City or town.", examples=["Wolfsburg"])
-    country_code: str = Field(
-        pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code.", examples=["DE"]
-    )
+    country_code: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code.", examples=["DE"])
 
 
 class EconomicOperator(_Contract):
@@ -153,9 +149,7 @@ class EconomicOperator(_Contract):
     email: EmailAddress | None = Field(
         None, description="Contact e-mail address.", examples=["passport@voltaris.example"]
     )
-    web_address: HttpUrl | None = Field(
-        None, description="Web address.", examples=["https://voltaris.example"]
-    )
+    web_address: HttpUrl | None = Field(None, description="Web address.", examples=["https://voltaris.example"])
 
 
 class ManufacturingPlace(_Contract):
@@ -230,16 +224,12 @@ class DismantlingDocument(_Contract):
     mime_type: str = Field(
         pattern=r"^[a-z]+/[A-Za-z0-9.+-]+$", description="MIME type (RFC 2046).", examples=["application/pdf"]
     )
-    url: HttpUrl = Field(
-        description="Where it is.", examples=["https://voltaris.example/docs/vx400-dismantling.pdf"]
-    )
+    url: HttpUrl = Field(description="Where it is.", examples=["https://voltaris.example/docs/vx400-dismantling.pdf"])
 
 
 class ComponentPart(_Contract):
     part_name: ShortText = Field(description="Component name.", examples=["Battery management unit"])
-    part_number: str = Field(
-        min_length=1, max_length=64, description="Part number.", examples=["VX-BMU-0042"]
-    )
+    part_number: str = Field(min_length=1, max_length=64, description="Part number.", examples=["VX-BMU-0042"])
 
 
 class SparePartSource(_Contract):
@@ -257,12 +247,8 @@ class SparePartSource(_Contract):
             }
         ],
     )
-    email: EmailAddress | None = Field(
-        None, description="E-mail address.", examples=["parts@voltaris.example"]
-    )
-    web_address: HttpUrl | None = Field(
-        None, description="Web address.", examples=["https://parts.voltaris.example"]
-    )
+    email: EmailAddress | None = Field(None, description="E-mail address.", examples=["parts@voltaris.example"])
+    web_address: HttpUrl | None = Field(None, description="Web address.", examples=["https://parts.voltaris.example"])
     part_numbers: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default_factory=list,
         max_length=10_000,
@@ -942,9 +928,7 @@ def _field_extras() -> dict[str, JsonDict]:
 
 _FIELD_EXTRAS = _field_extras()
 
-FIELD_LONGLIST_KEYS: Mapping[str, str] = {
-    name: str(extra["longlist_key"]) for name, extra in _FIELD_EXTRAS.items()
-}
+FIELD_LONGLIST_KEYS: Mapping[str, str] = {name: str(extra["longlist_key"]) for name, extra in _FIELD_EXTRAS.items()}
 """StaticPassportData field name -> longlist key of the attribute it carries."""
 
 

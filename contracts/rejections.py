@@ -15,7 +15,9 @@ class MessageRejected(Message):
 
     event_type = "eu.battery-passport.platform.message-rejected.v1"
 
-    rejected_topic: str = Field(description="Topic the refused message was read from.", examples=["bpass.custody.events.v1"])
+    rejected_topic: str = Field(
+        description="Topic the refused message was read from.", examples=["bpass.custody.events.v1"]
+    )
     rejected_partition: int = Field(ge=0, description="Its partition.")
     rejected_offset: int = Field(ge=0, description="Its offset.")
     rejected_ce_id: str | None = Field(default=None, description="Its CloudEvents id, when it had one.")

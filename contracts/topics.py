@@ -10,7 +10,6 @@ from contracts.base import Message
 from contracts.custody import CustodyEventReported, CustodyRecorded
 from contracts.identity import MintPassportsRequested, PassportMinted
 from contracts.rejections import MessageRejected
-from contracts.reporting import PassportChanged
 
 TOPIC_NAME = re.compile(r"^bpass\.[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+\.v[1-9][0-9]*$")
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -34,35 +33,59 @@ class Topic:
 
 
 MINT_REQUESTS = Topic(
-    "bpass.identity.mint-requests.v1", MintPassportsRequested, TopicKind.inbound, "identity",
+    "bpass.identity.mint-requests.v1",
+    MintPassportsRequested,
+    TopicKind.inbound,
+    "identity",
     "OEM systems ask for passports to be minted; keyed by the OEM's request id.",
 )
 PASSPORT_MINTED = Topic(
-    "bpass.identity.passport-minted.v1", PassportMinted, TopicKind.fact, "identity",
+    "bpass.identity.passport-minted.v1",
+    PassportMinted,
+    TopicKind.fact,
+    "identity",
     "A passport was minted; keyed by passport id.",
 )
 IDENTITY_REJECTED = Topic(
-    "bpass.identity.rejected.v1", MessageRejected, TopicKind.fact, "identity",
+    "bpass.identity.rejected.v1",
+    MessageRejected,
+    TopicKind.fact,
+    "identity",
     "Inbound identity messages that were refused, with reasons.",
 )
 CUSTODY_EVENTS = Topic(
-    "bpass.custody.events.v1", CustodyEventReported, TopicKind.inbound, "custody",
+    "bpass.custody.events.v1",
+    CustodyEventReported,
+    TopicKind.inbound,
+    "custody",
     "Custody steps reported by carriers, collectors, recyclers and refiners; keyed by passport id or identifier.",
 )
 CUSTODY_RECORDED = Topic(
-    "bpass.custody.custody-recorded.v1", CustodyRecorded, TopicKind.fact, "custody",
+    "bpass.custody.custody-recorded.v1",
+    CustodyRecorded,
+    TopicKind.fact,
+    "custody",
     "A custody step was appended to a passport's custody log; keyed by passport id.",
 )
 CUSTODY_REJECTED = Topic(
-    "bpass.custody.rejected.v1", MessageRejected, TopicKind.fact, "custody",
+    "bpass.custody.rejected.v1",
+    MessageRejected,
+    TopicKind.fact,
+    "custody",
     "Inbound custody messages that were refused, with reasons; keyed like the refused message.",
 )
 RECOVERY_REJECTED = Topic(
-    "bpass.recovery.rejected.v1", MessageRejected, TopicKind.fact, "recovery",
+    "bpass.recovery.rejected.v1",
+    MessageRejected,
+    TopicKind.fact,
+    "recovery",
     "Inbound recovery messages that were refused, with reasons.",
 )
 REPORTING_REJECTED = Topic(
-    "bpass.reporting.rejected.v1", MessageRejected, TopicKind.fact, "reporting",
+    "bpass.reporting.rejected.v1",
+    MessageRejected,
+    TopicKind.fact,
+    "reporting",
     "Facts the reporting projection could not read, with reasons (a contract mismatch between services).",
 )
 

@@ -223,9 +223,7 @@ def build(csv_path: Path) -> list[dict[str, Any]]:
                 "unit": unit.strip("[]") if unit else None,
                 "data_format": _optional(row["Data format"]),
                 "regulation_reference": _optional(row["Regulation Reference"]),
-                "update_requirement": _optional(
-                    row["Update requirement for dynamic data, or, where defined"]
-                ),
+                "update_requirement": _optional(row["Update requirement for dynamic data, or, where defined"]),
             }
         )
     if [a["number"] for a in attributes] != list(range(1, EXPECTED_ROWS + 1)):
@@ -239,9 +237,7 @@ def render(attributes: list[dict[str, Any]]) -> str:
 
 def distinct_access_rights(csv_path: Path) -> Counter[str]:
     with csv_path.open(encoding="utf-8", newline="") as handle:
-        return Counter(
-            _text(row["Access rights according to Battery Regulation"]) for row in csv.DictReader(handle)
-        )
+        return Counter(_text(row["Access rights according to Battery Regulation"]) for row in csv.DictReader(handle))
 
 
 def main(argv: list[str] | None = None) -> int:

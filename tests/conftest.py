@@ -8,6 +8,7 @@ Redis are started with testcontainers instead. Each test session uses its own to
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -44,15 +45,25 @@ def _docker_reachable() -> bool:
 @pytest.fixture(scope="session")
 def infrastructure() -> Iterator[Settings]:
     """Where Kafka, PostgreSQL and Redis are: the configured/local stack, or testcontainers."""
-    if "BPASS_KAFKA_BOOTSTRAP" not in os.environ and os.environ.get("BPASS_USE_TESTCONTAINERS") != "0" \
-            and _docker_reachable():
+    if (
+        "BPASS_KAFKA_BOOTSTRAP" not in os.environ
+        and os.environ.get("BPASS_USE_TESTCONTAINERS") != "0"
+        and _docker_reachable()
+    ):
         from testcontainers.kafka import KafkaContainer
         from testcontainers.postgres import PostgresContainer
         from testcontainers.redis import RedisContainer
 
-        with KafkaContainer("apache/kafka:4.1.0").with_kraft() as kafka, \
-                PostgresContainer("postgres:16", username="bpass", password="bpass", dbname="bpass") as pg, \
-                RedisContainer("redis:7") as redis:
+        with (
+            KafkaContainer("apache/kafka:4.1.0").with_kraft() as kafka,
+            PostgresContainer(
+                "postgres:16",
+                username="bpass",
+                password="bpass",  # noqa: S106 - a throwaway test container
+                dbname="bpass",
+            ) as pg,
+            RedisContainer("redis:7") as redis,
+        ):
             yield Settings(
                 kafka_bootstrap=kafka.get_bootstrap_server(),
                 database_url=pg.get_connection_url(driver=None),
@@ -66,10 +77,8 @@ async def _ensure_database(admin_url: str, name: str) -> str:
     conn = await asyncpg.connect(admin_url, timeout=10)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            try:
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):  # a parallel session made it
                 await conn.execute(f'CREATE DATABASE "{name}"')
-            except asyncpg.DuplicateDatabaseError:
-                pass
     finally:
         await conn.close()
     base, _, _ = admin_url.rpartition("/")
@@ -107,14 +116,14 @@ def tenant(settings: Settings) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
-async def platform(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, ServiceProcess]]:
+async def platform(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[dict[str, ServiceProcess]]:
     """All four services as processes against the real stack, on test ports, in this session's namespace."""
     logs = tmp_path_factory.mktemp("service-logs")
     env = service_env(settings, settings.api_keys_file)
     env.update({f"BPASS_{name.upper()}_PORT": str(port) for name, port in TEST_PORTS.items()})
-    processes = {
-        name: ServiceProcess(name, TEST_PORTS[name], env, logs / f"{name}.log") for name in SERVICE_NAMES
-    }
+    processes = {name: ServiceProcess(name, TEST_PORTS[name], env, logs / f"{name}.log") for name in SERVICE_NAMES}
     for process in processes.values():
         process.start()
     try:

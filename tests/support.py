@@ -38,21 +38,27 @@ async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last value {last!r}")
 
 
-def cloudevent_headers(message: Message, *, source: str, subject: str | None = None,
-                       event_id: str | None = None) -> list[tuple[str, bytes]]:
+def cloudevent_headers(
+    message: Message, *, source: str, subject: str | None = None, event_id: str | None = None
+) -> list[tuple[str, bytes]]:
     return Envelope(
-        id=event_id or str(uuid.uuid4()), source=source, type=message.event_type, subject=subject,
+        id=event_id or str(uuid.uuid4()),
+        source=source,
+        type=message.event_type,
+        subject=subject,
         time=datetime.now(UTC),
     ).to_headers()
 
 
-async def publish(settings: Settings, topic: str, value: bytes, *, key: str | None,
-                  headers: list[tuple[str, bytes]]) -> None:
+async def publish(
+    settings: Settings, topic: str, value: bytes, *, key: str | None, headers: list[tuple[str, bytes]]
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        await producer.send_and_wait(settings.topic(topic), value=value, key=key.encode() if key else None,
-                                     headers=headers)
+        await producer.send_and_wait(
+            settings.topic(topic), value=value, key=key.encode() if key else None, headers=headers
+        )
     finally:
         await producer.stop()
 
@@ -65,7 +71,7 @@ async def read_topic(settings: Settings, topic: str, *, physical: bool = False, 
     try:
         partitions = consumer.partitions_for_topic(name)
         if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - fresh topic metadata
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(name) or set()
         tps = [TopicPartition(name, p) for p in partitions]
         if not tps:
@@ -108,7 +114,11 @@ class ServiceProcess:
         env = {**os.environ, **self.env, **extra_env}
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", f"services.{self.name}"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+                [sys.executable, "-m", f"services.{self.name}"],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
             )
 
     async def wait_ready(self, timeout: float = 60.0) -> None:

@@ -110,8 +110,15 @@ class Keyring:
         return Principal(tenant=entry.tenant, role=entry.role, key_id=entry.key_id)
 
 
-def add_key(path: Path, *, tenant: str | None, role: Role, key_id: str | None = None,
-            key: str | None = None, expires_at: datetime | None = None) -> tuple[str, str]:
+def add_key(
+    path: Path,
+    *,
+    tenant: str | None,
+    role: Role,
+    key_id: str | None = None,
+    key: str | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[str, str]:
     """Create a key in the keyring file; returns (key_id, key). The key itself is never stored."""
     if tenant is not None and not TENANT_NAME.match(tenant):
         raise ValueError(f"tenant {tenant!r}: use 2-63 of a-z, 0-9 and '-'")
@@ -189,7 +196,8 @@ def require_roles(*roles: Role) -> Any:
                 detail={
                     "reason": "role_not_allowed",
                     "message": f"Role {principal.role.value} may not do this; allowed: "
-                    + ", ".join(r.value for r in roles) + ".",
+                    + ", ".join(r.value for r in roles)
+                    + ".",
                 },
             )
         return principal

@@ -28,6 +28,7 @@ from contracts.errors import ValidationFailed, Violation
 from contracts.rejections import MessageRejected
 from contracts.topics import Topic, dead_letter_topic
 from services.common import metrics
+from services.common.db import DbConnection
 from services.common.outbox import Outbox, OutboxRow, build_row, new_event_id
 from services.common.settings import Settings
 
@@ -63,7 +64,7 @@ class Inbound(Generic[P]):
 class UnitOfWork:
     """What a handler may touch: the transaction's connection and its outbox."""
 
-    conn: asyncpg.Connection
+    conn: DbConnection
     outbox: Outbox
     service: str
     settings: Settings
@@ -103,7 +104,13 @@ def rejection_row(
         violations=violations,
     )
     key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else None
-    return build_row(uow.rejected_topic, message, source=uow.outbox.source, key=key, subject=envelope.subject if envelope else None)
+    return build_row(
+        uow.rejected_topic,
+        message,
+        source=uow.outbox.source,
+        key=key,
+        subject=envelope.subject if envelope else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -222,7 +229,10 @@ class Consumer(Generic[P]):
                 last_error = exc
                 log.warning(
                     "message %s failed (try %d of %d): %r",
-                    one.dedup_key, attempt, self.settings.consumer_max_tries, exc,
+                    one.dedup_key,
+                    attempt,
+                    self.settings.consumer_max_tries,
+                    exc,
                 )
                 await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
         assert last_error is not None
@@ -263,7 +273,8 @@ class Consumer(Generic[P]):
                     outbox.add_row(rejection_row(uow, p.record, p.envelope, p.violations))
                     metrics.MESSAGES_IN.labels(self.service, self.topic.name, "rejected").inc()
                     continue
-                assert p.envelope is not None and p.payload is not None
+                assert p.envelope is not None
+                assert p.payload is not None
                 accepted.append(Inbound(p.record, p.envelope, p.payload))
             if accepted:
                 try:
@@ -274,11 +285,11 @@ class Consumer(Generic[P]):
                     uow.reject(accepted[0], failed.violations)
             changed = [(key, outcome) for key, outcome in uow.outcomes.items() if outcome != "applied"]
             if changed:
-                await conn.executemany(
-                    "UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", changed
-                )
+                await conn.executemany("UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", changed)
             for item in accepted:
-                metrics.MESSAGES_IN.labels(self.service, self.topic.name, uow.outcomes.get(item.dedup_key, "applied")).inc()
+                metrics.MESSAGES_IN.labels(
+                    self.service, self.topic.name, uow.outcomes.get(item.dedup_key, "applied")
+                ).inc()
             await outbox.flush(conn)
         return uow
 
@@ -306,13 +317,21 @@ class Consumer(Generic[P]):
                 """INSERT INTO inbox (dedup_key, topic, kafka_partition, kafka_offset, outcome)
                    VALUES ($1, $2, $3, $4, 'dead_lettered')
                    ON CONFLICT (dedup_key) DO UPDATE SET outcome = 'dead_lettered', processed_at = now()""",
-                one.dedup_key, record.topic, record.partition, record.offset,
+                one.dedup_key,
+                record.topic,
+                record.partition,
+                record.offset,
             )
             outbox = Outbox(self.source)
             outbox.add_row(row)
             await outbox.flush(conn)
         metrics.DEAD_LETTERS.labels(self.service, record.topic).inc()
         metrics.MESSAGES_IN.labels(self.service, self.topic.name, "dead_lettered").inc()
-        log.error("dead-lettered %s from %s[%d]@%d: %r", one.dedup_key, record.topic, record.partition,
-                  record.offset, error)
-
+        log.error(
+            "dead-lettered %s from %s[%d]@%d: %r",
+            one.dedup_key,
+            record.topic,
+            record.partition,
+            record.offset,
+            error,
+        )

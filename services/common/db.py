@@ -8,11 +8,15 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
+
+# A connection of its own or one borrowed from a pool: the code using it cannot tell the difference.
+DbConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 COMMON_MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -61,10 +62,9 @@ async def ensure_topics(settings: Settings, names: Iterable[tuple[str, int]]) ->
             if name not in existing
         ]
         if missing:
-            try:
+            # Another instance may create them between list and create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another instance created them between list and create
             log.info("created topics %s", [t.name for t in missing])
     finally:
         await admin.close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
 import uuid_utils
 from opentelemetry import propagate
 
 from contracts.base import Message
 from contracts.envelope import Envelope
+from services.common.db import DbConnection
 
 # Every service serialises its outbox inserts on this key (per schema, per database), so that the
 # bigserial order of outbox rows equals their commit order and the relay never skips a late committer.
@@ -81,7 +81,7 @@ class Outbox:
     def add_row(self, row: OutboxRow) -> None:
         self.rows.append(row)
 
-    async def flush(self, conn: asyncpg.Connection) -> int:
+    async def flush(self, conn: DbConnection) -> int:
         if not self.rows:
             return 0
         await conn.execute(OUTBOX_LOCK_SQL)
@@ -95,4 +95,3 @@ class Outbox:
         count = len(self.rows)
         self.rows.clear()
         return count
-

@@ -51,7 +51,7 @@ class OutboxRelay:
                 await self._lead()
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox relay of %s lost its connection (%r); reconnecting", self.service, exc)
                 await asyncio.sleep(1.0)
 
@@ -72,7 +72,8 @@ class OutboxRelay:
                 sent = await self.relay_once(conn)
                 metrics.OUTBOX_BACKLOG.labels(self.service).set(
                     await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                    if sent == self.settings.relay_batch_size else 0
+                    if sent == self.settings.relay_batch_size
+                    else 0
                 )
                 if sent < self.settings.relay_batch_size:
                     self._wake.clear()
@@ -93,8 +94,9 @@ class OutboxRelay:
         for row in rows:
             headers = [(name, value.encode()) for name, value in row["headers"]]
             futures.append(
-                await self.producer.send(row["topic"], value=bytes(row["payload"]), key=row["message_key"],
-                                         headers=headers)
+                await self.producer.send(
+                    row["topic"], value=bytes(row["payload"]), key=row["message_key"], headers=headers
+                )
             )
         await asyncio.gather(*futures)
         if self.settings.fault_inject == "crash_after_publish":

@@ -80,7 +80,10 @@ class Runtime:
             self._subscribe(subscription)
         for topic in spec.publishes:
             self.broker.publisher(
-                self.settings.topic(topic.name), schema=topic.payload, title=topic.name, description=topic.description
+                self.settings.topic(topic.name),
+                schema=topic.payload,
+                title=topic.name,
+                description=topic.description,
             )
 
     @property
@@ -207,17 +210,17 @@ class Runtime:
             await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
             pending = await pending_migrations(self.pool, self.name, self.spec.migrations)
             checks["database"] = "ok" if not pending else f"pending migrations: {', '.join(pending)}"
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, RuntimeError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RuntimeError) as exc:
             checks["database"] = f"unreachable: {exc!r}"
         try:
             await asyncio.wait_for(self.redis.ping(), 2)  # type: ignore[misc]
             checks["cache"] = "ok"
-        except (OSError, asyncio.TimeoutError, aioredis.RedisError, RuntimeError) as exc:
+        except (TimeoutError, OSError, aioredis.RedisError, RuntimeError) as exc:
             checks["cache"] = f"unreachable: {exc!r}"
         try:
             ok = await self.broker.ping(timeout=2)
             checks["broker"] = "ok" if ok else "unreachable"
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             checks["broker"] = f"unreachable: {exc!r}"
         return checks
 
@@ -286,7 +289,11 @@ def install_error_handlers(app: FastAPI) -> None:
             if loc and loc[0] in {"body", "query", "path", "header"}:
                 loc = loc[1:] if loc[0] == "body" else loc
             violations.append(
-                Violation(field=".".join(loc), reason=f"invalid_{error.get('type', 'value')}", message=str(error.get("msg")))
+                Violation(
+                    field=".".join(loc),
+                    reason=f"invalid_{error.get('type', 'value')}",
+                    message=str(error.get("msg")),
+                )
             )
         return violations_response(violations)
 

@@ -31,7 +31,7 @@ def setup_telemetry(
     if extra_processor is not None:
         provider.add_span_processor(extra_processor)
     trace.set_tracer_provider(provider)
-    AsyncPGInstrumentor().instrument(tracer_provider=provider)
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     _provider = provider
     return provider
 

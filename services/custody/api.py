@@ -29,9 +29,7 @@ async def _visible_passport(request: Request, principal: Principal, passport_id:
 
 
 @router.get("/passports/{passport_id}/custody-log", summary="A passport's custody log, oldest first")
-async def custody_log(
-    passport_id: str, request: Request, principal: Annotated[Principal, READERS]
-) -> dict[str, Any]:
+async def custody_log(passport_id: str, request: Request, principal: Annotated[Principal, READERS]) -> dict[str, Any]:
     runtime = await _visible_passport(request, principal, passport_id)
     rows = await store.log_of(runtime.pool, passport_id)
     return {"passport_id": passport_id, "entries": [dict(r) for r in rows]}
@@ -44,9 +42,16 @@ async def verify(passport_id: str, request: Request, principal: Annotated[Princi
     entries = [
         (
             LogEntry(
-                passport_id=r["passport_id"], sequence=r["sequence"], kind=r["kind"], occurred_at=r["occurred_at"],
-                handler_id=r["handler_id"], from_handler_id=r["from_handler_id"], to_handler_id=r["to_handler_id"],
-                source_event_id=r["source_event_id"], source=r["source"], content=r["content"],
+                passport_id=r["passport_id"],
+                sequence=r["sequence"],
+                kind=r["kind"],
+                occurred_at=r["occurred_at"],
+                handler_id=r["handler_id"],
+                from_handler_id=r["from_handler_id"],
+                to_handler_id=r["to_handler_id"],
+                source_event_id=r["source_event_id"],
+                source=r["source"],
+                content=r["content"],
                 previous_hash=r["previous_hash"],
             ),
             r["entry_hash"],
@@ -59,6 +64,7 @@ async def verify(passport_id: str, request: Request, principal: Annotated[Princi
         "entries": len(entries),
         "intact": broken is None,
         "head_hash": entries[-1][1] if entries else None,
-        "break": None if broken is None else {"sequence": broken.sequence, "reason": broken.reason,
-                                               "message": broken.message},
+        "break": None
+        if broken is None
+        else {"sequence": broken.sequence, "reason": broken.reason, "message": broken.message},
     }

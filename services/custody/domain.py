@@ -61,10 +61,16 @@ def verify_chain(entries: list[tuple[LogEntry, str]]) -> ChainBreak | None:
         if entry.sequence != expected_sequence:
             return ChainBreak(expected_sequence, "entry_missing", f"Entry {expected_sequence} is missing.")
         if entry.previous_hash != previous:
-            return ChainBreak(entry.sequence, "previous_hash_mismatch",
-                              f"Entry {entry.sequence} does not commit to entry {entry.sequence - 1}.")
+            return ChainBreak(
+                entry.sequence,
+                "previous_hash_mismatch",
+                f"Entry {entry.sequence} does not commit to entry {entry.sequence - 1}.",
+            )
         if entry.entry_hash != stored_hash:
-            return ChainBreak(entry.sequence, "content_altered",
-                              f"Entry {entry.sequence} was altered after it was recorded.")
+            return ChainBreak(
+                entry.sequence,
+                "content_altered",
+                f"Entry {entry.sequence} was altered after it was recorded.",
+            )
         previous = stored_hash
     return None

@@ -65,14 +65,14 @@ async def on_custody_events(uow: UnitOfWork, items: list[Inbound[CustodyEventRep
         for passport_id, tenant in dict.fromkeys(resolved):
             await record(uow, item.envelope, event, passport_id, tenant)
         for reference in waiting:
-            await store.park(
-                uow.conn, reference, item.envelope.model_dump(mode="json"), event.model_dump(mode="json")
-            )
+            await store.park(uow.conn, reference, item.envelope.model_dump(mode="json"), event.model_dump(mode="json"))
         if waiting and not resolved:
             uow.park(item)
 
 
-async def record(uow: UnitOfWork, envelope: Envelope, event: CustodyEventReported, passport_id: str, tenant: str) -> None:
+async def record(
+    uow: UnitOfWork, envelope: Envelope, event: CustodyEventReported, passport_id: str, tenant: str
+) -> None:
     last = await store.last_entry(uow.conn, passport_id)
     entry = LogEntry(
         passport_id=passport_id,

@@ -47,7 +47,12 @@ async def _mint(request: Request, principal: Principal, specs: list[PassportSpec
     outbox = Outbox("urn:bpass:service:identity")
     async with runtime.pool.acquire() as conn, conn.transaction():
         outcome = await handlers.mint_passports(
-            conn, outbox, runtime.settings, tenant=_tenant_of(principal), minted_by=principal.name, specs=specs
+            conn,
+            outbox,
+            runtime.settings,
+            tenant=_tenant_of(principal),
+            minted_by=principal.name,
+            specs=specs,
         )
         await outbox.flush(conn)
     return outcome
@@ -86,9 +91,7 @@ async def mint_bulk(
 
 
 @router.get("/passports/{passport_id}", summary="The owner's view of a passport's static data")
-async def read_passport(
-    passport_id: str, request: Request, principal: Annotated[Principal, READERS]
-) -> dict[str, Any]:
+async def read_passport(passport_id: str, request: Request, principal: Annotated[Principal, READERS]) -> dict[str, Any]:
     tenant = None if principal.role in {Role.regulator, Role.platform_operator} else _tenant_of(principal)
     row = await store.get_passport(_runtime(request).pool, tenant, passport_id)
     if row is None:

@@ -33,7 +33,9 @@ def check_specs(specs: list[PassportSpec], *, now: datetime, path: str = "passpo
     for index, spec in enumerate(specs):
         prefix = f"{path}.{index}."
         violations += rules.validate_subject(spec.subject, path_prefix=f"{prefix}subject.")
-        violations += rules.validate_static_data(spec.category, spec.static_data, path_prefix=f"{prefix}static_data.", now=now)
+        violations += rules.validate_static_data(
+            spec.category, spec.static_data, path_prefix=f"{prefix}static_data.", now=now
+        )
         identifier = spec.subject.battery_identifier
         if identifier in seen:
             violations.append(
@@ -57,6 +59,8 @@ def plan_passports(
     for spec in specs:
         passport_id = identifiers.new_passport_id()
         subject = spec.subject
-        uri = identifiers.public_uri(resolver_base, passport_id, subject.gtin, subject.battery_identifier, subject.batch_number)
+        uri = identifiers.public_uri(
+            resolver_base, passport_id, subject.gtin, subject.battery_identifier, subject.batch_number
+        )
         planned.append(NewPassport(passport_id, tenant, spec, uri, now, minted_by))
     return planned

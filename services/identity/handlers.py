@@ -5,17 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import asyncpg
 from pydantic import BaseModel, Field
 
 from contracts import topics
+from contracts.errors import ValidationFailed, Violation
 from contracts.identity import MintPassportsRequested, PassportMinted, PassportSpec
 from services.common.auth import principal_from_source
 from services.common.consumer import Inbound, UnitOfWork
+from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.identity import domain, store
-from contracts.errors import ValidationFailed, Violation
 
 
 class MintResult(BaseModel):
@@ -35,7 +35,7 @@ class MintOutcome:
 
 
 async def mint_passports(
-    conn: asyncpg.Connection,
+    conn: DbConnection,
     outbox: Outbox,
     settings: Settings,
     *,
@@ -77,12 +77,24 @@ async def mint_passports(
                 key=p.passport_id,
                 subject=p.passport_id,
             )
-            results.append(MintResult(battery_identifier=p.battery_identifier, passport_id=p.passport_id,
-                                      public_uri=p.public_uri, created=True))
+            results.append(
+                MintResult(
+                    battery_identifier=p.battery_identifier,
+                    passport_id=p.passport_id,
+                    public_uri=p.public_uri,
+                    created=True,
+                )
+            )
         else:
             row = existing[p.battery_identifier]
-            results.append(MintResult(battery_identifier=p.battery_identifier, passport_id=row["passport_id"],
-                                      public_uri=row["public_uri"], created=False))
+            results.append(
+                MintResult(
+                    battery_identifier=p.battery_identifier,
+                    passport_id=row["passport_id"],
+                    public_uri=row["public_uri"],
+                    created=False,
+                )
+            )
     return MintOutcome(results)
 
 
@@ -91,17 +103,27 @@ async def on_mint_requests(uow: UnitOfWork, items: list[Inbound[MintPassportsReq
     for item in items:
         principal = principal_from_source(item.envelope.source)
         if principal is None or principal[0] != "tenant":
-            uow.reject(item, [Violation(
-                field="headers.ce_source",
-                reason="source_not_a_tenant",
-                message="Mint requests must come from a tenant source: urn:bpass:tenant:<tenant>[:<system>].",
-            )])
+            uow.reject(
+                item,
+                [
+                    Violation(
+                        field="headers.ce_source",
+                        reason="source_not_a_tenant",
+                        message="Mint requests must come from a tenant source: urn:bpass:tenant:<tenant>[:<system>].",
+                    )
+                ],
+            )
             continue
         try:
             async with uow.conn.transaction():  # savepoint: a refused request leaves the others intact
                 await mint_passports(
-                    uow.conn, uow.outbox, uow.settings, tenant=principal[1], minted_by=item.envelope.source,
-                    specs=list(item.payload.passports), now=item.envelope.time,
+                    uow.conn,
+                    uow.outbox,
+                    uow.settings,
+                    tenant=principal[1],
+                    minted_by=item.envelope.source,
+                    specs=list(item.payload.passports),
+                    now=item.envelope.time,
                 )
         except ValidationFailed as failed:
             uow.reject(item, failed.violations)

@@ -176,13 +176,7 @@ def normalise_resolver_base(resolver_base: str, *, field: str = "resolver_base")
     parts = urlsplit(resolver_base)
     host_ok = bool(parts.netloc) and "@" not in parts.netloc
     path_ok = bool(_BASE_PATH.match(parts.path)) and AI_GTIN not in parts.path.split("/")
-    if (
-        parts.scheme.lower() not in ("http", "https")
-        or not host_ok
-        or not path_ok
-        or parts.query
-        or parts.fragment
-    ):
+    if parts.scheme.lower() not in ("http", "https") or not host_ok or not path_ok or parts.query or parts.fragment:
         raise ValidationFailed(
             [
                 Violation(
@@ -231,11 +225,7 @@ def parse_digital_link(uri: str, *, field: str = "uri") -> DigitalLinkParts:
     if segments and segments[-1] == "":
         segments.pop()  # tolerate one trailing slash
     start = next(
-        (
-            i
-            for i, segment in enumerate(segments[:-1])
-            if segment == AI_GTIN and _ASCII_DIGITS.match(segments[i + 1])
-        ),
+        (i for i, segment in enumerate(segments[:-1]) if segment == AI_GTIN and _ASCII_DIGITS.match(segments[i + 1])),
         None,
     )
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or start is None:
@@ -251,9 +241,7 @@ def parse_digital_link(uri: str, *, field: str = "uri") -> DigitalLinkParts:
         )
     violations: list[Violation] = []
     try:
-        base = normalise_resolver_base(
-            f"{parts.scheme}://{parts.netloc}{'/'.join(segments[:start])}", field=field
-        )
+        base = normalise_resolver_base(f"{parts.scheme}://{parts.netloc}{'/'.join(segments[:start])}", field=field)
     except ValidationFailed as failed:
         violations += failed.violations
         base = ""

@@ -133,9 +133,7 @@ def required_fields(category: BatteryCategory) -> tuple[str, ...]:
     """StaticPassportData fields that must be given for `category`, in declaration order."""
     required_keys = set(mandatory_keys(category, static_only=True)) - set(MINT_EXEMPT)
     return tuple(
-        name
-        for name, key in FIELD_LONGLIST_KEYS.items()
-        if key in required_keys and name in fields_of_key(key)
+        name for name, key in FIELD_LONGLIST_KEYS.items() if key in required_keys and name in fields_of_key(key)
     )
 
 
@@ -307,8 +305,7 @@ def _composition_rules(data: StaticPassportData, prefix: str) -> list[Violation]
     cas_numbers: Iterable[tuple[str, int, str | None]] = [
         ("material_composition", index, entry.cas_number) for index, entry in enumerate(materials)
     ] + [
-        ("hazardous_substances", index, entry.cas_number)
-        for index, entry in enumerate(data.hazardous_substances or [])
+        ("hazardous_substances", index, entry.cas_number) for index, entry in enumerate(data.hazardous_substances or [])
     ]
     for list_name, index, cas_number in cas_numbers:
         if cas_number is not None and not _cas_check_digit_ok(cas_number):

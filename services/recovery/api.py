@@ -15,7 +15,9 @@ READERS = require_roles(*OEM_ROLES, Role.auditor, Role.regulator, Role.platform_
 
 
 @router.get("/passports/{passport_id}", summary="What recovery knows of a passport's declared composition")
-async def known_passport(passport_id: str, request: Request, principal: Annotated[Principal, READERS]) -> dict[str, Any]:
+async def known_passport(
+    passport_id: str, request: Request, principal: Annotated[Principal, READERS]
+) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
     row = await runtime.pool.fetchrow("SELECT * FROM known_passports WHERE passport_id = $1", passport_id)
     sees_all = principal.role in {Role.regulator, Role.platform_operator}

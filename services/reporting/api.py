@@ -42,7 +42,8 @@ async def read_passport(
             """SELECT v.state, v.version, v.valid_from, p.tenant FROM passport_view_versions v
                JOIN passport_view p USING (passport_id)
                WHERE v.passport_id = $1 AND v.valid_from <= $2 ORDER BY v.version DESC LIMIT 1""",
-            passport_id, as_of,
+            passport_id,
+            as_of,
         )
         if row is None or not _visible(principal, row["tenant"]):
             raise _not_found(passport_id)

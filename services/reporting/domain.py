@@ -45,8 +45,19 @@ def apply_minted(state: dict[str, Any], fact: PassportMinted) -> list[str]:
             "minted_at": fact.minted_at.isoformat(),
         }
     )
-    return ["minted", "battery_identifier", "kind", "subject", "category", "product_family", "public_uri",
-            "static_data", "extensions", "data_version", "minted_at"]
+    return [
+        "minted",
+        "battery_identifier",
+        "kind",
+        "subject",
+        "category",
+        "product_family",
+        "public_uri",
+        "static_data",
+        "extensions",
+        "data_version",
+        "minted_at",
+    ]
 
 
 def apply_custody(state: dict[str, Any], fact: CustodyRecorded) -> list[str]:

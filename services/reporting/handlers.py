@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from contracts.reporting import PassportChanged
 from services.common.consumer import Inbound, UnitOfWork
 from services.reporting import domain
 from services.reporting.cache import PassportCache
+
 
 async def _project(
     uow: UnitOfWork,
@@ -35,17 +37,31 @@ async def _project(
     await uow.conn.execute(
         """INSERT INTO passport_view (passport_id, tenant, version, state, updated_at) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (passport_id) DO UPDATE SET version = $3, state = $4, updated_at = $5""",
-        passport_id, tenant, version, state, now,
+        passport_id,
+        tenant,
+        version,
+        state,
+        now,
     )
     await uow.conn.execute(
-        "INSERT INTO passport_view_versions (passport_id, version, change, state, valid_from) VALUES ($1, $2, $3, $4, $5)",
-        passport_id, version, change, state, now,
+        "INSERT INTO passport_view_versions (passport_id, version, change, state, valid_from)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        passport_id,
+        version,
+        change,
+        state,
+        now,
     )
     uow.outbox.add(
         uow.settings.topic(topics.tenant_passport_changes(tenant)),
         PassportChanged(
-            passport_id=passport_id, tenant=tenant, version=version, change=change, changed_fields=changed,
-            changed_at=now, state=state,
+            passport_id=passport_id,
+            tenant=tenant,
+            version=version,
+            change=change,
+            changed_fields=changed,
+            changed_at=now,
+            state=state,
         ),
         key=passport_id,
         subject=passport_id,
@@ -64,8 +80,9 @@ class Projector:
         for item in items:
             fact = item.payload
             touched.append(
-                await _project(uow, fact.passport_id, fact.tenant, "minted",
-                               lambda s, f=fact: domain.apply_minted(s, f))
+                await _project(
+                    uow, fact.passport_id, fact.tenant, "minted", partial(domain.apply_minted, fact=fact)
+                )
             )
         self.cache.invalidate_after_commit(uow, [t for t in touched if t])
 
@@ -74,7 +91,12 @@ class Projector:
         for item in items:
             fact = item.payload
             touched.append(
-                await _project(uow, fact.passport_id, fact.tenant, "custody_recorded",
-                               lambda s, f=fact: domain.apply_custody(s, f))
+                await _project(
+                    uow,
+                    fact.passport_id,
+                    fact.tenant,
+                    "custody_recorded",
+                    partial(domain.apply_custody, fact=fact),
+                )
             )
         self.cache.invalidate_after_commit(uow, [t for t in touched if t])

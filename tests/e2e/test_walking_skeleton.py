@@ -8,13 +8,13 @@ from typing import Any
 import httpx
 
 from contracts import topics
+from contracts.attributes import BatteryCategory
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
 from contracts.identity import PassportSpec
 from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
 from services.common.settings import Settings
 from services.identity.examples import valid_static_data
-from contracts.attributes import BatteryCategory
 from tests.conftest import new_key
 from tests.support import ServiceProcess, cloudevent_headers, eventually, headers_of, publish, read_topic
 
@@ -58,8 +58,9 @@ async def test_passport_minted_projected_streamed_and_custody_applied(
 
         # Another tenant does not see it.
         stranger = new_key(settings, Role.oem_admin, f"oem-{uuid.uuid4().hex[:10]}")
-        hidden = await http.get(f"{reporting.base_url}/reporting/v1/passports/{passport_id}",
-                                headers={"X-API-Key": stranger})
+        hidden = await http.get(
+            f"{reporting.base_url}/reporting/v1/passports/{passport_id}", headers={"X-API-Key": stranger}
+        )
         assert hidden.status_code == 404
 
         # 5. A carrier publishes a custody event on the inbound topic, by battery identifier.
@@ -70,8 +71,13 @@ async def test_passport_minted_projected_streamed_and_custody_applied(
             targets=CustodyTargets(passport_ids=[passport_id]),
             transport_document="CMR-123",
         )
-        await publish(settings, topics.CUSTODY_EVENTS.name, event.model_dump_json().encode(), key=passport_id,
-                      headers=cloudevent_headers(event, source="urn:bpass:handler:carrier-e2e"))
+        await publish(
+            settings,
+            topics.CUSTODY_EVENTS.name,
+            event.model_dump_json().encode(),
+            key=passport_id,
+            headers=cloudevent_headers(event, source="urn:bpass:handler:carrier-e2e"),
+        )
 
         async def custody_projected() -> dict[str, Any] | None:
             r = await http.get(f"{reporting.base_url}/reporting/v1/passports/{passport_id}")
@@ -97,9 +103,7 @@ async def test_passport_minted_projected_streamed_and_custody_applied(
         return mine if len(mine) >= 2 else None
 
     records = await eventually(changes, what="two change-stream messages")
-    assert [headers_of(r)["ce_type"] for r in records] == [
-        "eu.battery-passport.reporting.passport-changed.v1"
-    ] * 2
+    assert [headers_of(r)["ce_type"] for r in records] == ["eu.battery-passport.reporting.passport-changed.v1"] * 2
     import json
 
     bodies = [json.loads(r.value) for r in records]

@@ -17,9 +17,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
-from aiokafka import AIOKafkaConsumer
 
 from contracts import topics
 from contracts.attributes import BatteryCategory
@@ -31,7 +31,15 @@ from services.common.settings import Settings
 from services.identity.examples import valid_static_data
 from tests.conftest import _ensure_database, new_key
 from tests.e2e.test_walking_skeleton import mint_body
-from tests.support import ServiceProcess, cloudevent_headers, eventually, headers_of, publish, read_topic, service_env
+from tests.support import (
+    ServiceProcess,
+    cloudevent_headers,
+    eventually,
+    headers_of,
+    publish,
+    read_topic,
+    service_env,
+)
 
 CRASH_AFTER_DB_COMMIT = 97
 CRASH_AFTER_PUBLISH = 98
@@ -115,10 +123,17 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
     fact = minted_fact(passport_id, "oem-crash")
     custody.start()
     await custody.wait_ready()
-    await publish(isolated, topics.PASSPORT_MINTED.name, fact.model_dump_json().encode(), key=passport_id,
-                  headers=cloudevent_headers(fact, source="urn:bpass:service:identity", subject=passport_id))
-    await eventually(lambda: iso_db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1",
-                                             passport_id), what="custody to learn the passport")
+    await publish(
+        isolated,
+        topics.PASSPORT_MINTED.name,
+        fact.model_dump_json().encode(),
+        key=passport_id,
+        headers=cloudevent_headers(fact, source="urn:bpass:service:identity", subject=passport_id),
+    )
+    await eventually(
+        lambda: iso_db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1", passport_id),
+        what="custody to learn the passport",
+    )
     custody.stop()
 
     # The next batch commits in PostgreSQL, then the process dies before committing the Kafka offset.
@@ -126,8 +141,13 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
     await custody.wait_ready()
     event = custody_event(passport_id)
     event_id = str(uuid.uuid4())
-    await publish(isolated, topics.CUSTODY_EVENTS.name, event.model_dump_json().encode(), key=passport_id,
-                  headers=cloudevent_headers(event, source="urn:bpass:handler:carrier-1", event_id=event_id))
+    await publish(
+        isolated,
+        topics.CUSTODY_EVENTS.name,
+        event.model_dump_json().encode(),
+        key=passport_id,
+        headers=cloudevent_headers(event, source="urn:bpass:handler:carrier-1", event_id=event_id),
+    )
     assert await custody.wait_exit() == CRASH_AFTER_DB_COMMIT
     count_sql = "SELECT count(*) FROM custody.custody_log WHERE passport_id = $1"
     assert await iso_db.fetchval(count_sql, passport_id) == 1
@@ -137,14 +157,19 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
     try:
         await custody.wait_ready()
         await eventually(
-            lambda: committed_offsets_reach_end(isolated, isolated.group_id("custody"),
-                                                isolated.topic(topics.CUSTODY_EVENTS.name)),
+            lambda: committed_offsets_reach_end(
+                isolated, isolated.group_id("custody"), isolated.topic(topics.CUSTODY_EVENTS.name)
+            ),
             what="the redelivered message to be consumed and committed",
         )
         assert await iso_db.fetchval(count_sql, passport_id) == 1
-        assert await iso_db.fetchval(
-            "SELECT count(*) FROM custody.inbox WHERE dedup_key = $1", f"urn:bpass:handler:carrier-1\x1f{event_id}"
-        ) == 1
+        assert (
+            await iso_db.fetchval(
+                "SELECT count(*) FROM custody.inbox WHERE dedup_key = $1",
+                f"urn:bpass:handler:carrier-1\x1f{event_id}",
+            )
+            == 1
+        )
 
         async def recorded() -> list[Any] | None:
             records = await read_topic(isolated, topics.CUSTODY_RECORDED.name)
@@ -165,13 +190,13 @@ async def test_relay_killed_after_publish_before_marking_is_applied_once(
     identity.start(BPASS_FAULT_INJECT="crash_after_publish")
     await identity.wait_ready()
     async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": key}) as http:
-        response = await http.post(f"{identity.base_url}/identity/v1/passports",
-                                   json=mint_body(f"RELAY-{uuid.uuid4().hex[:8]}"))
+        response = await http.post(
+            f"{identity.base_url}/identity/v1/passports", json=mint_body(f"RELAY-{uuid.uuid4().hex[:8]}")
+        )
     assert response.status_code == 201, response.text
     passport_id = response.json()["passport_id"]
     assert await identity.wait_exit() == CRASH_AFTER_PUBLISH
-    assert await iso_db.fetchval(
-        "SELECT count(*) FROM identity.outbox WHERE published_at IS NULL") == 1
+    assert await iso_db.fetchval("SELECT count(*) FROM identity.outbox WHERE published_at IS NULL") == 1
 
     # Restarted, the relay publishes the same row again: two copies with one CloudEvents id.
     identity.start()
@@ -180,8 +205,9 @@ async def test_relay_killed_after_publish_before_marking_is_applied_once(
         await identity.wait_ready()
 
         async def two_copies() -> list[Any] | None:
-            records = [r for r in await read_topic(isolated, topics.PASSPORT_MINTED.name)
-                       if r.key == passport_id.encode()]
+            records = [
+                r for r in await read_topic(isolated, topics.PASSPORT_MINTED.name) if r.key == passport_id.encode()
+            ]
             return records if len(records) == 2 else None
 
         copies = await eventually(two_copies, what="the minted fact published twice")
@@ -191,12 +217,17 @@ async def test_relay_killed_after_publish_before_marking_is_applied_once(
         reporting.start()
         await reporting.wait_ready()
         await eventually(
-            lambda: committed_offsets_reach_end(isolated, isolated.group_id("reporting"),
-                                                isolated.topic(topics.PASSPORT_MINTED.name)),
+            lambda: committed_offsets_reach_end(
+                isolated, isolated.group_id("reporting"), isolated.topic(topics.PASSPORT_MINTED.name)
+            ),
             what="reporting to consume both copies",
         )
-        assert await iso_db.fetchval(
-            "SELECT count(*) FROM reporting.passport_view_versions WHERE passport_id = $1", passport_id) == 1
+        assert (
+            await iso_db.fetchval(
+                "SELECT count(*) FROM reporting.passport_view_versions WHERE passport_id = $1", passport_id
+            )
+            == 1
+        )
 
         async def streamed() -> list[Any] | None:
             records = await read_topic(isolated, topics.tenant_passport_changes(tenant))
@@ -211,34 +242,60 @@ async def test_relay_killed_after_publish_before_marking_is_applied_once(
 async def test_bad_messages_are_answered_and_never_block_the_partition(
     platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], db: asyncpg.Connection
 ) -> None:
-    tenant_name, key = tenant
+    _, key = tenant
     async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": key}) as http:
-        minted = await http.post(f"{platform['identity'].base_url}/identity/v1/passports",
-                                 json=mint_body(f"BAD-{uuid.uuid4().hex[:8]}"))
+        minted = await http.post(
+            f"{platform['identity'].base_url}/identity/v1/passports",
+            json=mint_body(f"BAD-{uuid.uuid4().hex[:8]}"),
+        )
     passport_id = minted.json()["passport_id"]
-    await eventually(lambda: db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1",
-                                         passport_id), what="custody to learn the passport")
+    await eventually(
+        lambda: db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1", passport_id),
+        what="custody to learn the passport",
+    )
     good = custody_event(passport_id)
     source = "urn:bpass:handler:carrier-1"
     ids = {name: str(uuid.uuid4()) for name in ("not_json", "bad_field", "poison", "good")}
     topic = topics.CUSTODY_EVENTS.name
     # Same key, so same partition, each one after the other.
-    await publish(settings, topic, b"{not json", key=passport_id,
-                  headers=cloudevent_headers(good, source=source, event_id=ids["not_json"]))
+    await publish(
+        settings,
+        topic,
+        b"{not json",
+        key=passport_id,
+        headers=cloudevent_headers(good, source=source, event_id=ids["not_json"]),
+    )
     await publish(settings, topic, good.model_dump_json().encode(), key=passport_id, headers=[])
     bad_field = json.loads(good.model_dump_json())
     bad_field["mass_kg"] = "-5"
-    await publish(settings, topic, json.dumps(bad_field).encode(), key=passport_id,
-                  headers=cloudevent_headers(good, source=source, event_id=ids["bad_field"]))
+    await publish(
+        settings,
+        topic,
+        json.dumps(bad_field).encode(),
+        key=passport_id,
+        headers=cloudevent_headers(good, source=source, event_id=ids["bad_field"]),
+    )
     poison = custody_event(passport_id, handler_id="carrier\u0000nul")  # PostgreSQL refuses NUL in text
-    await publish(settings, topic, poison.model_dump_json().encode(), key=passport_id,
-                  headers=cloudevent_headers(poison, source=source, event_id=ids["poison"]))
-    await publish(settings, topic, good.model_dump_json().encode(), key=passport_id,
-                  headers=cloudevent_headers(good, source=source, event_id=ids["good"]))
+    await publish(
+        settings,
+        topic,
+        poison.model_dump_json().encode(),
+        key=passport_id,
+        headers=cloudevent_headers(poison, source=source, event_id=ids["poison"]),
+    )
+    await publish(
+        settings,
+        topic,
+        good.model_dump_json().encode(),
+        key=passport_id,
+        headers=cloudevent_headers(good, source=source, event_id=ids["good"]),
+    )
 
     # The good message behind them is applied.
-    await eventually(lambda: db.fetchval("SELECT count(*) FROM custody.custody_log WHERE passport_id = $1",
-                                         passport_id), what="the good message to be applied")
+    await eventually(
+        lambda: db.fetchval("SELECT count(*) FROM custody.custody_log WHERE passport_id = $1", passport_id),
+        what="the good message to be applied",
+    )
     assert await db.fetchval("SELECT count(*) FROM custody.custody_log WHERE passport_id = $1", passport_id) == 1
 
     # Each invalid one is answered on the rejected topic, with field and reason.

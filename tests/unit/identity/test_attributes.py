@@ -29,9 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "gen_attributes", REPO_ROOT / "scripts" / "gen_attributes.py"
-    )
+    spec = importlib.util.spec_from_file_location("gen_attributes", REPO_ROOT / "scripts" / "gen_attributes.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -98,9 +96,7 @@ def test_counts_per_tier() -> None:
 
 
 def test_several_groups_map_to_the_most_restrictive_tier_that_admits_them_all() -> None:
-    joint = [
-        a for a in ATTRIBUTES if a.access_right == "persons with a legitimate interest and the Commission"
-    ]
+    joint = [a for a in ATTRIBUTES if a.access_right == "persons with a legitimate interest and the Commission"]
     assert {a.key for a in joint} == {
         "cathode_anode_electrolyte_materials",
         "dismantling_information",
@@ -126,9 +122,7 @@ def test_mandatory_keys_per_category() -> None:
     assert "state_of_certified_energy" in mandatory_keys(BatteryCategory.ev, static_only=False)
     assert "state_of_certified_energy" not in ev_static  # dynamic
     assert "self_discharge_rate_evolution" in mandatory_keys(BatteryCategory.stationary, static_only=False)
-    assert "self_discharge_rate_evolution" not in mandatory_keys(
-        BatteryCategory.industrial, static_only=False
-    )
+    assert "self_discharge_rate_evolution" not in mandatory_keys(BatteryCategory.industrial, static_only=False)
     for category in BatteryCategory:
         everything = mandatory_keys(category, static_only=False)
         static = mandatory_keys(category, static_only=True)

@@ -62,9 +62,7 @@ def test_new_passport_id_is_a_lowercase_urn_of_a_uuid7() -> None:
 def test_new_passport_ids_are_unique_and_time_ordered() -> None:
     ids = [new_passport_id() for _ in range(200)]
     assert len(set(ids)) == 200
-    assert [parse_passport_id(i).bytes[:6] for i in ids] == sorted(
-        parse_passport_id(i).bytes[:6] for i in ids
-    )
+    assert [parse_passport_id(i).bytes[:6] for i in ids] == sorted(parse_passport_id(i).bytes[:6] for i in ids)
 
 
 def test_parse_passport_id_accepts_urn_and_bare_form() -> None:

@@ -59,9 +59,7 @@ def test_every_mandatory_static_attribute_has_a_field_unless_exempt_at_mint() ->
 
 
 def test_every_voluntary_static_attribute_can_be_given() -> None:
-    voluntary = {
-        a.key for a in ATTRIBUTES if a.is_static and Requirement.voluntary in a.requirements.values()
-    }
+    voluntary = {a.key for a in ATTRIBUTES if a.is_static and Requirement.voluntary in a.requirements.values()}
     assert voluntary - set(FIELD_LONGLIST_KEYS.values()) == set()
 
 

@@ -78,10 +78,7 @@ def test_svg() -> None:
 
 @pytest.mark.parametrize("count", [1, 11, 12, 13, 25])
 def test_pdf_has_one_page_per_12_labels(count: int) -> None:
-    labels = [
-        Label(f"VX-{i:06d}", digital_link(EXAMPLE_RESOLVER, EXAMPLE_GTIN, f"VX-{i:06d}"))
-        for i in range(count)
-    ]
+    labels = [Label(f"VX-{i:06d}", digital_link(EXAMPLE_RESOLVER, EXAMPLE_GTIN, f"VX-{i:06d}")) for i in range(count)]
     pdf = labels_pdf(labels)
     assert pdf.startswith(b"%PDF-")
     assert _pages(pdf) == math.ceil(count / LABELS_PER_PAGE)

@@ -82,9 +82,7 @@ def test_ev_without_carbon_footprint_names_the_field() -> None:
 
 def test_empty_data_lists_every_required_field_once() -> None:
     for category in BatteryCategory:
-        violations = validate_static_data(
-            category, StaticPassportData(), now=NOW, path_prefix="spec.static_data"
-        )
+        violations = validate_static_data(category, StaticPassportData(), now=NOW, path_prefix="spec.static_data")
         assert {v.reason for v in violations} == {REQUIRED_FOR_CATEGORY}
         assert [v.field for v in violations] == [f"spec.static_data.{f}" for f in required_fields(category)]
 
@@ -92,13 +90,9 @@ def test_empty_data_lists_every_required_field_once() -> None:
 def test_capacity_threshold_for_exhaustion_is_mandatory_for_ev_and_not_applicable_otherwise() -> None:
     # longlist #83: EV x, LMT / industrial / stationary blank
     ev = _data(BatteryCategory.ev, capacity_threshold_for_exhaustion_pct=None)
-    assert _found(BatteryCategory.ev, ev) == {
-        ("capacity_threshold_for_exhaustion_pct", REQUIRED_FOR_CATEGORY)
-    }
+    assert _found(BatteryCategory.ev, ev) == {("capacity_threshold_for_exhaustion_pct", REQUIRED_FOR_CATEGORY)}
     lmt = _data(BatteryCategory.lmt, capacity_threshold_for_exhaustion_pct="70")
-    assert _found(BatteryCategory.lmt, lmt) == {
-        ("capacity_threshold_for_exhaustion_pct", NOT_APPLICABLE_FOR_CATEGORY)
-    }
+    assert _found(BatteryCategory.lmt, lmt) == {("capacity_threshold_for_exhaustion_pct", NOT_APPLICABLE_FOR_CATEGORY)}
     assert "capacity_threshold_for_exhaustion_pct" not in required_fields(BatteryCategory.stationary)
 
 
@@ -127,11 +121,7 @@ def test_certified_usable_energy_is_ev_only() -> None:
 def test_required_fields_differ_only_where_the_longlist_does() -> None:
     ev, lmt = set(required_fields(BatteryCategory.ev)), set(required_fields(BatteryCategory.lmt))
     assert ev - lmt == {"capacity_threshold_for_exhaustion_pct"}
-    assert (
-        lmt
-        == set(required_fields(BatteryCategory.industrial))
-        == set(required_fields(BatteryCategory.stationary))
-    )
+    assert lmt == set(required_fields(BatteryCategory.industrial)) == set(required_fields(BatteryCategory.stationary))
 
 
 def test_detail_fields_are_never_required() -> None:
@@ -141,9 +131,7 @@ def test_detail_fields_are_never_required() -> None:
 
 def test_both_cell_and_pack_internal_resistance_are_required() -> None:
     data = _data(BatteryCategory.lmt, initial_internal_resistance_cell_ohm=None)
-    assert _found(BatteryCategory.lmt, data) == {
-        ("initial_internal_resistance_cell_ohm", REQUIRED_FOR_CATEGORY)
-    }
+    assert _found(BatteryCategory.lmt, data) == {("initial_internal_resistance_cell_ohm", REQUIRED_FOR_CATEGORY)}
 
 
 def test_exempt_attributes_are_mandatory_static_ones() -> None:
@@ -191,9 +179,7 @@ def test_now_is_compared_as_a_utc_date() -> None:
 
 def test_naive_now_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        validate_static_data(
-            BatteryCategory.ev, valid_static_data(BatteryCategory.ev), now=datetime(2026, 1, 1)
-        )
+        validate_static_data(BatteryCategory.ev, valid_static_data(BatteryCategory.ev), now=datetime(2026, 1, 1))
 
 
 @pytest.mark.parametrize(
@@ -221,9 +207,7 @@ def test_voltage_order(low: str, nominal: str | None, high: str, expected: set[t
 @given(st.lists(st.decimals(min_value=0, max_value=2000, places=1), min_size=3, max_size=3))
 def test_voltage_order_property(voltages: list[Decimal]) -> None:
     low, nominal, high = voltages
-    data = _data(
-        BatteryCategory.ev, minimum_voltage_v=low, nominal_voltage_v=nominal or 1, maximum_voltage_v=high or 1
-    )
+    data = _data(BatteryCategory.ev, minimum_voltage_v=low, nominal_voltage_v=nominal or 1, maximum_voltage_v=high or 1)
     ordered = data.minimum_voltage_v <= data.nominal_voltage_v <= data.maximum_voltage_v  # type: ignore[operator]
     assert (VOLTAGE_ORDER in {reason for _, reason in _found(BatteryCategory.ev, data)}) is not ordered
 
@@ -248,11 +232,7 @@ def test_pre_and_post_consumer_recycled_shares_fit_in_100(material: str, pre: De
         },
     )
     found = _found(BatteryCategory.ev, data)
-    expected = (
-        {(f"post_consumer_recycled_{material}_share_pct", RECYCLED_SHARE_TOTAL)}
-        if pre + post > 100
-        else set()
-    )
+    expected = {(f"post_consumer_recycled_{material}_share_pct", RECYCLED_SHARE_TOTAL)} if pre + post > 100 else set()
     assert found == expected
 
 
@@ -366,18 +346,14 @@ def test_subject_serial_must_fit_gs1_ai_21_when_a_gtin_is_given() -> None:
 
 
 def test_subject_members_by_kind() -> None:
-    assert _subject_found(_subject(member_identifiers=["C1"])) == {
-        ("member_identifiers", MEMBERS_NOT_ALLOWED)
-    }
+    assert _subject_found(_subject(member_identifiers=["C1"])) == {("member_identifiers", MEMBERS_NOT_ALLOWED)}
     assert _subject_found(_subject(kind="pack")) == {("member_identifiers", MEMBERS_REQUIRED)}
     assert _subject_found(_subject(kind="batch")) == {("member_identifiers", MEMBERS_REQUIRED)}
     assert _subject_found(_subject(kind="pack", member_identifiers=["M1", "M2"])) == set()
 
 
 def test_subject_duplicate_and_self_members() -> None:
-    subject = _subject(
-        kind="pack", battery_identifier="P1", member_identifiers=["M1", "M2", "M1", "P1", "M1"]
-    )
+    subject = _subject(kind="pack", battery_identifier="P1", member_identifiers=["M1", "M2", "M1", "P1", "M1"])
     assert _subject_found(subject) == {
         ("member_identifiers.2", DUPLICATE_MEMBER),
         ("member_identifiers.3", SELF_MEMBER),

@@ -37,7 +37,9 @@ def keys_create(
 
 
 @keys_app.command("demo")
-def keys_demo(quiet: Annotated[bool, typer.Option(help="Print nothing when the keys exist.")] = False) -> None:
+def keys_demo(
+    quiet: Annotated[bool, typer.Option(help="Print nothing when the keys exist.")] = False,
+) -> None:
     """Ensure the local demo keys exist (an OEM admin, a carrier, a platform operator) and print them."""
     settings = Settings()
     path = demo_keys_path(settings)
@@ -69,7 +71,7 @@ def contracts_write() -> None:
 @app.command()
 def demo() -> None:
     """Mint passports, publish a custody event as a carrier would, read the passport back."""
-    from services.common.demo import run_demo
+    from bpass.demo import run_demo
 
     asyncio.run(run_demo(Settings()))
 

@@ -1,0 +1,131 @@
+"""The `make run` demo: an OEM mints passports, a carrier reports a custody step, the OEM reads it back.
+
+It talks to the platform only through its public surfaces: the HTTP entry URL and the inbound Kafka topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from contracts import topics
+from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
+from contracts.envelope import Envelope
+from contracts.identity import PassportSpec
+from contracts.passport_data import BatteryCategory, BatteryKind, PassportSubject
+from services.common.settings import Settings
+from services.identity.examples import EXAMPLE_GTIN, valid_static_data
+
+CARRIER_ID = "demo-carrier"
+
+
+def _specs() -> list[PassportSpec]:
+    return [
+        PassportSpec(
+            subject=PassportSubject(kind=BatteryKind.battery, battery_identifier="DEMO-EV-0001", gtin=EXAMPLE_GTIN),
+            category=BatteryCategory.ev,
+            product_family="demo-ev-pack",
+            static_data=valid_static_data(BatteryCategory.ev),
+        ),
+        PassportSpec(
+            subject=PassportSubject(kind=BatteryKind.battery, battery_identifier="DEMO-LMT-0001"),
+            category=BatteryCategory.lmt,
+            product_family="demo-ebike",
+            static_data=valid_static_data(BatteryCategory.lmt),
+        ),
+        PassportSpec(
+            subject=PassportSubject(kind=BatteryKind.battery, battery_identifier="DEMO-IND-0001"),
+            category=BatteryCategory.industrial,
+            product_family="demo-storage",
+            static_data=valid_static_data(BatteryCategory.industrial),
+        ),
+    ]
+
+
+def _step(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+async def run_demo(settings: Settings, base_url: str = "http://127.0.0.1:8080") -> None:
+    keys = json.loads(settings.api_keys_file.with_name("demo-keys.json").read_text(encoding="utf-8"))
+    oem_key = keys["oem"]["key"]
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, headers={"X-API-Key": oem_key}) as http:
+        _step(f"minting 3 passports as tenant {keys['oem']['tenant']} (POST {base_url}/identity/v1/passports:bulk)")
+        body = {"passports": [s.model_dump(mode="json", exclude_none=True) for s in _specs()]}
+        response = await http.post("/identity/v1/passports:bulk", json=body)
+        if response.status_code != 200:
+            raise SystemExit(f"minting failed ({response.status_code}): {response.text}")
+        minted = response.json()
+        for p in minted["passports"]:
+            state = "minted" if p["created"] else "already existed"
+            print(f"    {p['battery_identifier']:<15} {p['passport_id']}  {state}\n    {'':<15} QR: {p['public_uri']}")
+        passport_id = minted["passports"][0]["passport_id"]
+
+        _step(f"a carrier publishes a custody event on Kafka topic {topics.CUSTODY_EVENTS.name}")
+        event = CustodyEventReported(
+            kind=CustodyEventKind.dispatch,
+            occurred_at=datetime.now(UTC),
+            handler_id=CARRIER_ID,
+            targets=CustodyTargets(battery_identifiers=[minted["passports"][0]["public_uri"]]),
+            transport_document=f"CMR-{uuid.uuid4().hex[:8].upper()}",
+        )
+        await _publish(settings, event, key=passport_id)
+
+        _step(f"reading the passport back (GET {base_url}/reporting/v1/passports/{passport_id})")
+        view = await _wait_for_custody(http, passport_id)
+        last = view["custody_timeline"][-1]
+        print(
+            f"    version {view['version']}, stage {view['stage']}, {len(view['custody_timeline'])} custody step(s); "
+            f"last: {last['kind']} by {last['handler_id']} at {last['occurred_at']}"
+        )
+        check = await http.get(f"/custody/v1/passports/{passport_id}/custody-log/verification")
+        print(f"    custody chain intact: {check.json()['intact']} (head {check.json()['head_hash'][:16]}…)")
+
+    print(
+        f"""
+Where to look
+  HTTP entry        {base_url}/  (API docs: /identity/docs /custody/docs /recovery/docs /reporting/docs)
+  API keys          {settings.api_keys_file.with_name("demo-keys.json")}  (send as X-API-Key)
+  Inbound topics    {topics.MINT_REQUESTS.name}, {topics.CUSTODY_EVENTS.name}
+  Change stream     {topics.tenant_passport_changes(keys["oem"]["tenant"])}
+  Logs              var/local/services/*.log, var/local/kafka/logs/server.log
+  Status / stop     make status / make stop"""
+    )
+
+
+async def _publish(settings: Settings, event: CustodyEventReported, *, key: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        envelope = Envelope(
+            id=str(uuid.uuid4()),
+            source=f"urn:bpass:handler:{CARRIER_ID}",
+            type=event.event_type,
+            time=datetime.now(UTC),
+        )
+        await producer.send_and_wait(
+            settings.topic(topics.CUSTODY_EVENTS.name),
+            value=event.model_dump_json().encode(),
+            key=key.encode(),
+            headers=envelope.to_headers(),
+        )
+    finally:
+        await producer.stop()
+
+
+async def _wait_for_custody(http: httpx.AsyncClient, passport_id: str, timeout_s: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        response = await http.get(f"/reporting/v1/passports/{passport_id}")
+        if response.status_code == 200 and response.json().get("custody_timeline"):
+            view: dict[str, Any] = response.json()
+            return view
+        await asyncio.sleep(0.3)
+    raise SystemExit(f"the custody step did not reach the passport within {timeout_s:.0f}s; see var/local/services/")
