@@ -21,7 +21,7 @@ class Violation(BaseModel):
     )
     message: str = Field(
         description="What is wrong and what to do about it, in one sentence.",
-        examples=["GTIN 04012345678901 has check digit 1, expected 6."],
+        examples=["GTIN 04012345678902 has check digit 2, expected 1."],
     )
 
 

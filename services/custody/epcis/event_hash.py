@@ -49,9 +49,7 @@ HASH_VERSION: Final = "CBV2.0"
 
 _EXCLUDED_EVENT_FIELDS: Final = frozenset({"type", "eventID", "recordTime", "errorDeclaration"})
 _COMMENT_KEYS: Final = frozenset({"@context", "comment", "rdfs:comment"})
-_DECIMAL: Final = re.compile(
-    r"[+-]?(?:(?P<int>\d+)(?:\.(?P<frac>\d*))?|\.(?P<only_frac>\d+))(?:[eE][+-]?\d+)?"
-)
+_DECIMAL: Final = re.compile(r"[+-]?(?:(?P<int>\d+)(?:\.(?P<frac>\d*))?|\.(?P<only_frac>\d+))(?:[eE][+-]?\d+)?")
 _MAX_EXACT_DIGITS: Final = 15
 """Significant decimal digits that survive a round trip through an IEEE 754 double."""
 
@@ -235,9 +233,7 @@ def _typed_link(link: str, vocabulary: Vocabulary) -> _Render:
     return _list_of("", spec)
 
 
-_QUANTITY: Final = _list_of(
-    "quantityElement", [("epcClass", _scalar()), ("quantity", _scalar()), ("uom", _scalar())]
-)
+_QUANTITY: Final = _list_of("quantityElement", [("epcClass", _scalar()), ("quantity", _scalar()), ("uom", _scalar())])
 _LOCATION: Final = _nested([("id", _scalar())])
 _SENSOR_METADATA: Final = _nested(
     [
@@ -323,9 +319,7 @@ def prehash_string(event: Mapping[str, object], context: Mapping[str, str] | Non
     ``context`` maps CURIE prefixes to namespaces, as ``context_prefixes(document["@context"])`` gives;
     the EPCIS context's own prefixes and an ``@context`` inside the event are always applied.
     """
-    canon = _Canonicaliser(
-        {**STANDARD_PREFIXES, **(context or {}), **context_prefixes(event.get("@context"))}
-    )
+    canon = _Canonicaliser({**STANDARD_PREFIXES, **(context or {}), **context_prefixes(event.get("@context"))})
     standard = "".join(render(key, event[key], canon) for key, render in _CANONICAL_ORDER if key in event)
     ordered = {key for key, _ in _CANONICAL_ORDER}
     rest: list[str] = []
@@ -336,11 +330,7 @@ def prehash_string(event: Mapping[str, object], context: Mapping[str, str] | Non
             rest.append(_SORTED_WITH_EXTENSIONS[key](key, value, canon))
         else:
             rest.extend(_extension(canon.key(key), value, canon))
-    return (
-        f"eventType={event.get('type', '')}"
-        + standard
-        + "".join(sorted(fragment for fragment in rest if fragment))
-    )
+    return f"eventType={event.get('type', '')}" + standard + "".join(sorted(fragment for fragment in rest if fragment))
 
 
 def event_hash(event: Mapping[str, object], context: Mapping[str, str] | None = None) -> str:

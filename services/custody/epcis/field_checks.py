@@ -76,13 +76,7 @@ def field_name(path: str) -> str:
     """The field name a path ends with (``...readPoint.id`` -> ``readPoint.id`` for list items' keys)."""
     parts = path.split(".")
     named = [part for part in parts if not part.isdigit()]
-    return (
-        ".".join(named[-2:])
-        if parts[-1] in ("id", "type") and len(named) > 1
-        else named[-1]
-        if named
-        else path
-    )
+    return ".".join(named[-2:]) if parts[-1] in ("id", "type") and len(named) > 1 else named[-1] if named else path
 
 
 def _is_uri(value: object) -> bool:
@@ -99,15 +93,11 @@ def _is_extension_key(key: str, terms: frozenset[str]) -> bool:
 
 
 def missing(path: str, what: str) -> Violation:
-    return Violation(
-        field=path, reason="missing_required_field", message=f"Add `{field_name(path)}`: {what}."
-    )
+    return Violation(field=path, reason="missing_required_field", message=f"Add `{field_name(path)}`: {what}.")
 
 
 def wrong_type(path: str, expected: str) -> Violation:
-    return Violation(
-        field=path, reason="invalid_field_type", message=f"Make `{field_name(path)}` {expected}."
-    )
+    return Violation(field=path, reason="invalid_field_type", message=f"Make `{field_name(path)}` {expected}.")
 
 
 def unknown_fields(
@@ -130,8 +120,7 @@ def check_uri(value: object, path: str) -> Checks:
         yield Violation(
             field=path,
             reason="invalid_uri",
-            message=f"Write `{field_name(path)}` as an absolute URI (EPC URN, Digital Link, ...), "
-            f"not {value!r}.",
+            message=f"Write `{field_name(path)}` as an absolute URI (EPC URN, Digital Link, ...), not {value!r}.",
         )
 
 
@@ -181,13 +170,9 @@ def _check_quantity_element(value: object, path: str) -> Checks:
     if not isinstance(value, dict):
         yield wrong_type(path, "an object {epcClass, quantity, uom}")
         return
-    yield from unknown_fields(
-        value, path, frozenset({"epcClass", "quantity", "uom"}), None, "a quantity element"
-    )
+    yield from unknown_fields(value, path, frozenset({"epcClass", "quantity", "uom"}), None, "a quantity element")
     if "epcClass" not in value:
-        yield missing(
-            json_path(path, "epcClass"), "a quantity element names its class (EPC class URI or Digital Link)"
-        )
+        yield missing(json_path(path, "epcClass"), "a quantity element names its class (EPC class URI or Digital Link)")
     else:
         yield from check_uri(value["epcClass"], json_path(path, "epcClass"))
     if "quantity" in value and not _is_number(value["quantity"]):
@@ -222,9 +207,7 @@ def _check_location(value: object, path: str, terms: frozenset[str]) -> Checks:
     yield from unknown_fields(value, path, frozenset({"id"}), terms, path.rsplit(".", 1)[-1])
 
 
-def _check_typed_link(
-    value: object, path: str, link: str, vocabulary: Vocabulary, type_required: bool
-) -> Checks:
+def _check_typed_link(value: object, path: str, link: str, vocabulary: Vocabulary, type_required: bool) -> Checks:
     if not isinstance(value, dict):
         yield wrong_type(path, f"an object {{type, {link}}}")
         return
@@ -249,9 +232,7 @@ def _check_persistent_disposition(value: object, path: str) -> Checks:
     for key in ("set", "unset"):
         if key in value:
             if isinstance(value[key], list) and not value[key]:
-                yield Violation(
-                    field=json_path(path, key), reason="empty_list", message=f"Remove the empty `{key}`."
-                )
+                yield Violation(field=json_path(path, key), reason="empty_list", message=f"Remove the empty `{key}`.")
             yield from _check_list(
                 value[key],
                 json_path(path, key),
@@ -292,9 +273,7 @@ def _check_sensor_report(value: object, path: str, terms: frozenset[str]) -> Che
         elif key in _SENSOR_REPORT_NUMBERS and not (
             _is_number(item) or (isinstance(item, str) and _DECIMAL.fullmatch(item))
         ):
-            yield Violation(
-                field=at, reason="invalid_number", message=f"Write `{key}` as a number, not {item!r}."
-            )
+            yield Violation(field=at, reason="invalid_number", message=f"Write `{key}` as a number, not {item!r}.")
         elif key == "time":
             yield from check_timestamp(item, at)
         elif key == "exception":
@@ -304,18 +283,14 @@ def _check_sensor_report(value: object, path: str, terms: frozenset[str]) -> Che
         elif key == "booleanValue" and not isinstance(item, bool):
             yield Violation(field=at, reason="invalid_boolean", message=f"Write `{key}` as true or false.")
         elif key == "hexBinaryValue" and not (isinstance(item, str) and _HEX_BINARY.fullmatch(item)):
-            yield Violation(
-                field=at, reason="invalid_hex_binary", message=f"Write `{key}` as hexadecimal digits."
-            )
+            yield Violation(field=at, reason="invalid_hex_binary", message=f"Write `{key}` as hexadecimal digits.")
 
 
 def _check_sensor_element(value: object, path: str, terms: frozenset[str]) -> Checks:
     if not isinstance(value, dict):
         yield wrong_type(path, "an object {sensorMetadata, sensorReport}")
         return
-    yield from unknown_fields(
-        value, path, frozenset({"sensorMetadata", "sensorReport"}), terms, "a sensor element"
-    )
+    yield from unknown_fields(value, path, frozenset({"sensorMetadata", "sensorReport"}), terms, "a sensor element")
     metadata = value.get("sensorMetadata")
     if metadata is not None:
         at = json_path(path, "sensorMetadata")
@@ -366,9 +341,7 @@ def check_field(key: str, value: object, path: str, terms: frozenset[str]) -> Ch
     elif key in ("eventID", "parentID", "transformationID"):
         yield from check_uri(value, path)
     elif key == "certificationInfo":
-        yield from (
-            _check_list(value, path, check_uri) if isinstance(value, list) else check_uri(value, path)
-        )
+        yield from (_check_list(value, path, check_uri) if isinstance(value, list) else check_uri(value, path))
     elif key in ("epcList", "childEPCs", "inputEPCList", "outputEPCList"):
         yield from _check_epc_list(value, path)
     elif key in ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"):

@@ -152,9 +152,7 @@ class ObservedQuantity(BaseModel):
         description="Product class or lot as Digital Link when a GS1 key, else verbatim.",
         examples=["https://id.gs1.org/01/04012345123456/10/998877"],
     )
-    quantity: Decimal | None = Field(
-        description="Amount in `uom` (a count when `uom` is absent).", examples=["200"]
-    )
+    quantity: Decimal | None = Field(description="Amount in `uom` (a count when `uom` is absent).", examples=["200"])
     uom: str | None = Field(description="UN/CEFACT Rec 20 unit code.", examples=["KGM"])
 
 
@@ -181,34 +179,24 @@ class CustodyObservation(BaseModel):
 
     event_hash: str = Field(
         description="CBV 2.0 event hash; identical for every serialisation of the event.",
-        examples=[
-            "ni:///sha-256;ffa491b16867e34a7791a8d5389d826afc24e63a121026b6a4004ace38631b4b?ver=CBV2.0"
-        ],
+        examples=["ni:///sha-256;ffa491b16867e34a7791a8d5389d826afc24e63a121026b6a4004ace38631b4b?ver=CBV2.0"],
     )
     event_id: str | None = Field(
         description="eventID as captured, if any.", examples=["urn:uuid:550e8400-e29b-41d4-a716-446655440002"]
     )
     event_type: str = Field(description="EPCIS event type.", examples=["ObjectEvent"])
-    kind: CustodyKind = Field(
-        description="Custody meaning, from bizStep and disposition.", examples=["dispatch"]
-    )
+    kind: CustodyKind = Field(description="Custody meaning, from bizStep and disposition.", examples=["dispatch"])
     action: str | None = Field(
         description="ADD, OBSERVE or DELETE; None for TransformationEvent.", examples=["OBSERVE"]
     )
-    biz_step: str | None = Field(
-        description="CBV bizStep as bare term, or the custom URI.", examples=["shipping"]
-    )
+    biz_step: str | None = Field(description="CBV bizStep as bare term, or the custom URI.", examples=["shipping"])
     disposition: str | None = Field(
         description="CBV disposition as bare term, or the custom URI.", examples=["in_transit"]
     )
     event_time: datetime = Field(description="When the event happened, UTC.")
-    event_time_zone_offset: str = Field(
-        description="Local offset at the place of the event.", examples=["+01:00"]
-    )
+    event_time_zone_offset: str = Field(description="Local offset at the place of the event.", examples=["+01:00"])
     epcs: tuple[str, ...] = Field(default=(), description="epcList as Digital Links.")
-    parent_id: str | None = Field(
-        default=None, description="parentID (pallet, vehicle, pack) as Digital Link."
-    )
+    parent_id: str | None = Field(default=None, description="parentID (pallet, vehicle, pack) as Digital Link.")
     child_epcs: tuple[str, ...] = Field(default=(), description="childEPCs as Digital Links.")
     input_epcs: tuple[str, ...] = Field(default=(), description="inputEPCList as Digital Links.")
     output_epcs: tuple[str, ...] = Field(default=(), description="outputEPCList as Digital Links.")

@@ -156,19 +156,11 @@ def _check_event_rules(event: Mapping[str, object], path: str, event_type: str) 
         yield missing(json_path(path, "action"), f"every {event_type} says ADD, OBSERVE or DELETE")
     if event_type == "AssociationEvent" and "parentID" not in event:
         yield missing(json_path(path, "parentID"), "an AssociationEvent names the parent of the association")
-    if (
-        event_type == "AggregationEvent"
-        and event.get("action") in ("ADD", "DELETE")
-        and "parentID" not in event
-    ):
-        yield missing(
-            json_path(path, "parentID"), "an AggregationEvent that adds or deletes names its parent"
-        )
+    if event_type == "AggregationEvent" and event.get("action") in ("ADD", "DELETE") and "parentID" not in event:
+        yield missing(json_path(path, "parentID"), "an AggregationEvent that adds or deletes names its parent")
     if event_type == "TransactionEvent":
         if "bizTransactionList" not in event:
-            yield missing(
-                json_path(path, "bizTransactionList"), "a TransactionEvent names its business transactions"
-            )
+            yield missing(json_path(path, "bizTransactionList"), "a TransactionEvent names its business transactions")
         elif event["bizTransactionList"] == []:
             yield Violation(
                 field=json_path(path, "bizTransactionList"),
@@ -223,9 +215,7 @@ def _context_entries(context: object) -> list[object] | None:
 def context_terms(context: object) -> frozenset[str]:
     """Bare keys (terms and prefixes) that a document's inline ``@context`` objects define."""
     entries = _context_entries(context) or []
-    return frozenset(
-        key for entry in entries if isinstance(entry, dict) for key in entry if not key.startswith("@")
-    )
+    return frozenset(key for entry in entries if isinstance(entry, dict) for key in entry if not key.startswith("@"))
 
 
 def _check_context(doc: Mapping[str, object]) -> Checks:
@@ -291,9 +281,7 @@ def _event_list(doc: Mapping[str, object]) -> tuple[list[object], list[Violation
         return [], [wrong_type("epcisBody", "an object with `eventList`")]
     events = body.get("eventList")
     if events is None:
-        return [], [
-            missing("epcisBody.eventList", "an EPCIS document carries its events in epcisBody.eventList")
-        ]
+        return [], [missing("epcisBody.eventList", "an EPCIS document carries its events in epcisBody.eventList")]
     if not isinstance(events, list):
         return [], [wrong_type("epcisBody.eventList", "a JSON array of events")]
     return events, []

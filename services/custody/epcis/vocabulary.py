@@ -98,10 +98,7 @@ def _terms(scoped: Mapping[str, object], prefixes: Mapping[str, str]) -> Mapping
         {
             term: _expand_curie(curie, prefixes)
             for term, curie in scoped.items()
-            if isinstance(curie, str)
-            and not term.startswith("@")
-            and curie not in ("@id", "@type")
-            and ":" in curie
+            if isinstance(curie, str) and not term.startswith("@") and curie not in ("@id", "@type") and ":" in curie
         }
     )
 
@@ -112,9 +109,7 @@ def _build() -> tuple[Mapping[str, str], Mapping[Vocabulary, Mapping[str, str]]]
     scoped: dict[Vocabulary, dict[str, object]] = {
         Vocabulary.BIZ_STEP: _child(context, "bizStep", "@context"),
         Vocabulary.DISPOSITION: _child(context, "disposition", "@context"),
-        Vocabulary.BIZ_TRANSACTION_TYPE: _child(
-            context, "bizTransactionList", "@context", "type", "@context"
-        ),
+        Vocabulary.BIZ_TRANSACTION_TYPE: _child(context, "bizTransactionList", "@context", "type", "@context"),
         Vocabulary.SOURCE_DESTINATION_TYPE: _child(context, "sourceList", "@context", "type", "@context"),
         Vocabulary.ERROR_REASON: _child(context, "errorDeclaration", "@context", "reason", "@context"),
         Vocabulary.MEASUREMENT_TYPE: _child(

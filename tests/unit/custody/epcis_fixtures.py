@@ -47,8 +47,7 @@ def events_of(path: Path) -> list[FixtureEvent]:
     prefixes = context_prefixes(document.get("@context"))
     label = f"{path.parent.name}/{path.name}"
     return [
-        FixtureEvent(label, index, event, prefixes)
-        for index, event in enumerate(document["epcisBody"]["eventList"])
+        FixtureEvent(label, index, event, prefixes) for index, event in enumerate(document["epcisBody"]["eventList"])
     ]
 
 

@@ -26,7 +26,7 @@ def _lines(path: Path) -> list[str]:
 
 
 def _vectors() -> list[tuple[FixtureEvent, str, str]]:
-    vectors = []
+    vectors: list[tuple[FixtureEvent, str, str]] = []
     for document in sorted(HASH_VECTORS.glob("*.jsonld")):
         events = events_of(document)
         prehashes = _lines(document.with_suffix(".prehashes"))
@@ -126,7 +126,10 @@ def _event(**fields: Any) -> dict[str, Any]:
         ({"ex:serial": "004012345000000111222333"}, "{https://ex.example/}serial=004012345000000111222333"),
         ({"ex:count": "007.50"}, "{https://ex.example/}count=7.5"),
         ({"ex:items": ["b", "a"]}, "{https://ex.example/}items=a{https://ex.example/}items=b"),
-        ({"ex:partList": ["p2", "p1"]}, "{https://ex.example/}partList{https://ex.example/}part=p1{https://ex.example/}part=p2"),
+        (
+            {"ex:partList": ["p2", "p1"]},
+            "{https://ex.example/}partList{https://ex.example/}part=p1{https://ex.example/}part=p2",
+        ),
         ({"unknown:field": "v"}, "unknown:field=v"),
         ({"ex:nothing": None}, "eventType=ObjectEvent"),
     ],
@@ -196,5 +199,8 @@ def test_hash_ignores_key_and_list_order(fixture: FixtureEvent, seed: int) -> No
 def test_hash_ignores_time_zone_representation(
     fixture: FixtureEvent, offset_minutes: int, extra_zeros: int, zulu: bool
 ) -> None:
-    moved = {**fixture.event, "eventTime": _shift_time_zone(fixture.event["eventTime"], offset_minutes, extra_zeros, zulu)}
+    moved = {
+        **fixture.event,
+        "eventTime": _shift_time_zone(fixture.event["eventTime"], offset_minutes, extra_zeros, zulu),
+    }
     assert event_hash(moved, fixture.prefixes) == event_hash(fixture.event, fixture.prefixes)

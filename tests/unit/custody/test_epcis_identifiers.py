@@ -63,7 +63,7 @@ def test_not_a_gs1_key(identifier: str) -> None:
 
 @pytest.mark.parametrize(
     ("digits", "check_digit"),
-    [("950110153000", "3"), ("0401234500000011", "1"), ("401234500011", "5"), ("0000000", "0")],
+    [("950110153000", "3"), ("04012345000000111", "2"), ("401234500011", "5"), ("0000000", "0")],
 )
 def test_gs1_check_digit(digits: str, check_digit: str) -> None:
     assert gs1_check_digit(digits) == check_digit

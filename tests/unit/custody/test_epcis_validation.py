@@ -25,15 +25,11 @@ EXPECTED_REJECTIONS: dict[str, set[tuple[str, str]]] = {
     # action CREATE is not one of ADD, OBSERVE, DELETE.
     "ObjectEvent_with_invalid_action.json": {("epcisBody.eventList.0.action", "invalid_action")},
     # eventTime "22-07-2026" is not RFC 3339.
-    "ObjectEvent_with_invalid_eventTime_format.json": {
-        ("epcisBody.eventList.0.eventTime", "invalid_event_time")
-    },
+    "ObjectEvent_with_invalid_eventTime_format.json": {("epcisBody.eventList.0.eventTime", "invalid_event_time")},
     # "transforming" is a bare word but no CBV 2.0 bizStep; a custom step must be a URI.
     "ObjectEvent_with_non_standard_bizStep.json": {("epcisBody.eventList.0.bizStep", "non_standard_biz_step")},
     # quantity "twenty" is text, not a JSON number.
-    "ObjectEvent_with_quantity_as_text.json": {
-        ("epcisBody.eventList.0.quantityList.0.quantity", "invalid_quantity")
-    },
+    "ObjectEvent_with_quantity_as_text.json": {("epcisBody.eventList.0.quantityList.0.quantity", "invalid_quantity")},
     # quantity elements are closed: {epcClass, quantity, uom} only.
     "ObjectEvent_with_unknown_field_in_quantityList.json": {
         ("epcisBody.eventList.0.quantityList.0.weight", "unknown_field")
@@ -102,36 +98,57 @@ E0 = "epcisBody.eventList.0"
         ({"disposition": "lost"}, {(f"{E0}.disposition", "non_standard_disposition")}),
         ({"bizStep": 42}, {(f"{E0}.bizStep", "non_standard_biz_step")}),
         ({"epcList": ["battery 7"]}, {(f"{E0}.epcList.0", "invalid_uri")}),
-        ({"epcList": ["urn:epc:id:sgtin:0614141.107346.1", "urn:epc:id:sgtin:0614141.107346.1"]},
-         {(f"{E0}.epcList.1", "duplicate_identifier")}),
-        ({"quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.012345.998877", "quantity": True}]},
-         {(f"{E0}.quantityList.0.quantity", "invalid_quantity")}),
-        ({"quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.012345.998877", "uom": "KGM"}]},
-         {(f"{E0}.quantityList.0.uom", "uom_without_quantity")}),
-        ({"quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.012345.998877", "quantity": 2, "uom": "kg"}]},
-         {(f"{E0}.quantityList.0.uom", "invalid_uom")}),
+        (
+            {"epcList": ["urn:epc:id:sgtin:0614141.107346.1", "urn:epc:id:sgtin:0614141.107346.1"]},
+            {(f"{E0}.epcList.1", "duplicate_identifier")},
+        ),
+        (
+            {"quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.012345.998877", "quantity": True}]},
+            {(f"{E0}.quantityList.0.quantity", "invalid_quantity")},
+        ),
+        (
+            {"quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.012345.998877", "uom": "KGM"}]},
+            {(f"{E0}.quantityList.0.uom", "uom_without_quantity")},
+        ),
+        (
+            {"quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.012345.998877", "quantity": 2, "uom": "kg"}]},
+            {(f"{E0}.quantityList.0.uom", "invalid_uom")},
+        ),
         ({"epcList": None}, {(E0, "missing_what")}),
         ({"ilmd": {"ext:lot": "L1"}}, {(f"{E0}.ilmd", "ilmd_not_allowed")}),
         ({"readPoint": {}}, {(f"{E0}.readPoint.id", "missing_required_field")}),
         ({"readPoint": "urn:epc:id:sgln:0614141.07346.1234"}, {(f"{E0}.readPoint", "invalid_field_type")}),
         ({"colour": "red"}, {(f"{E0}.colour", "unknown_field")}),
         ({"childEPCs": ["urn:epc:id:sgtin:0614141.107346.1"]}, {(f"{E0}.childEPCs", "unknown_field")}),
-        ({"sourceList": [{"type": "seller", "source": "urn:epc:id:pgln:4012345.00225"}]},
-         {(f"{E0}.sourceList.0.type", "non_standard_source_destination_type")}),
-        ({"destinationList": [{"destination": "urn:epc:id:pgln:4012345.00225"}]},
-         {(f"{E0}.destinationList.0.type", "missing_required_field")}),
-        ({"bizTransactionList": [{"type": "order", "bizTransaction": "urn:epc:id:gdti:0614141.00001.1"}]},
-         {(f"{E0}.bizTransactionList.0.type", "non_standard_biz_transaction_type")}),
+        (
+            {"sourceList": [{"type": "seller", "source": "urn:epc:id:pgln:4012345.00225"}]},
+            {(f"{E0}.sourceList.0.type", "non_standard_source_destination_type")},
+        ),
+        (
+            {"destinationList": [{"destination": "urn:epc:id:pgln:4012345.00225"}]},
+            {(f"{E0}.destinationList.0.type", "missing_required_field")},
+        ),
+        (
+            {"bizTransactionList": [{"type": "order", "bizTransaction": "urn:epc:id:gdti:0614141.00001.1"}]},
+            {(f"{E0}.bizTransactionList.0.type", "non_standard_biz_transaction_type")},
+        ),
         ({"persistentDisposition": {"set": []}}, {(f"{E0}.persistentDisposition.set", "empty_list")}),
-        ({"errorDeclaration": {"reason": "typo"}},
-         {(f"{E0}.errorDeclaration.declarationTime", "missing_required_field"),
-          (f"{E0}.errorDeclaration.reason", "non_standard_error_reason")}),
-        ({"sensorElementList": [{"sensorReport": [{"type": "Temperature", "value": "warm"}]}]},
-         {(f"{E0}.sensorElementList.0.sensorReport.0.value", "invalid_number")}),
-        ({"sensorElementList": [{"sensorReport": []}]},
-         {(f"{E0}.sensorElementList.0.sensorReport", "empty_list")}),
-        ({"sensorElementList": [{"sensorReport": [{"type": "Temperature", "exception": "HOT"}]}]},
-         {(f"{E0}.sensorElementList.0.sensorReport.0.exception", "non_standard_sensor_alert")}),
+        (
+            {"errorDeclaration": {"reason": "typo"}},
+            {
+                (f"{E0}.errorDeclaration.declarationTime", "missing_required_field"),
+                (f"{E0}.errorDeclaration.reason", "non_standard_error_reason"),
+            },
+        ),
+        (
+            {"sensorElementList": [{"sensorReport": [{"type": "Temperature", "value": "warm"}]}]},
+            {(f"{E0}.sensorElementList.0.sensorReport.0.value", "invalid_number")},
+        ),
+        ({"sensorElementList": [{"sensorReport": []}]}, {(f"{E0}.sensorElementList.0.sensorReport", "empty_list")}),
+        (
+            {"sensorElementList": [{"sensorReport": [{"type": "Temperature", "exception": "HOT"}]}]},
+            {(f"{E0}.sensorElementList.0.sensorReport.0.exception", "non_standard_sensor_alert")},
+        ),
     ],
 )
 def test_event_rule(fields: dict[str, Any], expected: set[tuple[str, str]]) -> None:
@@ -168,9 +185,7 @@ def test_transformation_event_takes_no_action() -> None:
 
 
 def test_transaction_event_needs_business_transactions() -> None:
-    assert _reasons(_document(type="TransactionEvent")) == {
-        (f"{E0}.bizTransactionList", "missing_required_field")
-    }
+    assert _reasons(_document(type="TransactionEvent")) == {(f"{E0}.bizTransactionList", "missing_required_field")}
 
 
 def test_association_event_needs_parent() -> None:
@@ -181,16 +196,17 @@ def test_association_event_needs_parent() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda doc: doc.update({"@context": ["https://example.com/other.jsonld"]}),
-         {("@context", "missing_epcis_context")}),
+        (
+            lambda doc: doc.update({"@context": ["https://example.com/other.jsonld"]}),
+            {("@context", "missing_epcis_context")},
+        ),
         (lambda doc: doc.update({"@context": 7}), {("@context", "invalid_context")}),
         (lambda doc: doc.update({"type": "EPCISQueryDocument"}), {("type", "invalid_document_type")}),
         (lambda doc: doc.update({"schemaVersion": "1.2"}), {("schemaVersion", "invalid_schema_version")}),
         (lambda doc: doc.pop("creationDate"), {("creationDate", "missing_required_field")}),
         (lambda doc: doc.update({"creationDate": "yesterday"}), {("creationDate", "invalid_timestamp")}),
         (lambda doc: doc.update({"epcisBody": {}}), {("epcisBody.eventList", "missing_required_field")}),
-        (lambda doc: doc.update({"epcisBody": {"eventList": {}}}),
-         {("epcisBody.eventList", "invalid_field_type")}),
+        (lambda doc: doc.update({"epcisBody": {"eventList": {}}}), {("epcisBody.eventList", "invalid_field_type")}),
         (lambda doc: doc.update({"epcisBody": {"eventList": ["event"]}}), {(E0, "not_an_object")}),
         (lambda doc: doc.update({"signature": "x"}), {("signature", "unknown_field")}),
     ],
