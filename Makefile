@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 STACK := bash deploy/local/stack.sh
+WITH_ENV := eval "$$($(STACK) env)" &&
 SERVICES := bash deploy/local/services.sh
 PYTEST_ARGS ?=
 
@@ -23,12 +24,12 @@ stack: install ## start Kafka, PostgreSQL, Redis and the HTTP gateway (installs 
 	@$(STACK) up
 
 run: stack ## start everything, run the demo, print where to look
-	@$(PY) -m bpass.cli keys demo --quiet
-	@$(SERVICES) up
-	@$(PY) -m bpass.cli demo
+	@$(WITH_ENV) $(PY) -m bpass.cli keys demo --quiet
+	@$(WITH_ENV) $(SERVICES) up
+	@$(WITH_ENV) $(PY) -m bpass.cli demo
 
 demo: ## run the demo again against the running platform
-	@$(PY) -m bpass.cli demo
+	@$(WITH_ENV) $(PY) -m bpass.cli demo
 
 check: install ## lint, format check, types, service independence, committed schemas up to date
 	@echo "==> ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
@@ -36,16 +37,16 @@ check: install ## lint, format check, types, service independence, committed sch
 	@echo "==> import-linter"; .venv/bin/lint-imports --no-cache
 
 test: stack check ## install, start the stack, run every test (unit, integration, e2e)
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(WITH_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install ## unit tests only (no I/O)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 integration: stack
-	@$(PY) -m pytest -m integration $(PYTEST_ARGS)
+	@$(WITH_ENV) $(PY) -m pytest -m integration $(PYTEST_ARGS)
 
 e2e: stack
-	@$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+	@$(WITH_ENV) $(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 asyncapi: install ## regenerate the committed AsyncAPI documents and JSON Schemas
 	@$(PY) -m bpass.cli contracts write

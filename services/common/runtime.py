@@ -213,7 +213,7 @@ class Runtime:
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RuntimeError) as exc:
             checks["database"] = f"unreachable: {exc!r}"
         try:
-            await asyncio.wait_for(self.redis.ping(), 2)  # type: ignore[misc]
+            await asyncio.wait_for(self.redis.ping(), 2)
             checks["cache"] = "ok"
         except (TimeoutError, OSError, aioredis.RedisError, RuntimeError) as exc:
             checks["cache"] = f"unreachable: {exc!r}"

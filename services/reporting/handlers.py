@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from contracts import topics
@@ -80,9 +80,7 @@ class Projector:
         for item in items:
             fact = item.payload
             touched.append(
-                await _project(
-                    uow, fact.passport_id, fact.tenant, "minted", partial(domain.apply_minted, fact=fact)
-                )
+                await _project(uow, fact.passport_id, fact.tenant, "minted", partial(domain.apply_minted, fact=fact))
             )
         self.cache.invalidate_after_commit(uow, [t for t in touched if t])
 
