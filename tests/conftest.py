@@ -25,7 +25,14 @@ from tests.support import ServiceProcess, service_env
 
 TEST_DATABASE = "bpass_test"
 SERVICE_NAMES = ("identity", "custody", "recovery", "reporting")
-TEST_PORTS = {"identity": 8201, "custody": 8202, "recovery": 8203, "reporting": 8204}
+# Parallel test sessions on one machine each set their own BPASS_TEST_PORT_BASE.
+PORT_BASE = int(os.environ.get("BPASS_TEST_PORT_BASE", "8200"))
+TEST_PORTS = {
+    "identity": PORT_BASE + 1,
+    "custody": PORT_BASE + 2,
+    "recovery": PORT_BASE + 3,
+    "reporting": PORT_BASE + 4,
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

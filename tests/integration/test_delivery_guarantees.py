@@ -29,7 +29,7 @@ from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
 from services.common.settings import Settings
 from services.identity.examples import valid_static_data
-from tests.conftest import _ensure_database, new_key
+from tests.conftest import PORT_BASE, _ensure_database, new_key
 from tests.e2e.test_walking_skeleton import mint_body
 from tests.support import (
     ServiceProcess,
@@ -55,9 +55,9 @@ async def isolated(settings: Settings, tmp_path: Path) -> Settings:
             "database_url": database_url,
             "topic_namespace": f"{name}.",
             "api_keys_file": tmp_path / "api-keys.json",
-            "identity_port": 8211,
-            "custody_port": 8212,
-            "reporting_port": 8214,
+            "identity_port": PORT_BASE + 11,
+            "custody_port": PORT_BASE + 12,
+            "reporting_port": PORT_BASE + 14,
         }
     )
 

@@ -36,6 +36,7 @@ without offset is read as UTC. Contexts we do not ship are opaque: their prefixe
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,9 +83,10 @@ def _canonical_number(text: str) -> str | None:
     if match is None:
         return None
     digits = (match["int"] or "") + (match["frac"] or match["only_frac"] or "")
-    if len(digits.strip("0")) > _MAX_EXACT_DIGITS:
+    number = float(text)
+    if len(digits.strip("0")) > _MAX_EXACT_DIGITS or not math.isfinite(number):
         return None
-    return _format_float(float(text))
+    return _format_float(number)
 
 
 def _scalar_text(value: object) -> str | None:

@@ -233,7 +233,7 @@ def _check_context(doc: Mapping[str, object]) -> Checks:
             reason="invalid_context",
             message="Make `@context` a URI, an object or a list of those.",
         )
-    elif not any(entry in EPCIS_CONTEXT_URIS for entry in entries):
+    elif not any(isinstance(entry, str) and entry in EPCIS_CONTEXT_URIS for entry in entries):
         yield Violation(
             field="@context",
             reason="missing_epcis_context",

@@ -204,3 +204,37 @@ def test_hash_ignores_time_zone_representation(
         "eventTime": _shift_time_zone(fixture.event["eventTime"], offset_minutes, extra_zeros, zulu),
     }
     assert event_hash(moved, fixture.prefixes) == event_hash(fixture.event, fixture.prefixes)
+
+
+_EVENT_KEYS = st.sampled_from(
+    [
+        "type",
+        "eventTime",
+        "epcList",
+        "quantityList",
+        "readPoint",
+        "sensorElementList",
+        "bizTransactionList",
+        "sourceList",
+        "persistentDisposition",
+        "ilmd",
+        "bizStep",
+        "ex:ext",
+        "ex:extList",
+        "_note",
+        "@context",
+    ]
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(_EVENT_KEYS | st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(event=st.dictionaries(_EVENT_KEYS, JSON, max_size=8))
+def test_hash_never_raises_on_arbitrary_json(event: dict[str, Any]) -> None:
+    assert _NI_URI.fullmatch(event_hash(event, {"ex": "https://ex.example/"}))

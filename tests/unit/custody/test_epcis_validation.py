@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.custody.epcis.validation import validate_document
 from tests.unit.custody.epcis_fixtures import INVALID, accepted_documents, load
@@ -219,3 +221,43 @@ def test_document_rule(change: Any, expected: set[tuple[str, str]]) -> None:
 
 def test_a_non_object_is_rejected() -> None:
     assert _reasons([]) == {("", "not_an_object")}
+
+
+_KEYS = st.sampled_from(
+    [
+        "type",
+        "eventTime",
+        "eventTimeZoneOffset",
+        "action",
+        "epcList",
+        "quantityList",
+        "readPoint",
+        "bizStep",
+        "sensorElementList",
+        "sensorReport",
+        "sourceList",
+        "errorDeclaration",
+        "persistentDisposition",
+        "ilmd",
+        "epcisBody",
+        "eventList",
+        "@context",
+        "creationDate",
+        "schemaVersion",
+    ]
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(_KEYS | st.text(max_size=6), children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(doc=_JSON, event=st.dictionaries(_KEYS, _JSON, max_size=8))
+def test_validation_never_raises(doc: Any, event: dict[str, Any]) -> None:
+    validate_document(doc)
+    wrapped = {**_document(), "epcisBody": {"eventList": [{"type": "ObjectEvent", **event}]}}
+    assert all(violation.message for violation in validate_document(wrapped))
