@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +18,9 @@ keys_app = typer.Typer(help="API keys (stored hashed in the keyring file).", no_
 contracts_app = typer.Typer(help="Committed contract documents.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(contracts_app, name="contracts")
+dlq_app = typer.Typer(help="Dead letters: messages a service gave up on after its bounded tries.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+SERVICES = ("identity", "custody", "recovery", "reporting")
 
 DEMO_TENANT = "demo-oem"
 
@@ -74,6 +78,75 @@ def demo() -> None:
     from bpass.demo import run_demo
 
     asyncio.run(run_demo(Settings()))
+
+
+def _letters(service: str | None) -> list[Any]:
+    from bpass.dlq import read_dead_letters
+
+    settings = Settings()
+    services = [service] if service else list(SERVICES)
+
+    async def read_all() -> list[Any]:
+        return [letter for s in services for letter in await read_dead_letters(settings, s)]
+
+    return asyncio.run(read_all())
+
+
+@dlq_app.command("list")
+def dlq_list(service: Annotated[str | None, typer.Option(help="Only this service's dead letters.")] = None) -> None:
+    """One line per dead letter: id, service, where it came from, the error."""
+    letters = _letters(service)
+    for letter in letters:
+        typer.echo(
+            f"{letter.dlq_id}  {letter.service:<9} {letter.original_topic}[{letter.original_partition}]"
+            f"@{letter.original_offset}  {letter.error_type}: {letter.error[:100]}"
+        )
+    typer.echo(f"{len(letters)} dead letter(s)")
+
+
+@dlq_app.command("show")
+def dlq_show(dlq_id: str) -> None:
+    """Everything about one dead letter: headers, error and the original body."""
+    for letter in _letters(None):
+        if letter.dlq_id == dlq_id:
+            typer.echo(f"id:        {letter.dlq_id}\nservice:   {letter.service}")
+            typer.echo(f"from:      {letter.original_topic}[{letter.original_partition}]@{letter.original_offset}")
+            typer.echo(f"error:     {letter.error_type}: {letter.error}")
+            typer.echo("headers:")
+            for name, value in letter.headers:
+                typer.echo(f"  {name}: {value.decode('utf-8', 'replace')}")
+            typer.echo(f"body:\n{letter.value.decode('utf-8', 'replace')}")
+            return
+    typer.echo(f"no dead letter {dlq_id}; `bpass dlq list` shows them", err=True)
+    raise typer.Exit(1)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    dlq_ids: Annotated[list[str] | None, typer.Argument(help="Dead letters to replay (default: none).")] = None,
+    all_of: Annotated[str | None, typer.Option("--all", help="Replay every dead letter of this service.")] = None,
+) -> None:
+    """Publish dead letters back to their original topic (after fixing the cause); applied at most once."""
+    from bpass.dlq import replay
+
+    letters = _letters(all_of) if all_of else [x for x in _letters(None) if x.dlq_id in set(dlq_ids or [])]
+    if not letters:
+        typer.echo("nothing to replay: name dead letter ids or --all <service>", err=True)
+        raise typer.Exit(1)
+    count = asyncio.run(replay(Settings(), letters))
+    typer.echo(f"replayed {count} message(s) to their original topics")
+
+
+@app.command()
+def ops(
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
+    once: Annotated[bool, typer.Option(help="Print one table and exit.")] = False,
+) -> None:
+    """Live figures per service: health, throughput, rejections, dead letters, outbox backlog, lag, HTTP."""
+    from bpass.ops import watch
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(watch(Settings(), interval, once))
 
 
 def main() -> None:

@@ -10,20 +10,25 @@ its partition. Invalid messages are answered on the service's rejected topic and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import ConsumerRecord
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
 from contracts.base import Message
-from contracts.envelope import Envelope, parse_envelope
+from contracts.envelope import Envelope, header_map, parse_envelope
 from contracts.errors import ValidationFailed, Violation
 from contracts.rejections import MessageRejected
 from contracts.topics import Topic, dead_letter_topic
@@ -33,6 +38,7 @@ from services.common.outbox import Outbox, OutboxRow, build_row, new_event_id
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("bpass.consumer")
 
 P = TypeVar("P", bound=Message)
 
@@ -71,11 +77,29 @@ class UnitOfWork:
     rejected_topic: str
     outcomes: dict[str, str] = field(default_factory=dict)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    spans: dict[str, Span] = field(default_factory=dict)
+
+    def each(self, items: Iterable[Inbound[P]]) -> Iterator[Inbound[P]]:
+        """Iterate a batch with each item's trace active: what it causes joins its publisher's trace."""
+        for item in items:
+            with self.tracing(item):
+                yield item
+
+    @contextmanager
+    def tracing(self, item: Inbound[Any]) -> Iterator[None]:
+        span = self.spans.get(item.dedup_key)
+        token = otel_context.attach(trace.set_span_in_context(span)) if span is not None else None
+        try:
+            yield
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
     def reject(self, item: Inbound[Any], violations: list[Violation]) -> None:
         """Refuse an item for a domain reason: nothing of it is applied, the publisher is told why."""
         self.outcomes[item.dedup_key] = "rejected"
-        self.outbox.add_row(rejection_row(self, item.record, item.envelope, violations))
+        with self.tracing(item):
+            self.outbox.add_row(rejection_row(self, item.record, item.envelope, violations))
 
     def park(self, item: Inbound[Any]) -> None:
         """Mark an item as parked: kept by the handler until what it refers to exists."""
@@ -239,17 +263,47 @@ class Consumer(Generic[P]):
         await self._dead_letter(one, last_error)
 
     async def _apply(self, parsed: list[Parsed[P]]) -> None:
-        uow = await self._apply_in_transaction(parsed)
+        spans = {p.dedup_key: self._start_span(p) for p in parsed}
+        try:
+            uow = await self._apply_in_transaction(parsed, spans)
+        except BaseException as exc:
+            for span in spans.values():
+                span.set_status(Status(StatusCode.ERROR, repr(exc)[:200]))
+                span.end()
+            raise
+        for key, span in spans.items():
+            span.set_attribute("bpass.outcome", uow.outcomes.get(key, "applied"))
+            span.end()
         for hook in uow.after_commit:
             try:
                 await hook()
             except Exception as exc:  # noqa: BLE001 - effects are committed; a cache hiccup must not replay them
                 log.warning("after-commit hook failed: %r", exc)
 
-    async def _apply_in_transaction(self, parsed: list[Parsed[P]]) -> UnitOfWork:
+    def _start_span(self, p: Parsed[P]) -> Span:
+        """One span per message, child of its publisher's span (W3C traceparent header)."""
+        record = p.record
+        attributes: dict[str, str | int] = {
+            "messaging.system": "kafka",
+            "messaging.operation": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.kafka.destination.partition": record.partition,
+            "messaging.kafka.message.offset": record.offset,
+            "bpass.service": self.service,
+        }
+        if p.envelope is not None:
+            attributes["messaging.message.id"] = p.envelope.id
+            if p.envelope.subject:
+                attributes["bpass.passport_id"] = p.envelope.subject
+        parent = propagate.extract(header_map(record.headers or []))
+        return tracer.start_span(
+            f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+        )
+
+    async def _apply_in_transaction(self, parsed: list[Parsed[P]], spans: dict[str, Span]) -> UnitOfWork:
         async with self.pool.acquire() as conn, conn.transaction():
             outbox = Outbox(self.source)
-            uow = UnitOfWork(conn, outbox, self.service, self.settings, self.rejected_topic)
+            uow = UnitOfWork(conn, outbox, self.service, self.settings, self.rejected_topic, spans=spans)
             first: dict[str, Parsed[P]] = {}
             for p in parsed:
                 first.setdefault(p.dedup_key, p)
@@ -270,7 +324,9 @@ class Consumer(Generic[P]):
                     continue
                 seen.add(p.dedup_key)
                 if p.violations:
-                    outbox.add_row(rejection_row(uow, p.record, p.envelope, p.violations))
+                    span = spans.get(p.dedup_key)
+                    with trace.use_span(span, end_on_exit=False) if span else contextlib.nullcontext():
+                        outbox.add_row(rejection_row(uow, p.record, p.envelope, p.violations))
                     metrics.MESSAGES_IN.labels(self.service, self.topic.name, "rejected").inc()
                     continue
                 assert p.envelope is not None

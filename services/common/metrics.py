@@ -23,3 +23,12 @@ EVENT_AGE_SECONDS = Histogram(
 )
 MESSAGES_OUT = Counter("bpass_messages_out_total", "Messages published by the outbox relay", ["service", "topic"])
 OUTBOX_BACKLOG = Gauge("bpass_outbox_backlog", "Outbox rows not yet published", ["service"])
+CONSUMER_LAG = Gauge(
+    "bpass_consumer_lag", "Messages not yet consumed, per topic partition", ["service", "topic", "partition"]
+)
+HTTP_SECONDS = Histogram(
+    "bpass_http_request_seconds",
+    "HTTP request latency by route and status",
+    ["service", "method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 10),
+)

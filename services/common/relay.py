@@ -13,12 +13,15 @@ import os
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 
 from services.common import metrics
 from services.common.db import init_connection
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("bpass.relay")
 
 FETCH_SQL = """
 SELECT id, topic, message_key, headers, payload FROM outbox
@@ -91,14 +94,37 @@ class OutboxRelay:
         if not rows:
             return 0
         futures = []
+        spans = []
         for row in rows:
-            headers = [(name, value.encode()) for name, value in row["headers"]]
+            headers = {name: value for name, value in row["headers"]}
+            # A producer span per message, child of the span that wrote the row; its context travels on.
+            span = tracer.start_span(
+                f"{row['topic']} publish",
+                context=propagate.extract(headers),
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation": "publish",
+                    "messaging.destination.name": row["topic"],
+                    "messaging.message.id": headers.get("ce_id", ""),
+                    "bpass.service": self.service,
+                },
+            )
+            spans.append(span)
+            propagate.inject(headers, context=trace.set_span_in_context(span))
             futures.append(
                 await self.producer.send(
-                    row["topic"], value=bytes(row["payload"]), key=row["message_key"], headers=headers
+                    row["topic"],
+                    value=bytes(row["payload"]),
+                    key=row["message_key"],
+                    headers=[(name, value.encode()) for name, value in headers.items()],
                 )
             )
-        await asyncio.gather(*futures)
+        try:
+            await asyncio.gather(*futures)
+        finally:
+            for span in spans:
+                span.end()
         if self.settings.fault_inject == "crash_after_publish":
             log.error("fault injection: crashing after publishing, before marking the outbox rows")
             os._exit(98)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import uvicorn
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -30,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.errors import ValidationFailed, Violation
 from contracts.topics import Topic, dead_letter_topic
+from services.common import metrics
 from services.common.auth import Keyring
 from services.common.consumer import BatchHandler, Consumer
 from services.common.db import create_pool, migrate, pending_migrations
@@ -171,7 +173,28 @@ class Runtime:
         await self.broker.start()
         for hook in self.spec.on_start:
             await hook(self)
+        self.background.append(asyncio.create_task(self._measure_lag(), name="consumer-lag"))
         log.info("%s started", self.name)
+
+    async def _measure_lag(self, interval_s: float = 5.0) -> None:
+        """Consumer lag per partition (high watermark minus position), for /metrics."""
+        while True:
+            await asyncio.sleep(interval_s)
+            for subscriber in self.broker.subscribers:
+                consumer = getattr(subscriber, "consumer", None)
+                if consumer is None:
+                    continue
+                for tp in consumer.assignment():
+                    highwater = consumer.highwater(tp)
+                    if highwater is None:
+                        continue
+                    try:
+                        position = await asyncio.wait_for(consumer.position(tp), 2)
+                    except (TimeoutError, KafkaError, AssertionError):
+                        continue
+                    metrics.CONSUMER_LAG.labels(self.name, tp.topic, str(tp.partition)).set(
+                        max(0, highwater - position)
+                    )
 
     async def _wait_for_kafka(self, timeout_s: float = 90.0) -> None:
         """Kafka may still be starting (or restarting): wait for it, saying so, rather than exit at once."""
@@ -247,6 +270,19 @@ class Runtime:
         for name, value in self.spec.state.items():
             setattr(app.state, name, value)
         install_error_handlers(app)
+        service = self.name
+
+        @app.middleware("http")
+        async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            started = time.perf_counter()
+            response = await call_next(request)
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.HTTP_SECONDS.labels(service, request.method, path, str(response.status_code)).observe(
+                time.perf_counter() - started
+            )
+            return response
+
         prefix = f"/{self.name}"
 
         @app.get(f"{prefix}/health/live", tags=["ops"], summary="The process is up")
