@@ -100,7 +100,7 @@ async def mint_passports(
 
 async def on_mint_requests(uow: UnitOfWork, items: list[Inbound[MintPassportsRequested]]) -> None:
     """Mint requests from the topic: the tenant is the one named by the message source."""
-    for item in items:
+    for item in uow.each(items):
         principal = principal_from_source(item.envelope.source)
         if principal is None or principal[0] != "tenant":
             uow.reject(

@@ -20,6 +20,6 @@ async def on_passport_minted(uow: UnitOfWork, items: list[Inbound[PassportMinted
                 i.payload.static_data.model_dump(mode="json", exclude_none=True),
                 i.payload.minted_at,
             )
-            for i in items
+            for i in uow.each(items)
         ],
     )

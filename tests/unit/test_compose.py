@@ -1,0 +1,480 @@
+"""docker-compose.yml, the Dockerfile and deploy/compose/ agree with the code.
+
+There is no Docker engine where the tests run, so the container set-up is checked by construction: the settings
+the services read, their ports and entry modules, the gateway routes (against the local gateway), the Prometheus
+scrape paths, the trace pipeline, and the metric names the Grafana dashboard queries.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+from prometheus_client.metrics import MetricWrapperBase
+
+from services.common import metrics
+from services.common.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+COMPOSE_DIR = ROOT / "deploy" / "compose"
+LOCAL_NGINX = ROOT / "deploy" / "local" / "nginx.conf.template"
+
+SERVICES = ("identity", "custody", "recovery", "reporting")
+SUPPORT = ("kafka", "postgres", "redis", "otel-collector", "jaeger", "prometheus", "grafana", "gateway")
+# Settings fields that must be set in a container (the defaults point at the loopback stack of deploy/local).
+CONTAINER_SETTINGS = (
+    "kafka_bootstrap",
+    "database_url",
+    "redis_url",
+    "http_host",
+    "public_base_url",
+    "api_keys_file",
+    "otel_endpoint",
+)
+PUBLISHED = {"gateway": 8080, "jaeger": 16686, "prometheus": 9090, "grafana": 3000}
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+
+def env_var(field: str) -> str:
+    prefix = Settings.model_config.get("env_prefix", "")
+    return f"{prefix}{field.upper()}"
+
+
+def default_port(service: str) -> int:
+    # model_construct: the declared defaults, whatever BPASS_* the test process itself runs with.
+    return Settings.model_construct().port_of(service)
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def environment(definition: dict[str, Any]) -> dict[str, str]:
+    raw = definition.get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) for item in raw)
+    return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+
+
+def command(definition: dict[str, Any]) -> list[str]:
+    raw = definition.get("command")
+    return shlex.split(raw) if isinstance(raw, str) else [str(part) for part in raw or []]
+
+
+def volume_mounts(definition: dict[str, Any]) -> dict[str, str]:
+    """target -> source of a service's volumes (short syntax `source:target[:mode]` or long syntax)."""
+    mounts = {}
+    for volume in definition.get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume["source"], volume["target"]
+        mounts[target] = source
+    return mounts
+
+
+def published_ports(definition: dict[str, Any]) -> dict[int, int]:
+    """container port -> host port."""
+    ports = {}
+    for entry in definition.get("ports", []):
+        if isinstance(entry, str):
+            host, container = entry.rsplit(":", 2)[-2:]
+            ports[int(container.split("/")[0])] = int(host)
+        else:
+            ports[int(entry["target"])] = int(entry["published"])
+    return ports
+
+
+def depends_on(definition: dict[str, Any]) -> dict[str, str]:
+    raw = definition.get("depends_on") or {}
+    if isinstance(raw, list):
+        return dict.fromkeys(raw, "service_started")
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in raw.items()}
+
+
+def nginx_blocks(text: str, kind: str) -> dict[str, str]:
+    """`location <prefix> { ... }` / `upstream <name> { ... }` bodies (blocks without nested braces)."""
+    text = re.sub(r"#[^\n]*", "", text)
+    text = re.sub(r"\$\{(\w+)\}", r"$\1", text)  # template placeholders ${X} -> $X: no braces inside blocks
+    return {m[1]: m[2] for m in re.finditer(rf"\b{kind}\s+(\S+)\s*\{{([^{{}}]*)\}}", text)}
+
+
+def nginx_routes(text: str, service_of_server: Any) -> dict[str, str]:
+    """Path prefix -> service, through `proxy_pass http://<upstream>` and the upstream's `server` address."""
+    upstreams = {}
+    for name, body in nginx_blocks(text, "upstream").items():
+        servers = re.findall(r"\bserver\s+([^\s;]+)", body)
+        assert len(servers) == 1, f"upstream {name}: expected one server, got {servers}"
+        upstreams[name] = service_of_server(servers[0])
+    routes = {}
+    for prefix, body in nginx_blocks(text, "location").items():
+        if prefix.startswith("@"):
+            continue
+        target = re.search(r"\bproxy_pass\s+http://([\w.-]+)", body)
+        assert target, f"location {prefix}: no proxy_pass"
+        routes[prefix] = upstreams[target[1]]
+    return routes
+
+
+def local_service_of(server: str) -> str:
+    m = re.fullmatch(r"127\.0\.0\.1:\$BPASS_([A-Z]+)_PORT", server)
+    assert m, f"unexpected server address in the local template: {server}"
+    return m[1].lower()
+
+
+def compose_service_of(server: str) -> str:
+    host, port = server.rsplit(":", 1)
+    assert host in SERVICES, f"upstream server {server} is not a service container"
+    assert int(port) == default_port(host), f"upstream {server}: {host} listens on {default_port(host)}"
+    return host
+
+
+SAMPLE_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+}
+
+
+def exported_metrics() -> dict[str, tuple[str, frozenset[str]]]:
+    """Sample name -> (metric family, label names) of every metric defined in services/common/metrics.py."""
+    samples = {}
+    for obj in vars(metrics).values():
+        if isinstance(obj, MetricWrapperBase):
+            labels = frozenset(obj._labelnames)
+            for family in obj.describe():
+                for suffix in SAMPLE_SUFFIXES[family.type]:
+                    extra = {"le"} if suffix == "_bucket" else set()
+                    samples[family.name + suffix] = (family.name, labels | extra)
+    return samples
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    text = re.sub(r"\\\n", " ", re.sub(r"(?m)^\s*#.*\n", "", text))
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line.strip() else "")
+        for line in (raw.strip() for raw in text.splitlines())
+        if line
+    ]
+
+
+# --- fixtures ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = load_yaml(COMPOSE_FILE)
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    defined: dict[str, dict[str, Any]] = compose["services"]
+    return defined
+
+
+# --- docker-compose.yml -----------------------------------------------------------------------------------------
+
+
+def test_every_service_of_the_platform_and_of_the_observability_stack_is_defined(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    missing = [name for name in (*SERVICES, *SUPPORT) if name not in services]
+    assert not missing
+
+
+def test_the_four_services_run_their_module_from_one_image_built_here(services: dict[str, dict[str, Any]]) -> None:
+    builds = {json.dumps(services[name].get("build"), sort_keys=True) for name in SERVICES}
+    images = {services[name].get("image") for name in SERVICES}
+    assert len(builds) == 1, builds
+    assert len(images) == 1, images
+    build = services["identity"]["build"]
+    context = build if isinstance(build, str) else build.get("context", ".")
+    dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+    assert (ROOT / context).resolve() == ROOT
+    assert (ROOT / context / dockerfile).is_file()
+    for name in SERVICES:
+        assert command(services[name]) == ["python", "-m", f"services.{name}"]
+        assert importlib.util.find_spec(f"services.{name}.__main__") is not None
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_gets_every_setting_that_matters_in_a_container(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    env = environment(services[name])
+    fields = (*CONTAINER_SETTINGS, f"{name}_port")
+    for field in fields:
+        assert field in Settings.model_fields, f"Settings has no field {field}"
+        assert env.get(env_var(field)), f"{name}: {env_var(field)} is not set"
+    known = {env_var(field) for field in Settings.model_fields}
+    unknown = sorted(k for k in env if k.startswith("BPASS_") and k not in known)
+    assert not unknown, f"{name}: no Settings field reads {unknown}"
+    settings = Settings(**{field: env[env_var(field)] for field in fields})
+    assert settings.port_of(name) == default_port(name)
+    assert settings.http_host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_health_check_asks_its_own_readiness_endpoint(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    probe = " ".join(services[name]["healthcheck"]["test"])
+    assert f"127.0.0.1:{default_port(name)}/{name}/health/ready" in probe
+
+
+def test_connection_settings_point_at_the_compose_containers(services: dict[str, dict[str, Any]]) -> None:
+    for name in SERVICES:
+        env = {field: environment(services[name])[env_var(field)] for field in CONTAINER_SETTINGS}
+
+        host, port = env["kafka_bootstrap"].rsplit(":", 1)
+        kafka = environment(services["kafka"])
+        assert f"PLAINTEXT://{host}:{port}" in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        assert host == "kafka"
+
+        db = urlparse(env["database_url"])
+        pg = environment(services["postgres"])
+        assert (db.hostname, db.port) == ("postgres", 5432)
+        assert (db.username, db.password, db.path.lstrip("/")) == (
+            pg["POSTGRES_USER"],
+            pg["POSTGRES_PASSWORD"],
+            pg["POSTGRES_DB"],
+        )
+
+        redis = urlparse(env["redis_url"])
+        assert (redis.scheme, redis.hostname, redis.port) == ("redis", "redis", 6379)
+
+        # The services append /v1/traces themselves (services/common/telemetry.py).
+        otel = urlparse(env["otel_endpoint"])
+        assert (otel.scheme, otel.hostname, otel.path.strip("/")) == ("http", "otel-collector", "")
+        collector = load_yaml(COMPOSE_DIR / "otel-collector.yaml")
+        assert collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"].endswith(f":{otel.port}")
+
+        public = urlparse(env["public_base_url"])
+        assert public.port == published_ports(services["gateway"])[8080] == 8080
+
+        keys_dir = str(Path(env["api_keys_file"]).parent)
+        assert keys_dir in volume_mounts(services[name]), f"{name}: nothing is mounted at {keys_dir}"
+
+
+def test_services_start_after_healthy_kafka_postgres_and_redis(services: dict[str, dict[str, Any]]) -> None:
+    for name in SERVICES:
+        conditions = depends_on(services[name])
+        for infra in ("kafka", "postgres", "redis"):
+            assert conditions.get(infra) == "service_healthy", f"{name} -> {infra}"
+            assert services[infra].get("healthcheck", {}).get("test"), f"{infra} has no healthcheck"
+
+
+def test_kafka_is_a_single_kraft_node_with_replication_factor_one(services: dict[str, dict[str, Any]]) -> None:
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    env = environment(services["kafka"])
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["CLUSTER_ID"], "the apache/kafka image refuses to start in KRaft mode without CLUSTER_ID"
+    node = env["KAFKA_NODE_ID"]
+    controller = env["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+    assert controller.startswith(f"{node}@kafka:")
+    assert f"CONTROLLER://:{controller.rsplit(':', 1)[1]}" in env["KAFKA_LISTENERS"]
+    for setting in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    ):
+        assert env[setting] == "1"
+    assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
+
+
+def test_ui_and_entry_ports_are_published(services: dict[str, dict[str, Any]]) -> None:
+    for name, port in PUBLISHED.items():
+        assert published_ports(services[name]).get(port) == port, name
+
+
+def test_every_bind_mounted_file_is_committed(services: dict[str, dict[str, Any]]) -> None:
+    for name, definition in services.items():
+        for source in volume_mounts(definition).values():
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
+
+
+# --- gateway ----------------------------------------------------------------------------------------------------
+
+
+def test_gateway_routes_every_prefix_to_the_same_service_as_the_local_gateway(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    mounts = volume_mounts(services["gateway"])
+    assert mounts["/etc/nginx/nginx.conf"] == "./deploy/compose/nginx.conf"
+    compose_conf = (COMPOSE_DIR / "nginx.conf").read_text(encoding="utf-8")
+    assert "${" not in compose_conf, "the compose gateway config is used as is: no placeholders"
+    assert re.search(r"\blisten\s+8080\s*;", compose_conf)
+
+    local = nginx_routes(LOCAL_NGINX.read_text(encoding="utf-8"), local_service_of)
+    routed = nginx_routes(compose_conf, compose_service_of)
+    assert set(local.values()) == set(SERVICES)
+    assert local["/"] == "reporting"
+    assert routed == local
+
+
+# --- observability ----------------------------------------------------------------------------------------------
+
+
+def test_prometheus_scrapes_each_service_metrics_path_on_its_port(services: dict[str, dict[str, Any]]) -> None:
+    mounts = volume_mounts(services["prometheus"])
+    assert mounts["/etc/prometheus/prometheus.yml"] == "./deploy/compose/prometheus.yml"
+    jobs = {job["job_name"]: job for job in load_yaml(COMPOSE_DIR / "prometheus.yml")["scrape_configs"]}
+    for name in SERVICES:
+        job = jobs[name]
+        assert job["metrics_path"] == f"/{name}/metrics"
+        targets = [t for config in job["static_configs"] for t in config["targets"]]
+        assert targets == [f"{name}:{default_port(name)}"]
+
+
+def test_the_collector_receives_otlp_and_sends_traces_to_jaeger(services: dict[str, dict[str, Any]]) -> None:
+    mounts = volume_mounts(services["otel-collector"])
+    assert mounts["/etc/otelcol-contrib/config.yaml"] == "./deploy/compose/otel-collector.yaml"
+    config = load_yaml(COMPOSE_DIR / "otel-collector.yaml")
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
+    assert protocols["grpc"]["endpoint"] == "0.0.0.0:4317"
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert "otlp" in pipeline["receivers"]
+    for component in pipeline.get("processors", []):
+        assert component in config["processors"]
+    endpoints = [config["exporters"][exporter]["endpoint"] for exporter in pipeline["exporters"]]
+    assert "jaeger:4317" in endpoints
+    assert environment(services["jaeger"]).get("COLLECTOR_OTLP_ENABLED") == "true"
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (COMPOSE_DIR / "grafana" / "dashboards" / "bpass.json").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def test_grafana_provisions_the_prometheus_datasource_and_the_committed_dashboard(
+    services: dict[str, dict[str, Any]], dashboard: dict[str, Any]
+) -> None:
+    provisioning = COMPOSE_DIR / "grafana" / "provisioning"
+    mounts = volume_mounts(services["grafana"])
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/compose/grafana/provisioning"
+
+    (datasource,) = load_yaml(provisioning / "datasources" / "prometheus.yaml")["datasources"]
+    assert datasource["type"] == "prometheus"
+    assert urlparse(datasource["url"]).hostname == "prometheus"
+
+    (provider,) = load_yaml(provisioning / "dashboards" / "bpass.yaml")["providers"]
+    assert mounts[provider["options"]["path"]] == "./deploy/compose/grafana/dashboards"
+
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert panels
+    for panel in panels:
+        assert panel["targets"], panel["title"]
+        for target in (panel, *panel["targets"]):
+            assert target["datasource"]["uid"] == datasource["uid"], panel["title"]
+
+
+def dashboard_queries(dashboard: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(where, PromQL, legend) of every panel target and templating query."""
+    queries = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            queries.append((panel["title"], target["expr"], target.get("legendFormat", "")))
+    for variable in dashboard.get("templating", {}).get("list", []):
+        query = variable.get("query")
+        queries.append((f"${variable['name']}", query["query"] if isinstance(query, dict) else query, ""))
+    return queries
+
+
+def test_the_dashboard_queries_only_metrics_and_labels_the_services_export(dashboard: dict[str, Any]) -> None:
+    exported = exported_metrics()
+    used_families = set()
+    for where, expr, legend in dashboard_queries(dashboard):
+        names = set(re.findall(r"\b(bpass_[A-Za-z0-9_]+)", expr))
+        assert names, f"{where}: {expr} queries no bpass metric"
+        unknown = names - exported.keys()
+        assert not unknown, f"{where}: {sorted(unknown)} not defined in services/common/metrics.py"
+        used_families |= {exported[name][0] for name in names}
+
+        labels = frozenset().union(*(exported[name][1] for name in names))
+        grouped = {g.strip() for clause in re.findall(r"\bby\s*\(([^)]*)\)", expr) for g in clause.split(",")}
+        matched = set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)\s*\"", expr))
+        grouped.discard("")
+        assert grouped | matched <= labels, f"{where}: labels {sorted((grouped | matched) - labels)} unknown"
+        if grouped:
+            assert set(re.findall(r"\{\{\s*(\w+)\s*\}\}", legend)) <= grouped, f"{where}: legend {legend}"
+
+    families = {family for family, _ in exported.values()}
+    assert used_families == families, f"no panel shows {sorted(families - used_families)}"
+
+
+# --- Dockerfile and README --------------------------------------------------------------------------------------
+
+
+def test_the_dockerfile_installs_the_locked_environment_and_copies_every_package() -> None:
+    instructions = dockerfile_instructions()
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    runs = " ".join(args for op, args in instructions if op == "RUN")
+    assert re.search(r"\bpip install\b.*\buv\b", runs)
+    assert "uv sync --frozen --no-dev" in runs
+
+    ignored = [
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    copied = set()
+    for op, args in instructions:
+        if op == "COPY":
+            *sources, _destination = [a for a in args.split() if not a.startswith("--")]
+            for source in sources:
+                path = source.rstrip("/")
+                assert (ROOT / path).exists(), f"COPY {source}: not in the repository"
+                assert not any(fnmatch.fnmatch(path, pattern) for pattern in ignored), f"{source} is dockerignored"
+                copied.add(path)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    needed = {"pyproject.toml", "uv.lock", pyproject["project"]["readme"], *packages}
+    assert needed <= copied, f"the image lacks {sorted(needed - copied)}"
+
+    users = [args for op, args in instructions if op == "USER"]
+    assert users, "the image runs as root"
+    assert users[-1].split(":")[0] not in {"root", "0"}
+    envs = " ".join(args for op, args in instructions if op == "ENV")
+    assert "PATH=/app/.venv/bin:$PATH" in envs
+    known = {env_var(field) for field in Settings.model_fields}
+    assert set(re.findall(r"\b(BPASS_\w+)=", envs)) <= known
+
+    (cmd,) = [args for op, args in instructions if op == "CMD"]
+    assert json.loads(cmd) == ["python", "-m", "services.reporting"]
+
+
+def test_every_python_module_the_docs_and_compose_run_exists() -> None:
+    readme = (COMPOSE_DIR / "README.md").read_text(encoding="utf-8")
+    text = readme + COMPOSE_FILE.read_text(encoding="utf-8")
+    modules = set(re.findall(r"python\s+-m\s+([A-Za-z_][\w.]*)", text)) | set(
+        re.findall(r'"-m",\s*"([A-Za-z_][\w.]*)"', text)
+    )
+    assert {f"services.{name}" for name in SERVICES} <= modules
+    missing = sorted(m for m in modules if importlib.util.find_spec(m) is None)
+    assert not missing, f"no such module: {missing}"
+    assert "docker compose up --build" in readme
+    for port in PUBLISHED.values():
+        assert str(port) in readme
