@@ -1,0 +1,53 @@
+"""Who may see which fields of a passport (Annex XIII, Art. 77(2)), decided per field, server-side.
+
+One declarative source: the tier of every static-data field comes from the Battery Pass longlist mapping
+(`contracts.attributes`, via `contracts.passport_data.field_tier`). HTTP reads, exports and change streams
+all filter through `visible_static_data`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.attributes import AccessTier, can_read
+from contracts.passport_data import FIELD_LONGLIST_KEYS, field_tier
+from services.common.auth import OEM_ROLES, Principal, Role
+
+LEGITIMATE_INTEREST_ROLES = frozenset({Role.carrier, Role.collector, Role.recycler, Role.refiner, Role.repairer})
+AUTHORITY_ROLES = frozenset({Role.regulator})
+
+
+def reader_tier(principal: Principal, passport_tenant: str, *, purpose: str | None = None) -> AccessTier:
+    """The tier a principal reads a passport at.
+
+    The owning tenant's OEM roles and auditors it granted read everything; regulators read the
+    authorities tier; recyclers, repairers and other value-chain operators read the legitimate-interest tier
+    only when they state a purpose (which the caller logs); everyone else reads the public tier.
+    """
+    if principal.role in OEM_ROLES | {Role.auditor} and principal.tenant == passport_tenant:
+        return AccessTier.owner
+    if principal.role is Role.platform_operator:
+        return AccessTier.owner
+    if principal.role in AUTHORITY_ROLES:
+        return AccessTier.authorities
+    if principal.role in LEGITIMATE_INTEREST_ROLES and purpose:
+        return AccessTier.legitimate_interest
+    return AccessTier.public
+
+
+def visible_static_data(static_data: dict[str, Any], tier: AccessTier) -> dict[str, Any]:
+    """The static-data fields a reader at `tier` may see; unknown fields are owner-only (fail closed)."""
+    if tier is AccessTier.owner:
+        return dict(static_data)
+    return {
+        name: value
+        for name, value in static_data.items()
+        if name in FIELD_LONGLIST_KEYS and can_read(tier, field_tier(name))
+    }
+
+
+def visible_extensions(extensions: dict[str, Any], public_fields: set[str], tier: AccessTier) -> dict[str, Any]:
+    """OEM extension fields are private to the owner unless the family's schema marks them public."""
+    if tier is AccessTier.owner:
+        return dict(extensions)
+    return {name: value for name, value in extensions.items() if name in public_fields}
