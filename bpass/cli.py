@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from services.common.auth import Role, add_key
+from services.common.auth import Role, add_key, list_keys, revoke_key
 from services.common.settings import Settings
 
 app = typer.Typer(help="Battery passport platform command line.", no_args_is_help=True)
@@ -33,11 +34,32 @@ def demo_keys_path(settings: Settings) -> Path:
 def keys_create(
     role: Annotated[Role, typer.Option(help="What the key may do.")],
     tenant: Annotated[str | None, typer.Option(help="Tenant the key acts for (OEM roles need one).")] = None,
+    expires_in_days: Annotated[int | None, typer.Option(help="Days until the key stops working.")] = None,
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
     settings = Settings()
-    key_id, key = add_key(settings.api_keys_file, tenant=tenant, role=role)
+    expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    key_id, key = add_key(settings.api_keys_file, tenant=tenant, role=role, expires_at=expires_at)
     typer.echo(f"key id {key_id}\nAPI key (shown once): {key}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, role, tenant, expiry, revoked (never the key itself)."""
+    for entry in list_keys(Settings().api_keys_file):
+        typer.echo(
+            f"{entry['key_id']:<20} {entry['role']:<18} {entry.get('tenant') or '-':<24} "
+            f"expires {entry.get('expires_at') or 'never':<32} {'REVOKED' if entry.get('revoked') else 'active'}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key: every service refuses it from its next request on."""
+    if not revoke_key(Settings().api_keys_file, key_id):
+        typer.echo(f"no key {key_id}; `bpass keys list` shows them", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
 
 
 @keys_app.command("demo")

@@ -145,6 +145,28 @@ def add_key(
     return key_id, key
 
 
+def revoke_key(path: Path, key_id: str) -> bool:
+    """Mark a key revoked (kept for the audit trail); services refuse it from their next request on."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"keys": []}
+    found = False
+    for entry in data["keys"]:
+        if entry["key_id"] == key_id:
+            entry["revoked"] = True
+            found = True
+    if found:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        tmp.replace(path)
+    return found
+
+
+def list_keys(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    entries: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["keys"]
+    return [{k: v for k, v in e.items() if k != "sha256"} for e in entries]
+
+
 def principal_from_source(source: str) -> tuple[str, str] | None:
     """(`tenant`|`handler`|`service`, name) from a CloudEvents source, or None when it names no principal."""
     parts = source.split(":")
