@@ -1,0 +1,34 @@
+"""Telemetry rules without I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from contracts.errors import Violation
+from contracts.telemetry import METRIC_RANGES, TelemetryReported
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def check_readings(message: TelemetryReported, now: datetime) -> list[Violation]:
+    """Every reading within its metric's physical range and not measured in the future."""
+    violations = []
+    for index, reading in enumerate(message.readings):
+        low, high = METRIC_RANGES[reading.metric]
+        if not low <= reading.value <= high:
+            violations.append(
+                Violation(
+                    field=f"readings.{index}.value",
+                    reason="value_out_of_range",
+                    message=f"{reading.metric.value} must be between {low} and {high}, got {reading.value}.",
+                )
+            )
+        if reading.measured_at > now + CLOCK_SKEW:
+            violations.append(
+                Violation(
+                    field=f"readings.{index}.measured_at",
+                    reason="measured_in_future",
+                    message=f"measured_at {reading.measured_at.isoformat()} is in the future; check the BMS clock.",
+                )
+            )
+    return violations
