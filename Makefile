@@ -7,7 +7,7 @@ WITH_ENV := eval "$$($(STACK) env)" &&
 SERVICES := bash deploy/local/services.sh
 PYTEST_ARGS ?=
 
-.PHONY: help install stack run demo test check unit integration e2e stop status asyncapi schemas clean-data
+.PHONY: help install browser stack run demo test check unit integration e2e stop status asyncapi schemas clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ install: .venv/.installed ## install the Python environment (uv, locked)
 	@python3 -m uv sync --frozen --quiet
 	@touch $@
 
+browser: ## headless Chromium for the dashboard's browser tests (Debian packages)
+	@bash deploy/local/browser.sh
+
 stack: install ## start Kafka, PostgreSQL, Redis and the HTTP gateway (installs them when missing)
 	@$(STACK) up
 
@@ -27,6 +30,7 @@ run: stack ## start everything, run the demo, print where to look
 	@$(WITH_ENV) $(PY) -m bpass.cli keys demo --quiet
 	@$(WITH_ENV) $(SERVICES) up
 	@$(WITH_ENV) $(PY) -m bpass.cli demo
+	@$(WITH_ENV) $(PY) -m bpass.cli simulate --batteries 3000 --run demo
 
 demo: ## run the demo again against the running platform
 	@$(WITH_ENV) $(PY) -m bpass.cli demo
@@ -36,7 +40,7 @@ check: install ## lint, format check, types, service independence, committed sch
 	@echo "==> mypy --strict"; .venv/bin/mypy contracts services
 	@echo "==> import-linter"; .venv/bin/lint-imports --no-cache
 
-test: stack check ## install, start the stack, run every test (unit, integration, e2e)
+test: stack check browser ## install, start the stack, run every test (unit, integration, e2e)
 	@$(WITH_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install ## unit tests only (no I/O)

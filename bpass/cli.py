@@ -171,6 +171,51 @@ def ops(
         asyncio.run(watch(Settings(), interval, once))
 
 
+@app.command("verify-pack")
+def verify_pack(
+    pack: Annotated[Path, typer.Argument(help="The audit pack PDF.", exists=True, dir_okay=False)],
+    signature: Annotated[
+        Path | None, typer.Option(help="Detached signature (default: <pack>.sig.json).", dir_okay=False)
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(help="Pinned key: PEM, or the JSON of GET /reporting/v1/signing-keys.", exists=True),
+    ] = None,
+) -> None:
+    """Verify an audit pack offline: file hash and Ed25519 signature against a pinned public key."""
+    from bpass.verify_pack import load_pinned_keys, verify
+
+    signature = signature or pack.with_name(pack.name + ".sig.json")
+    if not signature.exists():
+        typer.echo(f"FAIL no signature file {signature}")
+        raise typer.Exit(2)
+    verdict = verify(pack, signature, load_pinned_keys(public_key) if public_key else None)
+    for line in verdict.lines:
+        typer.echo(line)
+    typer.echo("VERIFIED" if verdict.ok else "NOT VERIFIED")
+    raise typer.Exit(0 if verdict.ok else 1)
+
+
+@app.command()
+def simulate(
+    batteries: Annotated[int, typer.Option(help="Batteries to play through their lifecycle.")] = 3000,
+    run: Annotated[
+        str, typer.Option(help="Run label: identifiers derive from it (same label, same batteries).")
+    ] = "sim",
+    tenant_key: Annotated[
+        str | None, typer.Option(help="OEM API key (default: the demo OEM key of var/local/demo-keys.json).")
+    ] = None,
+    base_url: Annotated[str, typer.Option(help="HTTP entry of the platform.")] = "http://127.0.0.1:8080",
+    seed: Annotated[int, typer.Option(help="Random seed of the lifecycle choices.")] = 7,
+) -> None:
+    """Play OEMs, carriers, collectors, recyclers and refiners through the public contracts (HTTP, Kafka)."""
+    from bpass.simulate import run_simulation
+
+    asyncio.run(
+        run_simulation(Settings(), batteries=batteries, run=run, oem_key=tenant_key, base_url=base_url, seed=seed)
+    )
+
+
 def main() -> None:
     app()
 

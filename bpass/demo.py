@@ -68,6 +68,11 @@ async def run_demo(settings: Settings, base_url: str = "http://127.0.0.1:8080") 
             print(f"    {p['battery_identifier']:<15} {p['passport_id']}  {state}\n    {'':<15} QR: {p['public_uri']}")
         passport_id = minted["passports"][0]["passport_id"]
 
+        _step(
+            f"the platform operator registers and verifies carrier {CARRIER_ID} (POST {base_url}/custody/v1/handlers)"
+        )
+        await _register_carrier(http, keys["operator"]["key"])
+
         _step(f"a carrier publishes a custody event on Kafka topic {topics.CUSTODY_EVENTS.name}")
         event = CustodyEventReported(
             kind=CustodyEventKind.dispatch,
@@ -98,6 +103,17 @@ Where to look
   Logs              var/local/services/*.log, var/local/kafka/logs/server.log
   Status / stop     make status / make stop"""
     )
+
+
+async def _register_carrier(http: httpx.AsyncClient, operator_key: str) -> None:
+    """Only verified handlers may report custody steps; a second run finds the carrier already verified (409)."""
+    headers = {"X-API-Key": operator_key}
+    body = {"handler_id": CARRIER_ID, "name": "Demo Carrier Ltd", "roles": ["carrier"]}
+    registered = await http.post("/custody/v1/handlers", json=body, headers=headers)
+    verified = await http.post(f"/custody/v1/handlers/{CARRIER_ID}/verify", headers=headers)
+    for response in (registered, verified):
+        if response.status_code not in (200, 201, 409):
+            raise SystemExit(f"registering the demo carrier failed ({response.status_code}): {response.text}")
 
 
 async def _publish(settings: Settings, event: CustodyEventReported, *, key: str) -> None:

@@ -56,3 +56,158 @@ class PassportMinted(Message):
     version: int = Field(ge=1, description="Passport data version, 1 at minting.")
     minted_at: datetime = Field(description="When it was minted (UTC).")
     minted_by: str = Field(description="Principal that minted it (API key id or message source).")
+
+
+class PassportAmended(Message):
+    """The static data (or the OEM extension values) of a passport changed: a new version exists.
+
+    Published on `bpass.identity.passport-amended.v1`, keyed by passport id, once per new version. Nothing is
+    overwritten: version N stays readable; this fact carries the complete data of the new version, the
+    top-level fields that differ from the previous version, and who changed it, when and why.
+    """
+
+    event_type = "eu.battery-passport.identity.passport-amended.v1"
+
+    passport_id: str = Field(
+        description="`urn:uuid:` + UUIDv7 of the amended passport.",
+        examples=["urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"],
+    )
+    tenant: str = Field(description="Owning tenant (the OEM).", examples=["acme-cells"])
+    version: int = Field(ge=2, description="The new passport data version (the minted data is version 1).")
+    previous_version: int = Field(ge=1, description="The version this amendment was applied to.", examples=[1])
+    changed_fields: list[str] = Field(
+        min_length=1,
+        description="Top-level fields whose value differs from the previous version: names of static data "
+        "fields, or `extensions.<name>` for OEM extension values.",
+        examples=[["weight_kg", "expected_lifetime_cycles"]],
+    )
+    static_data: StaticPassportData = Field(description="Model-level data of the new version, complete.")
+    extensions: dict[str, Any] = Field(
+        default_factory=dict, description="OEM extension values of the new version, complete."
+    )
+    amended_at: datetime = Field(description="When the new version was recorded (UTC).")
+    amended_by: str = Field(
+        description="Principal that amended it (`<role>:<tenant>:<API key id>`).",
+        examples=["oem_admin:acme-cells:key_3f2a9c1b7d4e"],
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why the data changed, as given by the person or system amending it.",
+        examples=["Corrected the rated capacity after the type-approval test."],
+    )
+
+
+class MintDefaults(BaseModel):
+    """Model-level values a bulk mint request gives once, for every passport that does not give its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: BatteryCategory | None = Field(
+        default=None, description="Battery category of every passport that names none.", examples=["ev"]
+    )
+    product_family: str | None = Field(
+        default=None,
+        max_length=100,
+        description="OEM product family of every passport that names none.",
+        examples=["PowerCell-NMC811"],
+    )
+    static_data: StaticPassportData | None = Field(
+        default=None,
+        description="Model-level static data shared by the passports; a passport's own `static_data` fields "
+        "replace these field by field (a field it sets to null is removed).",
+    )
+    extensions: dict[str, Any] | None = Field(
+        default=None,
+        description="OEM extension values shared by the passports; a passport's own `extensions` keys replace "
+        "these key by key.",
+    )
+
+
+class BulkPassportItem(BaseModel):
+    """One passport of a bulk mint request: its subject, and what it does not take from the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: PassportSubject = Field(description="The battery, pack or batch the passport is for.")
+    category: BatteryCategory | None = Field(
+        default=None, description="Battery category; required unless the defaults give one.", examples=["ev"]
+    )
+    product_family: str | None = Field(
+        default=None, max_length=100, description="OEM product family (selects the extension schema)."
+    )
+    static_data: StaticPassportData | None = Field(
+        default=None, description="Static data fields of this passport; they replace the defaults' fields."
+    )
+    extensions: dict[str, Any] | None = Field(
+        default=None, description="OEM extension values of this passport; they replace the defaults' keys."
+    )
+
+
+class BulkMintRequest(BaseModel):
+    """Up to 100,000 passports minted in one transaction (all or nothing; retrying mints nothing twice).
+
+    Static data is model-level: batteries of one model share it. Give it once in `defaults` and per passport
+    only its subject (the request stays small: ~100 bytes a passport instead of ~6 kB), or give complete
+    passports as in a single mint; both may be mixed.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defaults: MintDefaults | None = Field(default=None, description="Values shared by every passport.")
+    passports: list[BulkPassportItem] = Field(
+        min_length=1, max_length=100_000, description="Passports to mint, in the order results are returned."
+    )
+
+
+class AmendPassportRequest(BaseModel):
+    """A change of a passport's static data (and/or OEM extension values), as a JSON merge patch (RFC 7396)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why the data changes; recorded with the new version and published.",
+        examples=["Corrected the rated capacity after the type-approval test."],
+    )
+    static_data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Merge patch on the current static data: a field given replaces it, null removes it, "
+        "objects merge recursively. The merged result must meet every rule of the category.",
+        examples=[{"rated_capacity_ah": "230", "warranty_period_months": 120}],
+    )
+    extensions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Merge patch on the current OEM extension values; the result must match the family's "
+        "extension schema.",
+        examples=[{"cell_supplier_code": "CS-17"}],
+    )
+
+
+class ExtensionSchema(BaseModel):
+    """A tenant's JSON Schema (draft 2020-12) for the OEM extension values of one product family."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    product_family: str = Field(max_length=100, description="The product family.", examples=["PowerCell-NMC811"])
+    version: int = Field(ge=1, description="Version of the family's schema; a changed schema is a new version.")
+    json_schema: dict[str, Any] = Field(
+        description='The schema (draft 2020-12, `type: object`). A property with `"x-public": true` is shown '
+        "on the public passport; every other extension value is private to the owner.",
+        examples=[
+            {
+                "type": "object",
+                "properties": {
+                    "cell_supplier_code": {"type": "string"},
+                    "recycling_hotline": {"type": "string", "x-public": True},
+                },
+                "additionalProperties": False,
+            }
+        ],
+    )
+    public_fields: list[str] = Field(
+        description="Dotted paths of the properties marked `x-public`.", examples=[["recycling_hotline"]]
+    )
+    declared_at: datetime = Field(description="When this version was declared (UTC).")
+    declared_by: str = Field(description="Principal that declared it.")

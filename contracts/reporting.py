@@ -22,3 +22,25 @@ class PassportChanged(Message):
     changed_fields: list[str] = Field(description="Top-level read-model fields the change touched.")
     changed_at: datetime = Field(description="When the read model changed (UTC).")
     state: dict[str, Any] = Field(description="The passport's owner-tier read model after the change.")
+
+
+class PassportState(Message):
+    """The latest read model of one passport, on the compacted `bpass.tenant.<tenant>.passport-state.v1`.
+
+    Keyed by passport id; the topic keeps the last record per key, so a late subscriber reads it from the
+    beginning and has every passport's current state. Published after each batch that changes the passport
+    (intermediate versions of one batch are on the change stream only).
+    """
+
+    event_type = "eu.battery-passport.reporting.passport-state.v1"
+
+    passport_id: str = Field(
+        description="Passport (the record key).", examples=["urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"]
+    )
+    tenant: str = Field(description="Owning tenant.", examples=["acme-cells"])
+    version: int = Field(ge=1, description="Read-model version of `state`.", examples=[3])
+    ceased: bool = Field(
+        description="Whether the passport has ceased (Art. 77(8)): closed, history kept.", examples=[False]
+    )
+    updated_at: datetime = Field(description="When the read model reached this version (UTC).")
+    state: dict[str, Any] = Field(description="The passport's owner-tier read model at `version`.")

@@ -7,9 +7,23 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from contracts.base import Message
-from contracts.custody import CustodyEventReported, CustodyRecorded
-from contracts.identity import MintPassportsRequested, PassportMinted
+from contracts.custody import (
+    CustodyEventReported,
+    CustodyRecorded,
+    EpcisDocumentSubmitted,
+    HandlerRegistryChanged,
+    PassportStatusChanged,
+)
+from contracts.identity import MintPassportsRequested, PassportAmended, PassportMinted
+from contracts.recovery import (
+    PassportCeased,
+    RecoveryAttributed,
+    RecycledContentAssessed,
+    RefinerReportSubmitted,
+    TreatmentBatchReported,
+)
 from contracts.rejections import MessageRejected
+from contracts.telemetry import InServiceDataUpdated, TelemetryReported
 
 TOPIC_NAME = re.compile(r"^bpass\.[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+\.v[1-9][0-9]*$")
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -46,6 +60,13 @@ PASSPORT_MINTED = Topic(
     "identity",
     "A passport was minted; keyed by passport id.",
 )
+PASSPORT_AMENDED = Topic(
+    "bpass.identity.passport-amended.v1",
+    PassportAmended,
+    TopicKind.fact,
+    "identity",
+    "A passport's static data changed: a new version, with who, when and why; keyed by passport id.",
+)
 IDENTITY_REJECTED = Topic(
     "bpass.identity.rejected.v1",
     MessageRejected,
@@ -74,12 +95,69 @@ CUSTODY_REJECTED = Topic(
     "custody",
     "Inbound custody messages that were refused, with reasons; keyed like the refused message.",
 )
+CUSTODY_EPCIS_DOCUMENTS = Topic(
+    "bpass.custody.epcis-documents.v1",
+    EpcisDocumentSubmitted,
+    TopicKind.inbound,
+    "custody",
+    "EPCIS 2.0 documents (JSON / JSON-LD body) published by handlers; keyed by any stable key of the sender.",
+)
+CUSTODY_HANDLER_REGISTRY = Topic(
+    "bpass.custody.handler-registry.v1",
+    HandlerRegistryChanged,
+    TopicKind.fact,
+    "custody",
+    "Every change of the verified handler registry (registered, amended, verified, suspended); keyed by handler id.",
+)
+CUSTODY_PASSPORT_STATUS = Topic(
+    "bpass.custody.passport-status-changed.v1",
+    PassportStatusChanged,
+    TopicKind.fact,
+    "custody",
+    "Lifecycle stage / status changes custody learns (placed on market, in service, collected, in treatment); "
+    "keyed by passport id.",
+)
 RECOVERY_REJECTED = Topic(
     "bpass.recovery.rejected.v1",
     MessageRejected,
     TopicKind.fact,
     "recovery",
     "Inbound recovery messages that were refused, with reasons.",
+)
+TREATMENT_BATCHES = Topic(
+    "bpass.recovery.treatment-batches.v1",
+    TreatmentBatchReported,
+    TopicKind.inbound,
+    "recovery",
+    "Recyclers report treatment batches: inputs by passport, outputs with assays, losses; keyed by batch id.",
+)
+REFINER_REPORTS = Topic(
+    "bpass.recovery.refiner-reports.v1",
+    RefinerReportSubmitted,
+    TopicKind.inbound,
+    "recovery",
+    "Refiners report what they produced from which recycler lots; keyed by report id.",
+)
+RECOVERY_ATTRIBUTED = Topic(
+    "bpass.recovery.recovery-attributed.v1",
+    RecoveryAttributed,
+    TopicKind.fact,
+    "recovery",
+    "Recovered material attributed to a passport, line by line; keyed by passport id.",
+)
+PASSPORT_CEASED = Topic(
+    "bpass.recovery.passport-ceased.v1",
+    PassportCeased,
+    TopicKind.fact,
+    "recovery",
+    "A battery was recycled and its passport ceased (Art. 77(8)); keyed by passport id.",
+)
+RECYCLED_CONTENT_ASSESSED = Topic(
+    "bpass.recovery.recycled-content-assessed.v1",
+    RecycledContentAssessed,
+    TopicKind.fact,
+    "recovery",
+    "An OEM's recycled-content claim (Art. 8) checked and assessed; keyed by claim id.",
 )
 REPORTING_REJECTED = Topic(
     "bpass.reporting.rejected.v1",
@@ -89,18 +167,48 @@ REPORTING_REJECTED = Topic(
     "Facts the reporting projection could not read, with reasons (a contract mismatch between services).",
 )
 
+# In-service data (lifecycle): BMS / fleet readings in, latest values out.
+TELEMETRY = Topic(
+    "bpass.custody.telemetry.v1",
+    TelemetryReported,
+    TopicKind.inbound,
+    "custody",
+    "State of health, charge, cycles, temperatures from BMS and fleet systems; keyed by passport id.",
+    partitions=6,
+)
+IN_SERVICE_DATA = Topic(
+    "bpass.custody.in-service-data.v1",
+    InServiceDataUpdated,
+    TopicKind.fact,
+    "custody",
+    "A passport's latest in-service values changed; keyed by passport id.",
+)
+
 ALL: tuple[Topic, ...] = (
+    TELEMETRY,
+    IN_SERVICE_DATA,
     MINT_REQUESTS,
     PASSPORT_MINTED,
     IDENTITY_REJECTED,
+    PASSPORT_AMENDED,
     CUSTODY_EVENTS,
     CUSTODY_RECORDED,
     CUSTODY_REJECTED,
+    CUSTODY_EPCIS_DOCUMENTS,
+    CUSTODY_HANDLER_REGISTRY,
+    CUSTODY_PASSPORT_STATUS,
     RECOVERY_REJECTED,
+    TREATMENT_BATCHES,
+    REFINER_REPORTS,
+    RECOVERY_ATTRIBUTED,
+    PASSPORT_CEASED,
+    RECYCLED_CONTENT_ASSESSED,
     REPORTING_REJECTED,
 )
 
 TENANT_PASSPORT_CHANGES = "bpass.tenant.{tenant}.passport-changes.v1"
+# Compacted (cleanup.policy=compact), keyed by passport id, payload `contracts.reporting.PassportState`.
+TENANT_PASSPORT_STATE = "bpass.tenant.{tenant}.passport-state.v1"
 
 
 def tenant_passport_changes(tenant: str) -> str:
@@ -108,6 +216,13 @@ def tenant_passport_changes(tenant: str) -> str:
     if not TENANT_NAME.match(tenant):
         raise ValueError(f"tenant {tenant!r} is not a valid tenant name (a-z, 0-9, '-', 2..63 chars)")
     return TENANT_PASSPORT_CHANGES.format(tenant=tenant)
+
+
+def tenant_passport_state(tenant: str) -> str:
+    """The owning tenant's compacted latest-state topic (payload: `PassportState`), to rebuild state from."""
+    if not TENANT_NAME.match(tenant):
+        raise ValueError(f"tenant {tenant!r} is not a valid tenant name (a-z, 0-9, '-', 2..63 chars)")
+    return TENANT_PASSPORT_STATE.format(tenant=tenant)
 
 
 def dead_letter_topic(service: str) -> str:

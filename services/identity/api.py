@@ -1,60 +1,121 @@
-"""Identity HTTP routes: minting and the owner's read of static data."""
+"""Identity HTTP routes of OEMs: minting, reading, amending, versions, extension schemas."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+import asyncpg
+import orjson
+import pydantic
+from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Request, Response, status
+from pydantic import BaseModel, Field, TypeAdapter
 
-from contracts.identity import PassportSpec
+from contracts.errors import ValidationFailed, Violation
+from contracts.identity import AmendPassportRequest, BulkMintRequest, ExtensionSchema, PassportSpec
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
+from services.common.db import DbConnection
 from services.common.outbox import Outbox
-from services.common.runtime import Runtime
-from services.identity import handlers, store
+from services.identity import domain, handlers, rules, store
+from services.identity.web import (
+    BULK_BODY_LIMIT,
+    DEFAULT_BODY_LIMIT,
+    ERROR_RESPONSES,
+    etag,
+    gc_paused,
+    limited_route,
+    parse_if_match,
+    passport_id_of,
+    passport_not_found,
+    runtime_of,
+    tenant_of,
+)
 
-router = APIRouter(prefix="/identity/v1", tags=["identity"])
+log = logging.getLogger(__name__)
+
+router = APIRouter(
+    prefix="/identity/v1", tags=["identity"], route_class=limited_route(DEFAULT_BODY_LIMIT), responses=ERROR_RESPONSES
+)
+bulk_router = APIRouter(
+    prefix="/identity/v1", tags=["identity"], route_class=limited_route(BULK_BODY_LIMIT), responses=ERROR_RESPONSES
+)
 
 MINTERS = require_roles(Role.oem_admin, Role.oem_user)
+ADMINS = require_roles(Role.oem_admin)
 READERS = require_roles(*OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator)
 
-
-class BulkMintRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    passports: list[PassportSpec] = Field(min_length=1, max_length=100_000, description="Passports to mint.")
+BULK_REQUEST = TypeAdapter(BulkMintRequest)
+# Concurrent requests for overlapping batteries lock rows in one order, but a deadlock with an unrelated
+# transaction stays possible: the whole request is retried, never half applied.
+RETRIED_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+TRIES = 3
+LOG_TIMINGS_FROM = 1000
+MAX_VERSION = 2**31 - 1  # PostgreSQL integer
+T = TypeVar("T")
 
 
 class BulkMintResponse(BaseModel):
     minted: int = Field(description="Passports created by this request.")
     existing: int = Field(description="Identifiers that already had a passport (returned, not minted again).")
-    passports: list[handlers.MintResult]
+    passports: list[handlers.MintResult] = Field(description="One result per passport, in request order.")
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+class AmendResponse(BaseModel):
+    passport_id: str = Field(description="The passport.")
+    version: int = Field(description="Its current version (the new one, or the unchanged one).")
+    amended: bool = Field(description="False when the patch changed nothing: no version, no fact.")
+    changed_fields: list[str] = Field(description="Top-level fields the amendment changed.")
+    changed_at: str = Field(description="When the current version was recorded.")
+    changed_by: str = Field(description="Who recorded it.")
+    reason: str = Field(description="Why.")
 
 
-def _tenant_of(principal: Principal) -> str:
-    if principal.tenant is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, {"reason": "no_tenant", "message": "This key names no tenant."})
-    return principal.tenant
+class VersionSummary(BaseModel):
+    version: int
+    changed_at: str
+    changed_by: str
+    reason: str
+    changed_fields: list[str]
+    extension_schema_version: int | None
 
 
-async def _mint(request: Request, principal: Principal, specs: list[PassportSpec]) -> handlers.MintOutcome:
-    runtime = _runtime(request)
-    outbox = Outbox("urn:bpass:service:identity")
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        outcome = await handlers.mint_passports(
-            conn,
-            outbox,
-            runtime.settings,
-            tenant=_tenant_of(principal),
-            minted_by=principal.name,
-            specs=specs,
+def reader_tenant(principal: Principal) -> str | None:
+    """Regulators and the platform operator read every tenant's passports; everyone else only their own."""
+    return None if principal.role in {Role.regulator, Role.platform_operator} else tenant_of(principal)
+
+
+async def in_transaction(request: Request, work: Callable[[DbConnection, Outbox], Awaitable[T]]) -> T:
+    """Run `work` in one transaction with an outbox flushed before commit; retried on deadlock."""
+    runtime = runtime_of(request)
+    for attempt in range(1, TRIES + 1):
+        outbox = Outbox(handlers.SOURCE)
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                result = await work(conn, outbox)
+                await outbox.flush(conn)
+            return result
+        except RETRIED_ERRORS as exc:
+            if attempt == TRIES:
+                raise
+            log.warning("transaction aborted (%r); retrying (%d of %d)", exc, attempt + 1, TRIES)
+    raise AssertionError("unreachable")
+
+
+async def _mint(
+    request: Request, principal: Principal, items: list[domain.MintItem], laps: handlers.Laps | None = None
+) -> handlers.MintOutcome:
+    runtime = runtime_of(request)
+    tenant = tenant_of(principal)
+    laps = laps or handlers.Laps()
+
+    async def work(conn: DbConnection, outbox: Outbox) -> handlers.MintOutcome:
+        return await handlers.mint_items(
+            conn, outbox, runtime.settings, tenant=tenant, minted_by=principal.name, items=items, laps=laps
         )
-        await outbox.flush(conn)
+
+    outcome = await in_transaction(request, work)
+    laps.lap("outbox+commit")
     return outcome
 
 
@@ -68,35 +129,263 @@ async def _mint(request: Request, principal: Principal, specs: list[PassportSpec
 async def mint_one(
     spec: PassportSpec, request: Request, response: Response, principal: Annotated[Principal, MINTERS]
 ) -> handlers.MintResult:
-    outcome = await _mint(request, principal, [spec])
+    outcome = await _mint(request, principal, domain.items_from_specs([spec], path=None))
     result = outcome.results[0]
     if not result.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/identity/v1/passports/{result.passport_id}"
-    return result
+    return result.as_result()
 
 
-@router.post(
+_BULK_POINTER = "#/paths/~1identity~1v1~1passports:bulk/post/requestBody/content/application~1json/schema"
+
+
+@bulk_router.post(
     "/passports:bulk",
     response_model=BulkMintResponse,
     summary="Mint up to 100,000 passports in one request (all or nothing; retrying mints nothing twice)",
+    description="Give model-level values once in `defaults` (category, product family, static data, extension "
+    "values) and per passport its subject and whatever differs. Body limit 64 MiB (413 beyond).",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": BulkMintRequest.model_json_schema(ref_template=_BULK_POINTER + "/$defs/{model}")
+                }
+            },
+        }
+    },
 )
-async def mint_bulk(
-    body: BulkMintRequest, request: Request, principal: Annotated[Principal, MINTERS]
-) -> BulkMintResponse:
-    outcome = await _mint(request, principal, list(body.passports))
-    return BulkMintResponse(
-        minted=outcome.created, existing=len(outcome.results) - outcome.created, passports=outcome.results
+async def mint_bulk(request: Request, principal: Annotated[Principal, MINTERS]) -> Response:
+    with gc_paused():
+        return await _mint_bulk(request, principal)
+
+
+async def _mint_bulk(request: Request, principal: Principal) -> Response:
+    laps = handlers.Laps()
+    raw = await request.body()
+    laps.lap("receive")
+    # Validated from the raw bytes in one pass (pydantic-core), not json.loads + model validation.
+    try:
+        body = BULK_REQUEST.validate_json(raw)
+    except pydantic.ValidationError as exc:
+        domain.fail_if(rules.pydantic_violations(exc))
+        raise  # unreachable: a ValidationError has errors
+    items = domain.items_from_bulk(body)
+    laps.lap("parse")
+    outcome = await _mint(request, principal, items, laps)
+    created = outcome.created
+    payload = orjson.dumps(
+        {
+            "minted": created,
+            "existing": len(outcome.results) - created,
+            "passports": [
+                {
+                    "battery_identifier": r.battery_identifier,
+                    "passport_id": r.passport_id,
+                    "public_uri": r.public_uri,
+                    "created": r.created,
+                }
+                for r in outcome.results
+            ],
+        }
+    )
+    laps.lap("respond")
+    if len(items) >= LOG_TIMINGS_FROM:
+        log.info("bulk mint of %d passports (%d new): %s", len(items), created, laps)
+    return Response(payload, media_type="application/json")
+
+
+@router.get("/passports/{passport_id}", summary="The owner's view of a passport's current static data")
+async def read_passport(
+    passport_id: str, request: Request, response: Response, principal: Annotated[Principal, READERS]
+) -> dict[str, Any]:
+    row = await store.get_passport(runtime_of(request).pool, reader_tenant(principal), passport_id_of(passport_id))
+    if row is None:
+        raise passport_not_found(passport_id)
+    response.headers["ETag"] = etag(row["current_version"])
+    return row
+
+
+@router.patch(
+    "/passports/{passport_id}",
+    response_model=AmendResponse,
+    summary="Amend a passport's static data (a new version; nothing is overwritten)",
+    description="A JSON merge patch on the static data and/or the extension values, with the reason. Send "
+    '`If-Match: "<version>"` to amend only that version (412 otherwise); without it, amendments of one '
+    "passport are applied one after the other.",
+    responses={
+        404: {"description": "No such passport of your tenant."},
+        412: {"description": "If-Match names another version than the current one."},
+    },
+)
+async def amend_passport(
+    passport_id: str,
+    amendment: AmendPassportRequest,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, MINTERS],
+    if_match: Annotated[str | None, Header(description='The version you amend, e.g. "3".')] = None,
+) -> AmendResponse:
+    runtime = runtime_of(request)
+    tenant = tenant_of(principal)
+    expected = parse_if_match(if_match)
+    canonical = passport_id_of(passport_id)
+    try:
+        outcome = await in_transaction(
+            request,
+            lambda conn, outbox: handlers.amend_passport(
+                conn,
+                outbox,
+                runtime.settings,
+                tenant=tenant,
+                passport_id=canonical,
+                request=amendment,
+                amended_by=principal.name,
+                if_match=expected,
+            ),
+        )
+    except handlers.PassportNotFound:
+        raise passport_not_found(passport_id) from None
+    except handlers.VersionMismatch as mismatch:
+        raise HTTPException(
+            status.HTTP_412_PRECONDITION_FAILED,
+            {
+                "reason": "version_mismatch",
+                "message": f"The passport is at version {mismatch.current}, not {expected}; read it again, "
+                "re-apply your change and send it with the current version.",
+                "current_version": mismatch.current,
+            },
+            headers={"ETag": etag(mismatch.current)},
+        ) from None
+    response.headers["ETag"] = etag(outcome.version)
+    return AmendResponse(
+        passport_id=outcome.passport_id,
+        version=outcome.version,
+        amended=outcome.amended,
+        changed_fields=outcome.changed_fields,
+        changed_at=outcome.changed_at.isoformat(),
+        changed_by=outcome.changed_by,
+        reason=outcome.reason,
     )
 
 
-@router.get("/passports/{passport_id}", summary="The owner's view of a passport's static data")
-async def read_passport(passport_id: str, request: Request, principal: Annotated[Principal, READERS]) -> dict[str, Any]:
-    tenant = None if principal.role in {Role.regulator, Role.platform_operator} else _tenant_of(principal)
-    row = await store.get_passport(_runtime(request).pool, tenant, passport_id)
+@router.get(
+    "/passports/{passport_id}/versions",
+    response_model=list[VersionSummary],
+    summary="Every version of a passport: who changed what, when and why",
+)
+async def list_versions(
+    passport_id: str, request: Request, principal: Annotated[Principal, READERS]
+) -> list[VersionSummary]:
+    rows = await store.list_versions(runtime_of(request).pool, reader_tenant(principal), passport_id_of(passport_id))
+    if rows is None:
+        raise passport_not_found(passport_id)
+    return [
+        VersionSummary(
+            version=r["version"],
+            changed_at=r["changed_at"].isoformat(),
+            changed_by=r["changed_by"],
+            reason=r["reason"],
+            changed_fields=list(r["changed_fields"]),
+            extension_schema_version=r["extension_schema_version"],
+        )
+        for r in rows
+    ]
+
+
+@router.get("/passports/{passport_id}/versions/{version}", summary="The data of one version of a passport")
+async def read_version(
+    passport_id: str,
+    version: Annotated[int, Path(ge=1, le=MAX_VERSION)],
+    request: Request,
+    principal: Annotated[Principal, READERS],
+) -> dict[str, Any]:
+    pool = runtime_of(request).pool
+    row = await store.get_version(pool, reader_tenant(principal), passport_id_of(passport_id), version)
     if row is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
-            {"reason": "passport_not_found", "message": f"No passport {passport_id} is visible to you."},
+            {"reason": "version_not_found", "message": f"Passport {passport_id} has no version {version} you can see."},
         )
     return row
+
+
+# --- extension schemas --------------------------------------------------------------------------------------
+
+
+def _schema_out(row: dict[str, Any]) -> ExtensionSchema:
+    return ExtensionSchema(
+        product_family=row["product_family"],
+        version=row["version"],
+        json_schema=row["json_schema"],
+        public_fields=list(row["public_fields"]),
+        declared_at=row["declared_at"],
+        declared_by=row["declared_by"],
+    )
+
+
+@router.put(
+    "/product-families/{family:path}/extension-schema",
+    response_model=ExtensionSchema,
+    summary="Declare the JSON Schema of a product family's OEM extension fields (a new version)",
+    description='The body is a JSON Schema (draft 2020-12) of `"type": "object"`. Mark a property public with '
+    '`"x-public": true`; every other extension value is private to your tenant. The same schema again is no '
+    "new version (200); a different one is (201). Passports minted or amended afterwards are checked against it.",
+    responses={201: {"description": "A new version was stored."}},
+)
+async def declare_extension_schema(
+    family: str,
+    json_schema: Annotated[dict[str, Any], Body(description="The JSON Schema.")],
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, ADMINS],
+) -> ExtensionSchema:
+    _check_family(family)
+    tenant = tenant_of(principal)
+
+    async def work(conn: DbConnection, _: Outbox) -> tuple[dict[str, Any], bool]:
+        return await handlers.declare_extension_schema(
+            conn, tenant=tenant, family=family, schema=json_schema, declared_by=principal.name
+        )
+
+    row, created = await in_transaction(request, work)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return _schema_out(row)
+
+
+@router.get(
+    "/product-families/{family:path}/extension-schema",
+    response_model=ExtensionSchema,
+    summary="The current (or a given version of the) extension schema of a product family",
+)
+async def read_extension_schema(
+    family: str,
+    request: Request,
+    principal: Annotated[Principal, require_roles(*OEM_ROLES)],
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_VERSION, description="A former version; the current one if absent.")
+    ] = None,
+) -> ExtensionSchema:
+    _check_family(family)
+    row = await store.extension_schema(runtime_of(request).pool, tenant_of(principal), family, version)
+    if row is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            {"reason": "extension_schema_not_found", "message": f"Product family {family!r} has no extension schema."},
+        )
+    return _schema_out(row)
+
+
+def _check_family(family: str) -> None:
+    if not 1 <= len(family) <= 100 or not family.isprintable():
+        raise ValidationFailed(
+            [
+                Violation(
+                    field="family",
+                    reason="invalid_product_family",
+                    message="A product family name has 1 to 100 printable characters.",
+                )
+            ]
+        )

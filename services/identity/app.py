@@ -7,7 +7,7 @@ from pathlib import Path
 from contracts import topics
 from services.common.runtime import ServiceSpec, Subscription, serve
 from services.common.settings import Settings
-from services.identity import api, handlers
+from services.identity import api, api_labels, handlers, resolver
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
@@ -19,8 +19,8 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         subscriptions=[
             Subscription(topics.MINT_REQUESTS, handlers.on_mint_requests, "Mint requests from OEM systems."),
         ],
-        publishes=[topics.PASSPORT_MINTED, topics.IDENTITY_REJECTED],
-        routers=[api.router],
+        publishes=[topics.PASSPORT_MINTED, topics.PASSPORT_AMENDED, topics.IDENTITY_REJECTED],
+        routers=[api.router, api.bulk_router, api_labels.router, resolver.router],
     )
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from urllib.parse import quote, unquote, urlsplit
 import uuid_utils
 
 from contracts.errors import ValidationFailed, Violation
-from contracts.passport_data import GS1_CHARSET_82
+from contracts.passport_data import GS1_CHARSET_82, PassportSubject
 
 PASSPORT_ID_FORMAT = "passport_id_format"
 PASSPORT_ID_VERSION = "passport_id_version"
@@ -41,6 +42,7 @@ GS1_AI_VALUE_MAX_LENGTH = 20  # AI 10 and AI 21 are both X..20
 
 _CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ASCII_DIGITS = re.compile(r"^[0-9]+$")
+_UNRESERVED = re.compile(r"^[A-Za-z0-9._~-]*$")
 _BASE_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)*/?$")
 
 
@@ -98,32 +100,21 @@ def gtin_check_digit(body: str) -> int:
 
 def validate_gtin(gtin: str, *, field: str = "gtin") -> list[Violation]:
     """Violations of a GTIN-8/12/13/14: digits only, one of the four lengths, right check digit."""
+    problem = _gtin_problem(gtin)
+    return [] if problem is None else [Violation(field=field, reason=problem[0], message=problem[1])]
+
+
+@functools.lru_cache(maxsize=4096)
+def _gtin_problem(gtin: str) -> tuple[str, str] | None:
+    """(reason, message) of what is wrong with a GTIN, or None; cached: a bulk repeats one GTIN 100,000 times."""
     if not _ASCII_DIGITS.match(gtin):
-        return [
-            Violation(
-                field=field,
-                reason=GTIN_NOT_DIGITS,
-                message=f"GTIN {_shorten(gtin)!r} must consist of the digits 0-9 only.",
-            )
-        ]
+        return GTIN_NOT_DIGITS, f"GTIN {_shorten(gtin)!r} must consist of the digits 0-9 only."
     if len(gtin) not in GTIN_LENGTHS:
-        return [
-            Violation(
-                field=field,
-                reason=GTIN_LENGTH,
-                message=f"GTIN {_shorten(gtin)} has {len(gtin)} digits; give a GTIN-8, -12, -13 or -14.",
-            )
-        ]
+        return GTIN_LENGTH, f"GTIN {_shorten(gtin)} has {len(gtin)} digits; give a GTIN-8, -12, -13 or -14."
     expected = gtin_check_digit(gtin[:-1])
     if int(gtin[-1]) != expected:
-        return [
-            Violation(
-                field=field,
-                reason=GTIN_CHECK_DIGIT,
-                message=f"GTIN {gtin} has check digit {gtin[-1]}, expected {expected}.",
-            )
-        ]
-    return []
+        return GTIN_CHECK_DIGIT, f"GTIN {gtin} has check digit {gtin[-1]}, expected {expected}."
+    return None
 
 
 def normalise_gtin(gtin: str, *, field: str = "gtin") -> str:
@@ -193,7 +184,7 @@ def normalise_resolver_base(resolver_base: str, *, field: str = "resolver_base")
 
 def _encode(value: str) -> str:
     # GS1 Digital Link: percent-encode everything but RFC 3986 unreserved characters.
-    return quote(value, safe="")
+    return value if _UNRESERVED.match(value) else quote(value, safe="")
 
 
 def digital_link(resolver_base: str, gtin: str, serial: str, batch: str | None = None) -> str:
@@ -321,6 +312,17 @@ def public_uri(
     if gtin is not None:
         return digital_link(resolver_base, gtin, serial, batch)
     return platform_uri(resolver_base, passport_id)
+
+
+def checked_public_uri(normalised_base: str, passport_id: str, subject: PassportSubject) -> str:
+    """`public_uri` for a subject that passed `rules.validate_subject`, with a base from
+    `normalise_resolver_base`: the same URI, without checking everything again (bulk minting)."""
+    if subject.gtin is None:
+        return f"{normalised_base}/p/{passport_id[len(URN_UUID_PREFIX) :]}"
+    link = f"{normalised_base}/{AI_GTIN}/{subject.gtin.zfill(14)}"
+    if subject.batch_number is not None:
+        link += f"/{AI_BATCH}/{_encode(subject.batch_number)}"
+    return f"{link}/{AI_SERIAL}/{_encode(subject.battery_identifier)}"
 
 
 def _shorten(text: str, limit: int = 80) -> str:

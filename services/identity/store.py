@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from services.common.db import DbConnection
+from services.identity.documents import StaticDocument, StaticDocuments
 from services.identity.domain import NewPassport
+
+Conn: TypeAlias = "DbConnection | asyncpg.Pool"
 
 STAGE_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS mint_stage (
@@ -16,69 +21,145 @@ CREATE TEMP TABLE IF NOT EXISTS mint_stage (
 ) ON COMMIT DELETE ROWS
 """
 
+# No conflict target: a clash on (tenant, identifier) means "already minted"; one on the GTIN + serial of
+# another tenant's passport is found afterwards and refused. Rows go in identifier order, so concurrent
+# requests for overlapping batteries take their row locks in the same order (no deadlock).
 INSERT_SQL = """
 INSERT INTO passports (passport_id, tenant, battery_identifier, kind, category, product_family, gtin,
                        batch_number, public_uri, minted_at, minted_by)
 SELECT passport_id, tenant, battery_identifier, kind, category, product_family, gtin, batch_number,
        public_uri, minted_at, minted_by
 FROM mint_stage
-ON CONFLICT (tenant, battery_identifier) DO NOTHING
+ORDER BY battery_identifier
+ON CONFLICT DO NOTHING
 RETURNING passport_id
 """
 
+DOCUMENTS_SQL = """
+INSERT INTO static_data_documents (digest, static_data)
+SELECT * FROM unnest($1::text[], $2::jsonb[])
+ON CONFLICT (digest) DO NOTHING
+"""
 
-async def insert_passports(conn: DbConnection, planned: list[NewPassport]) -> set[str]:
-    """Insert what is new; returns the passport ids actually created (the others already existed)."""
-    await conn.execute(STAGE_SQL)
-    await conn.copy_records_to_table(
-        "mint_stage",
-        records=[
-            (
-                p.passport_id,
-                p.tenant,
-                p.battery_identifier,
-                p.spec.subject.kind.value,
-                p.spec.category.value,
-                p.spec.product_family,
-                p.spec.subject.gtin,
-                p.spec.subject.batch_number,
-                p.public_uri,
-                p.minted_at,
-                p.minted_by,
-            )
-            for p in planned
-        ],
-    )
-    created = {r["passport_id"] for r in await conn.fetch(INSERT_SQL)}
+CURRENT_SQL = """
+SELECT p.passport_id, p.tenant, p.battery_identifier, p.kind, p.category, p.product_family, p.gtin,
+       p.batch_number, p.public_uri, p.current_version, p.current_version AS version, p.minted_at, p.minted_by,
+       v.subject, d.static_data, v.extensions, v.changed_at, v.changed_by, v.reason, v.changed_fields,
+       v.extension_schema_version
+FROM passports p
+JOIN passport_versions v ON v.passport_id = p.passport_id AND v.version = p.current_version
+JOIN static_data_documents d ON d.digest = v.static_data_digest
+"""
+
+
+PASSPORT_COLUMNS = [
+    "passport_id",
+    "tenant",
+    "battery_identifier",
+    "kind",
+    "category",
+    "product_family",
+    "gtin",
+    "batch_number",
+    "public_uri",
+    "minted_at",
+    "minted_by",
+]
+
+
+def _passport_records(planned: Sequence[NewPassport]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            p.passport_id,
+            p.tenant,
+            p.item.subject.battery_identifier,
+            p.item.subject.kind.value,
+            p.item.category.value,
+            p.item.product_family,
+            p.item.subject.gtin,
+            p.item.subject.batch_number,
+            p.public_uri,
+            p.minted_at,
+            p.minted_by,
+        )
+        for p in planned
+    ]
+
+
+async def insert_passports(
+    conn: DbConnection, planned: Sequence[NewPassport], documents: StaticDocuments, schema_versions: dict[str, int]
+) -> set[str]:
+    """Insert passports the caller found new; returns the ids actually created. Those not created were minted
+    meanwhile by a concurrent request, or clash with another tenant's GTIN + serial."""
+    if not planned:
+        return set()
+    # Identifier order, like INSERT_SQL: concurrent requests for overlapping batteries lock rows in one order.
+    records = sorted(_passport_records(planned), key=lambda record: record[2])
+    try:
+        # Fast path: straight into the table. A concurrent duplicate makes it fail as a whole (savepoint),
+        # and the insert is done again row by row through a stage that skips the conflicting rows.
+        async with conn.transaction():
+            await conn.copy_records_to_table("passports", columns=PASSPORT_COLUMNS, records=records)
+        created = {p.passport_id for p in planned}
+    except asyncpg.UniqueViolationError:
+        await conn.execute(STAGE_SQL)
+        await conn.copy_records_to_table("mint_stage", records=records)
+        created = {r["passport_id"] for r in await conn.fetch(INSERT_SQL)}
     new = [p for p in planned if p.passport_id in created]
     if new:
+        await store_documents(conn, [documents.of(p.item.static_data) for p in new])
         await conn.copy_records_to_table(
             "passport_versions",
             columns=[
                 "passport_id",
                 "version",
                 "subject",
-                "static_data",
+                "static_data_digest",
                 "extensions",
                 "changed_at",
                 "changed_by",
                 "reason",
+                "extension_schema_version",
             ],
             records=[
                 (
                     p.passport_id,
                     1,
-                    p.spec.subject.model_dump(mode="json"),
-                    p.spec.static_data.model_dump(mode="json", exclude_none=True),
-                    p.spec.extensions,
+                    _subject_json(p),
+                    documents.of(p.item.static_data).digest,
+                    p.item.extensions,
                     p.minted_at,
                     p.minted_by,
                     "minted",
+                    schema_versions.get(p.item.product_family) if p.item.extensions and p.item.product_family else None,
                 )
                 for p in new
             ],
         )
     return created
+
+
+def _subject_json(p: NewPassport) -> dict[str, Any]:
+    subject = p.item.subject
+    return {
+        "kind": subject.kind.value,
+        "battery_identifier": subject.battery_identifier,
+        "gtin": subject.gtin,
+        "batch_number": subject.batch_number,
+        "member_identifiers": subject.member_identifiers,
+    }
+
+
+async def store_documents(conn: DbConnection, documents: Sequence[StaticDocument]) -> None:
+    unique = {d.digest: d for d in documents}
+    await conn.execute(DOCUMENTS_SQL, list(unique), [d.json for d in unique.values()])
+
+
+async def lz4_available(conn: DbConnection) -> bool:
+    """Whether this PostgreSQL was built with lz4 (TOAST compression of large values)."""
+    return bool(
+        await conn.fetchval("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+    )
 
 
 async def existing_by_identifier(conn: DbConnection, tenant: str, identifiers: list[str]) -> dict[str, asyncpg.Record]:
@@ -91,15 +172,186 @@ async def existing_by_identifier(conn: DbConnection, tenant: str, identifiers: l
     return {r["battery_identifier"]: r for r in rows}
 
 
-async def get_passport(
-    conn: DbConnection | asyncpg.Pool, tenant: str | None, passport_id: str
-) -> dict[str, Any] | None:
+async def get_passport(conn: Conn, tenant: str | None, passport_id: str) -> dict[str, Any] | None:
+    """The current version of a passport, its owner's view; None when it is not the tenant's (or unknown)."""
     row = await conn.fetchrow(
-        """SELECT p.*, v.subject, v.static_data, v.extensions, v.changed_at, v.changed_by, v.reason
-           FROM passports p JOIN passport_versions v
-             ON v.passport_id = p.passport_id AND v.version = p.current_version
-           WHERE p.passport_id = $1 AND ($2::text IS NULL OR p.tenant = $2)""",
-        passport_id,
-        tenant,
+        f"{CURRENT_SQL} WHERE p.passport_id = $1 AND ($2::text IS NULL OR p.tenant = $2)", passport_id, tenant
     )
     return dict(row) if row else None
+
+
+async def find_by_gtin_serial(conn: Conn, gtin14: str, serial: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"{CURRENT_SQL} WHERE lpad(p.gtin, 14, '0') = $1 AND p.battery_identifier = $2 AND p.gtin IS NOT NULL",
+        gtin14,
+        serial,
+    )
+    return dict(row) if row else None
+
+
+async def lock_passport(conn: DbConnection, tenant: str, passport_id: str) -> dict[str, Any] | None:
+    """The current version, its passport row locked until the transaction ends (amendments serialise)."""
+    # Lock alone first: a locking join would re-check `v.version = p.current_version` against the version row
+    # it read before waiting, and lose the passport when a concurrent amendment moved current_version on.
+    locked = await conn.fetchval(
+        "SELECT 1 FROM passports WHERE passport_id = $1 AND tenant = $2 FOR UPDATE", passport_id, tenant
+    )
+    if locked is None:
+        return None
+    return await get_passport(conn, tenant, passport_id)
+
+
+async def insert_version(
+    conn: DbConnection,
+    *,
+    passport_id: str,
+    version: int,
+    subject: Any,
+    document: StaticDocument,
+    extensions: dict[str, Any],
+    changed_at: datetime,
+    changed_by: str,
+    reason: str,
+    changed_fields: list[str],
+    extension_schema_version: int | None,
+) -> None:
+    await store_documents(conn, [document])
+    await conn.execute(
+        """INSERT INTO passport_versions (passport_id, version, subject, static_data_digest, extensions, changed_at,
+                                          changed_by, reason, changed_fields, extension_schema_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        passport_id,
+        version,
+        subject,
+        document.digest,
+        extensions,
+        changed_at,
+        changed_by,
+        reason,
+        changed_fields,
+        extension_schema_version,
+    )
+    await conn.execute("UPDATE passports SET current_version = $2 WHERE passport_id = $1", passport_id, version)
+
+
+async def list_versions(conn: Conn, tenant: str | None, passport_id: str) -> list[dict[str, Any]] | None:
+    """Every version of a passport, oldest first (without the data); None when the passport is not visible."""
+    owner = await conn.fetchval(
+        "SELECT tenant FROM passports WHERE passport_id = $1 AND ($2::text IS NULL OR tenant = $2)", passport_id, tenant
+    )
+    if owner is None:
+        return None
+    rows = await conn.fetch(
+        """SELECT version, changed_at, changed_by, reason, changed_fields, extension_schema_version
+           FROM passport_versions WHERE passport_id = $1 ORDER BY version""",
+        passport_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def get_version(conn: Conn, tenant: str | None, passport_id: str, version: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        """SELECT v.passport_id, v.version, v.subject, d.static_data, v.extensions, v.changed_at, v.changed_by,
+                  v.reason, v.changed_fields, v.extension_schema_version
+           FROM passport_versions v
+           JOIN passports p ON p.passport_id = v.passport_id
+           JOIN static_data_documents d ON d.digest = v.static_data_digest
+           WHERE v.passport_id = $1 AND v.version = $3 AND ($2::text IS NULL OR p.tenant = $2)""",
+        passport_id,
+        tenant,
+        version,
+    )
+    return dict(row) if row else None
+
+
+# --- extension schemas --------------------------------------------------------------------------------------
+
+
+async def latest_extension_schemas(conn: Conn, tenant: str, families: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """family -> its latest schema row, for the families that have one."""
+    if not families:
+        return {}
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (product_family) product_family, version, json_schema, public_fields, declared_at,
+                  declared_by
+           FROM extension_schemas WHERE tenant = $1 AND product_family = ANY($2::text[])
+           ORDER BY product_family, version DESC""",
+        tenant,
+        list(families),
+    )
+    return {r["product_family"]: dict(r) for r in rows}
+
+
+async def extension_schema(conn: Conn, tenant: str, family: str, version: int | None = None) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        """SELECT product_family, version, json_schema, public_fields, declared_at, declared_by
+           FROM extension_schemas
+           WHERE tenant = $1 AND product_family = $2 AND ($3::int IS NULL OR version = $3)
+           ORDER BY version DESC LIMIT 1""",
+        tenant,
+        family,
+        version,
+    )
+    return dict(row) if row else None
+
+
+async def declare_extension_schema(
+    conn: DbConnection,
+    *,
+    tenant: str,
+    family: str,
+    json_schema: dict[str, Any],
+    public_fields: list[str],
+    declared_at: datetime,
+    declared_by: str,
+) -> tuple[dict[str, Any], bool]:
+    """Store the schema as the family's next version, unless it equals the latest; (row, created)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('extension-schema/' || $1 || '/' || $2))", tenant, family)
+    latest = await extension_schema(conn, tenant, family)
+    if latest is not None and latest["json_schema"] == json_schema:
+        return latest, False
+    row = await conn.fetchrow(
+        """INSERT INTO extension_schemas (tenant, product_family, version, json_schema, public_fields, declared_at,
+                                          declared_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           RETURNING product_family, version, json_schema, public_fields, declared_at, declared_by""",
+        tenant,
+        family,
+        (latest["version"] if latest else 0) + 1,
+        json_schema,
+        public_fields,
+        declared_at,
+        declared_by,
+    )
+    assert row is not None
+    return dict(row), True
+
+
+# --- labels -------------------------------------------------------------------------------------------------
+
+
+async def labels_by_ids(conn: Conn, tenant: str, passport_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """passport id -> (battery identifier, public URI), for the tenant's passports among `passport_ids`."""
+    rows = await conn.fetch(
+        "SELECT passport_id, battery_identifier, public_uri FROM passports "
+        "WHERE tenant = $1 AND passport_id = ANY($2::text[])",
+        tenant,
+        list(passport_ids),
+    )
+    return {r["passport_id"]: (r["battery_identifier"], r["public_uri"]) for r in rows}
+
+
+async def labels_by_batch(
+    conn: Conn, tenant: str, batch_number: str | None, product_family: str | None, limit: int
+) -> list[tuple[str, str]]:
+    """(battery identifier, public URI) of the tenant's passports of a batch and/or family, by identifier."""
+    rows = await conn.fetch(
+        """SELECT battery_identifier, public_uri FROM passports
+           WHERE tenant = $1 AND ($2::text IS NULL OR batch_number = $2) AND ($3::text IS NULL OR product_family = $3)
+           ORDER BY battery_identifier LIMIT $4""",
+        tenant,
+        batch_number,
+        product_family,
+        limit,
+    )
+    return [(r["battery_identifier"], r["public_uri"]) for r in rows]

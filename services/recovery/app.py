@@ -13,13 +13,22 @@ from services.recovery import api, handlers
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="recovery",
-        description="Material recovery evidence, refiner attribution and recycled content.",
+        description="Material recovery evidence, refiner attribution, Annex XII figures and recycled content.",
         migrations=Path(__file__).parent / "migrations",
         rejected_topic=topics.RECOVERY_REJECTED,
         subscriptions=[
             Subscription(topics.PASSPORT_MINTED, handlers.on_passport_minted, "Passports and their composition."),
+            Subscription(
+                topics.TREATMENT_BATCHES, handlers.on_treatment_batches, "Treatment batches reported by recyclers."
+            ),
+            Subscription(topics.REFINER_REPORTS, handlers.on_refiner_reports, "What refiners made from which lots."),
         ],
-        publishes=[topics.RECOVERY_REJECTED],
+        publishes=[
+            topics.RECOVERY_ATTRIBUTED,
+            topics.PASSPORT_CEASED,
+            topics.RECYCLED_CONTENT_ASSESSED,
+            topics.RECOVERY_REJECTED,
+        ],
         routers=[api.router],
     )
 

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from contracts import topics
+from contracts.base import Message
+from contracts.custody import CustodyRecorded, PassportStatusChanged
+from contracts.identity import PassportAmended, PassportMinted
+from contracts.recovery import PassportCeased, RecoveryAttributed
+from contracts.telemetry import InServiceDataUpdated
+from services.common.consumer import BatchHandler
 from services.common.runtime import Runtime, ServiceSpec, Subscription, serve
 from services.common.settings import Settings
-from services.reporting import api
+from services.reporting import public, signing
+from services.reporting.api import exports as exports_api
+from services.reporting.api import passports as passports_api
+from services.reporting.api import reports as reports_api
 from services.reporting.cache import PassportCache
+from services.reporting.dashboard import views as dashboard
+from services.reporting.exports.jobs import ExportRunner
 from services.reporting.handlers import Projector
+from services.reporting.projection import Projection
+from services.reporting.streams import TenantTopics
 
 home = APIRouter()
 
@@ -21,33 +36,65 @@ home = APIRouter()
 async def index() -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Battery passport platform</title></head>"
-        "<body><main><h1>Battery passport platform</h1><p>APIs: "
+        "<body><main><h1>Battery passport platform</h1><p><a href='/dashboard'>OEM dashboard</a></p><p>APIs: "
         "<a href='/identity/docs'>identity</a>, <a href='/custody/docs'>custody</a>, "
         "<a href='/recovery/docs'>recovery</a>, <a href='/reporting/docs'>reporting</a>.</p></main></body></html>"
     )
 
 
+def subscriptions(projector: Projector) -> list[Subscription]:
+    """Every fact topic the read model folds in; a payload whose topic is not registered yet is skipped."""
+    wanted: list[tuple[type[Message], BatchHandler[Any], str]] = [
+        (PassportMinted, projector.on_passport_minted, "Minted passports."),
+        (PassportAmended, projector.on_passport_amended, "New versions of passport data."),
+        (CustodyRecorded, projector.on_custody_recorded, "Custody steps (timeline, current handler)."),
+        (PassportStatusChanged, projector.on_status_changed, "Lifecycle stage and status changes."),
+        (InServiceDataUpdated, projector.on_in_service_data, "Latest in-service (BMS) values."),
+        (RecoveryAttributed, projector.on_recovery_attributed, "Recovered material attributed to passports."),
+        (PassportCeased, projector.on_passport_ceased, "Recycled passports cease, with their recovery outcome."),
+    ]
+    found = []
+    for payload, handler, description in wanted:
+        for topic in topics.ALL:
+            if topic.payload is payload and topic.kind is topics.TopicKind.fact:
+                found.append(Subscription(topic, handler, description))
+    return found
+
+
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
+    settings = settings or Settings()
     cache = PassportCache()
-    projector = Projector(cache)
+    tenant_topics = TenantTopics(settings)
+    projector = Projector(Projection(cache, tenant_topics.ensure))
+    signing_slot = signing.SignerSlot()
 
     async def bind_cache(runtime: Runtime) -> None:
         cache.redis = runtime.redis
 
+    async def start_exports(runtime: Runtime) -> None:
+        signer = signing_slot.load()
+        await runtime.pool.execute(
+            "INSERT INTO signing_keys (key_id, algorithm, public_key) VALUES ($1, 'Ed25519', $2)"
+            " ON CONFLICT (key_id) DO NOTHING",
+            signer.key_id,
+            signer.public_raw,
+        )
+        runner = ExportRunner(runtime.pool, signer)
+        runtime.background.append(asyncio.create_task(runner.run_forever(), name="reporting-exports"))
+
     spec = ServiceSpec(
         name="reporting",
-        description="Passport read model, OEM reports and exports, and per-tenant passport change streams.",
+        description="Passport read model, OEM dashboard, reports and exports, public passport pages, and "
+        "per-tenant passport change streams (plus a compacted latest-state topic per tenant).",
         migrations=Path(__file__).parent / "migrations",
         rejected_topic=topics.REPORTING_REJECTED,
-        subscriptions=[
-            Subscription(topics.PASSPORT_MINTED, projector.on_passport_minted, "Minted passports."),
-            Subscription(topics.CUSTODY_RECORDED, projector.on_custody_recorded, "Custody steps."),
-        ],
+        subscriptions=subscriptions(projector),
         publishes=[topics.REPORTING_REJECTED],
-        routers=[api.router, home],
-        on_start=[bind_cache],
+        routers=[passports_api.router, reports_api.router, exports_api.router, dashboard.router, public.router, home],
+        on_start=[bind_cache, start_exports],
     )
     spec.state["passport_cache"] = cache
+    spec.state["signing"] = signing_slot
     return spec
 
 

@@ -19,6 +19,18 @@ from tests.conftest import new_key
 from tests.support import ServiceProcess, cloudevent_headers, eventually, headers_of, publish, read_topic
 
 
+async def register_verified_handler(custody_url: str, operator_key: str, handler_id: str) -> None:
+    """The platform operator registers a handler and verifies it (409 when a previous run already did)."""
+    async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": operator_key}) as http:
+        registered = await http.post(
+            f"{custody_url}/custody/v1/handlers",
+            json={"handler_id": handler_id, "name": f"{handler_id} Ltd", "roles": ["carrier"]},
+        )
+        assert registered.status_code in (201, 409), registered.text
+        verified = await http.post(f"{custody_url}/custody/v1/handlers/{handler_id}/verify")
+        assert verified.status_code in (200, 409), verified.text
+
+
 def mint_body(identifier: str, category: BatteryCategory = BatteryCategory.ev) -> dict[str, Any]:
     spec = PassportSpec(
         subject=PassportSubject(kind=BatteryKind.battery, battery_identifier=identifier),
@@ -63,7 +75,9 @@ async def test_passport_minted_projected_streamed_and_custody_applied(
         )
         assert hidden.status_code == 404
 
-        # 5. A carrier publishes a custody event on the inbound topic, by battery identifier.
+        # 5. A verified carrier publishes a custody event on the inbound topic, by battery identifier.
+        operator = new_key(settings, Role.platform_operator)
+        await register_verified_handler(platform["custody"].base_url, operator, "carrier-e2e")
         event = CustodyEventReported(
             kind=CustodyEventKind.dispatch,
             occurred_at="2026-11-28T10:00:00+01:00",  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ from services.common.auth import Role
 from services.common.settings import Settings
 from services.identity.examples import valid_static_data
 from tests.conftest import PORT_BASE, _ensure_database, new_key
-from tests.e2e.test_walking_skeleton import mint_body
+from tests.e2e.test_walking_skeleton import mint_body, register_verified_handler
 from tests.support import (
     ServiceProcess,
     cloudevent_headers,
@@ -123,6 +123,7 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
     fact = minted_fact(passport_id, "oem-crash")
     custody.start()
     await custody.wait_ready()
+    await register_verified_handler(custody.base_url, new_key(isolated, Role.platform_operator), "carrier-1")
     await publish(
         isolated,
         topics.PASSPORT_MINTED.name,
@@ -249,6 +250,9 @@ async def test_bad_messages_are_answered_and_never_block_the_partition(
             json=mint_body(f"BAD-{uuid.uuid4().hex[:8]}"),
         )
     passport_id = minted.json()["passport_id"]
+    await register_verified_handler(
+        platform["custody"].base_url, new_key(settings, Role.platform_operator), "carrier-1"
+    )
     await eventually(
         lambda: db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1", passport_id),
         what="custody to learn the passport",

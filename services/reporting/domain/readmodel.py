@@ -1,13 +1,30 @@
-"""The passport read model as a pure fold over facts."""
+"""The passport read model as a pure fold over facts.
+
+A passport's state is a JSON-ready dict (the owner-tier view). Each `apply_*` function changes it in place and
+returns the top-level fields it changed (empty: the fact changed nothing, no version is made). Adding a new
+fact to the read model is one `apply_*` function here and one handler mapping its contract onto it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from contracts.custody import CustodyRecorded
 from contracts.identity import PassportMinted
 
-# Stages a custody step moves a passport into (DESIGN.md, Lifecycle).
+# The platform's stages, in lifecycle order (DESIGN.md, Lifecycle).
+STAGES = ("manufactured", "placed_on_market", "in_service", "collected", "in_treatment", "recycled")
+STAGE_RANK = {stage: rank for rank, stage in enumerate(STAGES)}
+STATUSES = ("original", "repurposed", "re-used", "remanufactured", "waste")
+END_OF_LIFE_STAGES = ("collected", "in_treatment", "recycled")
+IN_SERVICE_STAGES = ("placed_on_market", "in_service")
+
+# Stages a custody step moves a passport into; stages only move forward.
 STAGE_AFTER_CUSTODY = {
     "dispatch": None,
     "handover": None,
@@ -17,19 +34,54 @@ STAGE_AFTER_CUSTODY = {
     "treatment_start": "in_treatment",
 }
 
+# Order of the recycled-content figures kept per passport and summed per report dimension.
+RECYCLED_FIELDS = (
+    "pre_consumer_recycled_nickel_share_pct",
+    "pre_consumer_recycled_cobalt_share_pct",
+    "pre_consumer_recycled_lithium_share_pct",
+    "pre_consumer_recycled_lead_share_pct",
+    "post_consumer_recycled_nickel_share_pct",
+    "post_consumer_recycled_cobalt_share_pct",
+    "post_consumer_recycled_lithium_share_pct",
+    "post_consumer_recycled_lead_share_pct",
+    "renewable_content_share_pct",
+)
+ZERO_RC = tuple(Decimal(0) for _ in RECYCLED_FIELDS)
+
+
+# Fields every state has, with a factory of their empty value (see `empty_state`).
+_DEFAULTS: tuple[tuple[str, Callable[[], Any]], ...] = (
+    ("minted", lambda: False),
+    ("status", lambda: "original"),
+    ("stage", lambda: "manufactured"),
+    ("ceased", lambda: False),
+    ("custody_timeline", list),
+    ("status_history", list),
+    ("in_service", dict),
+    ("recovery", lambda: {"attributions": []}),
+    ("predecessor_ids", list),
+    ("successor_ids", list),
+)
+
 
 def empty_state(passport_id: str, tenant: str) -> dict[str, Any]:
-    return {
-        "passport_id": passport_id,
-        "tenant": tenant,
-        "minted": False,
-        "status": "original",
-        "stage": "manufactured",
-        "custody_timeline": [],
-    }
+    state: dict[str, Any] = {"passport_id": passport_id, "tenant": tenant}
+    for key, factory in _DEFAULTS:
+        state[key] = factory()
+    return state
+
+
+def _ensure(state: dict[str, Any]) -> None:
+    """States written before a field existed get its empty value (old versions are read as they are)."""
+    for key, factory in _DEFAULTS:
+        if key not in state:
+            state[key] = factory()
 
 
 def apply_minted(state: dict[str, Any], fact: PassportMinted) -> list[str]:
+    _ensure(state)
+    if state.get("minted"):
+        return []
     state.update(
         {
             "minted": True,
@@ -43,9 +95,10 @@ def apply_minted(state: dict[str, Any], fact: PassportMinted) -> list[str]:
             "extensions": fact.extensions,
             "data_version": fact.version,
             "minted_at": fact.minted_at.isoformat(),
+            "minted_by": fact.minted_by,
         }
     )
-    return [
+    changed = [
         "minted",
         "battery_identifier",
         "kind",
@@ -57,10 +110,26 @@ def apply_minted(state: dict[str, Any], fact: PassportMinted) -> list[str]:
         "extensions",
         "data_version",
         "minted_at",
+        "minted_by",
     ]
+    initial_status = fact.static_data.battery_status
+    if initial_status is not None and initial_status.value != state["status"]:
+        state["status"] = initial_status.value
+        changed.append("status")
+    return changed
+
+
+def _advance_stage(state: dict[str, Any], stage: str | None) -> bool:
+    if stage is None or stage == state.get("stage"):
+        return False
+    if STAGE_RANK.get(stage, -1) < STAGE_RANK.get(state.get("stage", "manufactured"), 0):
+        return False
+    state["stage"] = stage
+    return True
 
 
 def apply_custody(state: dict[str, Any], fact: CustodyRecorded) -> list[str]:
+    _ensure(state)
     timeline: list[dict[str, Any]] = state["custody_timeline"]
     if any(step["sequence"] == fact.sequence for step in timeline):
         return []
@@ -73,6 +142,7 @@ def apply_custody(state: dict[str, Any], fact: CustodyRecorded) -> list[str]:
             "from_handler_id": fact.from_handler_id,
             "to_handler_id": fact.to_handler_id,
             "entry_hash": fact.entry_hash,
+            "previous_hash": fact.previous_hash,
         }
     )
     timeline.sort(key=lambda step: step["sequence"])
@@ -81,8 +151,378 @@ def apply_custody(state: dict[str, Any], fact: CustodyRecorded) -> list[str]:
     if state.get("current_handler_id") != holder:
         state["current_handler_id"] = holder
         changed.append("current_handler_id")
-    stage = STAGE_AFTER_CUSTODY.get(fact.kind.value)
-    if stage and state.get("stage") != stage:
-        state["stage"] = stage
+    if _advance_stage(state, STAGE_AFTER_CUSTODY.get(fact.kind.value)):
         changed.append("stage")
     return changed
+
+
+def apply_amended(
+    state: dict[str, Any],
+    *,
+    static_data: dict[str, Any] | None,
+    extensions: dict[str, Any] | None,
+    data_version: int,
+    amended_at: datetime,
+    amended_by: str | None = None,
+    reason: str | None = None,
+    changed_fields: list[str] | None = None,
+) -> list[str]:
+    """Identity amended the passport's static data (a new data version)."""
+    _ensure(state)
+    if data_version <= int(state.get("data_version") or 0):
+        return []
+    changed = ["data_version", "amendments"]
+    state["data_version"] = data_version
+    state.setdefault("amendments", []).append(
+        {
+            "version": data_version,
+            "amended_at": amended_at.isoformat(),
+            "amended_by": amended_by,
+            "reason": reason,
+            "changed_fields": changed_fields or [],
+        }
+    )
+    if static_data is not None and static_data != state.get("static_data"):
+        state["static_data"] = static_data
+        changed.append("static_data")
+    if extensions is not None and extensions != state.get("extensions"):
+        state["extensions"] = extensions
+        changed.append("extensions")
+    return changed
+
+
+def apply_status(
+    state: dict[str, Any],
+    *,
+    occurred_at: datetime,
+    status: str | None = None,
+    stage: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+    responsible_operator: str | None = None,
+) -> list[str]:
+    """A status or stage change (placed on market, put into service, became waste, ...)."""
+    _ensure(state)
+    changed: list[str] = []
+    if status is not None and status != state["status"]:
+        state["status"] = status
+        changed.append("status")
+    if _advance_stage(state, stage):
+        changed.append("stage")
+        if stage == "placed_on_market" and not state["in_service"].get("placed_on_market_at"):
+            state["in_service"]["placed_on_market_at"] = occurred_at.isoformat()
+            changed.append("in_service")
+        if stage == "in_service" and not state["in_service"].get("put_into_service_at"):
+            state["in_service"]["put_into_service_at"] = occurred_at.isoformat()
+            state["in_service"].setdefault("placed_on_market_at", occurred_at.isoformat())
+            changed.append("in_service")
+    if responsible_operator is not None and responsible_operator != state.get("responsible_operator"):
+        state["responsible_operator"] = responsible_operator
+        changed.append("responsible_operator")
+    if not changed:
+        return []
+    state["status_history"].append(
+        {
+            "occurred_at": occurred_at.isoformat(),
+            "status": state["status"],
+            "stage": state["stage"],
+            "by": by,
+            "reason": reason,
+        }
+    )
+    changed.append("status_history")
+    return sorted(set(changed), key=changed.index)
+
+
+def apply_in_service_data(state: dict[str, Any], latest: dict[str, dict[str, Any]]) -> list[str]:
+    """Latest dynamic in-service values per metric (state of health, charge, cycles, ...), each with its
+    `value` (string decimal), `measured_at` (ISO 8601) and `source_system`; older readings never win."""
+    _ensure(state)
+    current: dict[str, dict[str, Any]] = state["in_service"].setdefault("latest", {})
+    changed = False
+    for metric, reading in latest.items():
+        known = current.get(metric)
+        new_at, known_at = _ts(reading.get("measured_at")), _ts((known or {}).get("measured_at"))
+        if new_at is not None and known_at is not None and new_at <= known_at:
+            continue
+        if known != reading:
+            current[metric] = reading
+            changed = True
+    return ["in_service"] if changed else []
+
+
+def apply_recovery(state: dict[str, Any], attribution: dict[str, Any]) -> list[str]:
+    """Recovered material attributed to this passport (treatment batch or refiner report).
+
+    `attribution` carries `attribution_id` (idempotence), `stage` and `materials`: [{material, recovered_kg}].
+    """
+    _ensure(state)
+    attributions: list[dict[str, Any]] = state["recovery"]["attributions"]
+    if any(a.get("attribution_id") == attribution["attribution_id"] for a in attributions):
+        return []
+    attributions.append(attribution)
+    totals: dict[str, str] = {}
+    for entry in attributions:
+        if entry.get("stage", "treatment") != "treatment":
+            continue  # refined material is the same material, further along: not counted twice
+        for material in entry.get("materials", []):
+            name = str(material["material"])
+            totals[name] = str(_dec(totals.get(name)) + _dec(material.get("recovered_kg")))
+    state["recovery"]["recovered_kg_by_material"] = totals
+    return ["recovery"]
+
+
+def apply_ceased(
+    state: dict[str, Any],
+    *,
+    ceased_at: datetime,
+    reason: str | None,
+    outcome: list[dict[str, Any]] | None = None,
+    details: dict[str, Any] | None = None,
+) -> list[str]:
+    """Art. 77(8): after recycling the passport ceases; it is closed, its history stays readable.
+
+    `outcome`: per material {material, declared_kg, in_recycled_fractions_kg, basis} (the recovery yield).
+    """
+    _ensure(state)
+    if state.get("ceased"):
+        return []
+    state["ceased"] = True
+    state["ceased_at"] = ceased_at.isoformat()
+    state["ceased_reason"] = reason
+    changed = ["ceased", "ceased_at", "ceased_reason"]
+    if outcome is not None or details:
+        state["recovery"]["outcome"] = outcome or []
+        state["recovery"]["treatment"] = details or {}
+        changed.append("recovery")
+    if _advance_stage(state, "recycled"):
+        changed.append("stage")
+    return changed
+
+
+def apply_links(
+    state: dict[str, Any], *, predecessor_ids: list[str] | None = None, successor_ids: list[str] | None = None
+) -> list[str]:
+    """Predecessor / successor passports (repurposing, remanufacturing, re-use: Art. 77(7))."""
+    _ensure(state)
+    changed = []
+    for field, ids in (("predecessor_ids", predecessor_ids), ("successor_ids", successor_ids)):
+        if not ids:
+            continue
+        merged = list(dict.fromkeys([*state[field], *ids]))
+        if merged != state[field]:
+            state[field] = merged
+            changed.append(field)
+    return changed
+
+
+def _dec(value: Any) -> Decimal:
+    if value is None or value == "":
+        return Decimal(0)
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _opt_dec(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _ts(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Dimensions:
+    """The typed, indexed columns of a passport's row, derived from its state."""
+
+    battery_identifier: str | None
+    gtin: str | None
+    public_uri: str | None
+    kind: str | None
+    model: str | None
+    product_family: str | None
+    chemistry: str | None
+    category: str | None
+    batch: str | None
+    plant: str | None
+    status: str | None
+    stage: str | None
+    placed_on_market_at: datetime | None
+    current_handler_id: str | None
+    minted_at: datetime | None
+    ceased: bool
+    extensions: dict[str, Any]
+    recycled: tuple[Decimal, ...] | None  # RECYCLED_FIELDS; None when the passport gives none
+    materials: dict[str, tuple[Decimal, Decimal]]  # recovery outcome: material -> (declared kg, recovered kg)
+
+    @cached_property
+    def counter_key(self) -> tuple[str, ...]:
+        """Key of the passport's row in `population_counts` ('' = not given)."""
+        return (
+            self.category or "",
+            self.chemistry or "",
+            self.model or "",
+            self.product_family or "",
+            self.plant or "",
+            self.status or "",
+            self.stage or "",
+        )
+
+
+def plant_of(static: dict[str, Any]) -> str | None:
+    place = static.get("manufacturing_place") or {}
+    if place.get("facility_identifier"):
+        return str(place["facility_identifier"])
+    address = place.get("postal_address") or {}
+    if address.get("locality"):
+        return f"{address['locality']}, {address.get('country_code', '')}".rstrip(", ")
+    return None
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The dimensions derived from a passport's `static_data` and `subject` (which only minting and amendments
+    change): kept apart so that a fold that changed neither does not read them again."""
+
+    gtin: str | None
+    batch: str | None
+    model: str | None
+    chemistry: str | None
+    plant: str | None
+    recycled: tuple[Decimal, ...] | None  # RECYCLED_FIELDS; None when the passport gives none
+
+
+def recycled_of(static: dict[str, Any]) -> tuple[Decimal, ...] | None:
+    values = [_opt_dec(static.get(name)) for name in RECYCLED_FIELDS]
+    if all(v is None for v in values):
+        return None
+    return tuple(v if v is not None else Decimal(0) for v in values)
+
+
+def sources_of(state: dict[str, Any]) -> Sources:
+    static: dict[str, Any] = state.get("static_data") or {}
+    subject: dict[str, Any] = state.get("subject") or {}
+    return Sources(
+        gtin=subject.get("gtin"),
+        batch=subject.get("batch_number"),
+        model=static.get("battery_model"),
+        chemistry=(static.get("battery_chemistry") or {}).get("short_name"),
+        plant=plant_of(static),
+        recycled=recycled_of(static),
+    )
+
+
+def dimensions(state: dict[str, Any], sources: Sources | None = None) -> Dimensions:
+    """The passport's typed columns; `sources`: those derived from its static data and subject, when known."""
+    src = sources if sources is not None else sources_of(state)
+    in_service = state.get("in_service") or {}
+    return Dimensions(
+        battery_identifier=state.get("battery_identifier"),
+        gtin=src.gtin,
+        public_uri=state.get("public_uri"),
+        kind=state.get("kind"),
+        model=src.model,
+        product_family=state.get("product_family"),
+        chemistry=src.chemistry,
+        category=state.get("category"),
+        batch=src.batch,
+        plant=src.plant,
+        status=state.get("status"),
+        stage=state.get("stage"),
+        placed_on_market_at=_ts(in_service.get("placed_on_market_at")),
+        current_handler_id=state.get("current_handler_id"),
+        minted_at=_ts(state.get("minted_at")),
+        ceased=bool(state.get("ceased")),
+        extensions=dict(state.get("extensions") or {}),
+        recycled=src.recycled,
+        materials=materials_of(state),
+    )
+
+
+def materials_of(state: dict[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:
+    """Recovery outcome: material -> (declared kg, kg in recycled fractions)."""
+    outcome = (state.get("recovery") or {}).get("outcome") or []
+    return {str(o["material"]): (_dec(o.get("declared_kg")), _dec(o.get("in_recycled_fractions_kg"))) for o in outcome}
+
+
+# Fields whose change changes a passport's `Sources`.
+STATIC_SOURCES = frozenset({"static_data", "subject"})
+
+
+# --- Versions: a full snapshot every SNAPSHOT_EVERY versions (and at version 1), deltas in between ---------------
+
+SNAPSHOT_EVERY = 16
+
+
+def is_snapshot(version: int) -> bool:
+    return version % SNAPSHOT_EVERY == 1
+
+
+def rebuild(snapshot: dict[str, Any], deltas: list[dict[str, Any]]) -> dict[str, Any]:
+    """A version's state from the last snapshot at or before it and the deltas after it, in version order. A delta
+    holds the top-level fields its version set (the fold never removes one)."""
+    state = dict(snapshot)
+    for delta in deltas:
+        state.update(delta)
+    return state
+
+
+@dataclass
+class CounterDelta:
+    n: int = 0
+    rc_n: int = 0
+    rc_sums: tuple[Decimal, ...] = ZERO_RC
+
+
+Transition = tuple[str, "Dimensions | None", Dimensions]  # tenant, before (None: new), after
+
+
+def counter_deltas(changes: list[Transition]) -> dict[tuple[str, ...], CounterDelta]:
+    """Net change of `population_counts` rows, keyed (tenant, *counter_key), for passports that moved."""
+    deltas: dict[tuple[str, ...], CounterDelta] = {}
+
+    def add(tenant: str, dims: Dimensions, sign: int) -> None:
+        delta = deltas.setdefault((tenant, *dims.counter_key), CounterDelta())
+        delta.n += sign
+        if dims.recycled is not None:
+            delta.rc_n += sign
+            delta.rc_sums = tuple(a + sign * b for a, b in zip(delta.rc_sums, dims.recycled, strict=True))
+
+    for tenant, before, after in changes:
+        if before is not None:
+            if before.counter_key == after.counter_key and before.recycled == after.recycled:
+                continue
+            add(tenant, before, -1)
+        add(tenant, after, +1)
+    return {key: d for key, d in deltas.items() if d.n != 0 or d.rc_n != 0 or any(v != 0 for v in d.rc_sums)}
+
+
+def recovery_deltas(changes: list[Transition]) -> dict[tuple[str, str, str], tuple[int, Decimal, Decimal]]:
+    """Net change of `recovery_totals` rows: (tenant, chemistry, material) -> (passports, contained, recovered)."""
+    deltas: dict[tuple[str, str, str], tuple[int, Decimal, Decimal]] = {}
+
+    def add(tenant: str, dims: Dimensions, sign: int) -> None:
+        for material, (contained, recovered) in dims.materials.items():
+            key = (tenant, dims.chemistry or "", material)
+            p, c, r = deltas.get(key, (0, Decimal(0), Decimal(0)))
+            deltas[key] = (p + sign, c + sign * contained, r + sign * recovered)
+
+    for tenant, before, after in changes:
+        if before is not None:
+            if before.materials == after.materials and before.chemistry == after.chemistry:
+                continue
+            add(tenant, before, -1)
+        add(tenant, after, +1)
+    return {k: v for k, v in deltas.items() if v != (0, Decimal(0), Decimal(0))}

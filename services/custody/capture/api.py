@@ -1,0 +1,165 @@
+"""EPCIS 2.0 capture interface, GS1 REST binding semantics: `POST /epcis/capture` -> 202 + capture id;
+`GET /epcis/capture/{captureID}` reports the job (per event: index, eventHash, outcome or errors)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+import asyncpg
+import uuid_utils
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from contracts.errors import ValidationFailed, Violation
+from services.common.auth import Principal, Role, require_roles
+from services.common.outbox import Outbox
+from services.common.runtime import Runtime
+from services.custody.capture import store
+from services.custody.capture.service import capture_document, document_violations, job_body
+from services.custody.http_errors import ERROR_RESPONSES, UNSTORABLE_TEXT, CaptureIdPath, unstorable_text
+from services.custody.ingest import facts
+from services.custody.ingest.api import HANDLER_ROLES, reporter_source
+
+router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 capture"], responses=ERROR_RESPONSES)
+
+CAPTURERS = require_roles(*HANDLER_ROLES, Role.platform_operator)
+JOB_READERS = require_roles(*HANDLER_ROLES, Role.platform_operator, Role.auditor, Role.regulator)
+MEDIA_TYPES = ("application/json", "application/ld+json")
+MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+MAX_EVENTS = 10_000
+WRITE_ATTEMPTS = 3
+
+
+def _epcis_error(kind: str, title: str, status_code: int, violations: list[Violation] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"epcisException:{kind}", "title": title, "status": status_code}
+    if violations is not None:
+        body["violations"] = [v.model_dump() for v in violations]
+    return JSONResponse(body, status_code=status_code, media_type="application/problem+json")
+
+
+@router.post(
+    "/capture",
+    status_code=202,
+    summary="Capture an EPCIS 2.0 document (JSON or JSON-LD)",
+    responses={202: {"description": "capture job created"}, 400: {}, 413: {}, 415: {}},
+)
+async def capture(
+    request: Request,
+    principal: Annotated[Principal, CAPTURERS],
+    content_type: Annotated[str | None, Header()] = None,
+    error_behaviour: Annotated[
+        str | None,
+        Header(
+            alias="GS1-Capture-Error-Behaviour",
+            description="`rollback` (default): all or nothing; `proceed`: apply the events that pass.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    media_type = (content_type or "application/json").split(";")[0].strip().lower()
+    if media_type not in MEDIA_TYPES:
+        return _epcis_error("UnsupportedMediaType", f"Send {' or '.join(MEDIA_TYPES)}, not {media_type}.", 415)
+    behaviour = (error_behaviour or "rollback").strip().lower()
+    if behaviour not in ("rollback", "proceed"):
+        violation = Violation(
+            field="headers.GS1-Capture-Error-Behaviour",
+            reason="invalid_capture_error_behaviour",
+            message="GS1-Capture-Error-Behaviour is rollback or proceed.",
+        )
+        return _epcis_error("ValidationException", "Unknown capture error behaviour.", 400, [violation])
+    body = await request.body()
+    if len(body) > MAX_DOCUMENT_BYTES:
+        return _epcis_error("CaptureLimitExceededException", f"Documents are at most {MAX_DOCUMENT_BYTES} bytes.", 413)
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        violation = Violation(field="", reason="invalid_json", message=f"The body is not valid JSON: {exc}.")
+        return _epcis_error("ValidationException", "The document is not JSON.", 400, [violation])
+    violations = document_violations(document)
+    if violations:
+        return _epcis_error("ValidationException", "The document breaks EPCIS 2.0 rules.", 400, violations)
+    events = document["epcisBody"]["eventList"]
+    if len(events) > MAX_EVENTS:
+        return _epcis_error("CaptureLimitExceededException", f"Documents hold at most {MAX_EVENTS} events.", 413)
+    source = reporter_source(principal)
+    capturer = principal.tenant if principal.role in HANDLER_ROLES else None
+    capture_id = str(uuid_utils.uuid7())
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                result = await capture_document(
+                    conn,
+                    document,
+                    capture_id=capture_id,
+                    capturer=capturer,
+                    source=source,
+                    principal=principal.name,
+                    channel="http",
+                    error_behaviour=behaviour,
+                )
+                outbox = Outbox(f"urn:bpass:service:{runtime.name}")
+                for publication in result.publications:
+                    facts.add(outbox, runtime.settings.topic(publication.topic), publication)
+                await outbox.flush(conn)
+            break
+        except ValidationFailed as failed:
+            return _epcis_error("ValidationException", "The document breaks EPCIS 2.0 rules.", 400, failed.violations)
+        except asyncpg.UniqueViolationError:  # another writer appended to a chain first: capture again
+            if attempt == WRITE_ATTEMPTS:
+                raise
+        except UNSTORABLE_TEXT:
+            return unstorable_text()
+    return JSONResponse(
+        {"captureID": capture_id, "success": result.success},
+        status_code=202,
+        headers={"Location": f"/epcis/capture/{capture_id}"},
+    )
+
+
+def _may_read(principal: Principal, owner: str) -> bool:
+    return principal.role in {Role.platform_operator, Role.auditor, Role.regulator} or owner == principal.name
+
+
+@router.get("/capture/{capture_id}", summary="A capture job: per event its index, eventHash and outcome or errors")
+async def capture_job(
+    capture_id: CaptureIdPath, request: Request, principal: Annotated[Principal, JOB_READERS]
+) -> dict[str, Any]:
+    runtime: Runtime = request.app.state.runtime
+    row = await store.get_job(runtime.pool, capture_id)
+    if row is None or not _may_read(principal, row["principal"]):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            {"reason": "capture_not_found", "message": f"No capture job {capture_id} is visible to you."},
+        )
+    return job_body(row)
+
+
+@router.get("/capture", summary="Your capture jobs, newest first")
+async def capture_jobs(
+    request: Request,
+    principal: Annotated[Principal, JOB_READERS],
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    runtime: Runtime = request.app.state.runtime
+    owner = None if principal.role in {Role.platform_operator, Role.auditor, Role.regulator} else principal.name
+    rows = await store.list_jobs(runtime.pool, owner, limit)
+    return {
+        "captureJobs": [
+            {
+                "captureID": r["capture_id"],
+                "running": r["running"],
+                "success": r["success"],
+                "createdAt": r["captured_at"].isoformat(),
+                "eventCount": r["event_count"],
+                "channel": r["channel"],
+            }
+            for r in rows
+        ]
+    }
+
+
+def topic_capture_id(dedup_key: str) -> str:
+    """The capture id of a document received on the topic: derived from its CloudEvents source + id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"bpass:epcis-capture:{dedup_key}"))

@@ -1,0 +1,53 @@
+"""EPCIS documents on `bpass.custody.epcis-documents.v1`: captured like `POST /epcis/capture` (all or nothing);
+refusals, with the event's place in the field, go to the rejected topic. The job is readable at
+`GET /epcis/capture/{uuid5(URL, "bpass:epcis-capture:" + ce_source + "\\x1f" + ce_id)}`."""
+
+from __future__ import annotations
+
+import json
+
+from contracts.custody import EpcisDocumentSubmitted
+from contracts.errors import ValidationFailed, Violation
+from services.common.consumer import Inbound, UnitOfWork
+from services.custody.capture.api import topic_capture_id
+from services.custody.capture.service import capture_document, document_violations
+from services.custody.ingest import facts
+from services.custody.ingest.steps import HANDLER_SOURCE_PREFIX
+
+
+async def on_epcis_documents(uow: UnitOfWork, items: list[Inbound[EpcisDocumentSubmitted]]) -> None:
+    for item in items:
+        with uow.tracing(item):
+            try:
+                document = json.loads(item.record.value or b"")
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # parsed once already; a guard
+                uow.reject(item, [Violation(field="", reason="invalid_json", message=str(exc))])
+                continue
+            violations = document_violations(document)
+            if violations:
+                uow.reject(item, violations)
+                continue
+            source = item.envelope.source
+            capturer = (
+                source[len(HANDLER_SOURCE_PREFIX) :].split(":", 1)[0]
+                if source.startswith(HANDLER_SOURCE_PREFIX)
+                else None
+            )
+            try:
+                result = await capture_document(
+                    uow.conn,
+                    document,
+                    capture_id=topic_capture_id(item.dedup_key),
+                    capturer=capturer,
+                    source=source,
+                    principal=source,
+                    channel="topic",
+                )
+            except ValidationFailed as failed:
+                uow.reject(item, failed.violations)
+                continue
+            if not result.success:
+                uow.reject(item, result.violations)
+                continue
+            for publication in result.publications:
+                facts.add(uow.outbox, uow.settings.topic(publication.topic), publication)

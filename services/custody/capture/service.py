@@ -1,0 +1,246 @@
+"""Capturing one EPCIS 2.0 document: validate, hash, drop duplicates, apply error declarations, apply the rest.
+
+All-or-nothing by default (GS1 `captureErrorBehaviour` `rollback`): when any event breaks a custody rule,
+nothing of the document is applied and the job reports each event's errors. With `proceed`, the events that
+pass are applied and the others reported.
+
+Identity of an event is its CBV 2.0 event hash: capturing the same event again (in any serialisation) is
+reported as `duplicate` and applied once. An event carrying `errorDeclaration` has the hash of the event it
+declares erroneous: the original entries stay, and an `error_declaration` entry is appended to each chain that
+holds one, naming the sequence it corrects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts.errors import ValidationFailed, Violation
+from services.common.db import DbConnection
+from services.custody.capture import store
+from services.custody.capture.steps import glns_of, to_step
+from services.custody.epcis import CustodyObservation, context_prefixes, to_custody_observation, validate_document
+from services.custody.ingest import store as ingest_store
+from services.custody.ingest.apply import PARKED, REJECTED, apply_steps
+from services.custody.ingest.facts import Publication
+from services.custody.ingest.steps import CustodyStep
+from services.custody.registry import store as registry
+
+DUPLICATE = "duplicate"
+ERROR_DECLARED = "error_declared"
+ROLLED_BACK = "rolled_back"
+
+
+class _RolledBack(Exception):
+    """Raised inside the capture's savepoint to undo everything it did."""
+
+
+@dataclass
+class CaptureResult:
+    capture_id: str
+    success: bool
+    events: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+    publications: list[Publication] = field(default_factory=list)
+
+    @property
+    def violations(self) -> list[Violation]:
+        """Every error, its field prefixed with the event's place in the document."""
+        return [
+            Violation(
+                field=v["field"]
+                if v["field"].startswith("epcisBody")
+                else f"epcisBody.eventList.{e['index']}.{v['field']}",
+                reason=v["reason"],
+                message=v["message"],
+            )
+            for e in self.errors
+            for v in e["errors"]
+        ]
+
+
+def document_violations(document: object) -> list[Violation]:
+    """The EPCIS 2.0 capture rules (empty when the document may be captured)."""
+    return validate_document(document)
+
+
+def observations(document: dict[str, Any]) -> list[CustodyObservation]:
+    context = context_prefixes(document.get("@context"))
+    try:
+        return [to_custody_observation(event, context) for event in document["epcisBody"]["eventList"]]
+    except ValidationFailed:
+        raise
+    except (KeyError, TypeError) as exc:  # validate_document guarantees the shape; this is a guard, not a path
+        raise ValidationFailed(
+            [Violation(field="epcisBody.eventList", reason="invalid_field_type", message=str(exc))]
+        ) from exc
+
+
+def _report(index: int, observation: CustodyObservation) -> dict[str, Any]:
+    return {
+        "index": index,
+        "eventID": observation.event_id,
+        "eventHash": observation.event_hash,
+        "type": observation.event_type,
+        "custodyKind": observation.kind.value,
+        "outcome": None,
+        "errors": [],
+        "entries": [],
+        "parkedReferences": [],
+    }
+
+
+async def capture_document(
+    conn: DbConnection,
+    document: dict[str, Any],
+    *,
+    capture_id: str,
+    capturer: str | None,
+    source: str,
+    principal: str,
+    channel: str,
+    error_behaviour: str = "rollback",
+) -> CaptureResult:
+    """Capture a document that passed `document_violations` inside the caller's transaction; saves the job."""
+    observed = observations(document)
+    reports = [_report(i, o) for i, o in enumerate(observed)]
+    glns = {gln for o in observed for gln in glns_of(o)}
+    by_gln = await registry.handlers_by_gln(conn, glns)
+    known = await store.known_events(conn, [o.event_hash for o in observed])
+
+    steps: list[CustodyStep] = []
+    step_index: list[int] = []
+    first_captures: list[tuple[str, str | None, str, int, str]] = []
+    declarations: list[tuple[int, CustodyObservation]] = []
+    seen: set[str] = set()
+    for index, observation in enumerate(observed):
+        digest = observation.event_hash
+        if observation.error_declaration is not None:
+            declarations.append((index, observation))
+            continue
+        if digest in known or digest in seen:
+            reports[index]["outcome"] = DUPLICATE
+            continue
+        seen.add(digest)
+        steps.append(
+            to_step(observation, index, capturer=capturer, source=source, capture_id=capture_id, handlers=by_gln)
+        )
+        step_index.append(index)
+        first_captures.append((digest, observation.event_id, capture_id, index, ""))
+
+    declared: list[tuple[str, dict[str, Any]]] = []
+    if declarations:
+        originals = await ingest_store.entries_with_event_hash(conn, [o.event_hash for _, o in declarations])
+        for index, observation in declarations:
+            digest = observation.event_hash
+            earlier = known.get(digest)
+            if earlier is not None and earlier["declared_erroneous"] is not None:
+                reports[index]["outcome"] = DUPLICATE
+                continue
+            assert observation.error_declaration is not None
+            declaration = observation.error_declaration.model_dump(mode="json")
+            declared.append((digest, {**declaration, "capture_id": capture_id, "event_index": index}))
+            if earlier is None:
+                first_captures.append((digest, observation.event_id, capture_id, index, ERROR_DECLARED))
+            corrected = [r for r in originals if r["epcis_event_hash"] == digest]
+            if not corrected:
+                reports[index]["outcome"] = ERROR_DECLARED
+                continue
+            step = to_step(observation, index, capturer=capturer, source=source, capture_id=capture_id, handlers=by_gln)
+            step.kind = "error_declaration"
+            step.references = tuple(dict.fromkeys(r["passport_id"] for r in corrected))
+            step.corrects = {r["passport_id"]: r["sequence"] for r in corrected}
+            step.content = {
+                **step.content,
+                "declaration": declaration,
+                "corrects": [
+                    {"passport_id": r["passport_id"], "sequence": r["sequence"], "entry_hash": r["entry_hash"]}
+                    for r in corrected
+                ],
+            }
+            # The correction has the hash of the event it corrects: keep it out of the duplicate index.
+            step.source_event_id = f"{digest}#error-declaration"
+            steps.append(step)
+            step_index.append(index)
+
+    publications: list[Publication] = []
+    failed = False
+    try:
+        async with conn.transaction():  # a savepoint: undone whole on rollback
+            outcomes = await apply_steps(conn, steps)
+            for index, outcome in zip(step_index, outcomes, strict=True):
+                report = reports[index]
+                report["outcome"] = outcome.status if report["outcome"] is None else report["outcome"]
+                if report["outcome"] == ERROR_DECLARED or outcome.status != REJECTED:
+                    report["entries"] = outcome.entries
+                    report["parkedReferences"] = outcome.parked_references
+                if outcome.violations:
+                    report["errors"] = [v.model_dump() for v in outcome.violations]
+                if outcome.status == REJECTED:
+                    failed = True
+                else:
+                    publications.extend(outcome.publications)
+                if observed[index].error_declaration is not None and outcome.status != REJECTED:
+                    report["outcome"] = ERROR_DECLARED
+            if failed and error_behaviour == "rollback":
+                raise _RolledBack
+            applied = {index for index, o in zip(step_index, outcomes, strict=True) if o.status != REJECTED}
+            await store.record_events(
+                conn,
+                [
+                    (h, eid, cid, i, reports[i]["outcome"] or "")
+                    for h, eid, cid, i, _ in first_captures
+                    if i in applied or reports[i]["outcome"] == ERROR_DECLARED
+                ],
+            )
+            await store.declare_erroneous(
+                conn, [(h, d) for h, d in declared if reports[d["event_index"]]["outcome"] == ERROR_DECLARED]
+            )
+    except _RolledBack:
+        publications = []
+        for report in reports:
+            if report["outcome"] not in (REJECTED, DUPLICATE):
+                report["outcome"] = ROLLED_BACK
+                report["entries"] = []
+                report["parkedReferences"] = []
+    errors = [
+        {"index": r["index"], "eventID": r["eventID"], "eventHash": r["eventHash"], "errors": r["errors"]}
+        for r in reports
+        if r["outcome"] == REJECTED
+    ]
+    result = CaptureResult(capture_id, not failed, reports, errors, publications)
+    await store.save_job(
+        conn,
+        {
+            "capture_id": capture_id,
+            "principal": principal,
+            "channel": channel,
+            "error_behaviour": error_behaviour,
+            "success": result.success,
+            "captured_at": datetime.now(UTC),
+            "event_count": len(observed),
+            "errors": errors,
+            "events": reports,
+        },
+    )
+    return result
+
+
+def job_body(row: Any) -> dict[str, Any]:
+    """A capture job as the GS1 REST binding reports it (plus per-event outcomes)."""
+    return {
+        "captureID": row["capture_id"],
+        "createdAt": row["captured_at"].isoformat(),
+        "finishedAt": row["finished_at"].isoformat() if row["finished_at"] else None,
+        "running": row["running"],
+        "success": row["success"],
+        "captureErrorBehaviour": row["error_behaviour"],
+        "channel": row["channel"],
+        "eventCount": row["event_count"],
+        "errors": row["errors"],
+        "events": row["events"],
+    }
+
+
+__all__ = ["PARKED", "CaptureResult", "capture_document", "document_violations", "job_body"]

@@ -1,0 +1,283 @@
+"""Applying a batch of custody steps: check, correlate, chain, publish; set-based SQL, rules in Python.
+
+For a batch: load the handlers named (one query), resolve every reference (one query), lock the passports
+concerned in id order (one query), then walk the steps in order in memory: registry and permit rules, the
+transition rules of each passport, the tenant's policy; append the chain entries (one COPY) and the new heads
+(one UPDATE). A step is applied whole or not at all: when it breaks a rule and any tenant concerned rejects
+violations, nothing of it is recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+
+from contracts import topics
+from contracts.custody import (
+    HandlerRecord,
+    PassportStage,
+    PassportStatusChanged,
+)
+from contracts.errors import Violation
+from contracts.passport_data import BatteryStatus
+from services.common.db import DbConnection
+from services.custody.domain.chain import LogEntry
+from services.custody.domain.permits import handler_violations, permit_violations
+from services.custody.domain.transitions import WASTE_STAGES, CustodyState, Step, transition
+from services.custody.ingest import store
+from services.custody.ingest.facts import Publication, recorded
+from services.custody.ingest.steps import CustodyStep, parking_key
+from services.custody.registry import store as registry
+
+PASSPORT_ID_PREFIX = "urn:uuid:"
+RECORDED = "recorded"
+FLAGGED = "flagged"
+PARKED = "parked"
+REJECTED = "rejected"
+
+
+@dataclass
+class Outcome:
+    """What became of one step."""
+
+    status: str
+    violations: list[Violation] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    parked_references: list[str] = field(default_factory=list)
+    publications: list[Publication] = field(default_factory=list)
+
+
+@dataclass
+class _Passport:
+    passport_id: str
+    tenant: str
+    policy: str
+    sequence: int
+    head_hash: str
+    state: CustodyState
+    status: str | None = None
+    dirty: bool = False
+
+
+def _handlers_named(step: CustodyStep) -> list[str]:
+    return [h for h in (step.handler_id, step.from_handler_id, step.to_handler_id) if h]
+
+
+def registry_violations(step: CustodyStep, handlers: dict[str, HandlerRecord]) -> list[Violation]:
+    """The reporting handler is registered, verified and permitted; both parties of a handover are verified."""
+    record = handlers.get(step.handler_id)
+    violations = handler_violations(step.handler_id, record)
+    if step.kind == "handover":
+        for party, name in ((step.from_handler_id, "from_handler_id"), (step.to_handler_id, "to_handler_id")):
+            if party and party != step.handler_id:
+                role = "handing-over handler" if name == "from_handler_id" else "receiving handler"
+                violations += handler_violations(party, handlers.get(party), name, role)
+    if record is not None and not violations:
+        violations += permit_violations(
+            record,
+            kind=step.kind,
+            occurred_at=step.occurred_at,
+            ewc_code=step.ewc_code,
+            operation=step.operation,
+            site_id=step.site_id,
+        )
+    return violations
+
+
+def _ambiguous(reference: str, index: int) -> Violation:
+    return Violation(
+        field=f"targets.{index}",
+        reason="ambiguous_identifier",
+        message=f"{reference!r} names passports of several tenants; send the passport id or the Digital Link "
+        "URI instead.",
+    )
+
+
+async def apply_steps(conn: DbConnection, steps: list[CustodyStep]) -> list[Outcome]:
+    """Apply `steps` in order inside the caller's transaction; each outcome carries the facts to publish."""
+    handler_ids = {h for step in steps for h in _handlers_named(step)}
+    handlers = await registry.load_handlers(conn, handler_ids)
+    references = [r for step in steps for r in step.references]
+    rows = None
+    if all(r.startswith(PASSPORT_ID_PREFIX) for r in references):
+        # The common case, steps naming passports by id: one query resolves them and reads their state, unless a
+        # pack or batch among them brings members (then the general path below).
+        rows = await store.states(conn, references)
+        if any(row["kind"] != "battery" for row in rows.values()):
+            rows = None
+        else:
+            resolved = {pid: [(pid, row["tenant"])] for pid, row in rows.items()}
+    if rows is None:
+        resolved = await store.resolve(conn, references)
+        rows = await store.states(conn, list({pid for matches in resolved.values() for pid, _ in matches}))
+    passports = {
+        pid: _Passport(
+            passport_id=pid,
+            tenant=row["tenant"],
+            policy=row["policy"],
+            sequence=row["head_sequence"],
+            head_hash=row["head_hash"],
+            state=CustodyState(row["holder"], row["in_transit"], row["pending_from"], row["pending_to"], row["stage"]),
+        )
+        for pid, row in rows.items()
+    }
+    log_rows: list[tuple[Any, ...]] = []
+    parked_rows: list[tuple[str, dict[str, Any], dict[str, Any], str]] = []
+    outcomes = []
+    for step in steps:
+        outcome = _apply_one(step, handlers, resolved, passports, log_rows)
+        if outcome.parked_references:
+            step_json = step.to_json()
+            envelope = {"id": step.source_event_id, "source": step.source}
+            for reference in outcome.parked_references:
+                parked_rows.append((parking_key(reference), envelope, step_json, "step"))
+        outcomes.append(outcome)
+    await store.append_entries(conn, log_rows)
+    await store.update_states(
+        conn,
+        [
+            (
+                p.passport_id,
+                p.sequence,
+                p.head_hash,
+                p.state.holder,
+                p.state.in_transit,
+                p.state.pending_from,
+                p.state.pending_to,
+                p.state.stage,
+                p.status,
+            )
+            for p in passports.values()
+            if p.dirty
+        ],
+    )
+    await store.park(conn, parked_rows)
+    return outcomes
+
+
+def _apply_one(
+    step: CustodyStep,
+    handlers: dict[str, HandlerRecord],
+    resolved: dict[str, list[tuple[str, str]]],
+    passports: dict[str, _Passport],
+    log_rows: list[tuple[Any, ...]],
+) -> Outcome:
+    hard = list(step.hard_violations)
+    targets: dict[str, _Passport] = {}
+    waiting: list[str] = []
+    for index, reference in enumerate(step.references):
+        matches = resolved.get(reference, [])
+        if len({tenant for _, tenant in matches}) > 1:
+            hard.append(_ambiguous(reference, index))
+        for pid, _ in matches:
+            if pid in passports:
+                targets.setdefault(pid, passports[pid])
+        if not matches:
+            waiting.append(reference)
+    if hard:
+        return Outcome(REJECTED, hard)
+    if not targets:
+        # Early: nothing it names is minted yet. Checked when it is applied, against the passport's tenant policy.
+        return Outcome(PARKED, parked_references=waiting)
+    violations = registry_violations(step, handlers)
+    custody_step = Step(step.kind, step.handler_id, step.from_handler_id, step.to_handler_id)
+    after: dict[str, CustodyState] = {}
+    for pid, passport in targets.items():
+        state, broken = transition(passport.state, custody_step)
+        after[pid] = state
+        violations += [v for v in broken if v not in violations]
+    if violations and any(p.policy != "flag" for p in targets.values()):
+        return Outcome(REJECTED, violations)
+    outcome = Outcome(FLAGGED if violations else RECORDED, violations, parked_references=waiting)
+    flags = [v.model_dump() for v in violations]
+    content = {**step.content, "flags": flags} if flags else step.content
+    occurred_at = step.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    for pid, passport in targets.items():
+        entry = LogEntry(
+            passport_id=pid,
+            sequence=passport.sequence + 1,
+            kind=step.kind,
+            occurred_at=step.occurred_at,
+            handler_id=step.handler_id,
+            from_handler_id=step.from_handler_id,
+            to_handler_id=step.to_handler_id,
+            source_event_id=step.source_event_id,
+            source=step.source,
+            content=content,
+            previous_hash=passport.head_hash,
+        )
+        entry_hash = entry.entry_hash
+        log_rows.append(
+            (
+                pid,
+                entry.sequence,
+                entry.kind,
+                entry.occurred_at,
+                entry.handler_id,
+                entry.from_handler_id,
+                entry.to_handler_id,
+                entry.source_event_id,
+                entry.source,
+                content,
+                entry.previous_hash,
+                entry_hash,
+                step.epcis_event_hash,
+            )
+        )
+        previous_stage = passport.state.stage
+        passport.sequence, passport.head_hash, passport.state, passport.dirty = (
+            entry.sequence,
+            entry_hash,
+            after[pid],
+            True,
+        )
+        outcome.entries.append({"passport_id": pid, "sequence": entry.sequence, "entry_hash": entry_hash})
+        outcome.publications.append(
+            recorded(
+                {
+                    "passport_id": pid,
+                    "tenant": passport.tenant,
+                    "sequence": entry.sequence,
+                    "kind": step.kind,
+                    "occurred_at": occurred_at,
+                    "handler_id": step.handler_id,
+                    "from_handler_id": step.from_handler_id,
+                    "to_handler_id": step.to_handler_id,
+                    "source_event_id": step.source_event_id,
+                    "entry_hash": entry_hash,
+                    "previous_hash": entry.previous_hash,
+                    "site_id": step.site_id,
+                    "ewc_code": step.ewc_code,
+                    "operation": step.operation,
+                    "flags": flags,
+                    "epcis_event_hash": step.epcis_event_hash,
+                    "corrects_sequence": step.corrects.get(pid),
+                },
+                pid,
+            )
+        )
+        stage = passport.state.stage
+        if stage is not None and stage != previous_stage:
+            status = BatteryStatus.waste if stage in WASTE_STAGES else None
+            if status is not None:
+                passport.status = status.value
+            outcome.publications.append(
+                Publication(
+                    topics.CUSTODY_PASSPORT_STATUS.name,
+                    PassportStatusChanged(
+                        passport_id=pid,
+                        tenant=passport.tenant,
+                        stage=PassportStage(stage),
+                        previous_stage=previous_stage,
+                        status=status,
+                        occurred_at=step.occurred_at,
+                        sequence=entry.sequence,
+                        handler_id=step.handler_id,
+                        source_event_id=step.source_event_id,
+                    ),
+                    key=pid,
+                    subject=pid,
+                )
+            )
+    return outcome

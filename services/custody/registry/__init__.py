@@ -1,0 +1,1 @@
+"""The verified handler registry: carriers, collectors, recyclers, refiners, repairers, second-life operators."""

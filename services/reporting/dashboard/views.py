@@ -1,0 +1,520 @@
+"""The OEM dashboard: population, passports (search), batches, single passport with its timeline, lifecycle
+stages, the standard reports with charts, and export jobs. Signed in with an API key kept in an HttpOnly,
+SameSite=Strict cookie; the same roles and tenant scoping as the read API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from services.common.auth import OEM_ROLES, Keyring, Principal, Role
+from services.reporting import store
+from services.reporting.api.common import runtime_of, scope_tenant, visible
+from services.reporting.api.reports import ReportName, build_report
+from services.reporting.dashboard.html import cards, e, link, page, passport_link, table
+from services.reporting.domain import query
+from services.reporting.domain.charts import bar_chart
+from services.reporting.domain.custody_chain import verify_chain
+from services.reporting.domain.query import Filters
+from services.reporting.domain.readmodel import STAGES
+from services.reporting.domain.reports import REPORTS
+from services.reporting.exports.jobs import create_job, job_view
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+COOKIE = "bpass_dashboard_key"
+STATIC = Path(__file__).resolve().parent.parent / "static"
+ALLOWED = frozenset({*OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator})
+
+
+def _principal(request: Request) -> Principal:
+    keyring: Keyring = request.app.state.keyring
+    key = request.cookies.get(COOKIE) or request.headers.get("x-api-key")
+    principal = keyring.authenticate(key) if key else None
+    if principal is None:
+        raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/dashboard/login"})
+    if principal.role not in ALLOWED:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, {"reason": "role_not_allowed", "message": "Not for this key."})
+    return principal
+
+
+class Ctx:
+    """Who is looking, at which tenant."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.principal = _principal(request)
+        self.tenant = scope_tenant(self.principal, request.query_params.get("tenant"))
+        self.cross = self.principal.role in {Role.regulator, Role.platform_operator}
+        self.tenant_q = f"?tenant={quote(self.tenant)}" if self.cross else ""
+        self.pool = runtime_of(request).pool
+
+    def render(self, title: str, body: str, active: str) -> HTMLResponse:
+        who = f"{self.principal.role.value} · {self.tenant}"
+        return HTMLResponse(page(title, body, active=active, who=who, tenant_q=self.tenant_q))
+
+    def filters(self, **equals: str | None) -> Filters:
+        return Filters(tenant=self.tenant, equals={k: v for k, v in equals.items() if v})
+
+    @property
+    def tenant_param(self) -> str | None:
+        return self.tenant if self.cross else None
+
+
+@router.get("/static/{name}")
+async def static_file(name: str) -> Response:
+    media = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+    if name not in media:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    return Response((STATIC / name).read_bytes(), media_type=media[name], headers={"Cache-Control": "max-age=300"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(error: str | None = None) -> str:
+    message = "<p class='bad' role='alert'>That key is unknown, revoked or expired.</p>" if error else ""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Sign in · Battery passports</title>"
+        "<link rel='stylesheet' href='/dashboard/static/dashboard.css'></head><body><main>"
+        f"<h1>Battery passport dashboard</h1>{message}"
+        "<form method='post' action='/dashboard/login' class='filters'>"
+        "<label for='api_key'>API key<input id='api_key' name='api_key' type='password' required size='50' "
+        "autocomplete='off'></label><button type='submit' id='sign-in'>Sign in</button></form>"
+        "<p class='muted'>Use an OEM, auditor, regulator or operator key (for the demo: var/local/demo-keys.json).</p>"
+        "</main></body></html>"
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded form body (the dashboard's forms are small; no multipart)."""
+    body = (await request.body())[:65_536].decode("utf-8", "replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    keyring: Keyring = request.app.state.keyring
+    api_key = (await _form(request)).get("api_key", "")
+    principal = keyring.authenticate(api_key.strip())
+    if principal is None or principal.role not in ALLOWED:
+        return RedirectResponse("/dashboard/login?error=1", status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse("/dashboard", status.HTTP_303_SEE_OTHER)
+    response.set_cookie(COOKIE, api_key.strip(), httponly=True, samesite="strict", path="/dashboard", max_age=8 * 3600)
+    return response
+
+
+@router.get("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/dashboard/login", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(COOKIE, path="/dashboard")
+    return response
+
+
+def _charts(report: dict[str, Any], name: str) -> str:
+    return (
+        "<div class='charts'>"
+        + "".join(bar_chart(c, slug=f"{name}-{i}") for i, c in enumerate(report["charts"]))
+        + "</div>"
+    )
+
+
+@router.get("", response_class=HTMLResponse)
+async def population(request: Request) -> HTMLResponse:
+    ctx = Ctx(request)
+    report = await build_report(runtime_of(request), "population", ctx.filters())
+    stages = report["by_stage"]
+    body = cards(
+        [
+            ("passports", report["total"]),
+            ("in service", stages.get("in_service", 0)),
+            ("end of life", sum(stages.get(s, 0) for s in ("collected", "in_treatment", "recycled"))),
+            ("chemistries", len(report["by_chemistry"])),
+            ("models", len(report["by_model"])),
+        ]
+    )
+    body += _charts(report, "population")
+    models = sorted(report["by_model"].items(), key=lambda kv: -kv[1])[:15]
+    body += "<h2>Models</h2>" + table(
+        ["model", "passports"],
+        [[link("/dashboard/passports", m, model=m, tenant=ctx.tenant_param), n] for m, n in models],
+        raw_columns={0},
+        test_id="models",
+    )
+    return ctx.render("Battery population", body, "population")
+
+
+FILTER_FIELDS = ("model", "chemistry", "category", "batch", "plant", "status", "stage", "current_handler")
+
+
+@router.get("/passports", response_class=HTMLResponse)
+async def passports(request: Request, cursor: str | None = None) -> HTMLResponse:
+    ctx = Ctx(request)
+    params = {k: request.query_params.get(k) or None for k in FILTER_FIELDS}
+    equals = {k: v for k, v in params.items() if v}
+    extensions = query.parse_extension_filters(dict(request.query_params))
+    filters = Filters(tenant=ctx.tenant, equals=equals, extensions=extensions)
+    items, next_cursor = await store.search(ctx.pool, filters, query.decode_cursor(cursor) if cursor else None, 50)
+    inputs = "".join(
+        f"<label for='f-{k}'>{k.replace('_', ' ')}<input id='f-{k}' name='{k}' value='{e(params[k] or '')}'></label>"
+        for k in FILTER_FIELDS
+    )
+    hidden = f"<input type='hidden' name='tenant' value='{e(ctx.tenant)}'>" if ctx.cross else ""
+    body = (
+        f"<form class='filters' method='get' role='search'>{hidden}{inputs}<button type='submit'>Filter</button></form>"
+    )
+    rows = [
+        [
+            passport_link(i["passport_id"], i["battery_identifier"] or i["passport_id"], ctx.tenant_param),
+            i["model"],
+            i["chemistry"],
+            i["category"],
+            i["batch"],
+            i["status"],
+            i["stage"],
+            i["current_handler_id"],
+        ]
+        for i in items
+    ]
+    body += f"<p class='muted' id='result-count'>{len(items)} passport(s) on this page</p>"
+    body += table(
+        ["battery", "model", "chemistry", "category", "batch", "status", "stage", "held by"],
+        rows,
+        raw_columns={0},
+        test_id="passports",
+    )
+    if next_cursor:
+        body += (
+            "<p>"
+            + link("/dashboard/passports", "Next page →", cursor=next_cursor, tenant=ctx.tenant_param, **equals)
+            + "</p>"
+        )
+    return ctx.render("Passports", body, "passports")
+
+
+@router.get("/batches", response_class=HTMLResponse)
+async def batches(request: Request) -> HTMLResponse:
+    ctx = Ctx(request)
+    rows = await store.batches(ctx.pool, ctx.tenant)
+    body = table(
+        ["batch", "model", "chemistry", "passports", "end of life", "first minted"],
+        [
+            [
+                link(f"/dashboard/batches/{quote(r['batch'], safe='')}", r["batch"], tenant=ctx.tenant_param),
+                r["model"],
+                r["chemistry"],
+                r["passports"],
+                r["end_of_life"],
+                r["first_minted"].date().isoformat() if r["first_minted"] else "",
+            ]
+            for r in rows
+        ],
+        raw_columns={0},
+        test_id="batches",
+    )
+    return ctx.render("Batches", body, "batches")
+
+
+@router.get("/batches/{batch}", response_class=HTMLResponse)
+async def batch(request: Request, batch: str) -> HTMLResponse:
+    ctx = Ctx(request)
+    filters = ctx.filters(batch=batch)
+    groups, _ = await store.counts(ctx.pool, filters, ["stage"])
+    items, _ = await store.search(ctx.pool, filters, None, 200)
+    by_stage = {g["stage"]: g["count"] for g in groups}
+    ordered = [(s, by_stage.get(s, 0)) for s in STAGES if by_stage.get(s)]
+    body = cards([("passports in batch", sum(by_stage.values())), *ordered])
+    body += bar_chart(
+        {
+            "title": f"Batch {batch} by lifecycle stage",
+            "unit": "passports",
+            "series": [{"label": s, "value": n} for s, n in ordered],
+        },
+        slug="batch-stages",
+    )
+    body += (
+        f"<form method='post' action='/dashboard/exports{ctx.tenant_q}'>"
+        f"<input type='hidden' name='batch' value='{e(batch)}'>"
+        "<label for='fmt'>Export this batch as </label><select id='fmt' name='format'>"
+        "<option value='audit-pack-pdf'>signed PDF audit pack</option><option value='csv'>CSV</option>"
+        "<option value='json'>JSON</option><option value='batterypass-json'>Battery Pass 1.2 JSON</option>"
+        "</select> <button type='submit' id='export-batch'>Export</button></form>"
+    )
+    body += "<h2>Passports</h2>" + table(
+        ["battery", "model", "stage", "status", "held by"],
+        [
+            [
+                passport_link(i["passport_id"], i["battery_identifier"], ctx.tenant_param),
+                i["model"],
+                i["stage"],
+                i["status"],
+                i["current_handler_id"],
+            ]
+            for i in items
+        ],
+        raw_columns={0},
+        test_id="batch-passports",
+    )
+    return ctx.render(f"Batch {batch}", body, "batches")
+
+
+@router.get("/passports/{passport_id}", response_class=HTMLResponse)
+async def passport(
+    request: Request, passport_id: str, as_of: Annotated[datetime | None, Query()] = None
+) -> HTMLResponse:
+    ctx = Ctx(request)
+    row = await store.current(ctx.pool, passport_id)
+    if row is None or not visible(ctx.principal, row["tenant"]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "passport_not_found", "message": "Not found."})
+    state: dict[str, Any] = row["state"]
+    note = ""
+    if as_of is not None:
+        old = await store.as_of(ctx.pool, passport_id, as_of)
+        if old is None:
+            note = f"<p class='bad'>The passport did not exist yet at {e(as_of.isoformat())}.</p>"
+        else:
+            state = old["state"]
+            note = f"<p class='muted' id='as-of'>As of {e(as_of.isoformat())}: version {e(old['version'])}.</p>"
+    static = state.get("static_data") or {}
+    check = verify_chain(state.get("custody_timeline") or [])
+    body = note + cards(
+        [
+            ("stage", state.get("stage")),
+            ("status", state.get("status")),
+            ("version", state.get("version")),
+            ("custody steps", len(state.get("custody_timeline") or [])),
+        ]
+    )
+    identity = [
+        ["passport id", e(state.get("passport_id"))],
+        ["battery identifier", e(state.get("battery_identifier"))],
+        ["public page", f"<a href='/passport/{e(passport_id)}'>{e(state.get('public_uri'))}</a>"],
+        ["model", e(static.get("battery_model"))],
+        ["chemistry", e((static.get("battery_chemistry") or {}).get("short_name"))],
+        ["category", e(state.get("category"))],
+        ["batch", e((state.get("subject") or {}).get("batch_number"))],
+        ["held by", e(state.get("current_handler_id"))],
+        ["minted", e(state.get("minted_at"))],
+        ["ceased", e(state.get("ceased_at") or "no")],
+        ["predecessors", e(", ".join(state.get("predecessor_ids") or []) or "none")],
+        ["successors", e(", ".join(state.get("successor_ids") or []) or "none")],
+    ]
+    body += "<h2>Identity</h2>" + table(["field", "value"], identity, raw_columns={1}, test_id="identity")
+    events: list[tuple[str, str]] = [(str(state.get("minted_at")), f"Minted by {state.get('minted_by', '')}")]
+    for step in state.get("custody_timeline") or []:
+        parties = " → ".join(p for p in (step.get("from_handler_id"), step.get("to_handler_id")) if p)
+        events.append(
+            (step["occurred_at"], f"Custody #{step['sequence']}: {step['kind']} by {step['handler_id']} {parties}")
+        )
+    for h in state.get("status_history") or []:
+        events.append(
+            (
+                h["occurred_at"],
+                f"Status {h['status']}, stage {h['stage']}" + (f" ({h['reason']})" if h.get("reason") else ""),
+            )
+        )
+    for a in (state.get("recovery") or {}).get("attributions") or []:
+        materials = ", ".join(f"{m.get('material')} {m.get('recovered_kg')} kg" for m in a.get("materials", []))
+        events.append((str(a.get("attributed_at") or ""), f"Recovery attributed: {materials}"))
+    if state.get("ceased_at"):
+        events.append((state["ceased_at"], "Passport ceased"))
+    events.sort(key=lambda ev: ev[0])
+    verdict = "<span class='ok'>intact</span>" if check["intact"] else "<span class='bad'>broken</span>"
+    body += f"<h2>Timeline</h2><p>Custody chain linkage: {verdict} ({check['entries']} entries)</p>"
+    body += (
+        "<ol class='timeline' data-timeline>"
+        + "".join(
+            f"<li><time datetime='{e(when)}'>{e(when[:19].replace('T', ' '))}</time><br>{e(text)}</li>"
+            for when, text in events
+        )
+        + "</ol>"
+    )
+    versions = await store.versions(ctx.pool, passport_id)
+    body += "<h2>Versions</h2>" + table(
+        ["version", "change", "valid from", ""],
+        [
+            [
+                v["version"],
+                v["change"],
+                v["valid_from"].isoformat(),
+                link(
+                    f"/dashboard/passports/{passport_id}",
+                    "view as of",
+                    as_of=v["valid_from"].isoformat(),
+                    tenant=ctx.tenant_param,
+                ),
+            ]
+            for v in versions
+        ],
+        raw_columns={3},
+        test_id="versions",
+    )
+    data_rows = [[k, v] for k, v in static.items() if not isinstance(v, dict | list)]
+    body += "<h2>Passport data</h2>" + table(["attribute", "value"], data_rows, test_id="static-data")
+    return ctx.render(f"Passport {state.get('battery_identifier') or passport_id}", body, "passports")
+
+
+@router.get("/stages", response_class=HTMLResponse)
+async def stages(request: Request) -> HTMLResponse:
+    ctx = Ctx(request)
+    groups, _ = await store.counts(ctx.pool, ctx.filters(), ["stage", "category"])
+    by_stage: dict[str, int] = {}
+    for g in groups:
+        by_stage[g["stage"] or "(none)"] = by_stage.get(g["stage"] or "(none)", 0) + g["count"]
+    ordered = [(s, by_stage.get(s, 0)) for s in STAGES]
+    body = bar_chart(
+        {
+            "title": "Passports by lifecycle stage",
+            "unit": "passports",
+            "series": [{"label": s, "value": n} for s, n in ordered],
+        },
+        slug="stages",
+    )
+    categories = sorted({g["category"] or "(none)" for g in groups})
+    matrix = {(g["stage"], g["category"] or "(none)"): g["count"] for g in groups}
+    body += "<h2>Stage by category</h2>" + table(
+        ["stage", *categories, "all"],
+        [
+            [
+                link("/dashboard/passports", s, stage=s, tenant=ctx.tenant_param),
+                *[matrix.get((s, c), 0) for c in categories],
+                n,
+            ]
+            for s, n in ordered
+        ],
+        raw_columns={0},
+        test_id="stages",
+    )
+    return ctx.render("Lifecycle stages", body, "stages")
+
+
+@router.get("/reports", response_class=HTMLResponse)
+async def report_index(request: Request) -> HTMLResponse:
+    ctx = Ctx(request)
+    body = (
+        "<ul>"
+        + "".join(
+            f"<li>{link(f'/dashboard/reports/{name}', title, tenant=ctx.tenant_param)}</li>"
+            for name, title in REPORTS.items()
+        )
+        + "</ul>"
+    )
+    return ctx.render("Reports", body, "reports")
+
+
+@router.get("/reports/{name}", response_class=HTMLResponse)
+async def report(request: Request, name: ReportName) -> HTMLResponse:
+    ctx = Ctx(request)
+    data = await build_report(runtime_of(request), name.value, ctx.filters())
+    rows = data["rows"]
+    body = (
+        f"<p>Download: <a href='/dashboard/reports/{name.value}.csv{ctx.tenant_q}'>CSV</a> · "
+        f"<a href='/dashboard/reports/{name.value}.json{ctx.tenant_q}'>JSON</a> "
+        f"<span class='muted'>(API: /reporting/v1/reports/{name.value}?format=csv)</span></p>"
+    )
+    body += _charts(data, name.value)
+    body += "<h2>Table</h2>" + (
+        table(list(rows[0]), [list(r.values()) for r in rows[:500]], test_id="report") if rows else "<p>No data.</p>"
+    )
+    return ctx.render(REPORTS[name.value], body, "reports")
+
+
+@router.get("/reports/{name}.{fmt}")
+async def report_file(request: Request, name: ReportName, fmt: str) -> Response:
+    from services.reporting.domain.reports import to_csv
+
+    ctx = Ctx(request)
+    data = await build_report(runtime_of(request), name.value, ctx.filters())
+    if fmt == "csv":
+        return Response(
+            to_csv(data["rows"]),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name.value}.csv"'},
+        )
+    return JSONResponse(data)
+
+
+@router.post("/exports")
+async def start_export(request: Request) -> Response:
+    ctx = Ctx(request)
+    form = await _form(request)
+    format = form.get("format", "")
+    batch = form.get("batch") or None
+    if format not in {"csv", "json", "batterypass-json", "audit-pack-pdf"}:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, {"reason": "unknown_format", "message": format})
+    job_id = await create_job(
+        ctx.pool,
+        tenant=ctx.tenant,
+        requested_by=ctx.principal.name,
+        format=format,
+        request={
+            "format": format,
+            "filters": {"batch": batch} if batch else {},
+            "passport_ids": [],
+            "title": f"Audit pack of batch {batch}" if batch else None,
+        },
+    )
+    return RedirectResponse(f"/dashboard/exports/{job_id}{ctx.tenant_q}", status.HTTP_303_SEE_OTHER)
+
+
+async def _job_row(ctx: Ctx, job_id: str) -> Any:
+    row = await ctx.pool.fetchrow(
+        "SELECT job_id, tenant, format, status, progress_pct, processed, total, request, error, created_at,"
+        " finished_at, file_name FROM export_jobs WHERE job_id = $1 AND tenant = $2",
+        job_id,
+        ctx.tenant,
+    )
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "export_not_found", "message": job_id})
+    return row
+
+
+@router.get("/exports/{job_id}.json")
+async def export_status(request: Request, job_id: str) -> dict[str, Any]:
+    return job_view(await _job_row(Ctx(request), job_id))
+
+
+@router.get("/exports/{job_id}", response_class=HTMLResponse)
+async def export_page(request: Request, job_id: str) -> HTMLResponse:
+    ctx = Ctx(request)
+    job = job_view(await _job_row(ctx, job_id))
+    body = (
+        f"<p>Format {e(job['format'])}; {e(job['processed'])} of {e(job['total'] or '?')} passports.</p>"
+        f"<p id='export-status' data-status='{e(job['status'])}'>{e(job['status'])} ({job['progress_pct']} %)</p>"
+        f"<progress id='export-progress' max='100' value='{job['progress_pct']}'>{job['progress_pct']} %</progress>"
+    )
+    if job["status"] in ("queued", "running"):
+        body += f"<div data-export-job='/dashboard/exports/{e(job_id)}.json{ctx.tenant_q}'></div>"
+    if job["status"] == "done":
+        base = f"/dashboard/exports/{e(job_id)}"
+        body += f"<p><a id='download' href='{base}/download{ctx.tenant_q}'>Download {e(job.get('file_name'))}</a>"
+        if job["format"] == "audit-pack-pdf":
+            body += f" · <a id='signature' href='{base}/signature{ctx.tenant_q}'>signature (.sig.json)</a>"
+        body += "</p>"
+    if job["status"] == "failed":
+        body += f"<p class='bad'>{e(job['error'])}</p>"
+    return ctx.render(f"Export {job_id}", body, "batches")
+
+
+@router.get("/exports/{job_id}/{part}")
+async def export_file(request: Request, job_id: str, part: str) -> Response:
+    ctx = Ctx(request)
+    row = await ctx.pool.fetchrow(
+        "SELECT status, content, file_name, media_type, signature FROM export_jobs WHERE job_id = $1 AND tenant = $2",
+        job_id,
+        ctx.tenant,
+    )
+    if row is None or row["status"] != "done" or part not in {"download", "signature"}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "export_not_found", "message": job_id})
+    if part == "signature":
+        return JSONResponse(
+            row["signature"], headers={"Content-Disposition": f'attachment; filename="{row["file_name"]}.sig.json"'}
+        )
+    return Response(
+        bytes(row["content"]),
+        media_type=row["media_type"],
+        headers={"Content-Disposition": f'attachment; filename="{row["file_name"]}"'},
+    )

@@ -1,0 +1,191 @@
+"""Search filters, grouping and cursors of the read API, as data; and the SQL they become (no I/O here).
+
+Every column name put into SQL comes from the whitelists below; every value is a bind parameter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from contracts.errors import ValidationFailed, Violation
+
+# Filter name -> column of passport_view (all text equality unless listed otherwise).
+TEXT_FILTERS = {
+    "model": "model",
+    "product_family": "product_family",
+    "chemistry": "chemistry",
+    "category": "category",
+    "batch": "batch",
+    "plant": "plant",
+    "status": "status",
+    "stage": "stage",
+    "current_handler": "current_handler_id",
+    "kind": "kind",
+}
+# Dimensions kept pre-aggregated in population_counts (counts over these never scan passport_view).
+CUBE_DIMENSIONS = ("category", "chemistry", "model", "product_family", "plant", "status", "stage")
+# group_by name -> SQL expression over passport_view.
+GROUP_EXPRESSIONS = {
+    **{name: column for name, column in TEXT_FILTERS.items()},
+    "placed_on_market_month": "to_char(placed_on_market_at AT TIME ZONE 'UTC', 'YYYY-MM')",
+    "ceased": "ceased::text",
+}
+EXTENSION_PREFIX = "ext."
+MAX_PAGE = 500
+MAX_GROUPS = 5000
+SUMMARY_COLUMNS = (
+    "passport_id, tenant, version, updated_at, battery_identifier, public_uri, kind, model, product_family, "
+    "chemistry, category, batch, plant, status, stage, placed_on_market_at, current_handler_id, minted_at, "
+    "ceased, extensions"
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    tenant: str
+    equals: dict[str, str] = field(default_factory=dict)  # filter name -> value
+    extensions: dict[str, str] = field(default_factory=dict)  # extension key -> value
+    placed_from: datetime | None = None
+    placed_to: datetime | None = None
+    ceased: bool | None = None
+
+    @property
+    def cube_only(self) -> bool:
+        return (
+            set(self.equals) <= set(CUBE_DIMENSIONS)
+            and not self.extensions
+            and self.placed_from is None
+            and self.placed_to is None
+            and self.ceased is None
+        )
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.equals)
+        out.update({f"{EXTENSION_PREFIX}{k}": v for k, v in self.extensions.items()})
+        if self.placed_from:
+            out["placed_from"] = self.placed_from.isoformat()
+        if self.placed_to:
+            out["placed_to"] = self.placed_to.isoformat()
+        if self.ceased is not None:
+            out["ceased"] = self.ceased
+        return out
+
+
+def parse_extension_filters(query: dict[str, str]) -> dict[str, str]:
+    """`ext.<key>=<value>` query parameters -> {key: value}."""
+    found = {}
+    for name, value in query.items():
+        if name.startswith(EXTENSION_PREFIX):
+            key = name[len(EXTENSION_PREFIX) :]
+            if not key or len(key) > 100:
+                raise ValidationFailed(
+                    [Violation(field=name, reason="invalid_extension_filter", message="Name an extension field.")]
+                )
+            found[key] = value
+    return found
+
+
+def where(filters: Filters, first_param: int = 1) -> tuple[str, list[Any]]:
+    """WHERE clause over passport_view (without the keyword) and its parameters."""
+    clauses = [f"tenant = ${first_param}"]
+    params: list[Any] = [filters.tenant]
+
+    def bind(value: Any) -> str:
+        params.append(value)
+        return f"${first_param + len(params) - 1}"
+
+    for name, value in sorted(filters.equals.items()):
+        clauses.append(f"{TEXT_FILTERS[name]} = {bind(value)}")
+    if filters.extensions:
+        clauses.append(f"extensions @> {bind(dict(filters.extensions))}::jsonb")
+    if filters.placed_from is not None:
+        clauses.append(f"placed_on_market_at >= {bind(filters.placed_from)}")
+    if filters.placed_to is not None:
+        clauses.append(f"placed_on_market_at < {bind(filters.placed_to)}")
+    if filters.ceased is not None:
+        clauses.append(f"ceased = {bind(filters.ceased)}")
+    return " AND ".join(clauses), params
+
+
+def search_sql(filters: Filters, after: str | None, limit: int) -> tuple[str, list[Any]]:
+    clause, params = where(filters)
+    if after is not None:
+        params.append(after)
+        clause += f" AND passport_id > ${len(params)}"
+    params.append(limit + 1)
+    sql = f"SELECT {SUMMARY_COLUMNS} FROM passport_view WHERE {clause} ORDER BY passport_id LIMIT ${len(params)}"
+    return sql, params
+
+
+def validate_group_by(group_by: list[str]) -> list[str]:
+    violations = []
+    for name in group_by:
+        if name not in GROUP_EXPRESSIONS and not (name.startswith(EXTENSION_PREFIX) and len(name) > 4):
+            violations.append(
+                Violation(
+                    field="group_by",
+                    reason="unknown_dimension",
+                    message=f"Cannot group by {name!r}; use one of {', '.join(sorted(GROUP_EXPRESSIONS))} "
+                    f"or {EXTENSION_PREFIX}<extension field>.",
+                )
+            )
+    if not group_by:
+        violations.append(Violation(field="group_by", reason="missing", message="Name at least one dimension."))
+    if len(group_by) > 4:
+        violations.append(Violation(field="group_by", reason="too_many", message="Group by at most 4 dimensions."))
+    if violations:
+        raise ValidationFailed(violations)
+    return group_by
+
+
+def count_sql(filters: Filters, group_by: list[str]) -> tuple[str, list[Any], bool]:
+    """SQL of a grouped count; True when it reads the pre-aggregated counters."""
+    if filters.cube_only and set(group_by) <= set(CUBE_DIMENSIONS):
+        clauses = ["tenant = $1"]
+        params: list[Any] = [filters.tenant]
+        for name, value in sorted(filters.equals.items()):
+            params.append(value)
+            clauses.append(f"{name} = ${len(params)}")
+        columns = ", ".join(f"nullif({g}, '') AS \"{g}\"" for g in group_by)
+        groups = ", ".join(str(i + 1) for i in range(len(group_by)))
+        sql = (
+            f"SELECT {columns}, sum(n)::bigint AS count FROM population_counts WHERE {' AND '.join(clauses)} "
+            f"GROUP BY {groups} HAVING sum(n) > 0 ORDER BY count DESC, {groups} LIMIT {MAX_GROUPS}"
+        )
+        return sql, params, True
+    clause, params = where(filters)
+    expressions = []
+    for name in group_by:
+        if name.startswith(EXTENSION_PREFIX):
+            params.append(name[len(EXTENSION_PREFIX) :])
+            expressions.append(f"extensions ->> ${len(params)}")
+        else:
+            expressions.append(GROUP_EXPRESSIONS[name])
+    columns = ", ".join(f'{expr} AS "{name}"' for expr, name in zip(expressions, group_by, strict=True))
+    groups = ", ".join(str(i + 1) for i in range(len(group_by)))
+    sql = (
+        f"SELECT {columns}, count(*) AS count FROM passport_view WHERE {clause} "
+        f"GROUP BY {groups} ORDER BY count DESC, {groups} LIMIT {MAX_GROUPS}"
+    )
+    return sql, params, False
+
+
+def encode_cursor(passport_id: str) -> str:
+    return base64.urlsafe_b64encode(passport_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    invalid = ValidationFailed(
+        [Violation(field="cursor", reason="invalid_cursor", message="Pass the next_cursor of a previous page.")]
+    )
+    try:
+        decoded = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid from None
+    if not decoded.startswith("urn:uuid:"):
+        raise invalid
+    return decoded

@@ -1,0 +1,264 @@
+"""Reporting against the real stack: facts in on Kafka, the read API, reports, exports, public page, streams."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from bpass.verify_pack import load_pinned_keys, verify
+from contracts import topics
+from contracts.base import Message
+from services.common.auth import Role
+from services.common.settings import REPO_ROOT, Settings
+from tests.conftest import TEST_PORTS, new_key
+from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, read_topic, service_env
+from tests.unit.reporting.factories import T0, batteries, ceased, custody_chain, minted, status_changed
+
+
+@pytest.fixture(scope="module")
+async def reporting(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
+    """The reporting service alone, on its test port, in this session's namespace."""
+    logs = tmp_path_factory.mktemp("reporting-logs")
+    env = service_env(settings, settings.api_keys_file)
+    env["BPASS_REPORTING_PORT"] = str(TEST_PORTS["reporting"])
+    env["BPASS_REPORTING_SIGNING_KEY_FILE"] = str(tmp_path_factory.mktemp("signing") / "key.pem")
+    process = ServiceProcess("reporting", TEST_PORTS["reporting"], env, logs / "reporting.log")
+    process.start()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+async def send(settings: Settings, topic: topics.Topic, fact: Message, key: str) -> None:
+    await publish(
+        settings,
+        topic.name,
+        fact.model_dump_json().encode(),
+        key=key,
+        headers=cloudevent_headers(fact, source=f"urn:bpass:service:{topic.owner}", subject=key),
+    )
+
+
+async def seed(settings: Settings, tenant: str, n: int = 12) -> list[dict[str, Any]]:
+    """n passports: the first four move on (in service, collected, in treatment, recycled)."""
+    out = []
+    for i, battery in enumerate(batteries(n)):
+        fact = minted(battery, tenant)
+        await send(settings, topics.PASSPORT_MINTED, fact, fact.passport_id)
+        out.append({"passport_id": fact.passport_id, "identifier": battery.identifier, "batch": battery.batch,
+                    "model": battery.model.name, "chemistry": battery.model.chemistry[0], "i": i})  # fmt: skip
+    first = out[0]["passport_id"]
+    for step in custody_chain(first, tenant, ["dispatch", "receipt"]):
+        await send(settings, topics.CUSTODY_RECORDED, step, first)
+    await send(settings, topics.CUSTODY_PASSPORT_STATUS, status_changed(first, tenant, "in_service", T0), first)
+    for row, stage in zip(out[1:4], ("collected", "in_treatment", "in_treatment"), strict=True):
+        await send(settings, topics.CUSTODY_PASSPORT_STATUS, status_changed(row["passport_id"], tenant, stage, T0),
+                   row["passport_id"])  # fmt: skip
+    recycled = out[3]
+    ceased_fact = ceased(recycled["passport_id"], tenant, recycled["identifier"], T0 + timedelta(days=30))
+    for topic in topics.ALL:
+        if topic.payload is type(ceased_fact):
+            await send(settings, topic, ceased_fact, recycled["passport_id"])
+    return out
+
+
+@pytest.fixture(scope="module")
+async def population(reporting: ServiceProcess, settings: Settings) -> dict[str, Any]:
+    tenant = f"oem-{uuid.uuid4().hex[:10]}"
+    key = new_key(settings, Role.oem_admin, tenant)
+    rows = await seed(settings, tenant)
+    async with httpx.AsyncClient(base_url=reporting.base_url, timeout=10, headers={"X-API-Key": key}) as http:
+
+        async def settled() -> bool:
+            r = await http.get("/reporting/v1/passports:count", params={"group_by": "stage"})
+            stages = {g["stage"]: g["count"] for g in r.json().get("groups", [])} if r.status_code == 200 else {}
+            return sum(stages.values()) == len(rows) and stages.get("in_service") == 1
+
+        await eventually(settled, what="the seeded population projected")
+    return {"tenant": tenant, "key": key, "rows": rows}
+
+
+def client(reporting: ServiceProcess, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=reporting.base_url, timeout=15, headers={"X-API-Key": key})
+
+
+async def test_read_lookup_versions_and_as_of(reporting: ServiceProcess, population: dict[str, Any]) -> None:
+    first = population["rows"][0]
+    async with client(reporting, population["key"]) as http:
+        view = (await http.get(f"/reporting/v1/passports/{first['passport_id']}")).json()
+        assert view["stage"] == "in_service"
+        assert len(view["custody_timeline"]) == 2
+        versions = (await http.get(f"/reporting/v1/passports/{first['passport_id']}/versions")).json()["versions"]
+        # Facts of different topics are consumed side by side: their order between topics is not fixed.
+        assert versions[0]["change"] == "minted"
+        assert sorted(v["change"] for v in versions[1:]) == ["custody_recorded", "custody_recorded", "status_changed"]
+        old = await http.get(
+            f"/reporting/v1/passports/{first['passport_id']}", params={"as_of": versions[0]["valid_from"]}
+        )
+        assert old.json()["version"] == 1
+        assert old.json()["custody_timeline"] == []
+        found = await http.get("/reporting/v1/passports:lookup", params={"battery_identifier": first["identifier"]})
+        assert found.json()["passport_ids"] == [first["passport_id"]]
+        by_uri = await http.get("/reporting/v1/passports:lookup", params={"uri": view["public_uri"]})
+        assert by_uri.json()["passport_ids"] == [first["passport_id"]]
+
+
+async def test_search_filters_pages_and_counts(reporting: ServiceProcess, population: dict[str, Any]) -> None:
+    rows = population["rows"]
+    async with client(reporting, population["key"]) as http:
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params = {"limit": 5, **({"cursor": cursor} if cursor else {})}
+            page = (await http.get("/reporting/v1/passports", params=params)).json()
+            seen += [i["passport_id"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert sorted(seen) == sorted(r["passport_id"] for r in rows)
+        assert seen == sorted(seen)
+        chem = rows[0]["chemistry"]
+        hits = (await http.get("/reporting/v1/passports", params={"chemistry": chem, "ext.colour": "blue"})).json()
+        assert all(i["chemistry"] == chem and i["extensions"]["colour"] == "blue" for i in hits["items"])
+        counts = (await http.get("/reporting/v1/passports:count", params={"group_by": "chemistry,stage"})).json()
+        assert counts["source"] == "counters"
+        assert counts["total"] == len(rows)
+        by_batch = (await http.get("/reporting/v1/passports:count", params={"group_by": "batch"})).json()
+        assert by_batch["source"] == "passports"
+        assert by_batch["total"] == len(rows)
+        bad = await http.get("/reporting/v1/passports:count", params={"group_by": "colour"})
+        assert bad.status_code == 422
+        assert bad.json()["violations"][0]["reason"] == "unknown_dimension"
+
+
+async def test_reports_json_and_csv(reporting: ServiceProcess, population: dict[str, Any]) -> None:
+    async with client(reporting, population["key"]) as http:
+        pop = (await http.get("/reporting/v1/reports/population")).json()
+        assert pop["total"] == len(population["rows"])
+        eol = (await http.get("/reporting/v1/reports/end-of-life")).json()
+        assert eol["by_stage"] == {"collected": 1, "in_treatment": 1, "recycled": 1}
+        assert eol["ceased"] == 1
+        yields = (await http.get("/reporting/v1/reports/recovery-yields")).json()
+        assert {r["material"] for r in yields["rows"]} == {"cobalt", "nickel"}
+        csv = await http.get("/reporting/v1/reports/recycled-content", params={"format": "csv"})
+        assert csv.headers["content-type"].startswith("text/csv")
+        assert csv.text.startswith("chemistry,passports")
+        for name in ("in-service", "recycled-content"):
+            assert (await http.get(f"/reporting/v1/reports/{name}")).status_code == 200
+
+
+async def test_other_tenant_sees_nothing(
+    reporting: ServiceProcess, population: dict[str, Any], settings: Settings
+) -> None:
+    stranger = new_key(settings, Role.oem_admin, f"oem-{uuid.uuid4().hex[:10]}")
+    pid = population["rows"][0]["passport_id"]
+    async with client(reporting, stranger) as http:
+        assert (await http.get(f"/reporting/v1/passports/{pid}")).status_code == 404
+        assert (await http.get("/reporting/v1/passports")).json()["items"] == []
+        job = await http.post("/reporting/v1/exports", json={"format": "csv"})
+        assert job.status_code == 202
+    async with client(reporting, population["key"]) as http:
+        assert (await http.get(f"/reporting/v1/exports/{job.json()['job_id']}")).status_code == 404
+
+
+async def test_audit_pack_export_job_signed_and_verified_offline(
+    reporting: ServiceProcess, population: dict[str, Any], tmp_path: Path
+) -> None:
+    batch = population["rows"][0]["batch"]
+    async with client(reporting, population["key"]) as http:
+        started = await http.post(
+            "/reporting/v1/exports", json={"format": "audit-pack-pdf", "filters": {"batch": batch}}
+        )
+        assert started.status_code == 202
+        job_url = started.headers["location"]
+
+        async def done() -> dict[str, Any] | None:
+            job = (await http.get(job_url)).json()
+            return job if job["status"] in ("done", "failed") else None
+
+        job = await eventually(done, what="the audit pack job")
+        assert job["status"] == "done"
+        assert job["progress_pct"] == 100
+        assert job["total"] >= 1
+        pdf = (await http.get(job["links"]["download"])).content
+        signature = (await http.get(job["links"]["signature"])).json()
+        keys = (await http.get("/reporting/v1/signing-keys")).json()
+        for fmt in ("csv", "batterypass-json"):
+            other = (await http.post("/reporting/v1/exports", json={"format": fmt})).json()
+            assert await eventually(lambda o=other: _finished(http, o["job_id"]), what=f"{fmt} export")
+    (tmp_path / "pack.pdf").write_bytes(pdf)
+    (tmp_path / "pack.pdf.sig.json").write_text(json.dumps(signature))
+    (tmp_path / "keys.json").write_text(json.dumps(keys))
+    verdict = verify(tmp_path / "pack.pdf", tmp_path / "pack.pdf.sig.json", load_pinned_keys(tmp_path / "keys.json"))
+    assert verdict.ok
+    assert verdict.pinned, verdict.lines
+    save_artifact("audit-pack.pdf", pdf)
+
+
+def save_artifact(name: str, content: bytes) -> None:
+    folder = REPO_ROOT / "var" / "test-artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(content)
+
+
+async def _finished(http: httpx.AsyncClient, job_id: str) -> bool:
+    return (await http.get(f"/reporting/v1/exports/{job_id}")).json()["status"] == "done"
+
+
+async def test_public_page_is_public_tier_cached_and_invalidated(
+    reporting: ServiceProcess, population: dict[str, Any], settings: Settings
+) -> None:
+    row = population["rows"][5]
+    pid = row["passport_id"]
+    async with httpx.AsyncClient(base_url=reporting.base_url, timeout=10) as anonymous:
+        first = await anonymous.get(f"/passport/{pid}")
+        assert first.status_code == 200
+        assert first.headers["x-cache"] == "miss"
+        assert "<html lang='en'>" in first.text
+        assert row["identifier"] in first.text
+        assert "Battery status" not in first.text  # legitimate-interest tier
+        second = await anonymous.get(f"/passport/{pid}")
+        assert second.headers["x-cache"] == "hit"
+        await send(settings, topics.CUSTODY_PASSPORT_STATUS, status_changed(pid, population["tenant"], "in_service",
+                                                                               T0), pid)  # fmt: skip
+
+        async def dropped() -> bool:
+            return (await anonymous.get(f"/passport/{pid}?format=json")).headers["x-cache"] == "miss"
+
+        await eventually(dropped, what="the cached public page dropped after the change")
+
+
+async def test_change_stream_and_compacted_state_topic(
+    reporting: ServiceProcess, population: dict[str, Any], settings: Settings
+) -> None:
+    tenant = population["tenant"]
+    state_topic = settings.topic(topics.tenant_passport_state(tenant))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, state_topic)])
+        configs = {c[0]: c[1] for c in described[0].resources[0][4]}
+        assert configs["cleanup.policy"] == "compact"
+    finally:
+        await admin.close()
+    changes = await read_topic(settings, topics.tenant_passport_changes(tenant))
+    first = population["rows"][0]["passport_id"].encode()
+    assert [json.loads(r.value)["version"] for r in changes if r.key == first][:4] == [1, 2, 3, 4]
+    latest: dict[bytes, Any] = {}
+    for record in await read_topic(settings, topics.tenant_passport_state(tenant)):
+        latest[record.key] = json.loads(record.value)
+    assert len(latest) == len(population["rows"])
+    assert latest[first]["state"]["stage"] == "in_service"
+    await asyncio.sleep(0)

@@ -1,0 +1,102 @@
+"""The fast PassportMinted rows are what `Outbox.add(PassportMinted(...))` would write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.attributes import BatteryCategory
+from contracts.envelope import Envelope, parse_envelope
+from contracts.identity import BulkMintRequest, PassportMinted
+from services.identity import domain, facts
+from services.identity.documents import StaticDocuments, document_of_json
+from services.identity.examples import EXAMPLE_GTIN, EXAMPLE_RESOLVER, valid_static_payload
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
+
+
+def planned(extensions: dict[str, object] | None = None) -> list[domain.NewPassport]:
+    request = BulkMintRequest.model_validate(
+        {
+            "defaults": {
+                "category": "ev",
+                "product_family": "VX",
+                "static_data": valid_static_payload(BatteryCategory.ev),
+            },
+            "passports": [
+                {"subject": {"kind": "battery", "battery_identifier": "A", "gtin": EXAMPLE_GTIN, "batch_number": "L1"}},
+                {
+                    "subject": {"kind": "pack", "battery_identifier": "P", "member_identifiers": ["M1", "M2"]},
+                    "static_data": {"weight_kg": "40"},
+                    "extensions": extensions or {},
+                },
+            ],
+        }
+    )
+    return domain.plan_passports(
+        domain.items_from_bulk(request),
+        tenant="acme",
+        minted_by="oem_admin:acme:k",
+        now=NOW,
+        resolver_base=EXAMPLE_RESOLVER,
+    )
+
+
+def expected_fact(p: domain.NewPassport) -> PassportMinted:
+    return PassportMinted(
+        passport_id=p.passport_id,
+        tenant=p.tenant,
+        subject=p.item.subject,
+        category=p.item.category,
+        product_family=p.item.product_family,
+        public_uri=p.public_uri,
+        static_data=p.item.static_data,
+        extensions=dict(p.item.extensions),
+        version=1,
+        minted_at=p.minted_at,
+        minted_by=p.minted_by,
+    )
+
+
+def test_rows_carry_the_contract_payload_keyed_by_passport_id() -> None:
+    passports = planned()
+    documents = StaticDocuments()
+    rows = facts.minted_rows(passports, documents, topic="ns.bpass.identity.passport-minted.v1", source="urn:s")
+    assert len(rows) == 2
+    for row, p in zip(rows, passports, strict=True):
+        assert row.topic == "ns.bpass.identity.passport-minted.v1"
+        assert row.key == p.passport_id.encode()
+        assert PassportMinted.model_validate_json(row.payload) == expected_fact(p)
+    assert len(documents.distinct()) == 2  # the shared document and the pack's own
+
+
+def test_rows_carry_cloudevents_headers_with_a_unique_id_and_the_passport_as_subject() -> None:
+    passports = planned()
+    rows = facts.minted_rows(passports, StaticDocuments(), topic="t", source="urn:bpass:service:identity")
+    envelopes = [parse_envelope([(name, value.encode()) for name, value in row.headers]) for row in rows]
+    assert all(isinstance(e, Envelope) for e in envelopes)
+    first, second = envelopes
+    assert isinstance(first, Envelope)
+    assert isinstance(second, Envelope)
+    assert first.type == PassportMinted.event_type
+    assert first.source == "urn:bpass:service:identity"
+    assert first.subject == passports[0].passport_id
+    assert first.id != second.id
+    assert first.time == NOW
+
+
+def test_a_value_orjson_cannot_write_falls_back_to_pydantic() -> None:
+    passports = planned(extensions={"huge": 2**70})
+    rows = facts.minted_rows(passports, StaticDocuments(), topic="t", source="urn:s")
+    assert PassportMinted.model_validate_json(rows[1].payload).extensions == {"huge": 2**70}
+
+
+def test_documents_are_content_addressed() -> None:
+    a = document_of_json({"b": 1, "a": [1, 2]})
+    b = document_of_json({"a": [1, 2], "b": 1})
+    assert a.digest == b.digest
+    assert a.digest.startswith("sha256:")
+    assert document_of_json({"a": [2, 1], "b": 1}).digest != a.digest

@@ -1,0 +1,244 @@
+"""The projection's encoding, without a database: states split and spliced, version deltas, outbox messages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+import orjson
+import pytest
+from opentelemetry import trace
+from opentelemetry.propagate import inject
+from opentelemetry.sdk.trace import TracerProvider
+
+from contracts.reporting import PassportChanged, PassportState
+from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
+from services.common.consumer import UnitOfWork
+from services.common.outbox import Outbox, build_row
+from services.common.settings import Settings
+from services.reporting import projection, state_json, streams
+from services.reporting.cache import PassportCache
+from services.reporting.domain import readmodel
+from services.reporting.projection import FactChange, Projection
+from tests.unit.reporting.factories import T0, batteries, custody_chain, minted, status_changed
+
+UPSERT_COLUMNS = [
+    name.strip() for name in projection.UPSERT_VIEW_SQL.split("(", 1)[1].split(")", 1)[0].replace("\n", " ").split(",")
+]
+
+
+class FakeConnection:
+    """The statements the projection runs, over dicts: current rows and version rows."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.versions: dict[tuple[str, int], dict[str, Any]] = {}
+        self.counts: dict[tuple[str, ...], tuple[int, int, tuple[Decimal, ...]]] = {}
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        if sql == projection.UPSERT_VIEW_SQL:
+            for values in zip(*args, strict=True):
+                row = dict(zip(UPSERT_COLUMNS, values, strict=True))
+                old = self.rows.get(row["passport_id"], {})
+                if row["static_json"] is None:
+                    row["static_json"] = old.get("static_json")
+                row["extensions"] = orjson.loads(row["extensions"])
+                self.rows[row["passport_id"]] = {**row, "state": None}
+        elif sql == projection.UPSERT_COUNTS_SQL:
+            for key, n, rc_n, *sums in zip(zip(*args[:8], strict=True), *args[8:], strict=True):
+                was = self.counts.get(key, (0, 0, (Decimal(0),) * len(sums)))
+                self.counts[key] = (was[0] + n, was[1] + rc_n, tuple(a + b for a, b in zip(was[2], sums, strict=True)))
+        elif sql == projection.INSERT_VERSIONS_SQL:
+            for pid, version, change, whole, delta, _ in zip(*args, strict=True):
+                assert (pid, version) not in self.versions
+                self.versions[(pid, version)] = {"change": change, "state_json": whole, "delta_json": delta}
+        return "OK"
+
+    async def fetch(self, sql: str, ids: list[str]) -> list[dict[str, Any]]:
+        assert sql == projection.CURRENT_SQL
+        return [self.rows[pid] for pid in sorted(ids) if pid in self.rows]
+
+    def version_state(self, pid: str, version: int) -> dict[str, Any]:
+        """As store.version_state: the last snapshot at or before `version`, then the deltas after it."""
+        base = max(v for (p, v), row in self.versions.items() if p == pid and v <= version and row["state_json"])
+        snapshot = state_json.from_columns(None, self.versions[(pid, base)]["state_json"], None)
+        deltas = [orjson.loads(self.versions[(pid, v)]["delta_json"]) for v in range(base + 1, version + 1)]
+        return readmodel.rebuild(snapshot, deltas)
+
+
+async def no_topics(_: set[str]) -> None:
+    return None
+
+
+def unit_of_work(conn: FakeConnection) -> UnitOfWork:
+    return UnitOfWork(conn, Outbox(streams.SOURCE), "reporting", Settings(), "bpass.reporting.rejected.v1")  # type: ignore[arg-type]
+
+
+def in_service(pid: str, tenant: str, day: int) -> FactChange:
+    fact = InServiceDataUpdated(
+        passport_id=pid,
+        tenant=tenant,
+        latest={
+            TelemetryMetric.state_of_health_pct: LatestValue(
+                value=100 - day / 10, measured_at=T0 + timedelta(days=day), source_system="bms"
+            )
+        },
+        readings_stored=1,
+    )
+    latest = {m.value: {"value": str(v.value), "measured_at": v.measured_at.isoformat(), "source_system": "bms"}
+              for m, v in fact.latest.items()}  # fmt: skip
+    return FactChange(pid, tenant, "in_service_data", partial(readmodel.apply_in_service_data, latest=latest))
+
+
+def lifecycle(pid: str, tenant: str) -> list[FactChange]:
+    """Minted, custody, status and 30 in-service updates: more versions than two snapshots apart."""
+    battery = batteries(1)[0]
+    changes = [FactChange(pid, tenant, "minted", partial(readmodel.apply_minted, fact=minted(battery, tenant, pid)))]
+    for step in custody_chain(pid, tenant, ["dispatch", "receipt"]):
+        changes.append(FactChange(pid, tenant, "custody_recorded", partial(readmodel.apply_custody, fact=step)))
+    fact = status_changed(pid, tenant, "in_service", T0 + timedelta(days=3))
+    changes.append(
+        FactChange(
+            pid,
+            tenant,
+            "status_changed",
+            partial(readmodel.apply_status, occurred_at=fact.occurred_at, stage=fact.stage.value),
+        )
+    )
+    changes += [in_service(pid, tenant, day) for day in range(10, 40)]
+    return changes
+
+
+def published(uow: UnitOfWork, event_type: str) -> list[dict[str, Any]]:
+    rows = [r for r in uow.outbox.rows if dict(r.headers)["ce_type"] == event_type]
+    return [orjson.loads(r.payload) for r in rows]
+
+
+async def test_versions_rebuild_to_what_the_change_stream_published() -> None:
+    conn, tenant = FakeConnection(), "acme"
+    pid = f"urn:uuid:{uuid.uuid4()}"
+    changes = lifecycle(pid, tenant)
+    batches = [changes[:1], changes[1:4], changes[4:5], changes[5:20], changes[20:]]  # several per batch, too
+    projected = Projection(PassportCache(), no_topics)
+    messages: list[dict[str, Any]] = []
+    states: list[dict[str, Any]] = []
+    for batch in batches:
+        uow = unit_of_work(conn)
+        assert await projected.apply(uow, batch) == [pid]
+        messages += published(uow, PassportChanged.event_type)
+        states += published(uow, PassportState.event_type)
+    assert [m["version"] for m in messages] == list(range(1, len(changes) + 1))
+    assert len(states) == len(batches)
+    for message in messages:
+        PassportChanged.model_validate(message)
+        assert conn.version_state(pid, message["version"]) == message["state"]
+        assert message["state"]["version"] == message["version"]
+    snapshots = [v for (_, v), row in conn.versions.items() if row["state_json"]]
+    assert snapshots == [1, 1 + readmodel.SNAPSHOT_EVERY, 1 + 2 * readmodel.SNAPSHOT_EVERY]
+    delta = orjson.loads(conn.versions[(pid, 2)]["delta_json"])
+    assert set(delta) == {"custody_timeline", "current_handler_id", "version", "updated_at"}
+    row = conn.rows[pid]
+    assert "static_data" not in orjson.loads(row["state_json"])
+    current = state_json.from_columns(None, row["state_json"], row["static_json"])
+    assert current == messages[-1]["state"] == states[-1]["state"]
+    assert current["static_data"]["battery_model"]
+
+
+async def test_a_row_written_before_the_json_columns_moves_to_them() -> None:
+    conn, tenant = FakeConnection(), "acme"
+    pid = f"urn:uuid:{uuid.uuid4()}"
+    legacy = readmodel.empty_state(pid, tenant)
+    readmodel.apply_minted(legacy, minted(batteries(1)[0], tenant, pid))
+    legacy.update(version=1, updated_at=T0.isoformat())
+    conn.rows[pid] = {"passport_id": pid, "tenant": tenant, "version": 1, "state": legacy, "state_json": None,
+                      "static_json": None}  # fmt: skip
+    uow = unit_of_work(conn)
+    await Projection(PassportCache(), no_topics).apply(uow, [in_service(pid, tenant, 5)])
+    row = conn.rows[pid]
+    assert row["version"] == 2
+    assert row["static_json"] is not None
+    current = state_json.from_columns(None, row["state_json"], row["static_json"])
+    assert current["static_data"] == legacy["static_data"]
+    assert current["in_service"]["latest"]["state_of_health_pct"]["value"] == "99.5"
+    assert published(uow, PassportChanged.event_type)[0]["state"] == current
+
+
+async def test_counters_move_with_recycled_content_read_only_when_needed() -> None:
+    conn, tenant = FakeConnection(), "acme"
+    pid = f"urn:uuid:{uuid.uuid4()}"
+    fact = minted(batteries(1)[0], tenant, pid)
+    projected = Projection(PassportCache(), no_topics)
+    await projected.apply(unit_of_work(conn), [FactChange(pid, tenant, "minted",
+                                                          partial(readmodel.apply_minted, fact=fact))])  # fmt: skip
+    recycled = readmodel.recycled_of(fact.static_data.model_dump(mode="json", exclude_none=True))
+    assert recycled is not None
+    assert any(recycled)
+    [(key, (n, rc_n, sums))] = conn.counts.items()
+    assert (n, rc_n, sums) == (1, 1, recycled)
+    assert key[7] == "manufactured"
+    await projected.apply(unit_of_work(conn), [in_service(pid, tenant, 1)])  # no counter moves
+    assert list(conn.counts.values()) == [(1, 1, recycled)]
+    step = FactChange(pid, tenant, "status_changed", partial(readmodel.apply_status, occurred_at=T0,
+                                                             stage="placed_on_market"))  # fmt: skip
+    await projected.apply(unit_of_work(conn), [step])
+    assert conn.counts[key] == (0, 0, (Decimal(0),) * len(recycled))
+    moved = (*key[:7], "placed_on_market")
+    assert conn.counts[moved] == (1, 1, recycled)
+
+
+def test_split_state_joins_to_the_whole() -> None:
+    state = readmodel.empty_state("urn:uuid:x", "acme")
+    assert state_json.join(state_json.dump_rest(state), state_json.dump_static(state)) == orjson.dumps(state)
+    readmodel.apply_minted(state, minted(batteries(1)[0], "acme", "urn:uuid:x"))
+    whole = state_json.join(state_json.dump_rest(state), state_json.dump_static(state))
+    assert orjson.loads(whole) == state
+    assert state_json.load(state_json.dump_rest(state), state_json.dump_static(state)) == state
+    assert state_json.join(b"{}", b"{}") == b'{"static_data":{}}'
+
+
+def test_messages_are_the_contract_documents() -> None:
+    now = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    state = {"passport_id": "urn:uuid:x", "version": 3, "nested": {"a": [1, 2.5, None, True]}}
+    changed = streams.passport_changed_json(passport_id="urn:uuid:x", tenant="acme", version=3, change="minted",
+                                            changed_fields=["nested"], changed_at=streams.rfc3339(now),
+                                            state=orjson.dumps(state))  # fmt: skip
+    model = PassportChanged(passport_id="urn:uuid:x", tenant="acme", version=3, change="minted",
+                            changed_fields=["nested"], changed_at=now, state=state)  # fmt: skip
+    assert changed == model.model_dump_json().encode()
+    assert PassportChanged.model_validate_json(changed) == model
+    latest = streams.passport_state_json(passport_id="urn:uuid:x", tenant="acme", version=3, ceased=False,
+                                         updated_at=streams.rfc3339(now), state=orjson.dumps(state))  # fmt: skip
+    model_state = PassportState(passport_id="urn:uuid:x", tenant="acme", version=3, ceased=False, updated_at=now,
+                                state=state)  # fmt: skip
+    assert latest == model_state.model_dump_json().encode()
+    assert streams.rfc3339(now.replace(microsecond=0)) == "2026-03-01T12:00:00Z"
+
+
+@pytest.fixture
+def tracer() -> trace.Tracer:
+    return TracerProvider().get_tracer("test")
+
+
+def test_outbox_rows_carry_the_headers_build_row_gives(tracer: trace.Tracer) -> None:
+    now = datetime.now(UTC)
+    model = PassportState(passport_id="urn:uuid:x", tenant="acme", version=1, ceased=False, updated_at=now, state={})
+    with tracer.start_as_current_span("apply") as span:
+        expected = build_row("topic-a", model, source=streams.SOURCE, key="urn:uuid:x", subject="urn:uuid:x",
+                             event_id="fixed", time=now)  # fmt: skip
+        carrier: dict[str, str] = {}
+        inject(carrier)
+        row = streams.message_row("topic-a", PassportState.event_type, model.model_dump_json().encode(),
+                                  key="urn:uuid:x", time=streams.rfc3339(now),
+                                  traceparent=streams.traceparent_of(span))  # fmt: skip
+    assert streams.traceparent_of(span) == carrier["traceparent"]
+    assert (row.topic, row.key, row.payload) == (expected.topic, expected.key, expected.payload)
+    theirs, ours = dict(expected.headers), dict(row.headers)
+    assert ours.pop("ce_id") != "fixed"
+    theirs.pop("ce_id")
+    assert ours == theirs
+    assert [name for name, _ in row.headers if name != "ce_id"] == [n for n, _ in expected.headers if n != "ce_id"]
+    assert streams.traceparent_of(None) is None
+    assert streams.traceparent_of(trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)) is None
