@@ -7,9 +7,11 @@ A crash between publishing and marking republishes the same CloudEvents ids: con
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -25,8 +27,9 @@ tracer = trace.get_tracer("bpass.relay")
 
 FETCH_SQL = """
 SELECT id, topic, message_key, headers, payload FROM outbox
-WHERE published_at IS NULL ORDER BY id LIMIT $1
+WHERE id > $1 AND published_at IS NULL ORDER BY id LIMIT $2
 """
+MAX_BATCHES_IN_FLIGHT = 2
 
 
 class OutboxRelay:
@@ -71,28 +74,44 @@ class OutboxRelay:
                 await asyncio.sleep(2.0)  # another instance relays; stand by
             await conn.add_listener(f"{self.schema}_outbox", self._on_notify)
             log.info("outbox relay of %s is active", self.service)
-            while True:
-                sent = await self.relay_once(conn)
-                metrics.OUTBOX_BACKLOG.labels(self.service).set(
-                    await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                    if sent == self.settings.relay_batch_size
-                    else 0
-                )
-                if sent < self.settings.relay_batch_size:
-                    self._wake.clear()
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_interval_s)
+            await self._pump(conn)
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
 
+    async def _pump(self, conn: asyncpg.Connection) -> None:
+        """Fetch the next rows while the previous ones' sends are in flight; mark each batch once acknowledged.
+
+        Rows are read by keyset (`id > last`): outbox inserts hold a lock until commit, so ids become visible
+        in order and nothing behind `last` can appear later. Marks follow sends in order, so a crash can only
+        republish an unmarked tail, which consumers' inboxes drop.
+        """
+        last_id = await conn.fetchval("SELECT coalesce(min(id) - 1, 0) FROM outbox WHERE published_at IS NULL")
+        in_flight: collections.deque[tuple[list[int], asyncio.Future[Any]]] = collections.deque()
+        while True:
+            rows = await conn.fetch(FETCH_SQL, last_id, self.settings.relay_batch_size)
+            if rows:
+                last_id = rows[-1]["id"]
+                in_flight.append(([row["id"] for row in rows], await self._send(rows)))
+            while in_flight and (len(in_flight) > MAX_BATCHES_IN_FLIGHT or not rows or in_flight[0][1].done()):
+                ids, acknowledged = in_flight.popleft()
+                await acknowledged
+                await self._mark(conn, ids)
+            if not rows:
+                metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_interval_s)
+            elif len(rows) == self.settings.relay_batch_size:
+                metrics.OUTBOX_BACKLOG.labels(self.service).set(
+                    await conn.fetchval("SELECT count(*) FROM outbox WHERE id > $1", last_id)
+                )
+
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def relay_once(self, conn: asyncpg.Connection) -> int:
-        rows = await conn.fetch(FETCH_SQL, self.settings.relay_batch_size)
-        if not rows:
-            return 0
+    async def _send(self, rows: list[asyncpg.Record]) -> asyncio.Future[Any]:
+        """Hand every row to the producer, in order; returns what completes when all are acknowledged."""
         futures = []
         spans = []
         for row in rows:
@@ -111,7 +130,8 @@ class OutboxRelay:
                 },
             )
             spans.append(span)
-            propagate.inject(headers, context=trace.set_span_in_context(span))
+            if span.is_recording():
+                propagate.inject(headers, context=trace.set_span_in_context(span))
             futures.append(
                 await self.producer.send(
                     row["topic"],
@@ -120,18 +140,22 @@ class OutboxRelay:
                     headers=[(name, value.encode()) for name, value in headers.items()],
                 )
             )
-        try:
-            await asyncio.gather(*futures)
-        finally:
-            for span in spans:
-                span.end()
+        topics = collections.Counter(row["topic"] for row in rows)
+
+        async def acknowledged() -> None:
+            try:
+                await asyncio.gather(*futures)
+            finally:
+                for span in spans:
+                    span.end()
+            for topic, count in topics.items():
+                metrics.MESSAGES_OUT.labels(self.service, topic).inc(count)
+
+        return asyncio.ensure_future(acknowledged())
+
+    async def _mark(self, conn: asyncpg.Connection, ids: list[int]) -> None:
         if self.settings.fault_inject == "crash_after_publish":
             log.error("fault injection: crashing after publishing, before marking the outbox rows")
             os._exit(98)
-        await conn.execute(
-            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [row["id"] for row in rows]
-        )
-        for row in rows:
-            metrics.MESSAGES_OUT.labels(self.service, row["topic"]).inc()
-        self.published += len(rows)
-        return len(rows)
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids)
+        self.published += len(ids)

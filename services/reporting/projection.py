@@ -119,26 +119,31 @@ class _Passport:
     version: int
     static: bytes | None  # its static data's JSON (as stored, or as a fact of this batch set it)
     sources: readmodel.Sources | None  # None: read from the state when its dimensions are made
-    recycled_known: bool = True  # False: `sources.recycled` is a stand-in until the static data is read
+    before: Dimensions | None = None  # its dimensions before this batch (None: new)
+    recycled_known: bool = True  # False: `recycled` of `sources` and `before` is a stand-in until static is read
     static_changed: bool = False
     rest: bytes = b""  # the state without static data, as of its last version in this batch
 
     def load_static(self) -> None:
+        """Decode the stored static data into the state (before any fold changes it: `before` gets its figures)."""
         if state_json.STATIC in self.state or self.static is None:
             return
         self.state[state_json.STATIC] = orjson.loads(self.static)
-        if not self.recycled_known and self.sources is not None:
+        if not self.recycled_known:
             recycled = readmodel.recycled_of(self.state[state_json.STATIC])
-            self.sources = dataclasses.replace(self.sources, recycled=recycled)
+            if self.sources is not None:
+                self.sources = dataclasses.replace(self.sources, recycled=recycled)
+            if self.before is not None:
+                self.before = dataclasses.replace(self.before, recycled=recycled)
             self.recycled_known = True
 
 
-def _from_row(row: Any) -> tuple[_Passport, Dimensions]:
-    """A passport as its current row has it, and its dimensions: the typed columns as written."""
+def _from_row(row: Any) -> _Passport:
+    """A passport as its current row has it; its dimensions before: the typed columns as written."""
     if row["state_json"] is None:  # written before migration 003: whole state in jsonb, static data moves out
         state: dict[str, Any] = row["state"]
-        passport = _Passport(state, row["version"], state_json.dump_static(state), None, static_changed=True)
-        return passport, readmodel.dimensions(state)
+        static_json = state_json.dump_static(state)
+        return _Passport(state, row["version"], static_json, None, readmodel.dimensions(state), static_changed=True)
     static = row["static_json"]
     sources = readmodel.Sources(
         gtin=row["gtin"], batch=row["batch"], model=row["model"], chemistry=row["chemistry"], plant=row["plant"],
@@ -146,7 +151,7 @@ def _from_row(row: Any) -> tuple[_Passport, Dimensions]:
     )  # fmt: skip
     passport = _Passport(orjson.loads(row["state_json"]), row["version"], static.encode() if static else None,
                          sources, recycled_known=static is None)  # fmt: skip
-    dims = Dimensions(
+    passport.before = Dimensions(
         battery_identifier=row["battery_identifier"], gtin=row["gtin"], public_uri=row["public_uri"],
         kind=row["kind"], model=row["model"], product_family=row["product_family"], chemistry=row["chemistry"],
         category=row["category"], batch=row["batch"], plant=row["plant"], status=row["status"], stage=row["stage"],
@@ -154,7 +159,7 @@ def _from_row(row: Any) -> tuple[_Passport, Dimensions]:
         minted_at=row["minted_at"], ceased=row["ceased"], extensions=row["extensions"], recycled=None,
         materials=readmodel.materials_of(passport.state),
     )  # fmt: skip
-    return passport, dims
+    return passport
 
 
 class Projection:
@@ -172,10 +177,7 @@ class Projection:
         # Row locks cannot cover passports not projected yet (facts of two topics may race to create one):
         # transaction-scoped advisory locks per passport, taken in id order, serialise them.
         await conn.execute(LOCK_SQL, ids)
-        passports: dict[str, _Passport] = {}
-        before: dict[str, Dimensions] = {}
-        for row in await conn.fetch(CURRENT_SQL, ids):
-            passports[row["passport_id"]], before[row["passport_id"]] = _from_row(row)
+        passports = {row["passport_id"]: _from_row(row) for row in await conn.fetch(CURRENT_SQL, ids)}
         now = datetime.now(UTC)
         now_iso, now_rfc = now.isoformat(), streams.rfc3339(now)
         version_rows: list[tuple[str, int, str, str | None, str | None]] = []
@@ -243,15 +245,13 @@ class Projection:
                 after[pid] = readmodel.dimensions(passport.state)
                 continue
             after[pid] = dims = readmodel.dimensions(passport.state, passport.sources)
-            known = before[pid]
-            if not passport.recycled_known and dims.counter_key != known.counter_key:
+            if not passport.recycled_known and passport.before and dims.counter_key != passport.before.counter_key:
                 # it moves to another counter row, with its recycled-content figures: read them
                 passport.load_static()
                 after[pid] = readmodel.dimensions(passport.state, passport.sources)
-                before[pid] = dataclasses.replace(known, recycled=after[pid].recycled)
         await self._write_view(uow, touched, passports, after, now)
         await conn.execute(INSERT_VERSIONS_SQL, *map(list, zip(*version_rows, strict=True)), [now] * len(version_rows))
-        transitions = [(tenant, before.get(pid), after[pid]) for pid, tenant in touched.items()]
+        transitions = [(tenant, passports[pid].before, after[pid]) for pid, tenant in touched.items()]
         await self._write_counters(uow, transitions)
         traces = {c.passport_id: c.traceparent for c in changes}  # the last fact of each passport
         for pid, tenant in touched.items():

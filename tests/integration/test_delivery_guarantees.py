@@ -107,7 +107,13 @@ async def committed_offsets_reach_end(settings: Settings, group: str, topic: str
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        tps = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh consumer may not know it yet
+            partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return False
+        tps = [TopicPartition(topic, p) for p in partitions]
         ends = await consumer.end_offsets(tps)
         return all(committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items())
     finally:

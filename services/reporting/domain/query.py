@@ -26,6 +26,10 @@ TEXT_FILTERS = {
     "current_handler": "current_handler_id",
     "kind": "kind",
 }
+# Columns whose equality filters also match `passport_tags(...)` (GIN-indexed, migration 004): a rare combination
+# of them is found through that index, where their low cardinality makes btrees of each one poor and costly.
+TAGGED_COLUMNS = ("category", "chemistry", "status", "stage", "product_family", "plant", "current_handler_id")
+TAGS_EXPRESSION = f"passport_tags({', '.join(TAGGED_COLUMNS)})"
 # Dimensions kept pre-aggregated in population_counts (counts over these never scan passport_view).
 CUBE_DIMENSIONS = ("category", "chemistry", "model", "product_family", "plant", "status", "stage")
 # group_by name -> SQL expression over passport_view.
@@ -98,8 +102,13 @@ def where(filters: Filters, first_param: int = 1) -> tuple[str, list[Any]]:
         params.append(value)
         return f"${first_param + len(params) - 1}"
 
+    tags = []
     for name, value in sorted(filters.equals.items()):
         clauses.append(f"{TEXT_FILTERS[name]} = {bind(value)}")
+        if TEXT_FILTERS[name] in TAGGED_COLUMNS and value:
+            tags.append(f"{TEXT_FILTERS[name]}={value}")
+    if tags:
+        clauses.append(f"{TAGS_EXPRESSION} @> {bind(tags)}::text[]")
     if filters.extensions:
         clauses.append(f"extensions @> {bind(dict(filters.extensions))}::jsonb")
     if filters.placed_from is not None:

@@ -189,6 +189,28 @@ async def test_counters_move_with_recycled_content_read_only_when_needed() -> No
     assert conn.counts[moved] == (1, 1, recycled)
 
 
+async def test_an_amendment_moves_the_recycled_content_sums() -> None:
+    conn, tenant = FakeConnection(), "acme"
+    pid = f"urn:uuid:{uuid.uuid4()}"
+    fact = minted(batteries(1)[0], tenant, pid)
+    projected = Projection(PassportCache(), no_topics)
+    await projected.apply(unit_of_work(conn), [FactChange(pid, tenant, "minted",
+                                                          partial(readmodel.apply_minted, fact=fact))])  # fmt: skip
+    static = fact.static_data.model_dump(mode="json", exclude_none=True)
+    old = readmodel.recycled_of(static)
+    amended = {**static, "renewable_content_share_pct": "42"}
+    change = FactChange(pid, tenant, "amended", partial(readmodel.apply_amended, static_data=amended, extensions=None,
+                                                        data_version=2, amended_at=T0), reads_static=True)  # fmt: skip
+    uow = unit_of_work(conn)
+    await projected.apply(uow, [change])
+    [(n, rc_n, sums)] = conn.counts.values()
+    assert (n, rc_n) == (1, 1)
+    assert sums == readmodel.recycled_of(amended)
+    assert sums != old
+    assert published(uow, PassportChanged.event_type)[0]["state"]["static_data"] == amended
+    assert orjson.loads(conn.rows[pid]["static_json"]) == amended
+
+
 def test_split_state_joins_to_the_whole() -> None:
     state = readmodel.empty_state("urn:uuid:x", "acme")
     assert state_json.join(state_json.dump_rest(state), state_json.dump_static(state)) == orjson.dumps(state)

@@ -31,8 +31,19 @@ def test_search_sql_binds_every_value_and_pages_by_passport_id() -> None:
     sql, params = query.search_sql(filters, "urn:uuid:1", 50)
     assert "LFP" not in sql
     assert "blue" not in sql
-    assert params == ["acme", "LFP", "collected", {"colour": "blue"}, "urn:uuid:1", 51]
-    assert sql.endswith("ORDER BY passport_id LIMIT $6")
+    assert params == [
+        "acme",
+        "LFP",
+        "collected",
+        ["chemistry=LFP", "stage=collected"],
+        {"colour": "blue"},
+        "urn:uuid:1",
+        51,
+    ]
+    assert "chemistry = $2 AND stage = $3 AND passport_tags(" in sql
+    assert sql.endswith("ORDER BY passport_id LIMIT $7")
+    _, params = query.search_sql(Filters(tenant="acme", equals={"batch": "B1", "model": "M"}), None, 50)
+    assert params == ["acme", "B1", "M", 51]  # no tags: batch and model have btrees of their own
 
 
 def test_counts_use_the_counters_only_for_cube_dimensions() -> None:
