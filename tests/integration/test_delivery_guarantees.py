@@ -109,7 +109,7 @@ async def committed_offsets_reach_end(settings: Settings, group: str, topic: str
         committed = await admin.list_consumer_group_offsets(group)
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh consumer may not know it yet
+            await consumer._client.force_metadata_update()  # a fresh consumer may not know the topic yet
             partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             return False
