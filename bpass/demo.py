@@ -26,22 +26,22 @@ from services.identity.examples import EXAMPLE_GTIN, valid_static_data
 CARRIER_ID = "demo-carrier"
 
 
-def _specs() -> list[PassportSpec]:
+def _specs(run: str) -> list[PassportSpec]:
     return [
         PassportSpec(
-            subject=PassportSubject(kind=BatteryKind.battery, battery_identifier="DEMO-EV-0001", gtin=EXAMPLE_GTIN),
+            subject=PassportSubject(kind=BatteryKind.battery, battery_identifier=f"DEMO-EV-{run}", gtin=EXAMPLE_GTIN),
             category=BatteryCategory.ev,
             product_family="demo-ev-pack",
             static_data=valid_static_data(BatteryCategory.ev),
         ),
         PassportSpec(
-            subject=PassportSubject(kind=BatteryKind.battery, battery_identifier="DEMO-LMT-0001"),
+            subject=PassportSubject(kind=BatteryKind.battery, battery_identifier=f"DEMO-LMT-{run}"),
             category=BatteryCategory.lmt,
             product_family="demo-ebike",
             static_data=valid_static_data(BatteryCategory.lmt),
         ),
         PassportSpec(
-            subject=PassportSubject(kind=BatteryKind.battery, battery_identifier="DEMO-IND-0001"),
+            subject=PassportSubject(kind=BatteryKind.battery, battery_identifier=f"DEMO-IND-{run}"),
             category=BatteryCategory.industrial,
             product_family="demo-storage",
             static_data=valid_static_data(BatteryCategory.industrial),
@@ -54,18 +54,20 @@ def _step(text: str) -> None:
 
 
 async def run_demo(settings: Settings, base_url: str = "http://127.0.0.1:8080") -> None:
+    # Each run tells a new battery's story (minting stays idempotent per identifier).
+    run = datetime.now(UTC).strftime("%y%m%d%H%M%S")
     keys = json.loads(settings.api_keys_file.with_name("demo-keys.json").read_text(encoding="utf-8"))
     oem_key = keys["oem"]["key"]
     async with httpx.AsyncClient(base_url=base_url, timeout=30, headers={"X-API-Key": oem_key}) as http:
         _step(f"minting 3 passports as tenant {keys['oem']['tenant']} (POST {base_url}/identity/v1/passports:bulk)")
-        body = {"passports": [s.model_dump(mode="json", exclude_none=True) for s in _specs()]}
+        body = {"passports": [s.model_dump(mode="json", exclude_none=True) for s in _specs(run)]}
         response = await http.post("/identity/v1/passports:bulk", json=body)
         if response.status_code != 200:
             raise SystemExit(f"minting failed ({response.status_code}): {response.text}")
         minted = response.json()
         for p in minted["passports"]:
             state = "minted" if p["created"] else "already existed"
-            print(f"    {p['battery_identifier']:<15} {p['passport_id']}  {state}\n    {'':<15} QR: {p['public_uri']}")
+            print(f"    {p['battery_identifier']:<22} {p['passport_id']}  {state}\n    {'':<22} QR: {p['public_uri']}")
         passport_id = minted["passports"][0]["passport_id"]
 
         _step(
@@ -85,6 +87,8 @@ async def run_demo(settings: Settings, base_url: str = "http://127.0.0.1:8080") 
 
         _step(f"reading the passport back (GET {base_url}/reporting/v1/passports/{passport_id})")
         view = await _wait_for_custody(http, passport_id)
+        if not any(step["handler_id"] == CARRIER_ID for step in view["custody_timeline"]):
+            raise SystemExit("the custody step is not on the passport; see var/local/services/custody.log")
         last = view["custody_timeline"][-1]
         print(
             f"    version {view['version']}, stage {view['stage']}, {len(view['custody_timeline'])} custody step(s); "
@@ -97,6 +101,8 @@ async def run_demo(settings: Settings, base_url: str = "http://127.0.0.1:8080") 
         f"""
 Where to look
   HTTP entry        {base_url}/  (API docs: /identity/docs /custody/docs /recovery/docs /reporting/docs)
+  OEM dashboard     {base_url}/dashboard  (sign in with the "oem" key below)
+  Public passport   {minted["passports"][0]["public_uri"]}  (what the QR code opens)
   API keys          {settings.api_keys_file.with_name("demo-keys.json")}  (send as X-API-Key)
   Inbound topics    {topics.MINT_REQUESTS.name}, {topics.CUSTODY_EVENTS.name}
   Change stream     {topics.tenant_passport_changes(keys["oem"]["tenant"])}
