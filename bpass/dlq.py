@@ -58,7 +58,10 @@ async def read_dead_letters(settings: Settings, service: str, timeout_s: float =
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()  # a fresh client may not know the topic yet
+            partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
             return []
@@ -68,7 +71,8 @@ async def read_dead_letters(settings: Settings, service: str, timeout_s: float =
         letters: list[DeadLetter] = []
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if all([await consumer.position(tp) >= end[tp] for tp in tps]):
+            positions = {tp: await consumer.position(tp) for tp in tps}
+            if all(positions[tp] >= end[tp] for tp in tps):
                 break
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 letters.extend(_from_record(r) for r in records)

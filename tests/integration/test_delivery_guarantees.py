@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
+from bpass.dlq import read_dead_letters, replay
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
@@ -337,3 +338,19 @@ async def test_bad_messages_are_answered_and_never_block_the_partition(
     assert h["bpass_dlq_error_type"] == "CharacterNotInRepertoireError"
     assert "0x00" in h["bpass_dlq_error"]
     assert json.loads(letter.value)["handler_id"] == "carrier\u0000nul"  # the original body, untouched
+
+    # The operator's CLI lists it and can replay it to its original topic (same CloudEvents id).
+    letters = [x for x in await read_dead_letters(settings, "custody") if x.ce_id == ids["poison"]]
+    assert len(letters) == 1
+    assert letters[0].original_topic == settings.topic(topic)
+    assert letters[0].error_type == "CharacterNotInRepertoireError"
+    assert all(not name.startswith("bpass_dlq_") for name, _ in letters[0].original_headers)
+    before = [r for r in await read_topic(settings, topic) if headers_of(r).get("ce_id") == ids["poison"]]
+    assert await replay(settings, letters) == 1
+
+    async def replayed() -> list[Any] | None:
+        copies = [r for r in await read_topic(settings, topic) if headers_of(r).get("ce_id") == ids["poison"]]
+        return copies if len(copies) == len(before) + 1 else None
+
+    copies = await eventually(replayed, what="the replayed message on its original topic")
+    assert copies[-1].value == letters[0].value
