@@ -28,6 +28,7 @@ from faststream.middlewares import AckPolicy
 from faststream.specification import AsyncAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from contracts.errors import ValidationFailed, Violation
 from contracts.topics import Topic, dead_letter_topic
@@ -300,9 +301,28 @@ class Runtime:
             return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
         for router in self.spec.routers:
-            app.include_router(router)
+            app.include_router(router, responses=COMMON_RESPONSES)
         FastAPIInstrumentor.instrument_app(app, tracer_provider=self.tracer_provider)
         return app
+
+
+class ErrorDetail(BaseModel):
+    reason: str = Field(description="Stable machine-readable reason code.", examples=["passport_not_found"])
+    message: str = Field(description="What is wrong and what to do, in one sentence.")
+
+
+class ErrorResponse(BaseModel):
+    detail: ErrorDetail
+
+
+# Every route can answer these; routes document their own 200s, 4xx specifics and 422 shapes on top.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "No API key, or an unknown, revoked or expired one."},
+    403: {"model": ErrorResponse, "description": "The key's role or tenant may not do this."},
+    404: {"model": ErrorResponse, "description": "Nothing with that id is visible to the caller."},
+    409: {"model": ErrorResponse, "description": "Not possible in the resource's current state (e.g. not ready yet)."},
+    429: {"model": ErrorResponse, "description": "Rate limit reached; retry after the Retry-After seconds."},
+}
 
 
 def violations_response(violations: Sequence[Violation], status_code: int = 422) -> JSONResponse:
@@ -332,6 +352,13 @@ def install_error_handlers(app: FastAPI) -> None:
                 )
             )
         return violations_response(violations)
+
+    @app.exception_handler(asyncpg.DataError)
+    async def on_unstorable_value(_: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # Input that passed validation but that PostgreSQL cannot hold (NUL characters, out-of-range numbers).
+        return violations_response(
+            [Violation(field="", reason="unstorable_value", message=f"A value cannot be stored: {exc}. Fix and retry.")]
+        )
 
     @app.exception_handler(ValidationFailed)
     async def on_validation_failed(_: Request, exc: ValidationFailed) -> JSONResponse:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as FastApiPath
 from pydantic import BaseModel, Field
 
 from contracts.errors import ValidationFailed, Violation
@@ -191,7 +192,10 @@ async def versions(passport_id: str, request: Request, principal: Annotated[Prin
 
 @router.get("/passports/{passport_id}/versions/{version}", summary="One version of a passport's read model")
 async def one_version(
-    passport_id: str, version: int, request: Request, principal: Annotated[Principal, READERS]
+    passport_id: str,
+    version: Annotated[int, FastApiPath(ge=1, le=2_147_483_647, description="Read-model version, from 1.")],
+    request: Request,
+    principal: Annotated[Principal, READERS],
 ) -> dict[str, Any]:
     row = await store.version_state(runtime_of(request).pool, passport_id, version=version)
     if row is None or not visible(principal, row["tenant"]):
