@@ -54,7 +54,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bpass.simulate import mint_item, population
+from bpass.simulate import mint_item, model_static, population
 from contracts import topics
 from contracts.base import Message
 from contracts.custody import CustodyEventKind, CustodyRecorded, PassportStage, PassportStatusChanged
@@ -172,12 +172,14 @@ def minted_facts(count: int, tenant: str) -> list[tuple[str, bytes, list[tuple[s
     out = []
     now = datetime.now(UTC)
     for battery in population("BENCH", count, seed=5):
-        item = mint_item(battery)
+        item = mint_item(battery, "BENCH")
+        static = {**model_static(battery.model), **item["static_data"]}  # the model's defaults, as identity merges
         pid = f"urn:uuid:{uuid_utils.uuid7()}"  # as identity mints them (DESIGN.md: UUIDv7)
         fact = PassportMinted(
             passport_id=pid, tenant=tenant, subject=PassportSubject.model_validate(item["subject"]),
-            category=item["category"], product_family=item["product_family"], public_uri=f"https://x.test/p/{pid}",
-            static_data=StaticPassportData.model_validate(item["static_data"]), extensions=item["extensions"],
+            category=battery.model.category.value, product_family=battery.model.family,
+            public_uri=f"https://x.test/p/{pid}", static_data=StaticPassportData.model_validate(static),
+            extensions=item["extensions"],
             version=1, minted_at=now, minted_by="bench",
         )  # fmt: skip
         envelope = Envelope(id=str(uuid.uuid4()), source="urn:bpass:service:identity", type=fact.event_type,

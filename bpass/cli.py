@@ -205,15 +205,36 @@ def simulate(
     tenant_key: Annotated[
         str | None, typer.Option(help="OEM API key (default: the demo OEM key of var/local/demo-keys.json).")
     ] = None,
+    operator_key: Annotated[
+        str | None, typer.Option(help="Platform operator key (default: the demo operator key).")
+    ] = None,
     base_url: Annotated[str, typer.Option(help="HTTP entry of the platform.")] = "http://127.0.0.1:8080",
     seed: Annotated[int, typer.Option(help="Random seed of the lifecycle choices.")] = 7,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the platform at each settle point.")] = 180,
 ) -> None:
-    """Play OEMs, carriers, collectors, recyclers and refiners through the public contracts (HTTP, Kafka)."""
-    from bpass.simulate import run_simulation
+    """Play OEMs, carriers, collectors, recyclers and refiners through the public contracts (HTTP, Kafka).
 
-    asyncio.run(
-        run_simulation(Settings(), batteries=batteries, run=run, oem_key=tenant_key, base_url=base_url, seed=seed)
-    )
+    Exits 1 when the platform refused (or flagged) anything the simulator sent."""
+    from bpass.simulate import SimulationError, run_simulation
+
+    try:
+        result = asyncio.run(
+            run_simulation(
+                Settings(),
+                batteries=batteries,
+                run=run,
+                oem_key=tenant_key,
+                operator_key=operator_key,
+                base_url=base_url,
+                seed=seed,
+                timeout=timeout,
+            )
+        )
+    except SimulationError as exc:
+        typer.echo(f"simulation failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if result["refusals"]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -1,10 +1,15 @@
 """`bpass simulate`: a realistic population played through the same public contracts real partners use.
 
-Roles: OEMs mint over HTTP (`POST /identity/v1/passports:bulk`); a platform operator registers and verifies the
-handlers (`/custody/v1/handlers`); carriers, dealers, collectors and recyclers publish custody events on
-`bpass.custody.events.v1` as `urn:bpass:handler:<id>`; recyclers report treatment batches on the recovery
-inbound topic when the platform has one. Identifiers derive from the run label, so running the same label again
-mints nothing twice (identity is idempotent) and the handlers are already registered.
+Roles: a platform operator registers and verifies the handlers (`/custody/v1/handlers`); the OEM declares its
+product families' extension schemas and mints over HTTP (`POST /identity/v1/passports:bulk` with `defaults`);
+carriers, dealers, collectors and a recycler publish custody events on `bpass.custody.events.v1` as
+`urn:bpass:handler:<id>`; the recycler reports treatment batches and a refiner its refined products on the
+recovery inbound topics. At the end the simulator reads every `bpass.<service>.rejected.v1` topic for what it
+sent and fails (exit 1) when anything was refused or flagged.
+
+Idempotent per `--run` label: identifiers, dates (anchored at a fixed instant, never at "now") and CloudEvents
+ids derive from the label, so a rerun mints nothing (identity returns the existing passports) and every event
+it republishes has the id the inbox already holds and is dropped before any transition rule sees it.
 """
 
 from __future__ import annotations
@@ -14,39 +19,47 @@ import hashlib
 import json
 import random
 import re
+import time
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from contracts import topics
 from contracts.base import Message
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
 from contracts.envelope import Envelope
 from contracts.passport_data import BatteryCategory
+from contracts.recovery import RecoveredMaterial, RefinerReportSubmitted, TreatmentBatchReported
 from services.common.settings import Settings
-from services.identity.examples import EXAMPLE_GTIN, valid_static_payload
+from services.identity.examples import valid_static_payload
+
+# Every simulated date lies before this fixed instant: a rerun next month publishes byte-identical events.
+ANCHOR = datetime(2026, 9, 30, 12, 0, tzinfo=UTC)
+PERMITS_FROM = "2015-01-01T00:00:00+00:00"
 
 PLANTS = (
     ("GLN 4006381000023", "Werkstraße 1", "38440", "Wolfsburg", "DE"),
     ("GLN 4006381000030", "Industriestraße 7", "38239", "Salzgitter", "DE"),
     ("GLN 5901234000017", "ul. Fabryczna 3", "55-040", "Wrocław", "PL"),
 )
-STAGE_PLAN = (  # lifecycle stage a battery reaches, with weight
-    ("manufactured", 10),
-    ("placed_on_market", 10),
-    ("in_service", 45),
-    ("collected", 12),
-    ("in_treatment", 8),
-    ("recycled", 15),
-)
+STAGES = ("manufactured", "placed_on_market", "in_service", "collected", "in_treatment", "recycled")
+STAGE_WEIGHTS = (8, 10, 45, 12, 8, 17)
+WASTE_CODE = "16 06 05"
 WASTE_CODES = ["16 06 01*", "16 06 02*", "16 06 05", "20 01 33*", "20 01 34"]
+
+
+def _gtin(body13: str) -> str:
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body13)))
+    return body13 + str((10 - total % 10) % 10)
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,18 @@ class Model:
     chemistry: tuple[str, str]
     weight_kg: str
     weight: int  # share of the population
-    gtin: str | None = None
+
+    @property
+    def gtin(self) -> str:
+        return _gtin("0950600" + str(abs(hash_int(self.code)) % 1_000_000).zfill(6))
+
+    @property
+    def recovery_chemistry(self) -> str:
+        return self.chemistry[0].lower()
+
+
+def hash_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:6], "big")
 
 
 NMC811 = ("NMC811", "Lithium nickel manganese cobalt oxide (8:1:1) / graphite")
@@ -67,7 +91,7 @@ LFP = ("LFP", "Lithium iron phosphate / graphite")
 NCA = ("NCA", "Lithium nickel cobalt aluminium oxide / graphite")
 EV, LMT, IND, STAT = (BatteryCategory.ev, BatteryCategory.lmt, BatteryCategory.industrial, BatteryCategory.stationary)
 CATALOG = (
-    Model("E8", EV, "VX-400 NMC811 82 kWh", "vx-400", NMC811, "512.5", 22, EXAMPLE_GTIN),
+    Model("E8", EV, "VX-400 NMC811 82 kWh", "vx-400", NMC811, "512.5", 22),
     Model("E6", EV, "VX-300 NMC622 64 kWh", "vx-300", NMC622, "430.0", 14),
     Model("EL", EV, "VX-250 LFP 60 kWh", "vx-250", LFP, "455.0", 14),
     Model("EN", EV, "VX-500 NCA 95 kWh", "vx-500", NCA, "540.0", 6),
@@ -76,14 +100,53 @@ CATALOG = (
     Model("IF", IND, "VX-F80 LFP forklift 46 kWh", "vx-f80", LFP, "1250", 6),
     Model("SH", STAT, "VX-H10 LFP home storage 10.24 kWh", "vx-h10", LFP, "95", 12),
 )
+# kg of material per kg of battery (recovery's chemistry defaults, rounded), for plausible assays.
+CONTENT = {
+    "nmc811": {"nickel": 0.0965, "cobalt": 0.0121, "lithium": 0.0143, "manganese": 0.0113, "graphite": 0.14},
+    "nmc622": {"nickel": 0.0727, "cobalt": 0.0243, "lithium": 0.0143, "manganese": 0.0227, "graphite": 0.14},
+    "nca": {"nickel": 0.0977, "cobalt": 0.0184, "lithium": 0.0144, "graphite": 0.14},
+    "lfp": {"lithium": 0.0119, "graphite": 0.13},
+}
+COPPER, ALUMINIUM = 0.09, 0.18
 
-HANDLERS = (
-    ("sim-carrier-rhenus", "Rhenus Battery Logistics (simulated)", ["carrier"]),
-    ("sim-dealer-autohaus", "Autohaus Mitte (simulated)", ["carrier"]),
-    ("sim-collector-ear", "EAR Collection Network (simulated)", ["collector", "carrier"]),
-    ("sim-recycler-hydro", "Hydrovolt Recycling (simulated)", ["recycler"]),
-    ("sim-refiner-nordic", "Nordic Refining (simulated)", ["refiner"]),
+CARRIER, DEALER, COLLECTOR, RECYCLER, REFINER = (
+    "sim-carrier-rhenus",
+    "sim-dealer-autohaus",
+    "sim-collector-ear",
+    "sim-recycler-hydro",
+    "sim-refiner-nordic",
 )
+HANDLERS = (
+    (CARRIER, "Rhenus Battery Logistics (simulated)", ["carrier"]),
+    (DEALER, "Autohaus Mitte (simulated)", ["carrier"]),
+    (COLLECTOR, "EAR Collection Network (simulated)", ["collector", "carrier"]),
+    (RECYCLER, "Hydrovolt Recycling (simulated)", ["recycler"]),
+    (REFINER, "Nordic Refining (simulated)", ["refiner"]),
+)
+EXTENSION_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "colour": {"type": "string", "enum": ["graphite", "silver", "blue"], "x-public": True},
+        "warranty_tier": {"type": "string", "enum": ["standard", "premium"]},
+        "sim_run": {"type": "string", "maxLength": 40},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """HTTP base URL per service (all the gateway's in a running platform)."""
+
+    identity: str
+    custody: str
+    recovery: str
+    reporting: str
+
+    @classmethod
+    def gateway(cls, base_url: str) -> Endpoints:
+        return cls(base_url, base_url, base_url, base_url)
 
 
 def run_code(run: str) -> str:
@@ -92,23 +155,20 @@ def run_code(run: str) -> str:
     return code or "SIM"
 
 
-def static_payload(model: Model, plant: tuple[str, ...], rng: random.Random) -> dict[str, Any]:
+def model_static(model: Model) -> dict[str, Any]:
+    """Model-level static data (sent once per bulk request as `defaults.static_data`)."""
+    rng = random.Random(f"model:{model.code}")
     payload = valid_static_payload(model.category)
-    gln, street, postal, city, country = plant
     payload["battery_model"] = model.name
     payload["weight_kg"] = model.weight_kg
     payload["battery_chemistry"] = {"short_name": model.chemistry[0], "clear_name": model.chemistry[1]}
-    payload["manufacturing_place"] = {
-        "facility_identifier": gln,
-        "postal_address": {"street_address": street, "postal_code": postal, "locality": city, "country_code": country},
-    }
     lfp = model.chemistry[0] == "LFP"
     for material, base in (("nickel", 0 if lfp else 4), ("cobalt", 0 if lfp else 8), ("lithium", 3)):
         payload[f"pre_consumer_recycled_{material}_share_pct"] = str(round(base * rng.uniform(0.6, 1.4), 1))
         payload[f"post_consumer_recycled_{material}_share_pct"] = str(round(base * rng.uniform(0.8, 1.9), 1))
     payload["carbon_footprint_kg_co2e_per_kwh"] = str(round(rng.uniform(48, 78), 1))
-    year = rng.choice((2024, 2025, 2026))
-    payload["manufacturing_date"] = f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    payload.pop("manufacturing_date", None)
+    payload.pop("manufacturing_place", None)
     return payload
 
 
@@ -120,97 +180,122 @@ class Battery:
     batch: str
     plant: tuple[str, ...]
     target_stage: str
-    static: dict[str, Any]
+    manufactured: date
+    gaps: tuple[int, ...]  # days between lifecycle steps
     colour: str
+    mass_factor: float
+
+
+# Lifecycle steps after manufacture (days after the previous step): dispatch, receipt, placed on market,
+# in service, collection, handover to the recycler, treatment start, treatment completed.
+GAP_RANGES = ((2, 10), (1, 4), (1, 30), (3, 60), (300, 1000), (5, 30), (2, 20), (2, 6))
+STEPS_FOR_STAGE = {"manufactured": 0, "placed_on_market": 3, "in_service": 4, "collected": 5, "in_treatment": 7}
+STEPS_FOR_STAGE["recycled"] = 8
 
 
 def population(run: str, batteries: int, seed: int) -> Iterator[Battery]:
-    """The simulated batteries: deterministic for (run, batteries, seed)."""
-    rng = random.Random(f"{run}:{seed}")
+    """The simulated batteries: deterministic for (run, batteries index, seed)."""
     code = run_code(run)
-    stages = [s for s, _ in STAGE_PLAN]
-    stage_weights = [w for _, w in STAGE_PLAN]
     weights = [m.weight for m in CATALOG]
     for i in range(batteries):
+        rng = random.Random(f"{run}:{seed}:{i}")
         model = rng.choices(CATALOG, weights)[0]
-        plant = PLANTS[rng.randrange(len(PLANTS))]
-        batch = f"{code}-{model.code}-{i // 250:03d}"
+        target = rng.choices(STAGES, STAGE_WEIGHTS)[0]
+        gaps = tuple(rng.randint(lo, hi) for lo, hi in GAP_RANGES)
+        span = sum(gaps[: STEPS_FOR_STAGE[target]])
+        slack = rng.randint(1, 90 if target in ("manufactured", "placed_on_market") else 400)
         yield Battery(
             index=i,
             identifier=f"{code}{model.code}{i:07d}",
             model=model,
-            batch=batch,
-            plant=plant,
-            target_stage=rng.choices(stages, stage_weights)[0],
-            static=static_payload(model, plant, rng),
+            batch=f"{code}-{model.code}-{i // 250:03d}",
+            plant=PLANTS[rng.randrange(len(PLANTS))],
+            target_stage=target,
+            manufactured=(ANCHOR - timedelta(days=span + slack)).date(),
+            gaps=gaps,
             colour=rng.choice(("graphite", "silver", "blue")),
+            mass_factor=rng.uniform(0.98, 1.02),
         )
 
 
-def mint_item(battery: Battery) -> dict[str, Any]:
-    subject: dict[str, Any] = {
-        "kind": "battery",
-        "battery_identifier": battery.identifier,
-        "batch_number": battery.batch,
-    }
-    if battery.model.gtin:
-        subject["gtin"] = battery.model.gtin
+def mint_item(battery: Battery, run: str) -> dict[str, Any]:
+    gln, street, postal, city, country = battery.plant
     return {
-        "subject": subject,
-        "category": battery.model.category.value,
-        "product_family": battery.model.family,
-        "static_data": battery.static,
-        "extensions": {"colour": battery.colour, "warranty_tier": "premium" if battery.index % 5 == 0 else "standard"},
+        "subject": {
+            "kind": "battery",
+            "battery_identifier": battery.identifier,
+            "batch_number": battery.batch,
+            "gtin": battery.model.gtin,
+        },
+        "static_data": {
+            "manufacturing_date": battery.manufactured.isoformat(),
+            "manufacturing_place": {
+                "facility_identifier": gln,
+                "postal_address": {
+                    "street_address": street,
+                    "postal_code": postal,
+                    "locality": city,
+                    "country_code": country,
+                },
+            },
+        },
+        "extensions": {
+            "colour": battery.colour,
+            "warranty_tier": "premium" if battery.index % 5 == 0 else "standard",
+            "sim_run": run,
+        },
     }
 
 
-def lifecycle_events(battery: Battery, passport_id: str, start: datetime) -> list[tuple[str, CustodyEventReported]]:
-    """(reporting handler, event) in order, up to the battery's target stage."""
-    order = [s for s, _ in STAGE_PLAN]
-    reach = order.index(battery.target_stage)
+def mint_request(model: Model, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "defaults": {
+            "category": model.category.value,
+            "product_family": model.family,
+            "static_data": model_static(model),
+        },
+        "passports": items,
+    }
+
+
+def lifecycle(battery: Battery, passport_id: str) -> tuple[list[tuple[str, CustodyEventReported]], datetime]:
+    """(reporting handler, event) in order up to the battery's target stage, and when treatment completes."""
+    steps = STEPS_FOR_STAGE[battery.target_stage]
     targets = CustodyTargets(passport_ids=[passport_id])
-    at = start
-    events: list[tuple[str, CustodyEventReported]] = []
+    at = datetime.combine(battery.manufactured, datetime.min.time(), UTC) + timedelta(hours=8)
+    times = []
+    for gap in battery.gaps:
+        at = at + timedelta(days=gap, minutes=battery.index % 600)
+        times.append(at)
+    mass = Decimal(battery.model.weight_kg)
+    plan: list[tuple[str, dict[str, Any]]] = [
+        (CARRIER, {"kind": CustodyEventKind.dispatch, "to_handler_id": DEALER,
+                   "transport_document": f"CMR-{battery.identifier}", "mass_kg": mass, "quantity": 1}),
+        (DEALER, {"kind": CustodyEventKind.receipt, "from_handler_id": CARRIER}),
+        (DEALER, {"kind": CustodyEventKind.placed_on_market}),
+        (DEALER, {"kind": CustodyEventKind.in_service}),
+        (COLLECTOR, {"kind": CustodyEventKind.collection, "ewc_code": WASTE_CODE, "operation": "R13",
+                     "mass_kg": mass}),
+        (COLLECTOR, {"kind": CustodyEventKind.handover, "from_handler_id": COLLECTOR, "to_handler_id": RECYCLER,
+                     "ewc_code": WASTE_CODE, "operation": "R13", "mass_kg": mass}),
+        (RECYCLER, {"kind": CustodyEventKind.treatment_start, "ewc_code": WASTE_CODE, "operation": "R4"}),
+    ]  # fmt: skip
+    # dispatch and receipt share the first two gaps; placed on market follows receipt
+    events = [
+        (handler, CustodyEventReported(occurred_at=times[n], handler_id=handler, targets=targets, **extra))
+        for n, (handler, extra) in enumerate(plan[: min(steps, len(plan))])
+    ]
+    return events, times[7]
 
-    def add(handler: str, kind: CustodyEventKind, days: int, **extra: Any) -> None:
-        nonlocal at
-        at = at + timedelta(days=days, minutes=battery.index % 600)
-        events.append(
-            (handler, CustodyEventReported(kind=kind, occurred_at=at, handler_id=handler, targets=targets, **extra))
-        )
 
-    if reach >= 1:
-        add(
-            "sim-carrier-rhenus",
-            CustodyEventKind.dispatch,
-            2,
-            to_handler_id="sim-dealer-autohaus",
-            transport_document=f"CMR-{battery.identifier}",
-        )
-        add("sim-dealer-autohaus", CustodyEventKind.receipt, 3, from_handler_id="sim-carrier-rhenus")
-        add("sim-dealer-autohaus", CustodyEventKind.placed_on_market, 1)
-    if reach >= 2:
-        add("sim-dealer-autohaus", CustodyEventKind.in_service, 20)
-    if reach >= 3:
-        add(
-            "sim-collector-ear",
-            CustodyEventKind.collection,
-            700 + battery.index % 300,
-            ewc_code="16 06 05",
-            operation="R13",
-        )
-    if reach >= 4:
-        add(
-            "sim-collector-ear",
-            CustodyEventKind.handover,
-            15,
-            from_handler_id="sim-collector-ear",
-            to_handler_id="sim-recycler-hydro",
-            ewc_code="16 06 05",
-            operation="R13",
-        )
-        add("sim-recycler-hydro", CustodyEventKind.treatment_start, 10, ewc_code="16 06 05", operation="R4")
-    return events  # fmt: skip
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<44}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
 
 
 def handler_registration(handler_id: str, name: str, roles: list[str]) -> dict[str, Any]:
@@ -225,7 +310,7 @@ def handler_registration(handler_id: str, name: str, roles: list[str]) -> dict[s
                 "permit_type": "environmental_permit",
                 "number": f"SIM-{handler_id}",
                 "issuing_authority": "Simulated Authority",
-                "valid_from": "2020-01-01T00:00:00+00:00",
+                "valid_from": PERMITS_FROM,
                 "waste_codes": WASTE_CODES,
                 "operations": ["R4", "R12", "R13"],
             }
@@ -233,83 +318,281 @@ def handler_registration(handler_id: str, name: str, roles: list[str]) -> dict[s
     }
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description:<34}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
+def event_id(*parts: str) -> str:
+    """A deterministic CloudEvents id: the same step of the same run always has the same id."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _round(value: float) -> Decimal:
+    return Decimal(str(round(value, 1)))
+
+
+def treatment_batch(
+    run: str, number: int, members: list[tuple[Battery, str]], completed: datetime
+) -> TreatmentBatchReported:
+    """A recycler's batch over batteries of one chemistry; outputs + losses balance the inputs exactly."""
+    code = run_code(run)
+    chemistry = members[0][0].model.recovery_chemistry
+    masses = [_round(float(b.model.weight_kg) * b.mass_factor) for b, _ in members]
+    total = float(sum(masses, Decimal(0)))
+    content = CONTENT[chemistry]
+    share_bm = sum(content.values()) * 0.97 / (0.45 if chemistry == "lfp" else 0.80)
+    black_mass = _round(total * share_bm)
+    bm = float(black_mass) or 1.0
+    assay = {m: str(round(min(99.0, v * total * 0.97 / bm * 100), 2)) for m, v in content.items()}
+    copper = _round(total * COPPER * 0.95 / 0.97)
+    aluminium = _round(total * ALUMINIUM * 0.93 / 0.96)
+    ferrous = _round(total * 0.12)
+    plastics = _round(total * 0.08)
+    out = black_mass + copper + aluminium + ferrous + plastics
+    losses = max(Decimal(0), Decimal(str(round(total, 1))) - out)
+    return TreatmentBatchReported.model_validate(
+        {
+            "batch_id": f"TB-{code}-{number:04d}",
+            "recycler_id": RECYCLER,
+            "processes": ["mechanical", "hydrometallurgical"],
+            "started_at": (completed - timedelta(days=2)).isoformat(),
+            "completed_at": completed.isoformat(),
+            "inputs": [
+                {"passport_id": pid, "mass_kg": str(m), "origin": "post_consumer", "chemistry": chemistry,
+                 "transport_document": f"CMR-{b.identifier}"}
+                for (b, pid), m in zip(members, masses, strict=True)
+            ],
+            "outputs": [
+                {"fraction": "black_mass", "destination": "recycling", "lot_id": f"BM-{code}-{number:04d}",
+                 "mass_kg": str(black_mass), "assay_pct": assay},
+                {"fraction": "copper", "destination": "recycling", "lot_id": f"CU-{code}-{number:04d}",
+                 "mass_kg": str(copper), "assay_pct": {"copper": "97"}},
+                {"fraction": "aluminium", "destination": "recycling", "lot_id": f"AL-{code}-{number:04d}",
+                 "mass_kg": str(aluminium), "assay_pct": {"aluminium": "96"}},
+                {"fraction": "ferrous", "destination": "recycling", "lot_id": f"FE-{code}-{number:04d}",
+                 "mass_kg": str(ferrous)},
+                {"fraction": "plastics", "destination": "energy_recovery", "mass_kg": str(plastics)},
+            ],
+            "losses_kg": str(losses),
+        }
+    )  # fmt: skip
+
+
+# (product, metal, metal content % (below stoichiometric), share of the fed metal recovered)
+PRODUCTS = (
+    ("nickel_sulphate", "nickel", Decimal("22.0"), Decimal("0.95")),
+    ("cobalt_sulphate", "cobalt", Decimal("20.5"), Decimal("0.95")),
+    ("lithium_carbonate", "lithium", Decimal("18.6"), Decimal("0.80")),
+)
+
+
+def refiner_report(run: str, batch: TreatmentBatchReported) -> RefinerReportSubmitted | None:
+    """The refiner's report on the black mass lot of one treatment batch."""
+    lot = batch.outputs[0]
+    number = batch.batch_id.rsplit("-", 1)[-1]
+    code = run_code(run)
+    products = []
+    for product, metal, content, recovered in PRODUCTS:
+        pct = lot.assay_pct.get(RecoveredMaterial(metal))
+        if not pct:
+            continue
+        metal_kg = lot.mass_kg * pct / 100 * recovered
+        mass = (metal_kg * 100 / content).quantize(Decimal("0.1"))
+        if mass <= 0:
+            continue
+        products.append({"product_lot_id": f"{product[:2].upper()}-{code}-{number}", "product": product,
+                         "mass_kg": str(mass), "metal_content_pct": {metal: str(content)}})  # fmt: skip
+    if not products:
+        return None
+    end = batch.completed_at + timedelta(days=20)
+    return RefinerReportSubmitted.model_validate(
+        {
+            "report_id": f"RR-{code}-{number}",
+            "refiner_id": REFINER,
+            "period_start": (batch.completed_at + timedelta(days=1)).isoformat(),
+            "period_end": end.isoformat(),
+            "inputs": [{"recycler_id": RECYCLER, "lot_id": lot.lot_id, "mass_kg": str(lot.mass_kg)}],
+            "products": products,
+        }
     )
 
 
-async def register_handlers(http: httpx.AsyncClient, operator_key: str) -> list[str]:
-    notes = []
-    headers = {"X-API-Key": operator_key}
-    for handler_id, name, roles in HANDLERS:
-        r = await http.post("/custody/v1/handlers", json=handler_registration(handler_id, name, roles), headers=headers)
-        if r.status_code not in (200, 201, 409):
-            notes.append(f"registering {handler_id}: {r.status_code} {r.text[:200]}")
-            continue
-        v = await http.post(f"/custody/v1/handlers/{handler_id}/verify", json={"reason": "simulation"}, headers=headers)
-        if v.status_code not in (200, 409):
-            notes.append(f"verifying {handler_id}: {v.status_code} {v.text[:200]}")
-    return notes
+@dataclass
+class Sent:
+    """What the simulator published, to find its own refusals on the rejected topics."""
+
+    ids: set[str] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
 
 
-async def _send(
-    producer: AIOKafkaProducer, settings: Settings, topic: str, key: str, message: Message, source: str
-) -> Any:
-    body = message.model_dump_json().encode()
-    # Deterministic ids: replaying the same run publishes the same CloudEvents, which inboxes drop.
-    event_id = hashlib.sha256(b"%s|%s|" % (source.encode(), key.encode()) + body).hexdigest()[:32]
-    envelope = Envelope(id=event_id, source=source, type=message.event_type, subject=key, time=datetime.now(UTC))
-    return await producer.send(settings.topic(topic), value=body, key=key.encode(), headers=envelope.to_headers())
-
-
-def recovery_topic() -> topics.Topic | None:
-    for topic in topics.ALL:
-        if topic.kind is topics.TopicKind.inbound and topic.payload.__name__ == "TreatmentBatchReported":
-            return topic
-    return None
-
-
-def share(total: Decimal, fraction: str) -> str:
-    return str(round(total * Decimal(fraction), 1))
-
-
-def treatment_batch(run: str, number: int, members: list[tuple[Battery, str]], completed: datetime) -> Message | None:
-    """A recycler's treatment batch over the batteries it recycled (None when the contract refuses it)."""
-    from contracts.recovery import TreatmentBatchReported
-
-    total = sum((Decimal(b.model.weight_kg) for b, _ in members), Decimal(0))
-    lfp = all(b.model.chemistry[0] == "LFP" for b, _ in members)
-    assay = {"lithium": "3.1", "copper": "4.0"} if lfp else {"nickel": "18.5", "cobalt": "6.2", "lithium": "3.4"}
-    try:
-        return TreatmentBatchReported.model_validate(
-            {
-                "batch_id": f"TB-{run_code(run)}-{number:04d}",
-                "recycler_id": "sim-recycler-hydro",
-                "processes": ["mechanical", "hydrometallurgical"],
-                "started_at": (completed - timedelta(days=2)).isoformat(),
-                "completed_at": completed.isoformat(),
-                "inputs": [
-                    {"passport_id": pid, "mass_kg": b.model.weight_kg, "origin": "post_consumer",
-                     "chemistry": b.model.chemistry[0].lower() if b.model.chemistry[0] != "NMC622" else "nmc622"}
-                    for b, pid in members
-                ],
-                "outputs": [
-                    {"fraction": "black_mass", "destination": "recycling", "lot_id": f"BM-{run_code(run)}-{number:04d}",
-                     "mass_kg": str(round(total * Decimal("0.38"), 1)), "assay_pct": assay},
-                    {"fraction": "aluminium", "destination": "recycling", "mass_kg": share(total, "0.12")},
-                    {"fraction": "copper", "destination": "recycling", "mass_kg": share(total, "0.08")},
-                    {"fraction": "plastics", "destination": "energy_recovery", "mass_kg": share(total, "0.1")},
-                ],
-                "losses_kg": str(round(total * Decimal("0.32"), 1)),
-            }
+class Simulator:
+    def __init__(self, settings: Settings, endpoints: Endpoints, oem_key: str, operator_key: str | None,
+                 console_progress: bool = True) -> None:  # fmt: skip
+        self.settings = settings
+        self.endpoints = endpoints
+        self.oem_key = oem_key
+        self.operator_key = operator_key
+        self.sent = Sent()
+        self.notes: list[str] = []
+        self.progress_enabled = console_progress
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+            request_timeout_ms=30_000, max_batch_size=1_048_576,
         )  # fmt: skip
-    except ValidationError as exc:
-        print(f"    recovery contract refused the simulated batch: {exc.errors()[0]['msg']}")
-        return None
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(120, connect=10))
+
+    def url(self, service: str, path: str) -> str:
+        base: str = getattr(self.endpoints, service)
+        return base.rstrip("/") + path
+
+    def oem(self) -> dict[str, str]:
+        return {"X-API-Key": self.oem_key}
+
+    async def send(self, topic: str, key: str, message: Message, handler: str, ce_id: str) -> asyncio.Future[Any]:
+        envelope = Envelope(id=ce_id, source=f"urn:bpass:handler:{handler}", type=message.event_type, subject=key,
+                            time=ANCHOR)  # fmt: skip
+        self.sent.ids.add(ce_id)
+        self.sent.counts[topic] += 1
+        body = message.model_dump_json().encode()
+        future: asyncio.Future[Any] = await self.producer.send(
+            self.settings.topic(topic), value=body, key=key.encode(), headers=envelope.to_headers()
+        )
+        return future
+
+    async def wait_known(self, passport_id: str, timeout: float) -> None:
+        """Until custody answers for the passport (it consumed its minted fact)."""
+        deadline = time.monotonic() + timeout
+        url = self.url("custody", f"/custody/v1/passports/{passport_id}/custody-log")
+        while True:
+            r = await self.http.get(url, headers=self.oem(), params={"limit": 1})
+            if r.status_code == 200:
+                return
+            if r.status_code != 404 or time.monotonic() > deadline:
+                raise SimulationError(f"custody does not know {passport_id}: {r.status_code} {r.text[:200]}")
+            await asyncio.sleep(0.2)
+
+    # --- operator -----------------------------------------------------------------------------------------
+    async def register_handlers(self) -> None:
+        if not self.operator_key:
+            self.notes.append("no operator key: handlers are assumed registered and verified")
+            return
+        headers = {"X-API-Key": self.operator_key}
+        for handler_id, name, roles in HANDLERS:
+            registration = handler_registration(handler_id, name, roles)
+            r = await self.http.post(self.url("custody", "/custody/v1/handlers"), json=registration, headers=headers)
+            if r.status_code == 409 and r.json().get("reason") == "handler_exists":
+                existing = r.json().get("handler") or {}
+                details = {k: v for k, v in registration.items() if k != "handler_id"}
+                if _norm(existing) != _norm(details):
+                    put = await self.http.put(self.url("custody", f"/custody/v1/handlers/{handler_id}"),
+                                              json=details, headers=headers)  # fmt: skip
+                    if put.status_code != 200:
+                        raise SimulationError(f"amending handler {handler_id}: {put.status_code} {put.text[:300]}")
+                if existing.get("state") == "verified":
+                    continue
+            elif r.status_code != 201:
+                raise SimulationError(f"registering handler {handler_id}: {r.status_code} {r.text[:300]}")
+            v = await self.http.post(self.url("custody", f"/custody/v1/handlers/{handler_id}/verify"),
+                                     json={"reason": "simulation"}, headers=headers)  # fmt: skip
+            if v.status_code not in (200, 409):
+                raise SimulationError(f"verifying handler {handler_id}: {v.status_code} {v.text[:300]}")
+
+
+class SimulationError(Exception):
+    """The platform refused a request the simulator needs."""
+
+
+def _norm(record: dict[str, Any]) -> str:
+    """The handler details the simulator sets (permits without their validity timestamps), comparable."""
+    out: dict[str, Any] = {"name": record.get("name"), "roles": sorted(record.get("roles") or [])}
+    out["identifiers"] = [(i.get("scheme"), i.get("value")) for i in record.get("identifiers") or []]
+    out["permits"] = [
+        (p.get("number"), sorted(p.get("waste_codes") or []), sorted(p.get("operations") or []))
+        for p in record.get("permits") or []
+    ]
+    return json.dumps(out, sort_keys=True, default=str)
+
+
+REJECTED_TOPICS = ("bpass.identity.rejected.v1", "bpass.custody.rejected.v1", "bpass.recovery.rejected.v1")
+
+
+class Kafka:
+    """Offsets, consumer-group lag and the rejected topics, read as any partner could."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+                                         request_timeout_ms=30_000)  # fmt: skip
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=30_000)
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        await self.admin.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        await self.admin.close()
+
+    async def ends(self, names: list[str]) -> dict[TopicPartition, int]:
+        cluster = await self.consumer._client.fetch_all_metadata()
+        parts = []
+        for name in names:
+            physical = self.settings.topic(name)
+            parts += [TopicPartition(physical, p) for p in cluster.partitions_for_topic(physical) or set()]
+        return dict(await self.consumer.end_offsets(parts)) if parts else {}
+
+    async def wait_consumed(self, service: str, names: list[str], timeout: float = 120) -> None:
+        """Until `service`'s consumer group has committed past everything on `names` now."""
+        target = await self.ends(names)
+        deadline = time.monotonic() + timeout
+        group = self.settings.group_id(service)
+        while True:
+            committed = await self.admin.list_consumer_group_offsets(group)
+            behind = {
+                tp: end
+                for tp, end in target.items()
+                if end > 0 and (committed.get(tp) is None or committed[tp].offset < end)
+            }
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise SimulationError(
+                    f"{service} did not consume {sorted(str(t) for t in behind)} within {timeout:.0f} s"
+                )
+            await asyncio.sleep(0.25)
+
+    async def read(self, start: dict[TopicPartition, int], sent: set[str]) -> list[dict[str, Any]]:
+        """Refusals (and flagged acceptances) of messages in `sent`, published since `start`."""
+        end = await self.ends(list(REJECTED_TOPICS))
+        wanted = {tp: (start.get(tp, 0), e) for tp, e in end.items() if e > start.get(tp, 0)}
+        found: list[dict[str, Any]] = []
+        if not wanted:
+            return found
+        self.consumer.assign(list(wanted))
+        for tp, (begin, _) in wanted.items():
+            self.consumer.seek(tp, begin)
+        remaining = dict(wanted)
+        deadline = time.monotonic() + 60
+        while remaining and time.monotonic() < deadline:
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                for record in records:
+                    headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+                    body = json.loads(record.value or b"{}")
+                    if body.get("rejected_ce_id") in sent:
+                        found.append(
+                            {
+                                "topic": tp.topic,
+                                "outcome": headers.get("bpass_outcome", headers.get("outcome", "rejected")),
+                                **body,
+                            }
+                        )
+                    if record.offset + 1 >= remaining.get(tp, (0, 0))[1]:
+                        remaining.pop(tp, None)
+        return found
+
+
+def _keys(keys_file: Path | None) -> dict[str, Any]:
+    if keys_file is None or not keys_file.exists():
+        return {}
+    data: dict[str, Any] = json.loads(keys_file.read_text(encoding="utf-8"))
+    return data
 
 
 async def run_simulation(
@@ -317,82 +600,178 @@ async def run_simulation(
     *,
     batteries: int,
     run: str,
-    oem_key: str | None,
-    base_url: str,
+    oem_key: str | None = None,
+    operator_key: str | None = None,
+    base_url: str = "http://127.0.0.1:8080",
+    endpoints: Endpoints | None = None,
+    keys_file: Path | None = None,
     seed: int = 7,
-    chunk: int = 500,
-) -> dict[str, int]:
-    keys_path = settings.api_keys_file.with_name("demo-keys.json")
-    keys = json.loads(keys_path.read_text(encoding="utf-8")) if keys_path.exists() else {}
+    chunk: int = 1000,
+    batch_size: int = 40,
+    timeout: float = 180,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Play the population through the platform; returns counts, refusals and the reporting stage counts."""
+    keys = _keys(keys_file or settings.api_keys_file.with_name("demo-keys.json"))
     oem_key = oem_key or keys.get("oem", {}).get("key")
-    operator_key = keys.get("operator", {}).get("key")
+    operator_key = operator_key or keys.get("operator", {}).get("key")
     if not oem_key:
-        raise SystemExit(f"no OEM key: pass --tenant-key or create the demo keys ({keys_path})")
-    population_list = list(population(run, batteries, seed))
-    topic: topics.Topic | None = None
-    counts = {"minted": 0, "existing": 0, "custody_events": 0, "treatment_batches": 0}
-    start = datetime.now(UTC) - timedelta(days=1100)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                                linger_ms=20, request_timeout_ms=30_000)  # fmt: skip
-    async with httpx.AsyncClient(base_url=base_url, timeout=120, headers={"X-API-Key": oem_key}) as http:
-        print(f"==> simulating {batteries} batteries (run {run!r}) against {base_url} and {settings.kafka_bootstrap}")
-        if operator_key:
-            for note in await register_handlers(http, operator_key):
-                print(f"    {note}")
-        ids: dict[str, str] = {}
-        await producer.start()
-        try:
-            with _progress() as progress:
-                minting = progress.add_task("OEM mints passports (HTTP)", total=len(population_list))
-                for offset in range(0, len(population_list), chunk):
-                    part = population_list[offset : offset + chunk]
-                    response = await http.post(
-                        "/identity/v1/passports:bulk", json={"passports": [mint_item(b) for b in part]}
-                    )
-                    if response.status_code != 200:
-                        raise SystemExit(f"minting failed ({response.status_code}): {response.text[:500]}")
-                    body = response.json()
-                    counts["minted"] += body.get("minted", 0)
-                    counts["existing"] += body.get("existing", 0)
-                    for item in body["passports"]:
-                        ids[item["battery_identifier"]] = item["passport_id"]
-                    progress.advance(minting, len(part))
-                moving = progress.add_task("carriers, dealers, collectors (Kafka)", total=len(population_list))
-                futures = []
-                recycled: list[tuple[Battery, str]] = []
-                for battery in population_list:
-                    pid = ids.get(battery.identifier)
-                    if pid is None:
-                        continue
-                    for handler, event in lifecycle_events(battery, pid, start):
-                        futures.append(await _send(producer, settings, topics.CUSTODY_EVENTS.name, pid, event,
-                                                   f"urn:bpass:handler:{handler}"))  # fmt: skip
-                        counts["custody_events"] += 1
-                    if battery.target_stage == "recycled":
-                        recycled.append((battery, pid))
-                    progress.advance(moving)
-                    if len(futures) >= 2000:
-                        await asyncio.gather(*futures)
-                        futures.clear()
-                await asyncio.gather(*futures)
-                topic = recovery_topic()
-                if topic is not None and recycled:
-                    recycling = progress.add_task("recyclers report treatment batches", total=len(recycled))
-                    for number, offset in enumerate(range(0, len(recycled), 50), start=1):
-                        members = recycled[offset : offset + 50]
-                        message = treatment_batch(run, number, members, datetime.now(UTC) - timedelta(hours=1))
-                        if message is not None:
-                            await (await _send(producer, settings, topic.name, f"TB-{run_code(run)}-{number:04d}",
-                                               message, "urn:bpass:handler:sim-recycler-hydro"))  # fmt: skip
-                            counts["treatment_batches"] += 1
-                        progress.advance(recycling, len(members))
-        finally:
-            await producer.stop()
+        raise SimulationError("no OEM key: pass --tenant-key or create the demo keys (var/local/demo-keys.json)")
+    endpoints = endpoints or Endpoints.gateway(base_url)
+    started = time.monotonic()
+    sim = Simulator(settings, endpoints, oem_key, operator_key)
+    kafka = Kafka(settings)
+    people = list(population(run, batteries, seed))
+    counts: Counter[str] = Counter()
     print(
-        f"==> simulated {batteries} batteries: {counts['minted']} minted, {counts['existing']} already there, "
-        f"{counts['custody_events']} custody events, {counts['treatment_batches']} treatment batches"
+        f"==> simulating {batteries} batteries (run {run!r}) against {endpoints.identity}, {settings.kafka_bootstrap}"
     )
-    if topic is None:
-        print("    (no recovery inbound topic registered yet: recycled batteries stay in treatment)")
-    print(f"    dashboard: {base_url}/dashboard  (sign in with the demo OEM key)")
-    return counts
+    await kafka.start()
+    await sim.producer.start()
+    try:
+        start_offsets = await kafka.ends(list(REJECTED_TOPICS))
+        with Progress(*_progress().columns, disable=not progress) as bar:
+            # 1. operator: handler registry
+            t = bar.add_task("operator registers + verifies handlers", total=len(HANDLERS))
+            await sim.register_handlers()
+            bar.update(t, completed=len(HANDLERS))
+            # 2. OEM: extension schemas, then mint per model with defaults
+            families = sorted({m.family for m in CATALOG})
+            t = bar.add_task("OEM declares extension schemas", total=len(families))
+            for family in families:
+                r = await sim.http.put(sim.url("identity", f"/identity/v1/product-families/{family}/extension-schema"),
+                                       json=EXTENSION_SCHEMA, headers=sim.oem())  # fmt: skip
+                if r.status_code not in (200, 201):
+                    raise SimulationError(f"extension schema of {family}: {r.status_code} {r.text[:300]}")
+                bar.advance(t)
+            t = bar.add_task("OEM mints passports (HTTP bulk)", total=len(people))
+            ids: dict[str, str] = {}
+            requests = []
+            for model in CATALOG:
+                mine = [b for b in people if b.model is model]
+                for offset in range(0, len(mine), chunk):
+                    requests.append((model, mine[offset : offset + chunk]))
+            gate = asyncio.Semaphore(2)
+            lasts: list[str] = []
+
+            async def mint(model: Model, part: list[Battery]) -> None:
+                async with gate:
+                    body = mint_request(model, [mint_item(b, run) for b in part])
+                    r = await sim.http.post(
+                        sim.url("identity", "/identity/v1/passports:bulk"), json=body, headers=sim.oem()
+                    )
+                if r.status_code != 200:
+                    raise SimulationError(f"minting failed ({r.status_code}): {r.text[:800]}")
+                answer = r.json()
+                counts["minted"] += answer.get("minted", 0)
+                counts["already_minted"] += answer.get("existing", 0)
+                for item in answer["passports"]:
+                    ids[item["battery_identifier"]] = item["passport_id"]
+                lasts.append(answer["passports"][-1]["passport_id"])
+                bar.advance(t, len(part))
+
+            await asyncio.gather(*(mint(m, p) for m, p in requests))
+            # Custody must know every passport before its steps arrive: a step that races the minted fact is
+            # parked and (a custody race, see the report) may stay parked. Facts leave identity in commit order,
+            # so once custody knows the last passport of every request, all facts are on Kafka.
+            t = bar.add_task("custody + recovery learn the passports", total=len(lasts))
+            for pid in lasts:
+                await sim.wait_known(pid, timeout)
+                bar.advance(t)
+            await kafka.wait_consumed("custody", [topics.PASSPORT_MINTED.name], timeout)
+            await kafka.wait_consumed("recovery", [topics.PASSPORT_MINTED.name], timeout)
+            # 3. carriers, dealers, collectors, the recycler: custody events on Kafka
+            t = bar.add_task("handlers publish custody events (Kafka)", total=len(people))
+            futures: list[asyncio.Future[Any]] = []
+            recycled: dict[str, list[tuple[Battery, str, datetime]]] = {}
+            for battery in people:
+                pid = ids[battery.identifier]
+                events, completed = lifecycle(battery, pid)
+                for n, (handler, event) in enumerate(events):
+                    ce_id = event_id("sim", run, battery.identifier, str(n), event.kind.value)
+                    futures.append(await sim.send(topics.CUSTODY_EVENTS.name, pid, event, handler, ce_id))
+                counts["custody_events"] += len(events)
+                if battery.target_stage == "recycled":
+                    recycled.setdefault(battery.model.recovery_chemistry, []).append((battery, pid, completed))
+                bar.advance(t)
+            await asyncio.gather(*futures)
+            # 4. the recycler's treatment batches, once recovery knows the passports and custody has the steps
+            batches: list[TreatmentBatchReported] = []
+            number = 0
+            for chemistry in sorted(recycled):
+                members = recycled[chemistry]
+                for offset in range(0, len(members), batch_size):
+                    group = members[offset : offset + batch_size]
+                    number += 1
+                    completed = max(c for _, _, c in group)
+                    batches.append(treatment_batch(run, number, [(b, p) for b, p, _ in group], completed))
+            t = bar.add_task("platform applies mints + custody", total=None)
+            await kafka.wait_consumed("recovery", [topics.PASSPORT_MINTED.name], timeout)
+            await kafka.wait_consumed("custody", [topics.CUSTODY_EVENTS.name, topics.PASSPORT_MINTED.name], timeout)
+            bar.update(t, total=1, completed=1)
+            t = bar.add_task("recycler reports treatment batches", total=len(batches))
+            futures = []
+            for tb in batches:
+                futures.append(await sim.send(topics.TREATMENT_BATCHES.name, tb.batch_id, tb, RECYCLER,
+                                              event_id("sim", run, "batch", tb.batch_id)))  # fmt: skip
+                bar.advance(t)
+            await asyncio.gather(*futures)
+            counts["treatment_batches"] = len(batches)
+            await kafka.wait_consumed("recovery", [topics.TREATMENT_BATCHES.name], timeout)
+            # 5. the refiner refines two batches in three
+            reports = [rr for i, tb in enumerate(batches) if i % 3 != 2 and (rr := refiner_report(run, tb)) is not None]
+            t = bar.add_task("refiner reports refined products", total=len(reports))
+            futures = []
+            for report in reports:
+                futures.append(await sim.send(topics.REFINER_REPORTS.name, report.report_id, report, REFINER,
+                                              event_id("sim", run, "refiner", report.report_id)))  # fmt: skip
+                bar.advance(t)
+            await asyncio.gather(*futures)
+            counts["refiner_reports"] = len(reports)
+            # 6. everything consumed; then read the refusals
+            t = bar.add_task("waiting for the platform to settle", total=None)
+            await kafka.wait_consumed("recovery", [topics.REFINER_REPORTS.name], timeout)
+            await kafka.wait_consumed("reporting", [topics.CUSTODY_RECORDED.name, topics.PASSPORT_CEASED.name], timeout)
+            bar.update(t, total=1, completed=1)
+        await asyncio.sleep(1.0)  # refusals leave through the services' outbox relays
+        refusals = await kafka.read(start_offsets, sim.sent.ids)
+        stages = await _stage_counts(sim, run)
+    finally:
+        await sim.producer.stop()
+        await kafka.stop()
+        await sim.http.aclose()
+    elapsed = time.monotonic() - started
+    reasons = Counter(
+        f"{r['topic']}: {v['reason']} ({r['outcome']})" for r in refusals for v in r.get("violations", [])
+    )
+    print(
+        f"==> simulated {batteries} batteries in {elapsed:.1f} s: {counts['minted']} minted, "
+        f"{counts['already_minted']} already there, {counts['custody_events']} custody events, "
+        f"{counts['treatment_batches']} treatment batches, {counts['refiner_reports']} refiner reports"
+    )
+    print("    stages (reporting, this run): " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items())))
+    if refusals:
+        print(f"    REFUSED: {len(refusals)} message(s) the simulator sent")
+        for reason, n in reasons.most_common():
+            print(f"      {n:6d}  {reason}")
+    else:
+        print("    no refusals on the rejected topics")
+    print(f"    dashboard: {endpoints.reporting}/dashboard  (sign in with the demo OEM key)")
+    return {"counts": dict(counts), "refusals": refusals, "reasons": dict(reasons), "stages": stages,
+            "seconds": elapsed, "passport_ids": ids}  # fmt: skip
+
+
+async def _stage_counts(sim: Simulator, run: str) -> dict[str, int]:
+    r = await sim.http.get(sim.url("reporting", "/reporting/v1/passports:count"),
+                           params={"group_by": "ext.sim_run,stage"}, headers=sim.oem())  # fmt: skip
+    if r.status_code != 200:
+        raise SimulationError(f"counting passports: {r.status_code} {r.text[:300]}")
+    out: dict[str, int] = {}
+    for g in r.json()["groups"]:
+        if g.get("ext.sim_run") == run or g.get("ext_sim_run") == run:
+            out[str(g.get("stage"))] = out.get(str(g.get("stage")), 0) + int(g["count"])
+    if not out:  # grouping by extension unavailable: count the tenant's stages
+        r = await sim.http.get(sim.url("reporting", "/reporting/v1/passports:count"), params={"group_by": "stage"},
+                               headers=sim.oem())  # fmt: skip
+        out = {str(g.get("stage")): int(g["count"]) for g in r.json()["groups"]}
+    return out

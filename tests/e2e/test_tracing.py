@@ -1,19 +1,22 @@
-"""One trace per journey: from an OEM's HTTP request through every service and Kafka hop it reaches."""
+"""One trace per journey: from an OEM's HTTP request, or a carrier's publish, through every service and hop."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from contracts import topics
+from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
 from services.common.auth import Role
 from services.common.settings import Settings
 from tests.conftest import PORT_BASE, _ensure_database, new_key
-from tests.e2e.test_walking_skeleton import mint_body
+from tests.e2e.test_walking_skeleton import mint_body, register_verified_handler
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support import ServiceProcess, eventually, service_env
+from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, service_env
 
 
 async def test_mint_journey_is_one_trace_across_services(settings: Settings, tmp_path: Path) -> None:
@@ -83,6 +86,46 @@ async def test_mint_journey_is_one_trace_across_services(settings: Settings, tmp
             assert spans["custody_process"].parent_span_id == spans["minted_publish"].span_id
             assert spans["reporting_process"].parent_span_id == spans["minted_publish"].span_id
             assert spans["stream_publish"].parent_span_id == spans["reporting_process"].span_id
+
+            # A carrier's publish joins the same way: its own trace, through custody, reporting, the stream.
+            operator = new_key(iso, Role.platform_operator)
+            await register_verified_handler(processes["custody"].base_url, operator, "carrier-trace")
+            carrier_trace, carrier_span = secrets.token_hex(16), secrets.token_hex(8)
+            event = CustodyEventReported(
+                kind=CustodyEventKind.dispatch,
+                occurred_at=datetime.now(UTC),
+                handler_id="carrier-trace",
+                targets=CustodyTargets(passport_ids=[response.json()["passport_id"]]),
+            )
+            headers = cloudevent_headers(event, source="urn:bpass:handler:carrier-trace")
+            headers.append(("traceparent", f"00-{carrier_trace}-{carrier_span}-01".encode()))
+            await publish(iso, topics.CUSTODY_EVENTS.name, event.model_dump_json().encode(), key=None, headers=headers)
+            recorded = iso.topic(topics.CUSTODY_RECORDED.name)
+
+            def carrier_journey() -> dict[str, ReceivedSpan] | None:
+                mine = [s for s in receiver.spans if s.trace_id == carrier_trace]
+                by_name = {(s.service, s.name): s for s in mine}
+                wanted = {
+                    "custody_apply": ("bpass-custody", f"{iso.topic(topics.CUSTODY_EVENTS.name)} apply"),
+                    "recorded_publish": ("bpass-custody", f"{recorded} publish"),
+                    "reporting_apply": ("bpass-reporting", f"{recorded} apply"),
+                    "stream_publish": ("bpass-reporting", f"{stream} publish"),
+                }
+                found = {label: by_name.get(key) for label, key in wanted.items()}
+                return None if any(v is None for v in found.values()) else {k: v for k, v in found.items() if v}
+
+            async def wait_carrier() -> dict[str, ReceivedSpan] | None:
+                return carrier_journey()
+
+            try:
+                hops = await eventually(wait_carrier, timeout=30, what="the carrier journey's spans")
+            except AssertionError as missing:
+                seen = sorted({(s.service, s.name) for s in receiver.spans if s.trace_id == carrier_trace})
+                raise AssertionError(f"{missing}; spans in the carrier's trace: {seen}") from None
+            assert hops["custody_apply"].parent_span_id == carrier_span
+            assert hops["recorded_publish"].parent_span_id == hops["custody_apply"].span_id
+            assert hops["reporting_apply"].parent_span_id == hops["recorded_publish"].span_id
+            assert hops["stream_publish"].parent_span_id == hops["reporting_apply"].span_id
         finally:
             for process in processes.values():
                 process.stop()

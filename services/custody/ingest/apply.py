@@ -94,23 +94,21 @@ def _ambiguous(reference: str, index: int) -> Violation:
     )
 
 
+# Taken by whoever parks a step and by whoever unparks after minting (transaction-scoped).
+PARKING_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.parking'))"
+
+
 async def apply_steps(conn: DbConnection, steps: list[CustodyStep]) -> list[Outcome]:
     """Apply `steps` in order inside the caller's transaction; each outcome carries the facts to publish."""
     handler_ids = {h for step in steps for h in _handlers_named(step)}
     handlers = await registry.load_handlers(conn, handler_ids)
     references = [r for step in steps for r in step.references]
-    rows = None
-    if all(r.startswith(PASSPORT_ID_PREFIX) for r in references):
-        # The common case, steps naming passports by id: one query resolves them and reads their state, unless a
-        # pack or batch among them brings members (then the general path below).
-        rows = await store.states(conn, references)
-        if any(row["kind"] != "battery" for row in rows.values()):
-            rows = None
-        else:
-            resolved = {pid: [(pid, row["tenant"])] for pid, row in rows.items()}
-    if rows is None:
-        resolved = await store.resolve(conn, references)
-        rows = await store.states(conn, list({pid for matches in resolved.values() for pid, _ in matches}))
+    resolved, rows = await _resolve(conn, references)
+    if any(not resolved.get(r) for r in references):
+        # Something may be parked: serialise with the minting path, then look again, so a passport minted
+        # concurrently is either seen here or finds the parked step when it unparks (never neither).
+        await conn.execute(PARKING_LOCK_SQL)
+        resolved, rows = await _resolve(conn, references)
     passports = {
         pid: _Passport(
             passport_id=pid,
@@ -154,6 +152,25 @@ async def apply_steps(conn: DbConnection, steps: list[CustodyStep]) -> list[Outc
     )
     await store.park(conn, parked_rows)
     return outcomes
+
+
+async def _resolve(
+    conn: DbConnection, references: list[str]
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, Any]]:
+    rows = None
+    resolved: dict[str, list[tuple[str, str]]] = {}
+    if all(r.startswith(PASSPORT_ID_PREFIX) for r in references):
+        # The common case, steps naming passports by id: one query resolves them and reads their state, unless a
+        # pack or batch among them brings members (then the general path below).
+        rows = await store.states(conn, references)
+        if any(row["kind"] != "battery" for row in rows.values()):
+            rows = None
+        else:
+            resolved = {pid: [(pid, row["tenant"])] for pid, row in rows.items()}
+    if rows is None:
+        resolved = await store.resolve(conn, references)
+        rows = await store.states(conn, list({pid for matches in resolved.values() for pid, _ in matches}))
+    return resolved, rows
 
 
 def _apply_one(

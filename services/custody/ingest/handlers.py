@@ -12,7 +12,7 @@ from contracts.rejections import MessageRejected
 from services.common.consumer import Inbound, UnitOfWork
 from services.common.outbox import OutboxRow, build_row
 from services.custody.ingest import facts, store
-from services.custody.ingest.apply import FLAGGED, PARKED, REJECTED, Outcome, apply_steps
+from services.custody.ingest.apply import FLAGGED, PARKED, PARKING_LOCK_SQL, REJECTED, Outcome, apply_steps
 from services.custody.ingest.steps import BATCH_REFERENCE_PREFIX, GS1_REFERENCE_PREFIX, CustodyStep, from_native
 
 # Header on a notice that a step was accepted as flagged evidence (tenant policy `flag`), not refused.
@@ -130,6 +130,7 @@ async def on_passport_minted(uow: UnitOfWork, items: list[Inbound[PassportMinted
         uow.conn,
         [(m.passport_id, m.tenant, member) for m in minted for member in m.subject.member_identifiers],
     )
+    await uow.conn.execute(PARKING_LOCK_SQL)  # see apply_steps: parked steps are never missed
     parked = await store.unpark(uow.conn, [key for m in minted for key in parking_keys(m)])
     if not parked:
         return

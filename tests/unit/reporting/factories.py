@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bpass.simulate import Battery, mint_item, population
+from bpass.simulate import Battery, mint_item, model_static, population
 from contracts.custody import CustodyEventKind, CustodyRecorded, PassportStage, PassportStatusChanged
 from contracts.identity import PassportMinted
 from contracts.passport_data import BatteryStatus, PassportSubject, StaticPassportData
@@ -25,8 +25,19 @@ def batteries(n: int, run: str | None = None) -> list[Battery]:
     return list(population(run or uuid.uuid4().hex[:6], n, seed=3))
 
 
+def full_item(battery: Battery, run: str = "test") -> dict[str, Any]:
+    """A mint item with the model's defaults merged in, as identity's minted fact carries it."""
+    item: dict[str, Any] = mint_item(battery, run)
+    return {
+        **item,
+        "category": battery.model.category.value,
+        "product_family": battery.model.family,
+        "static_data": {**model_static(battery.model), **item["static_data"]},
+    }
+
+
 def minted(battery: Battery, tenant: str, pid: str | None = None, at: datetime = T0) -> PassportMinted:
-    item: dict[str, Any] = mint_item(battery)
+    item = full_item(battery)
     subject = PassportSubject.model_validate(item["subject"])
     base = "https://passport.example.test"
     pid = pid or passport_id()
