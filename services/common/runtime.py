@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -175,6 +176,12 @@ class Runtime:
         for hook in self.spec.on_start:
             await hook(self)
         self.background.append(asyncio.create_task(self._measure_lag(), name="consumer-lag"))
+        # Consumers allocate many short-lived objects per message; with the default thresholds the cyclic
+        # collector runs every 700 allocations and rescans everything built at start-up. Freezing that and
+        # collecting less often cut reporting's Python CPU per fact by ~15 % (bench/reporting.py mix).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         log.info("%s started", self.name)
 
     async def _measure_lag(self, interval_s: float = 5.0) -> None:
