@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.topics import dead_letter_topic
-from services.common.messaging import SAFE_PRODUCER_SETTINGS
+from services.common.messaging import SAFE_PRODUCER_SETTINGS, stop_quietly
 from services.common.settings import Settings
 
 DLQ_PREFIX = "bpass_dlq_"
@@ -78,7 +78,7 @@ async def read_dead_letters(settings: Settings, service: str, timeout_s: float =
                 letters.extend(_from_record(r) for r in records)
         return letters
     finally:
-        await consumer.stop()
+        await stop_quietly(consumer)
 
 
 async def replay(settings: Settings, letters: list[DeadLetter]) -> int:

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.base import Message
 from contracts.envelope import Envelope
+from services.common.messaging import stop_quietly
 from services.common.settings import REPO_ROOT, Settings
 
 T = TypeVar("T")
@@ -90,7 +91,7 @@ async def read_topic(settings: Settings, topic: str, *, physical: bool = False, 
                 records.extend(recs)
         return records
     finally:
-        await consumer.stop()
+        await stop_quietly(consumer)
 
 
 def headers_of(record: Any) -> dict[str, str]:

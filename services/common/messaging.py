@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
@@ -69,3 +70,14 @@ async def ensure_topics(settings: Settings, names: Iterable[tuple[str, int]]) ->
             log.info("created topics %s", [t.name for t in missing])
     finally:
         await admin.close()
+
+
+async def stop_quietly(consumer: Any) -> None:
+    """Stop an aiokafka consumer; its internal coordinator task can surface a stray CancelledError on stop,
+    which is swallowed unless this task itself is being cancelled."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise

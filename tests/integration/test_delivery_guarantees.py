@@ -28,6 +28,7 @@ from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTar
 from contracts.identity import PassportMinted
 from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
+from services.common.messaging import stop_quietly
 from services.common.settings import Settings
 from services.identity.examples import valid_static_data
 from tests.conftest import PORT_BASE, _ensure_database, new_key
@@ -118,7 +119,7 @@ async def committed_offsets_reach_end(settings: Settings, group: str, topic: str
         ends = await consumer.end_offsets(tps)
         return all(committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items())
     finally:
-        await consumer.stop()
+        await stop_quietly(consumer)
         await admin.close()
 
 
