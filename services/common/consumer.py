@@ -37,6 +37,7 @@ from services.common import metrics
 from services.common.db import DbConnection
 from services.common.outbox import Outbox, OutboxRow, build_row, new_event_id
 from services.common.settings import Settings
+from services.common.telemetry import current_passport_id
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("bpass.consumer")
@@ -90,9 +91,11 @@ class UnitOfWork:
     def tracing(self, item: Inbound[Any]) -> Iterator[None]:
         span = self.spans.get(item.dedup_key)
         token = otel_context.attach(trace.set_span_in_context(span)) if span is not None else None
+        passport_token = current_passport_id.set(item.envelope.subject)
         try:
             yield
         finally:
+            current_passport_id.reset(passport_token)
             if token is not None:
                 otel_context.detach(token)
 

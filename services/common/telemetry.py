@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from opentelemetry import trace
@@ -15,6 +16,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 
 _provider: TracerProvider | None = None
+
+# The passport a message or request is about, for the log lines written while handling it.
+current_passport_id: ContextVar[str | None] = ContextVar("current_passport_id", default=None)
 
 
 def setup_telemetry(
@@ -57,7 +61,7 @@ class JsonFormatter(logging.Formatter):
         if span.is_valid:
             entry["trace_id"] = format(span.trace_id, "032x")
             entry["span_id"] = format(span.span_id, "016x")
-        passport_id = getattr(record, "passport_id", None)
+        passport_id = getattr(record, "passport_id", None) or current_passport_id.get()
         if passport_id:
             entry["passport_id"] = passport_id
         if record.exc_info:
