@@ -319,11 +319,12 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    detail: ErrorDetail
+    detail: ErrorDetail | str = Field(description="Reason code and sentence (or, for unparsable bodies, a sentence).")
 
 
 # Every route can answer these; routes document their own 200s, 4xx specifics and 422 shapes on top.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON, or a wrong content type)."},
     401: {"model": ErrorResponse, "description": "No API key, or an unknown, revoked or expired one."},
     403: {"model": ErrorResponse, "description": "The key's role or tenant may not do this."},
     404: {"model": ErrorResponse, "description": "Nothing with that id is visible to the caller."},

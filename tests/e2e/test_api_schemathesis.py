@@ -19,6 +19,7 @@ from tests.conftest import new_key
 from tests.support import ServiceProcess
 
 MAX_EXAMPLES = "15"
+SEED = "20261128"
 
 
 @pytest.mark.timeout(600)
@@ -47,6 +48,9 @@ async def test_openapi_operations_hold_up_to_generated_input(
         "--suppress-health-check",
         "all",
         "--no-color",
+        # A fixed seed: CI runs the cases verified here; change it to explore new ones.
+        "--seed",
+        SEED,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
