@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -393,7 +393,8 @@ def refiner_report(run: str, batch: TreatmentBatchReported) -> RefinerReportSubm
         if not pct:
             continue
         metal_kg = lot.mass_kg * pct / 100 * recovered
-        mass = (metal_kg * 100 / content).quantize(Decimal("0.1"))
+        # Rounded down: a product may never hold more metal than the lot did (small lots are a few grams).
+        mass = (metal_kg * 100 / content).quantize(Decimal("0.001"), rounding=ROUND_DOWN)
         if mass <= 0:
             continue
         products.append({"product_lot_id": f"{product[:2].upper()}-{code}-{number}", "product": product,
