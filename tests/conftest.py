@@ -18,10 +18,15 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from services.common.auth import Role, add_key
 from services.common.settings import Settings
 from tests.support import ServiceProcess, service_env
+
+# Property tests run on a loaded 2-core CI machine: no per-example deadline, no example database on disk.
+hypothesis_settings.register_profile("bpass", deadline=None, database=None)
+hypothesis_settings.load_profile("bpass")
 
 TEST_DATABASE = "bpass_test"
 SERVICE_NAMES = ("identity", "custody", "recovery", "reporting")
