@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -36,13 +36,15 @@ from contracts.topics import Topic, dead_letter_topic
 from services.common import metrics
 from services.common.auth import Keyring
 from services.common.consumer import BatchHandler, Consumer
-from services.common.db import create_pool, migrate, pending_migrations
+from services.common.db import DbConnection, create_pool, migrate, pending_migrations
 from services.common.messaging import build_broker, build_producer, ensure_topics
+from services.common.outbox import Outbox
 from services.common.relay import OutboxRelay
 from services.common.settings import Settings
 from services.common.telemetry import setup_logging, setup_telemetry
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,14 @@ class Runtime:
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
         log.info("%s started", self.name)
+
+    async def run_with_outbox(self, work: Callable[[DbConnection, Outbox], Awaitable[T]]) -> T:
+        """Run `work` in one transaction whose outbox rows are flushed before the commit (HTTP entry points)."""
+        outbox = Outbox(f"urn:bpass:service:{self.name}")
+        async with self.pool.acquire() as conn, conn.transaction():
+            result = await work(conn, outbox)
+            await outbox.flush(conn)
+        return result
 
     async def _measure_lag(self, interval_s: float = 5.0) -> None:
         """Consumer lag per partition (high watermark minus position), for /metrics."""

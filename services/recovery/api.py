@@ -47,6 +47,7 @@ REPORT_READERS = require_roles(Role.recycler, Role.auditor, Role.regulator, Role
 SEES_ALL = frozenset({Role.regulator, Role.platform_operator})
 SOURCE = "urn:bpass:service:recovery"
 T = TypeVar("T")
+OutcomeT = TypeVar("OutcomeT", handlers.TreatmentBatchOutcome, handlers.RefinerReportOutcome)
 
 ATTRIBUTION_METHOD = (
     "Each recycled lot's content of a material (lot mass × assay) is shared among the batch's inputs pro rata "
@@ -90,12 +91,33 @@ def plain(value: Any) -> Any:
 
 
 async def _in_transaction(request: Request, work: Callable[[DbConnection, Outbox], Awaitable[T]]) -> T:
-    runtime = _runtime(request)
-    outbox = Outbox(SOURCE)
-    async with runtime.pool.acquire() as conn, conn.transaction():
-        result = await work(conn, outbox)
-        await outbox.flush(conn)
-    return result
+    return await _runtime(request).run_with_outbox(work)
+
+
+async def _report(
+    request: Request,
+    response: Response,
+    principal: Principal,
+    submit: Callable[..., Awaitable[OutcomeT]],
+    body: TreatmentBatchReported | RefinerReportSubmitted,
+) -> OutcomeT:
+    """One path for both HTTP reports: the same handler as the topic, 200 when nothing changed."""
+    handler_id = _tenant_of(principal)
+    outcome = await _in_transaction(
+        request,
+        lambda conn, outbox: submit(
+            conn,
+            outbox,
+            _runtime(request).settings,
+            report=body,
+            handler_id=handler_id,
+            reported_by=principal.name,
+            via="http",
+        ),
+    )
+    if outcome.status == "unchanged":
+        response.status_code = status.HTTP_200_OK
+    return outcome
 
 
 @router.post(
@@ -108,21 +130,7 @@ async def _in_transaction(request: Request, work: Callable[[DbConnection, Outbox
 async def report_treatment_batch(
     body: TreatmentBatchReported, request: Request, response: Response, principal: Annotated[Principal, RECYCLERS]
 ) -> handlers.TreatmentBatchOutcome:
-    handler_id = _tenant_of(principal)
-    outcome = await _in_transaction(
-        request,
-        lambda conn, outbox: handlers.report_treatment_batch(
-            conn,
-            outbox,
-            _runtime(request).settings,
-            report=body,
-            handler_id=handler_id,
-            reported_by=principal.name,
-            via="http",
-        ),
-    )
-    if outcome.status == "unchanged":
-        response.status_code = status.HTTP_200_OK
+    outcome = await _report(request, response, principal, handlers.report_treatment_batch, body)
     response.headers["Location"] = f"/recovery/v1/treatment-batches/{outcome.recycler_id}/{outcome.batch_id}"
     return outcome
 
@@ -153,22 +161,7 @@ async def read_treatment_batch(
 async def submit_refiner_report(
     body: RefinerReportSubmitted, request: Request, response: Response, principal: Annotated[Principal, REFINERS]
 ) -> handlers.RefinerReportOutcome:
-    handler_id = _tenant_of(principal)
-    outcome = await _in_transaction(
-        request,
-        lambda conn, outbox: handlers.submit_refiner_report(
-            conn,
-            outbox,
-            _runtime(request).settings,
-            report=body,
-            handler_id=handler_id,
-            reported_by=principal.name,
-            via="http",
-        ),
-    )
-    if outcome.status == "unchanged":
-        response.status_code = status.HTTP_200_OK
-    return outcome
+    return await _report(request, response, principal, handlers.submit_refiner_report, body)
 
 
 @router.get("/passports/{passport_id}", summary="What recovery knows of a passport: composition and status")
