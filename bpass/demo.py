@@ -123,7 +123,7 @@ async def _register_carrier(http: httpx.AsyncClient, operator_key: str) -> None:
 
 
 async def _publish(settings: Settings, event: CustodyEventReported, *, key: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         envelope = Envelope(

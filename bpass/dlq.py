@@ -55,7 +55,7 @@ def _from_record(record: Any) -> DeadLetter:
 
 async def read_dead_letters(settings: Settings, service: str, timeout_s: float = 10.0) -> list[DeadLetter]:
     topic = settings.topic(dead_letter_topic(service))
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic)
@@ -83,7 +83,7 @@ async def read_dead_letters(settings: Settings, service: str, timeout_s: float =
 
 async def replay(settings: Settings, letters: list[DeadLetter]) -> int:
     """Publish each letter's original message to its original topic; consumers' inboxes keep it once."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **SAFE_PRODUCER_SETTINGS)
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), **SAFE_PRODUCER_SETTINGS)
     await producer.start()
     try:
         for letter in letters:

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request, status
 
 from contracts.topics import TENANT_NAME
+from services.common.db import PLATFORM, set_scope
 
 
 class Role(StrEnum):
@@ -37,6 +38,7 @@ class Role(StrEnum):
 
 
 OEM_ROLES = frozenset({Role.oem_admin, Role.oem_user})
+TENANT_BOUND_ROLES = OEM_ROLES | {Role.auditor}
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ async def optional_principal(
     if key is None and authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
     if key is None:
+        set_scope(db_scope_of(PUBLIC))
         return PUBLIC
     principal = _keyring(request).authenticate(key)
     if principal is None:
@@ -197,7 +200,23 @@ async def optional_principal(
             detail={"reason": "invalid_api_key", "message": "The API key is unknown, revoked or expired."},
             headers={"WWW-Authenticate": "Bearer"},
         )
+    set_scope(db_scope_of(principal))
     return principal
+
+
+def db_scope_of(principal: Principal) -> str | None:
+    """Whose rows a principal's requests may touch in PostgreSQL: a tenant's own principals (OEM users, the
+    auditors it grants) only their tenant's, by row-level security; cross-tenant principals (handlers,
+    authorities, the platform operator, the public) the platform's, and the service decides row by row."""
+    if principal.role in TENANT_BOUND_ROLES:
+        return principal.tenant  # None (a tenant role without a tenant) sees nothing
+    return PLATFORM
+
+
+async def public_surface() -> None:
+    """Router dependency of the public surface (QR resolver, public pages): anyone may read, and what they read
+    is the public tier only, which the routes decide; their database work is the platform's."""
+    set_scope(PLATFORM)
 
 
 async def require_principal(principal: Annotated[Principal, Depends(optional_principal)]) -> Principal:

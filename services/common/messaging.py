@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry.trace import TracerProvider
 
 from services.common.settings import Settings
@@ -34,6 +35,7 @@ def build_broker(settings: Settings, service: str, tracer_provider: TracerProvid
     (a bad message must become a rejection fact, not an exception that blocks its partition)."""
     return KafkaBroker(
         settings.kafka_bootstrap,
+        security=broker_security(settings),
         client_id=f"bpass-{service}",
         apply_types=False,
         middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)],
@@ -43,9 +45,23 @@ def build_broker(settings: Settings, service: str, tracer_provider: TracerProvid
     )
 
 
+def broker_security(settings: Settings) -> BaseSecurity | None:
+    """FastStream's form of the SASL settings (`Settings.kafka_client_options` is aiokafka's)."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    username = settings.kafka_sasl_username or ""
+    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    use_ssl = settings.kafka_security_protocol == "SASL_SSL"
+    if settings.kafka_sasl_mechanism == "SCRAM-SHA-512":
+        return SASLScram512(username, password, use_ssl=use_ssl)
+    if settings.kafka_sasl_mechanism == "SCRAM-SHA-256":
+        return SASLScram256(username, password, use_ssl=use_ssl)
+    return SASLPlaintext(username, password, use_ssl=use_ssl)
+
+
 def build_producer(settings: Settings, service: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **settings.kafka_client_options(),
         client_id=f"bpass-{service}-relay",
         # The relay sends in bulk: larger record batches (still under the broker's 1 MiB message.max.bytes).
         **(SAFE_PRODUCER_SETTINGS | {"max_batch_size": 1_000_000}),
@@ -54,7 +70,7 @@ def build_producer(settings: Settings, service: str) -> AIOKafkaProducer:
 
 async def ensure_topics(settings: Settings, names: Iterable[tuple[str, int]]) -> None:
     """Create the topics a service reads or writes, if missing (idempotent)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -63,7 +63,7 @@ class OutboxRelay:
 
     async def _lead(self) -> None:
         conn = await asyncpg.connect(
-            self.settings.database_url,
+            self.settings.platform_dsn(),
             timeout=10,
             command_timeout=30,
             server_settings={"search_path": self.schema, "application_name": f"bpass-{self.service}-relay"},

@@ -36,7 +36,15 @@ from contracts.topics import Topic, dead_letter_topic
 from services.common import metrics
 from services.common.auth import Keyring
 from services.common.consumer import BatchHandler, Consumer
-from services.common.db import DbConnection, create_pool, migrate, pending_migrations
+from services.common.db import (
+    PLATFORM,
+    DbConnection,
+    create_pool,
+    current_scope,
+    migrate,
+    pending_migrations,
+    set_scope,
+)
 from services.common.messaging import build_broker, build_producer, ensure_topics
 from services.common.outbox import Outbox
 from services.common.relay import OutboxRelay
@@ -74,7 +82,8 @@ class Runtime:
         self.name = spec.name
         self.tracer_provider = setup_telemetry(spec.name, self.settings.otel_endpoint)
         self.broker: KafkaBroker = build_broker(self.settings, spec.name, self.tracer_provider)
-        self._pool: asyncpg.Pool | None = None
+        self._pool: asyncpg.Pool | None = None  # bpass_app: row-level security, the caller's tenant
+        self._platform_pool: asyncpg.Pool | None = None  # bpass_platform: consumers, jobs, cross-tenant callers
         self._redis: aioredis.Redis | None = None
         self.relay: OutboxRelay | None = None
         self.keyring = Keyring(self.settings.api_keys_file)
@@ -94,9 +103,21 @@ class Runtime:
 
     @property
     def pool(self) -> asyncpg.Pool:
+        """The pool for the current task's scope (`db.tenant_scope`): a tenant's principal gets connections of
+        the application role confined to its tenant; platform work gets the platform role's."""
+        return self.platform_pool if current_scope() == PLATFORM else self.tenant_pool
+
+    @property
+    def tenant_pool(self) -> asyncpg.Pool:
         if self._pool is None:
             raise RuntimeError("the database pool is not started")
         return self._pool
+
+    @property
+    def platform_pool(self) -> asyncpg.Pool:
+        if self._platform_pool is None:
+            raise RuntimeError("the database pool is not started")
+        return self._platform_pool
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -155,14 +176,18 @@ class Runtime:
         applied = await migrate(settings.database_url, self.name, self.spec.migrations)
         if applied:
             log.info("migrations applied: %s", ", ".join(applied))
-        self._pool = await create_pool(settings.database_url, self.name, max_size=10)
+        # Everything started from here (consumers, relay, jobs) works for the whole platform; HTTP requests
+        # set their own scope from their principal (auth.optional_principal).
+        set_scope(PLATFORM)
+        self._pool = await create_pool(settings.app_dsn(), self.name, max_size=10, tenant_bound=True)
+        self._platform_pool = await create_pool(settings.platform_dsn(), self.name, max_size=10)
         self._redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
         await self._wait_for_kafka()
         for subscription, holder in self._consumer_slots:
             consumer = Consumer(
                 service=self.name,
                 settings=settings,
-                pool=self.pool,
+                pool=self.platform_pool,
                 topic=subscription.topic,
                 handler=subscription.handler,
                 rejected_topic=self.spec.rejected_topic.name,
@@ -242,14 +267,15 @@ class Runtime:
             await self._producer.stop()
         if self._redis is not None:
             await self._redis.aclose()
-        if self._pool is not None:
-            await self._pool.close()
+        for pool in (self._pool, self._platform_pool):
+            if pool is not None:
+                await pool.close()
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
         try:
-            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), 2)
-            pending = await pending_migrations(self.pool, self.name, self.spec.migrations)
+            await asyncio.wait_for(self.tenant_pool.fetchval("SELECT 1"), 2)
+            pending = await pending_migrations(self.platform_pool, self.name, self.spec.migrations)
             checks["database"] = "ok" if not pending else f"pending migrations: {', '.join(pending)}"
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RuntimeError) as exc:
             checks["database"] = f"unreachable: {exc!r}"
@@ -293,6 +319,7 @@ class Runtime:
         @app.middleware("http")
         async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
             started = time.perf_counter()
+            set_scope(None)  # nothing is visible until the route's principal says whose data it may touch
             response = await call_next(request)
             route = request.scope.get("route")
             path = getattr(route, "path", "unmatched")

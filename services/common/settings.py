@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+APP_ROLE = "bpass_app"
+PLATFORM_ROLE = "bpass_platform"
 
 SERVICE_PORTS = {"identity": 8101, "custody": 8102, "recovery": 8103, "reporting": 8104}
 
@@ -16,7 +21,27 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BPASS_", extra="ignore")
 
     kafka_bootstrap: str = Field(default="127.0.0.1:39092", description="Kafka bootstrap servers.")
-    database_url: str = Field(default="postgresql://bpass:bpass@127.0.0.1:35432/bpass")
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="PLAINTEXT locally; SASL_PLAINTEXT / SASL_SSL with SCRAM users (compose)."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = Field(default=None, description="This service's Kafka user (SASL).")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="Its password (SASL).")
+    database_url: str = Field(
+        default="postgresql://bpass:bpass@127.0.0.1:35432/bpass",
+        description="The schema owner's connection: migrations only.",
+    )
+    app_database_url: str | None = Field(
+        default=None,
+        description="Connection of the application role (`bpass_app`: owns no tables, row-level security "
+        "applies): HTTP requests of a tenant's principals. Default: database_url as bpass_app/bpass_app.",
+    )
+    platform_database_url: str | None = Field(
+        default=None,
+        description="Connection of the platform role (`bpass_platform`: owns no tables, bypasses row-level "
+        "security): consumers, the outbox relay, jobs, cross-tenant principals. Default: database_url as "
+        "bpass_platform/bpass_platform.",
+    )
     redis_url: str = Field(default="redis://127.0.0.1:36379/0")
     topic_namespace: str = Field(
         default="",
@@ -44,6 +69,32 @@ class Settings(BaseSettings):
         description="Test-only crash point: `crash_after_db_commit` or `crash_after_publish`.",
     )
 
+    def app_dsn(self) -> str:
+        """Where HTTP requests of a tenant's principals connect: the role that sees only that tenant's rows."""
+        return self.app_database_url or _as_role(self.database_url, APP_ROLE)
+
+    def platform_dsn(self) -> str:
+        """Where consumers, the relay, jobs and cross-tenant principals connect."""
+        return self.platform_database_url or _as_role(self.database_url, PLATFORM_ROLE)
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Connection options of every aiokafka client (producers, consumers, admin)."""
+        options: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap}
+        if self.kafka_security_protocol != "PLAINTEXT":
+            options |= {
+                "security_protocol": self.kafka_security_protocol,
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": (
+                    self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+                ),
+            }
+            if self.kafka_security_protocol == "SASL_SSL":
+                from aiokafka.helpers import create_ssl_context
+
+                options["ssl_context"] = create_ssl_context()
+        return options
+
     def port_of(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
         return port
@@ -53,3 +104,12 @@ class Settings(BaseSettings):
 
     def group_id(self, service: str) -> str:
         return f"{self.topic_namespace}bpass-{service}"
+
+
+def _as_role(dsn: str, role: str) -> str:
+    """`dsn` with its user and password replaced by `role` (whose local password is its name)."""
+    parts = urlsplit(dsn)
+    netloc = f"{role}:{role}@{parts.hostname or '127.0.0.1'}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))

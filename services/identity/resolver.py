@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from contracts.errors import ValidationFailed
+from services.common.auth import public_surface
 from services.common.ratelimit import rate_limited
 from services.common.runtime import violations_response
 from services.identity import identifiers, public, qr, store
@@ -24,7 +25,7 @@ REQUESTS_PER_MINUTE = 600
 router = APIRouter(
     tags=["resolver"],
     route_class=limited_route(DEFAULT_BODY_LIMIT),
-    dependencies=[rate_limited(REQUESTS_PER_MINUTE, "identity-resolver")],
+    dependencies=[rate_limited(REQUESTS_PER_MINUTE, "identity-resolver"), Depends(public_surface)],
     responses={429: {"description": "Too many requests from this address (`rate_limited`); see Retry-After."}},
 )
 

@@ -14,13 +14,13 @@ from fastapi.responses import Response
 
 from contracts.attributes import by_key
 from contracts.passport_data import longlist_key_of
-from services.common.auth import Principal, optional_principal
+from services.common.auth import Principal, optional_principal, public_surface
 from services.reporting import store
 from services.reporting.api.common import runtime_of
 from services.reporting.cache import PassportCache
 from services.reporting.domain.public import public_view
 
-router = APIRouter(tags=["public"])
+router = APIRouter(tags=["public"], dependencies=[Depends(public_surface)])
 UUID = re.compile(r"^(urn:uuid:)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 CATEGORY_NAMES = {
     "ev": "Electric vehicle battery",

@@ -51,7 +51,7 @@ class TenantTopics:
             self.known |= missing
 
     async def _create(self, tenants: set[str]) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=15_000)
+        admin = AIOKafkaAdminClient(**self.settings.kafka_client_options(), request_timeout_ms=15_000)
         await admin.start()
         try:
             existing = set(await admin.list_topics())

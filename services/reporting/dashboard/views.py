@@ -12,7 +12,8 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from services.common.auth import OEM_ROLES, Keyring, Principal, Role
+from services.common.auth import OEM_ROLES, Keyring, Principal, Role, db_scope_of
+from services.common.db import set_scope
 from services.reporting import store
 from services.reporting.api.common import runtime_of, scope_tenant, visible
 from services.reporting.api.reports import ReportName, build_report
@@ -51,6 +52,7 @@ class Ctx:
         self.tenant = scope_tenant(self.principal, request.query_params.get("tenant"))
         self.cross = self.principal.role in {Role.regulator, Role.platform_operator}
         self.tenant_q = f"?tenant={quote(self.tenant)}" if self.cross else ""
+        set_scope(db_scope_of(self.principal))  # the dashboard authenticates by cookie, not by the dependency
         self.pool = runtime_of(request).pool
 
     def render(self, title: str, body: str, active: str) -> HTMLResponse:
