@@ -29,6 +29,7 @@ hypothesis_settings.register_profile("bpass", deadline=None, database=None)
 hypothesis_settings.load_profile("bpass")
 
 TEST_DATABASE = "bpass_test"
+ROLES_SQL = Path(__file__).resolve().parents[1] / "deploy" / "postgres" / "roles.sql"
 SERVICE_NAMES = ("identity", "custody", "recovery", "reporting")
 # Parallel test sessions on one machine each set their own BPASS_TEST_PORT_BASE.
 PORT_BASE = int(os.environ.get("BPASS_TEST_PORT_BASE", "8200"))
@@ -76,6 +77,8 @@ def infrastructure() -> Iterator[Settings]:
             ) as pg,
             RedisContainer("redis:7") as redis,
         ):
+            # The container's bpass is a superuser; the services' roles come from the same script as locally.
+            pg.exec(["psql", "-U", "bpass", "-d", "bpass", "-c", ROLES_SQL.read_text(encoding="utf-8")])
             yield Settings(
                 kafka_bootstrap=kafka.get_bootstrap_server(),
                 database_url=pg.get_connection_url(driver=None),

@@ -323,26 +323,18 @@ start_postgres() {
   pg_ensure_db
   say "postgres: started on $HOST:$PG_PORT (pid $(pg_pid)) in $(since "$t0")"
 }
-# Three roles, none a superuser: the owner of the tables (migrations only; BYPASSRLS so that data migrations see
-# every tenant), the application role (HTTP requests of a tenant's principals: row-level security applies, it sees
-# only the rows of the tenant set on its connection) and the platform role (consumers, the outbox relay, jobs and
-# requests of cross-tenant principals; BYPASSRLS). Neither application role owns anything.
+# The owner of the tables (migrations only; BYPASSRLS so that data migrations see every tenant) and the
+# services' two roles, bpass_app (row-level security) and bpass_platform: see deploy/postgres/roles.sql.
 pg_ensure_db() {
   psql_admin -c "DO \$\$ BEGIN
       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ROLE') THEN
         CREATE ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD';
       END IF;
       ALTER ROLE $PG_ROLE NOSUPERUSER BYPASSRLS;
-      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bpass_app') THEN
-        CREATE ROLE bpass_app LOGIN PASSWORD 'bpass_app';
-      END IF;
-      ALTER ROLE bpass_app NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bpass_platform') THEN
-        CREATE ROLE bpass_platform LOGIN PASSWORD 'bpass_platform';
-      END IF;
-      ALTER ROLE bpass_platform NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE;
       END \$\$;" >/dev/null \
-    || die "postgres: could not create roles $PG_ROLE, bpass_app, bpass_platform"
+    || die "postgres: could not create role $PG_ROLE"
+  psql_admin -f - <"$ROOT/deploy/postgres/roles.sql" >/dev/null \
+    || die "postgres: could not create the roles of deploy/postgres/roles.sql"
   if [[ $(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") != 1 ]]; then
     psql_admin -c "CREATE DATABASE $PG_DB OWNER $PG_ROLE" >/dev/null || die "postgres: could not create database $PG_DB"
   fi

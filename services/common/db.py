@@ -30,6 +30,8 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
+from services.common.settings import APP_ROLE, PLATFORM_ROLE
+
 log = logging.getLogger(__name__)
 
 # A connection of its own or one borrowed from a pool: the code using it cannot tell the difference.
@@ -42,8 +44,6 @@ CONNECT_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 30.0
 
 
-APP_ROLE = "bpass_app"
-PLATFORM_ROLE = "bpass_platform"
 PLATFORM = "*"  # the scope of consumers, jobs and cross-tenant principals
 TENANT_SETTING = "bpass.tenant"
 
