@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from services.common.db import APP_ROLE, PLATFORM, PLATFORM_ROLE, create_pool, migrate, tenant_scope
-from services.common.settings import REPO_ROOT, Settings
+from services.common.db import PLATFORM, create_pool, migrate, tenant_scope
+from services.common.settings import APP_ROLE, PLATFORM_ROLE, REPO_ROOT, Settings
 
 SERVICES = ("identity", "custody", "recovery", "reporting")
 
