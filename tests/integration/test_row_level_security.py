@@ -61,7 +61,12 @@ async def test_every_table_with_a_tenant_forces_row_level_security(migrated: Set
     )
     tables = {f"{r['schema']}.{r['name']}" for r in rows}
     # The tables holding tenant data in each service (more may come; none may be left out).
-    assert {"identity.passports", "custody.known_passports", "recovery.known_passports", "reporting.passport_view"} <= tables
+    assert {
+        "identity.passports",
+        "custody.known_passports",
+        "recovery.known_passports",
+        "reporting.passport_view",
+    } <= tables
     assert {r["schema"] for r in rows} == set(SERVICES)
     for r in rows:
         assert r["relrowsecurity"], f"{r['schema']}.{r['name']} has no row-level security"
