@@ -99,6 +99,25 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,50}$")
+
+
+async def copy_records(conn: DbConnection, table: str, columns: list[str], records: list[tuple[Any, ...]]) -> None:
+    """COPY rows into `table` of the connection's schema, also under row-level security (which refuses COPY
+    into the table itself): through a session's temporary stage, then one INSERT ... SELECT, in the caller's
+    transaction. The policies check every row as the INSERT writes it."""
+    if not records:
+        return
+    if not STAGE_NAME.match(table) or not all(STAGE_NAME.match(c) for c in columns):
+        raise ValueError(f"bad table or column name in {table}({columns})")
+    stage = f"stage_{table}"
+    names = ", ".join(columns)
+    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {names} FROM {table} WITH NO DATA")
+    await conn.copy_records_to_table(stage, columns=columns, records=records)
+    await conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage}")
+    await conn.execute(f"TRUNCATE {stage}")
+
+
 async def create_pool(
     dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10, tenant_bound: bool = False
 ) -> asyncpg.Pool:

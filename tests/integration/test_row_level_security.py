@@ -75,6 +75,26 @@ async def test_every_table_with_a_tenant_forces_row_level_security(migrated: Set
         assert r["owner"] not in {APP_ROLE, PLATFORM_ROLE}
 
 
+async def test_every_table_keyed_by_passport_forces_row_level_security(
+    migrated: Settings, db: asyncpg.Connection
+) -> None:
+    """Tables without a tenant of their own are confined through their passport's row (its tenant)."""
+    rows = await db.fetch(
+        """SELECT n.nspname || '.' || c.relname AS name, c.relforcerowsecurity AS forced,
+                  EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid) AS has_policy
+             FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'passport_id' AND NOT a.attisdropped
+            WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p')""",
+        list(SERVICES),
+    )
+    assert {"identity.passport_versions", "custody.custody_log", "reporting.passport_view_versions"} <= {
+        r["name"] for r in rows
+    }
+    unprotected = [r["name"] for r in rows if not (r["forced"] and r["has_policy"])]
+    assert unprotected == []
+
+
 async def test_the_application_roles_own_nothing_and_only_the_platform_role_bypasses(
     migrated: Settings, db: asyncpg.Connection
 ) -> None:

@@ -1,0 +1,7 @@
+-- Row-level security of the tables keyed by passport that have no tenant column of their own: a row is
+-- visible (and writable) when its passport is, and `passport_view` (which has a tenant column, so
+-- services/common/db.py puts it under the tenant policy) decides that for the tenant set on the connection.
+ALTER TABLE passport_view_versions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON passport_view_versions
+    USING (EXISTS (SELECT FROM passport_view a WHERE a.passport_id = passport_view_versions.passport_id))
+    WITH CHECK (EXISTS (SELECT FROM passport_view a WHERE a.passport_id = passport_view_versions.passport_id));
