@@ -709,6 +709,11 @@ async def run_simulation(
             t = bar.add_task("platform applies mints + custody", total=None)
             await kafka.wait_consumed("recovery", [topics.PASSPORT_MINTED.name], timeout)
             await kafka.wait_consumed("custody", [topics.CUSTODY_EVENTS.name, topics.PASSPORT_MINTED.name], timeout)
+            # Recovery believes a recycler only for passports in its custody (its copy of custody's facts): a batch
+            # ahead of them would be parked until they arrive, so let them arrive first.
+            await kafka.wait_consumed(
+                "recovery", [topics.CUSTODY_HANDLER_REGISTRY.name, topics.CUSTODY_RECORDED.name], timeout
+            )
             bar.update(t, total=1, completed=1)
             t = bar.add_task("recycler reports treatment batches", total=len(batches))
             futures = []
@@ -718,7 +723,9 @@ async def run_simulation(
                 bar.advance(t)
             await asyncio.gather(*futures)
             counts["treatment_batches"] = len(batches)
-            await kafka.wait_consumed("recovery", [topics.TREATMENT_BATCHES.name], timeout)
+            await kafka.wait_consumed(
+                "recovery", [topics.TREATMENT_BATCHES.name, topics.CUSTODY_RECORDED.name], timeout
+            )
             # 5. the refiner refines two batches in three
             reports = [rr for i, tb in enumerate(batches) if i % 3 != 2 and (rr := refiner_report(run, tb)) is not None]
             t = bar.add_task("refiner reports refined products", total=len(reports))

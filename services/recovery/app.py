@@ -19,6 +19,16 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         subscriptions=[
             Subscription(topics.PASSPORT_MINTED, handlers.on_passport_minted, "Passports and their composition."),
             Subscription(
+                topics.CUSTODY_HANDLER_REGISTRY,
+                handlers.on_handler_registry_changed,
+                "The verified handler registry: who may report as a recycler or a refiner.",
+            ),
+            Subscription(
+                topics.CUSTODY_RECORDED,
+                handlers.on_custody_recorded,
+                "Custody steps: which recycler holds which passport (treatment batches report only those).",
+            ),
+            Subscription(
                 topics.TREATMENT_BATCHES, handlers.on_treatment_batches, "Treatment batches reported by recyclers."
             ),
             Subscription(topics.REFINER_REPORTS, handlers.on_refiner_reports, "What refiners made from which lots."),

@@ -42,6 +42,7 @@ from services.common.auth import Role
 from services.common.settings import Settings
 from services.identity.examples import valid_static_data
 from tests.conftest import new_key
+from tests.integration.recovery_support import recycler_holding
 from tests.support import ServiceProcess, cloudevent_headers, eventually, headers_of, publish, read_topic
 
 M = RecoveredMaterial
@@ -145,6 +146,8 @@ async def test_batch_and_refiner_report_attribute_recovered_material_back_to_pas
 
         for passport_id in (nmc, lfp):
             await eventually(lambda p=passport_id: known(p), what=f"recovery to know {passport_id}")  # type: ignore[misc]
+        # Verified at custody, the recycler received both batteries (custody step); recovery has both facts.
+        await recycler_holding(settings, platform, db, recycler, [nmc, lfp], refiner=refiner)
 
         # A recycler reports the batch on the inbound topic; a second one that does not balance is refused.
         batch = treatment_batch(recycler, batch_id, nmc, lfp_identifier)

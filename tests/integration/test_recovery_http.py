@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 
 from contracts import topics
@@ -25,6 +26,7 @@ from contracts.recovery import (
 from services.common.auth import Role
 from services.common.settings import Settings
 from tests.conftest import new_key
+from tests.integration.recovery_support import recycler_holding
 from tests.integration.test_recovery_flow import mint, treatment_batch
 from tests.support import ServiceProcess, eventually, read_topic
 
@@ -38,7 +40,7 @@ def body(message: Any) -> dict[str, Any]:
 
 
 async def test_recyclers_refiners_and_oems_over_http(
-    platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str]
+    platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], db: asyncpg.Connection
 ) -> None:
     tenant_name, oem_key = tenant
     identity, recovery = platform["identity"], platform["recovery"]
@@ -58,6 +60,7 @@ async def test_recyclers_refiners_and_oems_over_http(
                 lambda p=passport_id: _ok(http.get(f"{base}/passports/{p}", headers=oem)),  # type: ignore[misc]
                 what="recovery to know the passport",
             )
+        await recycler_holding(settings, platform, db, recycler, [nmc, lfp], refiner=refiner)
 
         batch = body(treatment_batch(recycler, f"TB-{tag}", nmc, lfp_identifier))
         as_recycler = {"X-API-Key": recycler_key}

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import re
 import shlex
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
+from contracts import topics
+from contracts.topics import TopicKind
 from services.common import metrics
 from services.common.settings import Settings
 
@@ -32,7 +35,19 @@ COMPOSE_DIR = ROOT / "deploy" / "compose"
 LOCAL_NGINX = ROOT / "deploy" / "local" / "nginx.conf.template"
 
 SERVICES = ("identity", "custody", "recovery", "reporting")
-SUPPORT = ("kafka", "postgres", "redis", "otel-collector", "jaeger", "prometheus", "grafana", "gateway")
+SUPPORT = (
+    "kafka",
+    "kafka-acls",
+    "kafka-setup",
+    "postgres",
+    "redis",
+    "otel-collector",
+    "jaeger",
+    "prometheus",
+    "grafana",
+    "gateway",
+)
+KAFKA_DIR = COMPOSE_DIR / "kafka"
 # Settings fields that must be set in a container (the defaults point at the loopback stack of deploy/local).
 CONTAINER_SETTINGS = (
     "kafka_bootstrap",
@@ -164,6 +179,22 @@ def exported_metrics() -> dict[str, tuple[str, frozenset[str]]]:
     return samples
 
 
+def properties(path: Path) -> dict[str, str]:
+    """A Java .properties file (key=value lines; # comments)."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def listeners(value: str) -> dict[str, str]:
+    """`NAME://host:port,...` -> name -> host:port."""
+    return dict(entry.split("://", 1) for entry in value.split(","))
+
+
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     text = re.sub(r"\\\n", " ", re.sub(r"(?m)^\s*#.*\n", "", text))
@@ -245,8 +276,8 @@ def test_connection_settings_point_at_the_compose_containers(services: dict[str,
         env = {field: environment(services[name])[env_var(field)] for field in CONTAINER_SETTINGS}
 
         host, port = env["kafka_bootstrap"].rsplit(":", 1)
-        kafka = environment(services["kafka"])
-        assert f"PLAINTEXT://{host}:{port}" in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        broker = properties(KAFKA_DIR / "server.properties")
+        assert listeners(broker["advertised.listeners"])["SASL_PLAINTEXT"] == f"{host}:{port}"
         assert host == "kafka"
 
         db = urlparse(env["database_url"])
@@ -283,21 +314,214 @@ def test_services_start_after_healthy_kafka_postgres_and_redis(services: dict[st
 
 
 def test_kafka_is_a_single_kraft_node_with_replication_factor_one(services: dict[str, dict[str, Any]]) -> None:
-    assert services["kafka"]["image"].startswith("apache/kafka:4.")
-    env = environment(services["kafka"])
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["CLUSTER_ID"], "the apache/kafka image refuses to start in KRaft mode without CLUSTER_ID"
-    node = env["KAFKA_NODE_ID"]
-    controller = env["KAFKA_CONTROLLER_QUORUM_VOTERS"]
+    kafka = services["kafka"]
+    assert kafka["image"].startswith("apache/kafka:4.")
+    assert command(kafka) == ["bash", "/opt/bpass/kafka/start.sh"]
+    assert volume_mounts(kafka)["/opt/bpass/kafka"] == "./deploy/compose/kafka"
+    env = environment(kafka)
+    assert env["CLUSTER_ID"], "KRaft storage is formatted with a cluster id"
+    start = (KAFKA_DIR / "start.sh").read_text(encoding="utf-8")
+    assert "kafka-storage.sh format --ignore-formatted" in start
+    assert '--cluster-id "$CLUSTER_ID"' in start
+    broker = properties(KAFKA_DIR / "server.properties")
+    assert broker["process.roles"] == "broker,controller"
+    node = broker["node.id"]
+    controller = broker["controller.quorum.voters"]
     assert controller.startswith(f"{node}@kafka:")
-    assert f"CONTROLLER://:{controller.rsplit(':', 1)[1]}" in env["KAFKA_LISTENERS"]
+    assert listeners(broker["listeners"])["CONTROLLER"] == f":{controller.rsplit(':', 1)[1]}"
     for setting in (
-        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
     ):
-        assert env[setting] == "1"
-    assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
+        assert broker[setting] == "1"
+    assert broker["group.initial.rebalance.delay.ms"] == "0"
+    assert broker["log.dirs"] in volume_mounts(kafka)
+
+
+# --- Kafka security: SASL/SCRAM users and per-topic ACLs --------------------------------------------------------
+
+
+def kafka_acls_module() -> Any:
+    spec = importlib.util.spec_from_file_location("kafka_acls", COMPOSE_DIR / "kafka_acls.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("kafka_acls", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def kafka_acls() -> Any:
+    return kafka_acls_module()
+
+
+@pytest.fixture(scope="module")
+def acl_bindings(kafka_acls: Any) -> list[Any]:
+    bindings: list[Any] = kafka_acls.acls()
+    return bindings
+
+
+def test_every_kafka_listener_authenticates_and_nothing_is_allowed_without_an_acl() -> None:
+    broker = properties(KAFKA_DIR / "server.properties")
+    protocols = dict(entry.split(":") for entry in broker["listener.security.protocol.map"].split(","))
+    assert set(protocols) == set(listeners(broker["listeners"]))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}, "no PLAINTEXT listener: every client authenticates"
+    assert broker["inter.broker.listener.name"] == "SASL_PLAINTEXT"
+    for name in listeners(broker["listeners"]):
+        mechanisms = broker[f"listener.name.{name.lower()}.sasl.enabled.mechanisms"]
+        assert mechanisms == ("PLAIN" if name == "CONTROLLER" else "SCRAM-SHA-512"), name
+    assert broker["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    assert broker["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert broker["allow.everyone.if.no.acl.found"] == "false"
+    assert broker["super.users"] == "User:admin"
+    assert broker["auto.create.topics.enable"] == "false"
+    start = (KAFKA_DIR / "start.sh").read_text(encoding="utf-8")
+    assert '--add-scram "SCRAM-SHA-512=[name=admin,password=${KAFKA_ADMIN_PASSWORD}]"' in start
+    for name in listeners(broker["listeners"]):
+        assert f"listener.name.{name.lower()}." in start, f"no JAAS configuration for listener {name}"
+
+
+def test_each_service_connects_as_its_own_scram_user(services: dict[str, dict[str, Any]]) -> None:
+    passwords = set()
+    for name in SERVICES:
+        env = environment(services[name])
+        settings = Settings(
+            kafka_security_protocol=env[env_var("kafka_security_protocol")],
+            kafka_sasl_mechanism=env[env_var("kafka_sasl_mechanism")],
+            kafka_sasl_username=env[env_var("kafka_sasl_username")],
+            kafka_sasl_password=env[env_var("kafka_sasl_password")],
+        )
+        assert settings.kafka_security_protocol == "SASL_PLAINTEXT"
+        assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
+        assert settings.kafka_sasl_username == name
+        passwords.add(env[env_var("kafka_sasl_password")])
+        assert depends_on(services[name]).get("kafka-setup") == "service_completed_successfully"
+    assert len(passwords) == len(SERVICES), "every service has its own password"
+
+
+def test_the_setup_step_creates_every_user_and_applies_the_generated_acls(
+    services: dict[str, dict[str, Any]], kafka_acls: Any
+) -> None:
+    generator = services["kafka-acls"]
+    assert command(generator)[:2] == ["python", "/app/deploy/compose/kafka_acls.py"]
+    out = command(generator)[command(generator).index("--out") + 1]
+    assert volume_mounts(generator)["/app/deploy/compose/kafka_acls.py"] == "./deploy/compose/kafka_acls.py"
+    volume = volume_mounts(generator)[str(Path(out).parent)]
+
+    setup = services["kafka-setup"]
+    env = environment(setup)
+    assert volume_mounts(setup)["/acls"] == volume
+    assert str(Path(env["KAFKA_ACLS_FILE"]).parent) == "/acls"
+    assert Path(env["KAFKA_ACLS_FILE"]).name == Path(out).name
+    created = [entry.split("=", 1)[0] for entry in env["KAFKA_SCRAM_USERS"].split()]
+    assert created == kafka_acls.users()
+    assert depends_on(setup) == {"kafka": "service_healthy", "kafka-acls": "service_completed_successfully"}
+    script = (KAFKA_DIR / "setup.sh").read_text(encoding="utf-8")
+    assert "kafka-configs.sh" in script
+    assert "SCRAM-SHA-512=[iterations=8192,password=${password}]" in script
+    assert "kafka-acls.sh" in script
+    assert "--add" in script
+
+
+def _allowed(bindings: list[Any], user: str, operation: str, topic: str) -> bool:
+    return any(
+        b.user == user
+        and b.resource == "topic"
+        and b.operation == operation
+        and (b.name == topic if b.pattern == "literal" else topic.startswith(b.name))
+        for b in bindings
+    )
+
+
+def test_every_topic_of_the_registry_has_its_acls(acl_bindings: list[Any], kafka_acls: Any) -> None:
+    specs = kafka_acls.service_specs()
+    partners = kafka_acls.PARTNERS
+    for topic in topics.ALL:
+        writers = {
+            b.user for b in acl_bindings if b.operation == "Write" and _allowed([b], b.user, "Write", topic.name)
+        }
+        readers = {b.user for b in acl_bindings if b.operation == "Read" and _allowed([b], b.user, "Read", topic.name)}
+        subscribers = {name for name, spec in specs.items() if topic in [s.topic for s in spec.subscriptions]}
+        assert subscribers <= readers, f"{topic.name}: {sorted(subscribers - readers)} cannot read it"
+        if topic.kind is TopicKind.inbound:
+            roles = kafka_acls.INBOUND_WRITERS[topic.name]
+            assert roles, topic.name
+            assert writers == {p.user for p in partners if p.role in roles}, topic.name
+            assert topic.owner in readers, topic.name
+        else:
+            assert writers == {topic.owner}, f"{topic.name}: written by {sorted(writers)}, owned by {topic.owner}"
+    for service in kafka_acls.SERVICES:
+        dead_letters = topics.dead_letter_topic(service)
+        assert {b.user for b in acl_bindings if _allowed([b], b.user, "Write", dead_letters)} == {service}
+        assert any(b.resource == "group" and b.name == f"bpass-{service}" and b.user == service for b in acl_bindings)
+
+
+def test_partners_write_only_the_inbound_topics_of_their_role_and_read_only_their_tenant(
+    acl_bindings: list[Any],
+) -> None:
+    def written(user: str) -> set[str]:
+        return {b.name for b in acl_bindings if b.user == user and b.operation == "Write"}
+
+    assert written("partner-demo-recycler") == {
+        "bpass.custody.events.v1",
+        "bpass.custody.epcis-documents.v1",
+        "bpass.recovery.treatment-batches.v1",
+    }
+    assert written("partner-demo-refiner") == {
+        "bpass.custody.events.v1",
+        "bpass.custody.epcis-documents.v1",
+        "bpass.recovery.refiner-reports.v1",
+    }
+    assert written("partner-demo-oem") == {"bpass.identity.mint-requests.v1", "bpass.custody.telemetry.v1"}
+    mine, other = "bpass.tenant.demo-oem.passport-changes.v1", "bpass.tenant.demo-oem2.passport-changes.v1"
+    assert _allowed(acl_bindings, "partner-demo-oem", "Read", mine)
+    assert not _allowed(acl_bindings, "partner-demo-oem", "Read", other)
+    assert not _allowed(acl_bindings, "partner-demo-recycler", "Read", mine)
+    assert _allowed(acl_bindings, "reporting", "Write", mine)
+    tenant_readers = {b.user for b in acl_bindings if _allowed([b], b.user, "Read", mine)}
+    assert tenant_readers == {"partner-demo-oem"}
+    for binding in acl_bindings:
+        if binding.user.startswith("partner-"):
+            assert binding.operation in ("Read", "Write", "Describe"), binding
+            if binding.resource == "group":
+                assert binding.pattern == "prefixed"
+                assert binding.name == f"{binding.user}."
+
+
+def test_the_generated_kafka_acls_arguments_cover_every_binding(kafka_acls: Any, acl_bindings: list[Any]) -> None:
+    lines = kafka_acls.kafka_acls_arguments(acl_bindings)
+    covered = set()
+    for line in lines:
+        words = line.split()
+        assert words[0] == "--allow-principal"
+        user = words[1].removeprefix("User:")
+        pairs = list(zip(words[::2], words[1::2], strict=True))
+        ops = [v for k, v in pairs if k == "--operation"]
+        pattern = dict(pairs)["--resource-pattern-type"]
+        assert pattern in ("literal", "prefixed")
+        for kind, name in pairs:
+            if kind in ("--topic", "--group"):
+                covered |= {(user, kind[2:], name, pattern, op) for op in ops}
+    assert covered == {(b.user, b.resource, b.name, b.pattern, b.operation) for b in acl_bindings}
+
+
+def test_an_inbound_topic_without_writers_is_an_error(kafka_acls: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    writers = dict(kafka_acls.INBOUND_WRITERS)
+    del writers["bpass.recovery.treatment-batches.v1"]
+    monkeypatch.setattr(kafka_acls, "INBOUND_WRITERS", writers)
+    with pytest.raises(SystemExit, match="treatment-batches"):
+        kafka_acls.acls(specs={})
+
+
+def test_the_security_document_shows_the_generated_acl_table(kafka_acls: Any, acl_bindings: list[Any]) -> None:
+    doc = (ROOT / "docs" / "security" / "kafka.md").read_text(encoding="utf-8")
+    assert kafka_acls.markdown_table(acl_bindings) in doc, (
+        "docs/security/kafka.md is out of date: paste `python deploy/compose/kafka_acls.py --table`"
+    )
+    for user in kafka_acls.users():
+        assert f"`{user}`" in doc
 
 
 def test_ui_and_entry_ports_are_published(services: dict[str, dict[str, Any]]) -> None:

@@ -5,11 +5,18 @@
 - `refining.submit_refiner_report`: a refiner's report (topic `bpass.recovery.refiner-reports.v1`,
   `POST /recovery/v1/refiner-reports`).
 - `claims.claim_recycled_content`: an OEM's recycled-content claim (`POST /recovery/v1/recycled-content/claims`).
-- `inbound`: the topic entry points (principal from `ce_source`, one savepoint per message).
+- `inbound`: the topic entry points (principal from `ce_source`, one savepoint per message); custody's registry and
+  custody facts, and the treatment batches parked until the custody of their passports is known.
 """
 
 from services.recovery.handlers.claims import ClaimConflict, claim_recycled_content
-from services.recovery.handlers.inbound import on_passport_minted, on_refiner_reports, on_treatment_batches
+from services.recovery.handlers.inbound import (
+    on_custody_recorded,
+    on_handler_registry_changed,
+    on_passport_minted,
+    on_refiner_reports,
+    on_treatment_batches,
+)
 from services.recovery.handlers.outcomes import RefinerReportOutcome, TreatmentBatchOutcome
 from services.recovery.handlers.refining import submit_refiner_report
 from services.recovery.handlers.treatment import report_treatment_batch
@@ -19,6 +26,8 @@ __all__ = [
     "RefinerReportOutcome",
     "TreatmentBatchOutcome",
     "claim_recycled_content",
+    "on_custody_recorded",
+    "on_handler_registry_changed",
     "on_passport_minted",
     "on_refiner_reports",
     "on_treatment_batches",

@@ -26,6 +26,14 @@ def content_digest(message: BaseModel) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class AwaitingCustody(Exception):
+    """Nothing is wrong with the batch but that recovery knows no custodian yet of these passports."""
+
+    def __init__(self, passport_ids: list[str]) -> None:
+        self.passport_ids = passport_ids
+        super().__init__(", ".join(passport_ids))
+
+
 def violation(field: str, reason: str, message: str) -> ValidationFailed:
     return ValidationFailed([Violation(field=field, reason=reason, message=message)])
 

@@ -20,6 +20,7 @@ from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.recovery import store
+from services.recovery.domain.publishers import publisher_violations
 from services.recovery.domain.refining import assess_refiner_report, explain_refined_share
 from services.recovery.handlers.common import Via, content_digest, totals_of, unique_as_violation, violation
 from services.recovery.handlers.outcomes import FeedSummary, ProductSummary, RefinerReportOutcome
@@ -43,6 +44,10 @@ async def submit_refiner_report(
             "refiner_mismatch",
             f"{reported_by} may report for refiner {handler_id} only, not for {report.refiner_id}.",
         )
+    registered = await store.registered_handler(conn, report.refiner_id)
+    refused = publisher_violations(report.refiner_id, registered, role="refiner", field="refiner_id")
+    if refused:
+        raise ValidationFailed(refused)
     digest = content_digest(report)
     existing = await store.report_digest(conn, report.refiner_id, report.report_id)
     if existing is not None:

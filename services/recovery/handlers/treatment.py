@@ -20,13 +20,21 @@ from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.recovery import store
+from services.recovery.domain.publishers import custody_violation, publisher_violations
 from services.recovery.domain.treatment import (
     InputReference,
     TreatmentAssessment,
     assess_treatment_batch,
     explain_treatment_share,
 )
-from services.recovery.handlers.common import Via, content_digest, totals_of, unique_as_violation, violation
+from services.recovery.handlers.common import (
+    AwaitingCustody,
+    Via,
+    content_digest,
+    totals_of,
+    unique_as_violation,
+    violation,
+)
 from services.recovery.handlers.outcomes import InputSummary, LotSummary, TreatmentBatchOutcome
 
 
@@ -40,14 +48,24 @@ async def report_treatment_batch(
     reported_by: str,
     via: Via,
     now: datetime | None = None,
+    park_unknown_custody: bool = False,
 ) -> TreatmentBatchOutcome:
-    """Accept a recycler's treatment batch inside the caller's transaction; raises ValidationFailed."""
+    """Accept a recycler's treatment batch inside the caller's transaction; raises ValidationFailed.
+
+    Only a registered, verified recycler reports, and only passports in its custody. A passport of which no custody
+    step has reached recovery yet is refused (`not_in_custody`), unless `park_unknown_custody`: then, when nothing
+    else is wrong, AwaitingCustody is raised so that the caller parks the batch until the custody facts arrive.
+    """
     if handler_id != report.recycler_id:
         raise violation(
             "recycler_id",
             "recycler_mismatch",
             f"{reported_by} may report batches of recycler {handler_id} only, not of {report.recycler_id}.",
         )
+    registered = await store.registered_handler(conn, report.recycler_id)
+    refused = publisher_violations(report.recycler_id, registered, role="recycler", field="recycler_id")
+    if refused:
+        raise ValidationFailed(refused)
     digest = content_digest(report)
     existing = await store.batch_digest(conn, report.recycler_id, report.batch_id)
     if existing is not None:
@@ -59,7 +77,9 @@ async def report_treatment_batch(
             )
         return TreatmentBatchOutcome.model_validate({**existing["outcome"], "status": "unchanged"})
     return await unique_as_violation(
-        lambda: _record_treatment_batch(conn, outbox, settings, report, digest, reported_by, via, now)
+        lambda: _record_treatment_batch(
+            conn, outbox, settings, report, digest, reported_by, via, now, park_unknown_custody
+        )
     )
 
 
@@ -81,6 +101,27 @@ async def _resolve_inputs(conn: DbConnection, report: TreatmentBatchReported) ->
     return references
 
 
+async def _custody_violations(
+    conn: DbConnection, report: TreatmentBatchReported, references: list[InputReference]
+) -> tuple[list[Violation], list[str]]:
+    """`not_in_custody` per identified input the recycler does not hold; and the passports of which recovery knows
+    no custodian yet. A passport already recycled is left to `passport_already_recycled`."""
+    passports = [r.passport for r in references]
+    custody = await store.custody_of(conn, [p.passport_id for p in passports if p is not None])
+    violations, unknown = [], []
+    for index, (spec, passport) in enumerate(zip(report.inputs, passports, strict=True)):
+        if passport is None or passport.ceased_by is not None:
+            continue
+        known = custody.get(passport.passport_id)
+        field = f"inputs.{index}.{'passport_id' if spec.passport_id else 'battery_identifier'}"
+        refused = custody_violation(field, passport.passport_id, report.recycler_id, known)
+        if refused is not None:
+            violations.append(refused)
+            if known is None:
+                unknown.append(passport.passport_id)
+    return violations, sorted(set(unknown))
+
+
 async def _record_treatment_batch(
     conn: DbConnection,
     outbox: Outbox,
@@ -90,9 +131,11 @@ async def _record_treatment_batch(
     reported_by: str,
     via: Via,
     now: datetime | None,
+    park_unknown_custody: bool,
 ) -> TreatmentBatchOutcome:
     now = now or datetime.now(UTC)
     references = await _resolve_inputs(conn, report)
+    custody_violations, unknown_custody = await _custody_violations(conn, report, references)
     lot_ids = [o.lot_id for o in report.outputs if o.lot_id is not None]
     taken = await store.taken_lot_ids(conn, report.recycler_id, lot_ids)
     violations = [
@@ -107,9 +150,11 @@ async def _record_treatment_batch(
     try:
         assessment = assess_treatment_batch(report, references)
     except ValidationFailed as failed:
-        raise ValidationFailed(violations + failed.violations) from None
-    if violations:
-        raise ValidationFailed(violations)
+        raise ValidationFailed(violations + custody_violations + failed.violations) from None
+    if park_unknown_custody and not violations and len(unknown_custody) == len(custody_violations) > 0:
+        raise AwaitingCustody(unknown_custody)
+    if violations or custody_violations:
+        raise ValidationFailed(violations + custody_violations)
 
     outcome = _treatment_outcome(assessment)
     batch, lot_rows = await store.insert_treatment(

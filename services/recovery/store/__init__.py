@@ -1,4 +1,5 @@
-"""SQL of the recovery schema: `ledger` (writes and row locks), `reads`, `claims`."""
+"""SQL of the recovery schema: `ledger` (writes and row locks), `reads`, `claims`, `publishers` (copies of custody's
+registry and custodians; parked batches)."""
 
 from services.recovery.store.claims import availability, claim_by_key, claims_of, insert_claim, lock_products
 from services.recovery.store.common import ATTRIBUTION_LINE_COLUMNS, Db, copy_rows
@@ -18,6 +19,15 @@ from services.recovery.store.ledger import (
     taken_lot_ids,
     taken_product_lots,
 )
+from services.recovery.store.publishers import (
+    PARKING_LOCK_SQL,
+    custody_of,
+    park_batch,
+    record_custody,
+    registered_handler,
+    remember_registry_changes,
+    unpark_batches,
+)
 from services.recovery.store.reads import (
     annex_xii_records,
     batch_outcome,
@@ -28,6 +38,7 @@ from services.recovery.store.reads import (
 
 __all__ = [
     "ATTRIBUTION_LINE_COLUMNS",
+    "PARKING_LOCK_SQL",
     "Db",
     "annex_xii_records",
     "availability",
@@ -39,6 +50,7 @@ __all__ = [
     "claim_by_key",
     "claims_of",
     "copy_rows",
+    "custody_of",
     "feed_lots",
     "insert_claim",
     "insert_products",
@@ -47,11 +59,16 @@ __all__ = [
     "lock_lots",
     "lock_passports",
     "lock_products",
+    "park_batch",
     "passport_contents",
     "passport_lines",
     "passport_row",
+    "record_custody",
+    "registered_handler",
     "remember_passports",
+    "remember_registry_changes",
     "report_digest",
     "taken_lot_ids",
     "taken_product_lots",
+    "unpark_batches",
 ]
