@@ -7,6 +7,7 @@ all filter through `visible_static_data`.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from contracts.attributes import AccessTier, can_read
@@ -15,6 +16,36 @@ from services.common.auth import OEM_ROLES, Principal, Role
 
 LEGITIMATE_INTEREST_ROLES = frozenset({Role.carrier, Role.collector, Role.recycler, Role.refiner, Role.repairer})
 AUTHORITY_ROLES = frozenset({Role.regulator})
+
+PURPOSE_MAX_TEXT = 500
+
+
+class ReadPurpose(StrEnum):
+    """Why a reader outside the owning tenant reads a passport (stated with the read, and logged with it)."""
+
+    repair = "repair"
+    maintenance = "maintenance"
+    repurposing = "repurposing"
+    remanufacturing = "remanufacturing"
+    preparing_for_reuse = "preparing_for_reuse"
+    collection = "collection"
+    transport = "transport"
+    dismantling = "dismantling"
+    recycling = "recycling"
+    refining = "refining"
+    market_surveillance = "market_surveillance"
+    conformity_assessment = "conformity_assessment"
+    customs_control = "customs_control"
+
+
+def purpose_required_message() -> str:
+    """The sentence a value-chain operator gets when it reads a passport without stating why."""
+    return (
+        "State why you read this passport: add the query parameter `purpose` with one of "
+        + ", ".join(p.value for p in ReadPurpose)
+        + f" (and optionally `purpose_text`, up to {PURPOSE_MAX_TEXT} characters); the read is logged for the"
+        " passport's owner and the authorities."
+    )
 
 
 def reader_tier(principal: Principal, passport_tenant: str, *, purpose: str | None = None) -> AccessTier:

@@ -48,6 +48,7 @@ SUPPORT = (
     "gateway",
 )
 KAFKA_DIR = COMPOSE_DIR / "kafka"
+ROLES_SQL = ROOT / "deploy" / "postgres" / "roles.sql"
 # Settings fields that must be set in a container (the defaults point at the loopback stack of deploy/local).
 CONTAINER_SETTINGS = (
     "kafka_bootstrap",
@@ -288,6 +289,16 @@ def test_connection_settings_point_at_the_compose_containers(services: dict[str,
             pg["POSTGRES_PASSWORD"],
             pg["POSTGRES_DB"],
         )
+
+        # The services connect as the roles the database's init script creates (row-level security), never as
+        # the owner of the tables.
+        settings = Settings(database_url=env["database_url"])
+        for role, dsn in (("bpass_app", settings.app_dsn()), ("bpass_platform", settings.platform_dsn())):
+            parsed = urlparse(dsn)
+            assert (parsed.username, parsed.hostname) == (role, "postgres")
+            assert f"CREATE ROLE {role} LOGIN PASSWORD '{parsed.password}'" in ROLES_SQL.read_text()
+        init = [v for v in services["postgres"]["volumes"] if "docker-entrypoint-initdb.d" in v]
+        assert init == ["./deploy/postgres/roles.sql:/docker-entrypoint-initdb.d/10-roles.sql:ro"]
 
         redis = urlparse(env["redis_url"])
         assert (redis.scheme, redis.hostname, redis.port) == ("redis", "redis", 6379)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, status
 
+from contracts.attributes import AccessTier
 from contracts.errors import ValidationFailed, Violation
+from services.common.access import (
+    LEGITIMATE_INTEREST_ROLES,
+    PURPOSE_MAX_TEXT,
+    ReadPurpose,
+    purpose_required_message,
+    reader_tier,
+)
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.runtime import Runtime
 from services.reporting.domain import query
@@ -15,6 +24,62 @@ from services.reporting.domain.query import Filters
 
 READERS = require_roles(*OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator)
 CROSS_TENANT_ROLES = frozenset({Role.regulator, Role.platform_operator})
+# One passport by id: the readers above plus value-chain operators, who read the legitimate-interest tier with a
+# stated purpose (Art. 77(2)).
+PASSPORT_READERS = require_roles(
+    *OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator, *sorted(LEGITIMATE_INTEREST_ROLES)
+)
+# Reads at these tiers are logged (who, when, which passport, which fields, why).
+LOGGED_TIERS = frozenset({AccessTier.legitimate_interest, AccessTier.authorities})
+
+PURPOSE_REQUIRED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "`purpose_required`: carriers, collectors, recyclers, refiners and repairers must state why "
+        "they read (query parameter `purpose`); also an unparsable request."
+    }
+}
+
+
+@dataclass(frozen=True)
+class PassportReader:
+    """Who reads one passport, and why (the purpose is required of value-chain operators)."""
+
+    principal: Principal
+    purpose: ReadPurpose | None
+    purpose_text: str | None
+
+    def tier_for(self, passport_tenant: str) -> AccessTier | None:
+        """The tier this reader reads a passport of `passport_tenant` at; None: the passport is not visible
+        (another tenant's OEM key: a 404, never a hint that it exists)."""
+        tier = reader_tier(
+            self.principal, passport_tenant, purpose=self.purpose.value if self.purpose is not None else None
+        )
+        return None if tier is AccessTier.public else tier
+
+
+async def passport_reader(
+    principal: Annotated[Principal, PASSPORT_READERS],
+    purpose: Annotated[
+        ReadPurpose | None,
+        Query(
+            description="Why you read: required of carriers, collectors, recyclers, refiners and repairers (they "
+            "read the legitimate-interest tier); optional for regulators. Logged with the read.",
+            examples=["recycling"],
+        ),
+    ] = None,
+    purpose_text: Annotated[
+        str | None,
+        Query(max_length=PURPOSE_MAX_TEXT, description="Free text about the purpose (case, work order); logged."),
+    ] = None,
+) -> PassportReader:
+    if principal.role in LEGITIMATE_INTEREST_ROLES and purpose is None:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, {"reason": "purpose_required", "message": purpose_required_message()}
+        )
+    return PassportReader(principal, purpose, purpose_text or None)
+
+
+READER = Depends(passport_reader)
 
 
 def runtime_of(request: Request) -> Runtime:

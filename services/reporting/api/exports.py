@@ -9,6 +9,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.attributes import AccessTier
+from services.common.access import PURPOSE_MAX_TEXT, ReadPurpose, reader_tier
 from services.common.auth import Principal
 from services.reporting.api.common import READERS, runtime_of, scope_tenant
 from services.reporting.exports.jobs import ExportFormat, create_job, job_view
@@ -31,6 +33,14 @@ class ExportRequest(BaseModel):
     )
     tenant: str | None = Field(default=None, description="Tenant (regulators and operators only).")
     title: str | None = Field(default=None, max_length=200, description="Title of an audit pack.")
+    purpose: ReadPurpose | None = Field(
+        default=None,
+        description="Why you export (regulators: optional, logged with each passport in the access log).",
+        examples=["market_surveillance"],
+    )
+    purpose_text: str | None = Field(
+        default=None, max_length=PURPOSE_MAX_TEXT, description="The purpose in your words (logged)."
+    )
 
 
 def _not_found(job_id: str) -> HTTPException:
@@ -53,12 +63,28 @@ JOB_COLUMNS = (
 )
 
 
-@router.post("/exports", status_code=status.HTTP_202_ACCEPTED, summary="Start an export job")
+@router.post(
+    "/exports",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start an export job",
+    description="The file holds what you may read: everything of your own tenant's passports (OEM keys, their "
+    "auditors, the platform operator); the `authorities` tier for regulators, whose exports are logged per passport "
+    "in the access log. The tenant change stream (Kafka) is owner-only: only the owning tenant's systems read it.",
+)
 async def start_export(body: ExportRequest, request: Request, principal: Annotated[Principal, READERS]) -> JSONResponse:
     tenant = scope_tenant(principal, body.tenant)
-    payload = body.model_dump(mode="json", exclude={"tenant"})
+    tier = reader_tier(principal, tenant)
+    if tier is AccessTier.public:  # not reachable with READERS and scope_tenant; fail closed if that changes
+        raise HTTPException(status.HTTP_403_FORBIDDEN, {"reason": "role_not_allowed", "message": "Not for this key."})
+    unstated = {name for name in ("purpose", "purpose_text") if getattr(body, name) is None}
+    payload = body.model_dump(mode="json", exclude={"tenant", *unstated})
     job_id = await create_job(
-        runtime_of(request).pool, tenant=tenant, requested_by=principal.name, format=body.format.value, request=payload
+        runtime_of(request).pool,
+        tenant=tenant,
+        requested_by=principal.name,
+        format=body.format.value,
+        request=payload,
+        tier=tier,
     )
     row = await _job(request, principal, job_id, JOB_COLUMNS)
     return JSONResponse(job_view(row), status_code=202, headers={"Location": f"/reporting/v1/exports/{job_id}"})

@@ -9,21 +9,28 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as FastApiPath
 from pydantic import BaseModel, Field
 
+from contracts.attributes import AccessTier, can_read
 from contracts.errors import ValidationFailed, Violation
+from services.common.access import reader_tier
 from services.common.auth import Principal
 from services.reporting import store
+from services.reporting.api.access_log import record_read
 from services.reporting.api.common import (
     EXTENSION_FILTER_DOC,
     FILTERS,
+    LOGGED_TIERS,
+    PURPOSE_REQUIRED_RESPONSE,
+    READER,
     READERS,
     FilterParams,
+    PassportReader,
     not_found,
     runtime_of,
     scope_tenant,
-    visible,
 )
 from services.reporting.cache import PassportCache
 from services.reporting.domain import query
+from services.reporting.domain.tiers import returned_fields, state_for_tier, tier_of_path
 
 router = APIRouter(prefix="/reporting/v1", tags=["passports"])
 
@@ -102,7 +109,39 @@ async def search_passports(
     resolved = filters.resolve(principal)
     after = query.decode_cursor(cursor) if cursor else None
     items, next_cursor = await store.search(runtime_of(request).pool, resolved, after, limit)
+    tier = reader_tier(principal, resolved.tenant)
+    if tier is not AccessTier.owner:
+        items = [summary_for_tier(item, tier) for item in items]
     return {"items": items, "next_cursor": next_cursor, "filters": resolved.describe()}
+
+
+# Where each summary field comes from in the read-model state: a reader sees it when it may read that part.
+SUMMARY_SOURCES = {
+    "battery_identifier": "battery_identifier",
+    "public_uri": "public_uri",
+    "kind": "kind",
+    "model": "static_data.battery_model",
+    "product_family": "product_family",
+    "chemistry": "static_data.battery_chemistry",
+    "category": "category",
+    "batch": "subject",
+    "plant": "static_data.manufacturing_place",
+    "status": "status",
+    "stage": "stage",
+    "placed_on_market_at": "in_service.placed_on_market_at",
+    "current_handler_id": "current_handler_id",
+    "minted_at": "minted_at",
+    "extensions": "extensions",
+}
+
+
+def summary_for_tier(item: dict[str, Any], tier: AccessTier) -> dict[str, Any]:
+    """A search result cut like the passport it summarises (hidden fields are null, extensions empty)."""
+    out = dict(item)
+    for name, path in SUMMARY_SOURCES.items():
+        if name in out and not can_read(tier, tier_of_path(path)):
+            out[name] = {} if name == "extensions" else None
+    return out
 
 
 @router.get(
@@ -150,55 +189,130 @@ async def lookup_passports(
     return {"passport_ids": ids}
 
 
-@router.get("/passports/{passport_id}", summary="A passport's read model, current or as of an instant")
+TIER_DOC = (
+    " What you get depends on who you are (Annex XIII, Art. 77(2); `X-Access-Tier` names the tier): the owning "
+    "tenant's OEM keys, its auditors and the platform operator read everything (`owner`); regulators read the "
+    "`authorities` tier; carriers, collectors, recyclers, refiners and repairers read the `legitimate_interest` tier "
+    "and must state a `purpose`. Reads at those two tiers are logged (`GET /reporting/v1/access-log`)."
+)
+
+
+async def _answer(
+    request: Request,
+    response: Response,
+    reader: PassportReader,
+    *,
+    passport_id: str,
+    tenant: str,
+    state: dict[str, Any],
+    access: str,
+) -> dict[str, Any]:
+    """The state cut to the reader's tier; reads at a logged tier are logged before they are answered."""
+    tier = reader.tier_for(tenant)
+    if tier is None:
+        raise not_found(passport_id)
+    view = state_for_tier(state, tier)
+    if tier in LOGGED_TIERS:
+        await record_read(
+            runtime_of(request).pool,
+            reader,
+            passport_id=passport_id,
+            tenant=tenant,
+            tier=tier,
+            access=access,
+            fields=returned_fields(view),
+        )
+    response.headers["X-Access-Tier"] = tier.value
+    return view
+
+
+@router.get(
+    "/passports/{passport_id}",
+    summary="A passport's read model, current or as of an instant",
+    description="The passport's read model: its current version, or with `as_of` the version valid then." + TIER_DOC,
+    responses=PURPOSE_REQUIRED_RESPONSE,
+)
 async def read_passport(
     passport_id: str,
     request: Request,
     response: Response,
-    principal: Annotated[Principal, READERS],
+    reader: Annotated[PassportReader, READER],
     as_of: Annotated[datetime | None, Query(description="Return the version valid at this instant (RFC 3339).")] = None,
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
     cache: PassportCache = request.app.state.passport_cache
     if as_of is not None:
         row = await store.as_of(runtime.pool, passport_id, as_of)
-        if row is None or not visible(principal, row["tenant"]):
+        if row is None:
             raise not_found(passport_id)
-        state: dict[str, Any] = row["state"]
-        return state
-    cached = await cache.get(passport_id)
-    if cached is not None:
+        return await _answer(
+            request, response, reader, passport_id=passport_id, tenant=row["tenant"], state=row["state"], access="as_of"
+        )
+    # The cache holds the whole (owner-tier) state; every reader's view is cut from it after the lookup.
+    state: dict[str, Any] | None = await cache.get(passport_id)
+    if state is not None:
         response.headers["X-Cache"] = "hit"
-        if not visible(principal, cached["tenant"]):
+    else:
+        row = await store.current(runtime.pool, passport_id)
+        if row is None:
             raise not_found(passport_id)
-        return cached
-    row = await store.current(runtime.pool, passport_id)
-    if row is None or not visible(principal, row["tenant"]):
-        raise not_found(passport_id)
-    response.headers["X-Cache"] = "miss"
-    await cache.put(passport_id, row["state"])
-    return dict(row["state"])
+        state = dict(row["state"])
+        response.headers["X-Cache"] = "miss"
+        if reader.tier_for(row["tenant"]) is not None:  # never let a refused read warm the cache
+            await cache.put(passport_id, row["state"])
+    return await _answer(
+        request, response, reader, passport_id=passport_id, tenant=state["tenant"], state=state, access="current"
+    )
 
 
-@router.get("/passports/{passport_id}/versions", response_model=Versions, summary="Every version of a passport")
-async def versions(passport_id: str, request: Request, principal: Annotated[Principal, READERS]) -> dict[str, Any]:
+@router.get(
+    "/passports/{passport_id}/versions",
+    response_model=Versions,
+    summary="Every version of a passport",
+    description="Version numbers, what changed (the kind of fact) and since when." + TIER_DOC,
+    responses=PURPOSE_REQUIRED_RESPONSE,
+)
+async def versions(
+    passport_id: str, request: Request, response: Response, reader: Annotated[PassportReader, READER]
+) -> dict[str, Any]:
     runtime = runtime_of(request)
     row = await store.current(runtime.pool, passport_id)
-    if row is None or not visible(principal, row["tenant"]):
+    if row is None:
+        raise not_found(passport_id)
+    tier = reader.tier_for(row["tenant"])
+    if tier is None:
         raise not_found(passport_id)
     rows = await store.versions(runtime.pool, passport_id)
+    if tier in LOGGED_TIERS:
+        await record_read(
+            runtime.pool,
+            reader,
+            passport_id=passport_id,
+            tenant=row["tenant"],
+            tier=tier,
+            access="versions",
+            fields=["versions"],
+        )
+    response.headers["X-Access-Tier"] = tier.value
     return {"passport_id": passport_id, "versions": [dict(r) for r in rows]}
 
 
-@router.get("/passports/{passport_id}/versions/{version}", summary="One version of a passport's read model")
+@router.get(
+    "/passports/{passport_id}/versions/{version}",
+    summary="One version of a passport's read model",
+    description="The read model as it was at that version." + TIER_DOC,
+    responses=PURPOSE_REQUIRED_RESPONSE,
+)
 async def one_version(
     passport_id: str,
     version: Annotated[int, FastApiPath(ge=1, le=2_147_483_647, description="Read-model version, from 1.")],
     request: Request,
-    principal: Annotated[Principal, READERS],
+    response: Response,
+    reader: Annotated[PassportReader, READER],
 ) -> dict[str, Any]:
     row = await store.version_state(runtime_of(request).pool, passport_id, version=version)
-    if row is None or not visible(principal, row["tenant"]):
+    if row is None:
         raise not_found(passport_id)
-    state: dict[str, Any] = row["state"]
-    return state
+    return await _answer(
+        request, response, reader, passport_id=passport_id, tenant=row["tenant"], state=row["state"], access="version"
+    )

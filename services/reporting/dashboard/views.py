@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from services.common.auth import OEM_ROLES, Keyring, Principal, Role, db_scope_of
 from services.common.db import set_scope
 from services.reporting import store
-from services.reporting.api.common import runtime_of, scope_tenant, visible
+from services.reporting.api.access_log import record_read
+from services.reporting.api.common import LOGGED_TIERS, PassportReader, runtime_of, scope_tenant, visible
 from services.reporting.api.reports import ReportName, build_report
 from services.reporting.dashboard.html import cards, e, link, page, passport_link, table
 from services.reporting.domain import query
@@ -24,6 +25,7 @@ from services.reporting.domain.custody_chain import verify_chain
 from services.reporting.domain.query import Filters
 from services.reporting.domain.readmodel import STAGES
 from services.reporting.domain.reports import REPORTS
+from services.reporting.domain.tiers import returned_fields, state_for_tier
 from services.reporting.exports.jobs import create_job, job_view
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -269,7 +271,9 @@ async def passport(
 ) -> HTMLResponse:
     ctx = Ctx(request)
     row = await store.current(ctx.pool, passport_id)
-    if row is None or not visible(ctx.principal, row["tenant"]):
+    reader = PassportReader(ctx.principal, None, None)
+    tier = reader.tier_for(row["tenant"]) if row is not None and visible(ctx.principal, row["tenant"]) else None
+    if row is None or tier is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "passport_not_found", "message": "Not found."})
     state: dict[str, Any] = row["state"]
     note = ""
@@ -280,6 +284,18 @@ async def passport(
         else:
             state = old["state"]
             note = f"<p class='muted' id='as-of'>As of {e(as_of.isoformat())}: version {e(old['version'])}.</p>"
+    # The same cut as the API: a regulator sees the authorities tier, and that read is logged like any other.
+    state = state_for_tier(state, tier)
+    if tier in LOGGED_TIERS:
+        await record_read(
+            ctx.pool,
+            reader,
+            passport_id=passport_id,
+            tenant=row["tenant"],
+            tier=tier,
+            access="dashboard",
+            fields=returned_fields(state),
+        )
     static = state.get("static_data") or {}
     check = verify_chain(state.get("custody_timeline") or [])
     body = note + cards(

@@ -14,9 +14,11 @@ import asyncpg
 import orjson
 import uuid_utils
 
+from contracts.attributes import AccessTier
 from services.reporting import store
 from services.reporting.domain import query
 from services.reporting.domain.query import Filters
+from services.reporting.domain.tiers import returned_fields, state_for_tier
 from services.reporting.exports.auditpack import build_pdf
 from services.reporting.exports.formats import CsvWriter, JsonWriter
 from services.reporting.signing import Signer
@@ -24,6 +26,11 @@ from services.reporting.signing import Signer
 log = logging.getLogger(__name__)
 
 PAGE = 500
+# Exports read at these tiers log one access-log row per passport (as the HTTP reads do).
+LOGGED_TIERS = frozenset({AccessTier.legitimate_interest, AccessTier.authorities})
+ACCESS_LOG_SQL = """INSERT INTO access_log
+    (reader, role, reader_tenant, passport_id, tenant, tier, access, fields, purpose, purpose_text, trace_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)"""
 MAX_PASSPORTS = {"csv": 1_000_000, "json": 100_000, "batterypass-json": 100_000, "audit-pack-pdf": 2_000}
 STALE_AFTER_S = 600
 
@@ -64,16 +71,24 @@ async def create_job(
     requested_by: str,
     format: str,
     request: dict[str, Any],
+    tier: AccessTier | None = None,
 ) -> str:
+    """Queue an export; `tier`: what the requester may read (the file holds only that). Without it, the tier
+    follows from the requester's role (`requested_by` is a principal name): regulators read the authorities tier,
+    the others reach only their own tenant's passports here (`scope_tenant`), at the owner tier."""
+    if tier is None:
+        role = requested_by.partition(":")[0]
+        tier = AccessTier.authorities if role == "regulator" else AccessTier.owner
     job_id = f"exp_{uuid_utils.uuid7().hex}"
     await pool.execute(
-        """INSERT INTO export_jobs (job_id, tenant, requested_by, format, request, status)
-           VALUES ($1, $2, $3, $4, $5, 'queued')""",
+        """INSERT INTO export_jobs (job_id, tenant, requested_by, format, request, status, tier)
+           VALUES ($1, $2, $3, $4, $5, 'queued', $6)""",
         job_id,
         tenant,
         requested_by,
         format,
         request,
+        tier.value,
     )
     await pool.execute("SELECT pg_notify(current_schema() || '_exports', $1)", job_id)
     return job_id
@@ -111,12 +126,19 @@ class ExportRunner:
             """UPDATE export_jobs SET status = 'running', started_at = now()
                WHERE job_id = (SELECT job_id FROM export_jobs WHERE status = 'queued'
                                ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)
-               RETURNING job_id, tenant, format, request"""
+               RETURNING job_id, tenant, format, request, tier, requested_by"""
         )
         if job is None:
             return False
         try:
-            await self.produce(job["job_id"], job["tenant"], job["format"], job["request"])
+            await self.produce(
+                job["job_id"],
+                job["tenant"],
+                job["format"],
+                job["request"],
+                tier=AccessTier(job["tier"]),
+                requested_by=job["requested_by"],
+            )
         except Exception as exc:  # noqa: BLE001 - the job is marked failed with the error, the runner goes on
             log.warning("export %s failed: %r", job["job_id"], exc)
             await self.pool.execute(
@@ -143,7 +165,16 @@ class ExportRunner:
         )
         return [r["passport_id"] for r in rows]
 
-    async def produce(self, job_id: str, tenant: str, format: str, request: dict[str, Any]) -> None:
+    async def produce(
+        self,
+        job_id: str,
+        tenant: str,
+        format: str,
+        request: dict[str, Any],
+        *,
+        tier: AccessTier = AccessTier.owner,
+        requested_by: str = "",
+    ) -> None:
         ids = await self._ids(tenant, request)
         limit = MAX_PASSPORTS[format]
         if len(ids) > limit:
@@ -160,6 +191,10 @@ class ExportRunner:
         for start in range(0, len(ids), PAGE):
             page = ids[start : start + PAGE]
             page_states = await store.states(self.pool, page)
+            if tier is not AccessTier.owner:
+                page_states = [state_for_tier(state, tier) for state in page_states]
+            if tier in LOGGED_TIERS:
+                await self._log_reads(page_states, tenant, tier, format, request, requested_by)
             if writer is not None:
                 writer.add(page_states)
             else:
@@ -194,6 +229,37 @@ class ExportRunner:
             signature,
         )
         log.info("export %s done: %s, %d passports, %d bytes", job_id, format, len(ids), len(content))
+
+    async def _log_reads(
+        self,
+        views: list[dict[str, Any]],
+        tenant: str,
+        tier: AccessTier,
+        format: str,
+        request: dict[str, Any],
+        requested_by: str,
+    ) -> None:
+        """One access-log row per exported passport, written before the file is offered for download."""
+        role, _, rest = requested_by.partition(":")
+        reader_tenant = rest.partition(":")[0]
+        await self.pool.executemany(
+            ACCESS_LOG_SQL,
+            [
+                (
+                    requested_by,
+                    role,
+                    None if reader_tenant in ("", "-") else reader_tenant,
+                    view.get("passport_id"),
+                    tenant,
+                    tier.value,
+                    f"export:{format}",
+                    returned_fields(view),
+                    request.get("purpose"),
+                    request.get("purpose_text"),
+                )
+                for view in views
+            ],
+        )
 
 
 def job_view(row: asyncpg.Record) -> dict[str, Any]:
