@@ -23,7 +23,9 @@ The Kafka read rate of the same topics is printed as the baseline. Then, on an i
 
 - the population report (`GET /reporting/v1/reports/population`), p50/p95 of `--runs` calls;
 - filtered search pages (`GET /reporting/v1/passports?chemistry=…&stage=…&limit=50`, a model filter, a batch, an
-  extension field, each with its next page by cursor), p50/p95 of the slowest.
+  extension field, each with its next page by cursor), p50/p95 of the slowest;
+- the lifecycle reports (issue #8): second-life population (`/reporting/v1/reports/second-life`) and state of health
+  by model and age (`/reporting/v1/reports/state-of-health`), p50/p95 of `--runs` calls each.
 Last lines: `RESULT <metric>=<value> <unit>`.
 """
 
@@ -104,6 +106,22 @@ def synthetic_rows(start: int, count: int, rng: random.Random) -> list[tuple[Any
         placed = minted_at + timedelta(days=rng.randint(5, 60)) if stage != "manufactured" else None
         handler = None if stage in ("manufactured",) else f"handler-{rng.randrange(20)}"
         status = "waste" if stage in ("collected", "in_treatment", "recycled") else "original"
+        # Lifecycle reports: a second life for 4 % of those in service (from 1-4 predecessor packs), successors for
+        # 3 % of the collected ones, the waste operator answering for waste, a state of health fading with age.
+        operator, predecessors, successors = None, 0, 0
+        if stage == "in_service" and rng.random() < 0.04:
+            status = rng.choice(SECOND_LIFE)
+            predecessors = rng.randint(1, 4)
+        elif stage == "collected" and rng.random() < 0.03:
+            successors = 1
+        if status == "waste":
+            operator = f"pro-scheme-{i % 4}"
+        made = (minted_at - timedelta(days=rng.randint(3, 40))).date()
+        soh = None
+        if stage not in ("manufactured", "recycled"):
+            since = placed or minted_at
+            months = max(0, NOW_MONTH - (since.year * 12 + since.month))
+            soh = Decimal(max(40.0, 100 - months * 0.6 - rng.uniform(0, 4))).quantize(Decimal("0.1"))
         extensions = {"colour": rng.choice(("graphite", "silver", "blue")), "tier": rng.choice(("std", "premium"))}
         state = {
             "passport_id": pid, "tenant": TENANT, "minted": True, "battery_identifier": f"BENCH{i:09d}",
@@ -116,13 +134,36 @@ def synthetic_rows(start: int, count: int, rng: random.Random) -> list[tuple[Any
         rows.append((pid, TENANT, 1, orjson.dumps(state).decode(), orjson.dumps(static).decode(), minted_at,
                      f"BENCH{i:09d}", None, f"https://x.test/p/{pid}", "battery",
                      model, f"fam-{category}", chemistry, category, batch, plant, status, stage, placed, handler,
-                     minted_at, stage == "recycled", extensions))  # fmt: skip
+                     minted_at, stage == "recycled", extensions, soh, made, operator, predecessors,
+                     successors))  # fmt: skip
     return rows
 
 
 COLUMNS = ["passport_id", "tenant", "version", "state_json", "static_json", "updated_at", "battery_identifier", "gtin",
            "public_uri", "kind", "model", "product_family", "chemistry", "category", "batch", "plant", "status",
-           "stage", "placed_on_market_at", "current_handler_id", "minted_at", "ceased", "extensions"]  # fmt: skip
+           "stage", "placed_on_market_at", "current_handler_id", "minted_at", "ceased", "extensions",
+           "state_of_health_pct", "manufacturing_date", "responsible_operator", "predecessor_count",
+           "successor_count"]  # fmt: skip
+SECOND_LIFE = ("repurposed", "re-used", "remanufactured")
+NOW_MONTH = datetime.now(UTC).year * 12 + datetime.now(UTC).month
+
+# The lifecycle counters (migration 006) of the loaded passports, as the projection keeps them.
+LIFECYCLE_COUNTERS_SQL = (
+    """INSERT INTO soh_counts (tenant, model, status, age_month, soh_tenths, n, soh_sum)
+       SELECT tenant, coalesce(model, ''), coalesce(status, ''),
+              coalesce(extract(year FROM placed_on_market_at AT TIME ZONE 'UTC')::int * 12
+                           + extract(month FROM placed_on_market_at AT TIME ZONE 'UTC')::int - 1,
+                       extract(year FROM manufacturing_date)::int * 12
+                           + extract(month FROM manufacturing_date)::int - 1,
+                       -1),
+              floor(state_of_health_pct * 10)::int, count(*), sum(state_of_health_pct)
+       FROM passport_view WHERE state_of_health_pct IS NOT NULL AND NOT ceased GROUP BY 1, 2, 3, 4, 5""",
+    """INSERT INTO lifecycle_counts (tenant, model, status, operator, n, predecessors, with_predecessors, superseded)
+       SELECT tenant, coalesce(model, ''), coalesce(status, ''), coalesce(responsible_operator, ''), count(*),
+              sum(predecessor_count), count(*) FILTER (WHERE predecessor_count > 0),
+              count(*) FILTER (WHERE successor_count > 0)
+       FROM passport_view GROUP BY 1, 2, 3, 4""",
+)
 
 
 async def load(settings: Settings, dsn: str, passports: int) -> None:
@@ -162,8 +203,12 @@ async def load(settings: Settings, dsn: str, passports: int) -> None:
                       '{4,8,3,0,5,10,4,0,0}'::numeric[]
                FROM passport_view GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"""
         )
+        for sql in LIFECYCLE_COUNTERS_SQL:
+            await conn.execute(sql)
         await conn.execute("VACUUM ANALYZE passport_view")
         await conn.execute("ANALYZE population_counts")
+        await conn.execute("ANALYZE soh_counts")
+        await conn.execute("ANALYZE lifecycle_counts")
     finally:
         await conn.close()
 
@@ -324,6 +369,10 @@ async def forget_earlier_runs(dsn: str) -> None:
                            "(SELECT 1 FROM passport_view p WHERE p.passport_id = v.passport_id)")  # fmt: skip
         await conn.execute("DELETE FROM population_counts WHERE tenant <> $1", TENANT)
         await conn.execute("DELETE FROM recovery_totals WHERE tenant <> $1", TENANT)
+        await conn.execute("DELETE FROM soh_counts WHERE tenant <> $1", TENANT)
+        await conn.execute("DELETE FROM lifecycle_counts WHERE tenant <> $1", TENANT)
+        if not await conn.fetchval("SELECT count(*) FROM lifecycle_counts"):  # loaded before migration 006
+            raise SystemExit("the database was loaded before the lifecycle counters existed: run without --reuse")
         await conn.execute("TRUNCATE inbox, outbox")
         await conn.execute("VACUUM ANALYZE passport_view")
         say(f"reusing the loaded database ({gone.split()[-1]} passports of earlier runs dropped)")
@@ -515,11 +564,23 @@ async def reads(service: Service, key: str, runs: int) -> list[str]:
             print(f"    {json.dumps(params)}: {len(page['items'])} items; p50 {p50:.1f} ms, p95 {p95:.1f} ms")
         c50, c95, counts = await timed(http, "/reporting/v1/passports:count", {"group_by": "chemistry,stage"}, runs)
         print(f"    counts by chemistry,stage ({counts['source']}): p50 {c50:.1f} ms, p95 {c95:.1f} ms")
+        say(f"second-life report x{runs}")
+        sl50, sl95, second = await timed(http, "/reporting/v1/reports/second-life", {}, runs)
+        print(f"    {second['second_life_total']:,} second-life passports, {second['waste']:,} waste, "
+              f"{second['superseded']:,} superseded; p50 {sl50:.1f} ms, p95 {sl95:.1f} ms")  # fmt: skip
+        say(f"state-of-health report x{runs}")
+        sh50, sh95, soh = await timed(http, "/reporting/v1/reports/state-of-health", {}, runs)
+        print(f"    {soh['overall']['passports']:,} passports with a state of health in {len(soh['rows'])} model/age "
+              f"groups; p50 {sh50:.1f} ms, p95 {sh95:.1f} ms")  # fmt: skip
     return [
         f"RESULT population_report_p50_ms={pop50:.1f} ms",
         f"RESULT population_report_p95_ms={pop95:.1f} ms",
         f"RESULT search_page_p50_ms={max(p50s):.1f} ms",
         f"RESULT search_page_p95_ms={max(p95s):.1f} ms",
+        f"RESULT second_life_report_p50_ms={sl50:.1f} ms",
+        f"RESULT second_life_report_p95_ms={sl95:.1f} ms",
+        f"RESULT state_of_health_report_p50_ms={sh50:.1f} ms",
+        f"RESULT state_of_health_report_p95_ms={sh95:.1f} ms",
     ]
 
 

@@ -330,6 +330,22 @@ class PassportStage(StrEnum):
     in_treatment = "in_treatment"
 
 
+class ResponsiblePartyKind(StrEnum):
+    """Who is responsible for a waste battery (Art. 77(7)): its producer, the producer responsibility
+    organisation (compliance scheme) acting for it, or the waste management operator."""
+
+    producer = "producer"
+    compliance_scheme = "compliance_scheme"
+    waste_operator = "waste_operator"
+
+
+class ResponsibilityBasis(StrEnum):
+    """Why responsibility moved: a registered handler collected the battery as waste, or it was declared waste."""
+
+    collection = "collection"
+    waste_declaration = "waste_declaration"
+
+
 class PassportStatusChanged(Message):
     """A custody step moved a passport into another lifecycle stage (and, for waste, status). Keyed by passport id."""
 
@@ -346,6 +362,51 @@ class PassportStatusChanged(Message):
     sequence: int = Field(ge=1, description="The custody log entry that moved it.")
     handler_id: str = Field(description="Handler that reported the step.")
     source_event_id: str = Field(description="CloudEvents id (or EPCIS event hash) of the step.")
+    responsible_operator: str | None = Field(
+        default=None,
+        description="When responsibility for the battery moves with this change (it became waste): the party now "
+        "responsible (a handler id, a tenant, or a compliance scheme's id).",
+        examples=["northern-recycling"],
+    )
+    responsible_party_kind: ResponsiblePartyKind | None = Field(
+        default=None, description="What kind of party `responsible_operator` is.", examples=["waste_operator"]
+    )
+    responsibility_basis: ResponsibilityBasis | None = Field(
+        default=None, description="Why responsibility moved.", examples=["collection"]
+    )
+
+
+class ResponsibleParty(BaseModel):
+    """The party responsible for a waste battery from now on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ResponsiblePartyKind = Field(description="producer, compliance_scheme or waste_operator.")
+    id: str = Field(
+        min_length=2,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="Its id: the producer's tenant, the compliance scheme's registration id, or the waste "
+        "operator's handler id (a verified handler).",
+        examples=["northern-recycling"],
+    )
+
+
+class WasteDeclarationRequest(BaseModel):
+    """The owner or the holder declares a battery waste (no new passport; Art. 77(7)): responsibility moves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    responsible_party: ResponsibleParty = Field(description="Who is responsible for the waste battery from now on.")
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Why the battery is waste.",
+        examples=["Capacity below 60 %; the fleet operator discards it."],
+    )
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When the battery became waste, with UTC offset; now when absent."
+    )
 
 
 # --- EPCIS 2.0 documents on a topic ------------------------------------------------------------------------------

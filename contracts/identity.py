@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.base import Message
-from contracts.passport_data import BatteryCategory, PassportSubject, StaticPassportData
+from contracts.passport_data import BatteryCategory, BatteryStatus, PassportSubject, StaticPassportData
 
 
 class PassportSpec(BaseModel):
@@ -56,6 +57,12 @@ class PassportMinted(Message):
     version: int = Field(ge=1, description="Passport data version, 1 at minting.")
     minted_at: datetime = Field(description="When it was minted (UTC).")
     minted_by: str = Field(description="Principal that minted it (API key id or message source).")
+    predecessor_ids: list[str] = Field(
+        default_factory=list,
+        description="Art. 77(7): the passports of the batteries this one was made from by repurposing, "
+        "remanufacturing or preparing for re-use (N to 1); empty for a battery placed on the market new.",
+        examples=[["urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11", "urn:uuid:01936f0e-9a10-7b55-8e21-0c6d2f7a4b90"]],
+    )
 
 
 class PassportAmended(Message):
@@ -211,3 +218,102 @@ class ExtensionSchema(BaseModel):
     )
     declared_at: datetime = Field(description="When this version was declared (UTC).")
     declared_by: str = Field(description="Principal that declared it.")
+
+
+# --- Second life (Art. 77(7)) ---------------------------------------------------------------------------------
+
+
+class SecondLifeOperation(StrEnum):
+    """What was done to the predecessor batteries to make the new one (Art. 77(7))."""
+
+    repurposing = "repurposing"
+    remanufacturing = "remanufacturing"
+    preparing_for_re_use = "preparing_for_re_use"
+
+
+# The Annex XIII 4(c) status the operation gives the new battery, and its predecessors.
+STATUS_AFTER_OPERATION: dict[SecondLifeOperation, BatteryStatus] = {
+    SecondLifeOperation.repurposing: BatteryStatus.repurposed,
+    SecondLifeOperation.remanufacturing: BatteryStatus.remanufactured,
+    SecondLifeOperation.preparing_for_re_use: BatteryStatus.re_used,
+}
+
+
+class SecondLifeRequest(BaseModel):
+    """A second-life operator (or the OEM) made a new battery from one or more predecessors: mint its passport.
+
+    The new passport belongs to the caller's tenant; the predecessors are linked to it, their status changes and
+    responsibility for them moves to the caller. The same (tenant, battery identifier) again returns the same
+    passport (idempotent).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    operation: SecondLifeOperation = Field(description="What was done.", examples=["repurposing"])
+    predecessor_ids: list[str] = Field(
+        min_length=1,
+        max_length=1000,
+        description="`urn:uuid:` passport ids of the batteries (or packs) the new battery was made from; each "
+        "must be in the caller's custody, or the caller is the OEM owning it.",
+        examples=[["urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"]],
+    )
+    subject: PassportSubject = Field(description="The new battery (its identifier in the operator's namespace).")
+    category: BatteryCategory = Field(
+        description="Category of the new battery; may differ from the predecessors' (EV packs into a stationary "
+        "battery).",
+        examples=["stationary"],
+    )
+    product_family: str | None = Field(
+        default=None, max_length=100, description="The operator's product family.", examples=["GridStack-2L"]
+    )
+    static_data: StaticPassportData = Field(
+        description="Model-level data of the new battery, checked by the rules of minting. `battery_status`, when "
+        "given, must be the status the operation gives (repurposed, remanufactured, re-used)."
+    )
+    extensions: dict[str, Any] = Field(
+        default_factory=dict, description="The operator's extension fields, validated against its family's schema."
+    )
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When the operation was completed, with UTC offset; now when absent."
+    )
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="A note on the operation, recorded with it.",
+        examples=["Modules of two EV packs reassembled into a 60 kWh stationary storage unit."],
+    )
+
+
+class PassportSuperseded(Message):
+    """A passport was continued by a new one (repurposing, remanufacturing, preparing for re-use; Art. 77(7)).
+
+    Published on `bpass.identity.passport-superseded.v1` once per predecessor and operation, keyed by the
+    predecessor's passport id. The predecessor stays readable; its status changes and responsibility for it moves
+    to the operator that made the new battery.
+    """
+
+    event_type = "eu.battery-passport.identity.passport-superseded.v1"
+
+    passport_id: str = Field(
+        description="The predecessor passport (`urn:uuid:`).",
+        examples=["urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"],
+    )
+    tenant: str = Field(description="The predecessor's owning tenant (the original OEM).", examples=["acme-cells"])
+    successor_id: str = Field(
+        description="The new battery's passport.", examples=["urn:uuid:01937a11-0b2c-7d4e-8f60-1a2b3c4d5e6f"]
+    )
+    successor_tenant: str = Field(description="Tenant owning the new passport.", examples=["gridstack-energy"])
+    operation: SecondLifeOperation = Field(description="What was done.", examples=["repurposing"])
+    status: BatteryStatus = Field(
+        description="The predecessor's Annex XIII 4(c) status from now on.", examples=["repurposed"]
+    )
+    responsible_operator: str = Field(
+        description="The economic operator now responsible for the predecessor (Art. 77(7)): the tenant that made "
+        "the new battery.",
+        examples=["gridstack-energy"],
+    )
+    superseded_at: datetime = Field(description="When the operation was completed (UTC).")
+    superseded_by: str = Field(
+        description="Principal that recorded it (`<role>:<tenant>:<API key id>`).",
+        examples=["repairer:gridstack-energy:key_3f2a9c1b7d4e"],
+    )

@@ -14,7 +14,7 @@ from contracts.custody import (
     HandlerRegistryChanged,
     PassportStatusChanged,
 )
-from contracts.identity import MintPassportsRequested, PassportAmended, PassportMinted
+from contracts.identity import MintPassportsRequested, PassportAmended, PassportMinted, PassportSuperseded
 from contracts.recovery import (
     PassportCeased,
     RecoveryAttributed,
@@ -66,6 +66,14 @@ PASSPORT_AMENDED = Topic(
     TopicKind.fact,
     "identity",
     "A passport's static data changed: a new version, with who, when and why; keyed by passport id.",
+)
+PASSPORT_SUPERSEDED = Topic(
+    "bpass.identity.passport-superseded.v1",
+    PassportSuperseded,
+    TopicKind.fact,
+    "identity",
+    "A passport was continued by a new one (repurposing, remanufacturing, re-use; Art. 77(7)): its status and "
+    "responsible operator changed; keyed by the predecessor's passport id.",
 )
 IDENTITY_REJECTED = Topic(
     "bpass.identity.rejected.v1",
@@ -191,6 +199,7 @@ ALL: tuple[Topic, ...] = (
     PASSPORT_MINTED,
     IDENTITY_REJECTED,
     PASSPORT_AMENDED,
+    PASSPORT_SUPERSEDED,
     CUSTODY_EVENTS,
     CUSTODY_RECORDED,
     CUSTODY_REJECTED,

@@ -12,6 +12,7 @@ from services.custody.capture import api as capture_api
 from services.custody.capture import handlers as capture_handlers
 from services.custody.ingest import api as ingest_api
 from services.custody.ingest import handlers
+from services.custody.lifecycle import api as lifecycle_api
 from services.custody.registry import api as registry_api
 from services.custody.telemetry import handlers as telemetry_handlers
 
@@ -40,7 +41,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             topics.CUSTODY_PASSPORT_STATUS,
             topics.IN_SERVICE_DATA,
         ],
-        routers=[api.router, registry_api.router, ingest_api.router, capture_api.router],
+        routers=[api.router, registry_api.router, ingest_api.router, capture_api.router, lifecycle_api.router],
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from contracts import topics
 from services.common.runtime import ServiceSpec, Subscription, serve
 from services.common.settings import Settings
-from services.identity import api, api_labels, handlers, resolver
+from services.identity import api, api_labels, api_second_life, handlers, lifecycle, resolver
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
@@ -18,9 +18,22 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         rejected_topic=topics.IDENTITY_REJECTED,
         subscriptions=[
             Subscription(topics.MINT_REQUESTS, handlers.on_mint_requests, "Mint requests from OEM systems."),
+            Subscription(
+                topics.CUSTODY_RECORDED,
+                lifecycle.on_custody_recorded,
+                "Custody log entries: who holds each battery (second-life operators must hold their predecessors).",
+            ),
+            Subscription(
+                topics.PASSPORT_CEASED, lifecycle.on_passport_ceased, "Recycled passports ceased: no second life."
+            ),
         ],
-        publishes=[topics.PASSPORT_MINTED, topics.PASSPORT_AMENDED, topics.IDENTITY_REJECTED],
-        routers=[api.router, api.bulk_router, api_labels.router, resolver.router],
+        publishes=[
+            topics.PASSPORT_MINTED,
+            topics.PASSPORT_AMENDED,
+            topics.PASSPORT_SUPERSEDED,
+            topics.IDENTITY_REJECTED,
+        ],
+        routers=[api.router, api.bulk_router, api_second_life.router, api_labels.router, resolver.router],
     )
 
 

@@ -44,6 +44,8 @@ class MintItem:
     extensions: Mapping[str, Any]
     static_data_path: str
     extensions_path: str
+    # Art. 77(7): the passports this battery was made from (second life); empty for a new battery.
+    predecessor_ids: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -39,6 +39,7 @@ def minted_payload(p: NewPassport, static_json_bytes: bytes) -> bytes:
         "version": 1,
         "minted_at": p.minted_at,
         "minted_by": p.minted_by,
+        "predecessor_ids": list(p.item.predecessor_ids),
     }
     try:
         return orjson.dumps(body)
@@ -56,6 +57,7 @@ def minted_payload(p: NewPassport, static_json_bytes: bytes) -> bytes:
                 version=1,
                 minted_at=p.minted_at,
                 minted_by=p.minted_by,
+                predecessor_ids=list(p.item.predecessor_ids),
             )
             .model_dump_json()
             .encode()

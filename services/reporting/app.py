@@ -12,14 +12,16 @@ from fastapi.responses import HTMLResponse
 from contracts import topics
 from contracts.base import Message
 from contracts.custody import CustodyRecorded, PassportStatusChanged
-from contracts.identity import PassportAmended, PassportMinted
+from contracts.identity import PassportAmended, PassportMinted, PassportSuperseded
 from contracts.recovery import PassportCeased, RecoveryAttributed
 from contracts.telemetry import InServiceDataUpdated
 from services.common.consumer import BatchHandler
 from services.common.runtime import Runtime, ServiceSpec, Subscription, serve
 from services.common.settings import Settings
 from services.reporting import public, signing
+from services.reporting.api import access_log as access_log_api
 from services.reporting.api import exports as exports_api
+from services.reporting.api import lineage as lineage_api
 from services.reporting.api import passports as passports_api
 from services.reporting.api import reports as reports_api
 from services.reporting.cache import PassportCache
@@ -47,6 +49,7 @@ def subscriptions(projector: Projector) -> list[Subscription]:
     wanted: list[tuple[type[Message], BatchHandler[Any], str]] = [
         (PassportMinted, projector.on_passport_minted, "Minted passports."),
         (PassportAmended, projector.on_passport_amended, "New versions of passport data."),
+        (PassportSuperseded, projector.on_passport_superseded, "Passports continued by a second-life passport."),
         (CustodyRecorded, projector.on_custody_recorded, "Custody steps (timeline, current handler)."),
         (PassportStatusChanged, projector.on_status_changed, "Lifecycle stage and status changes."),
         (InServiceDataUpdated, projector.on_in_service_data, "Latest in-service (BMS) values."),
@@ -90,7 +93,16 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         rejected_topic=topics.REPORTING_REJECTED,
         subscriptions=subscriptions(projector),
         publishes=[topics.REPORTING_REJECTED],
-        routers=[passports_api.router, reports_api.router, exports_api.router, dashboard.router, public.router, home],
+        routers=[
+            passports_api.router,
+            reports_api.router,
+            exports_api.router,
+            access_log_api.router,
+            lineage_api.router,
+            dashboard.router,
+            public.router,
+            home,
+        ],
         on_start=[bind_cache, start_exports],
     )
     spec.state["passport_cache"] = cache

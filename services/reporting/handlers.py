@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from contracts.custody import CustodyRecorded, PassportStatusChanged
-from contracts.identity import PassportAmended, PassportMinted
+from contracts.identity import PassportAmended, PassportMinted, PassportSuperseded
 from contracts.recovery import PassportCeased, RecoveryAttributed
 from contracts.telemetry import InServiceDataUpdated
 from services.common.consumer import Inbound, UnitOfWork
@@ -53,6 +53,27 @@ def ceased_details(fact: PassportCeased) -> dict[str, Any]:
     }
 
 
+def minted_with_links(state: dict[str, Any], fact: PassportMinted) -> list[str]:
+    """A minted passport, linked to the passports it was made from (second life, Art. 77(7))."""
+    changed = readmodel.apply_minted(state, fact=fact)
+    links = readmodel.apply_links(state, predecessor_ids=fact.predecessor_ids)
+    return changed + [name for name in links if name not in changed]
+
+
+def superseded(state: dict[str, Any], fact: PassportSuperseded) -> list[str]:
+    """A predecessor continued by a new passport: its successor, its new status and responsible operator."""
+    changed = readmodel.apply_links(state, successor_ids=[fact.successor_id])
+    status = readmodel.apply_status(
+        state,
+        occurred_at=fact.superseded_at,
+        status=fact.status.value,
+        by=fact.superseded_by,
+        reason=f"{fact.operation.value} into {fact.successor_id} by {fact.successor_tenant}",
+        responsible_operator=fact.responsible_operator,
+    )
+    return changed + [name for name in status if name not in changed]
+
+
 class Projector:
     """Applies facts to the read model, a batch at a time."""
 
@@ -66,7 +87,7 @@ class Projector:
         await self._apply(
             uow,
             [
-                FactChange(f.passport_id, f.tenant, "minted", partial(readmodel.apply_minted, fact=f), trace(uow, item))
+                FactChange(f.passport_id, f.tenant, "minted", partial(minted_with_links, fact=f), trace(uow, item))
                 for item in items
                 for f in [item.payload]
             ],
@@ -129,8 +150,27 @@ class Projector:
                         stage=f.stage.value,
                         by=f.handler_id,
                         reason=f"custody step {f.sequence}",
+                        responsible_operator=f.responsible_operator,
                     ),
                     trace(uow, item),
+                    reads_static=True,  # the 4(a) snapshot takes the static performance values
+                )
+                for item in items
+                for f in [item.payload]
+            ],
+        )
+
+    async def on_passport_superseded(self, uow: UnitOfWork, items: list[Inbound[PassportSuperseded]]) -> None:
+        await self._apply(
+            uow,
+            [
+                FactChange(
+                    f.passport_id,
+                    f.tenant,
+                    "superseded",
+                    partial(superseded, fact=f),
+                    trace(uow, item),
+                    reads_static=True,  # a status change: the 4(a) snapshot takes the static performance values
                 )
                 for item in items
                 for f in [item.payload]
@@ -195,6 +235,7 @@ class Projector:
                         details=ceased_details(f),
                     ),
                     trace(uow, item),
+                    reads_static=True,  # the 4(a) snapshot takes the static performance values
                 )
                 for item in items
                 for f in [item.payload]

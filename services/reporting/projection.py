@@ -50,7 +50,8 @@ LOCK_SQL = "SELECT count(pg_advisory_xact_lock(hashtextextended(p, 7))) FROM unn
 CURRENT_SQL = """
 SELECT passport_id, tenant, version, state, state_json, static_json, battery_identifier, gtin, public_uri, kind,
        model, product_family, chemistry, category, batch, plant, status, stage, placed_on_market_at,
-       current_handler_id, minted_at, ceased, extensions
+       current_handler_id, minted_at, ceased, extensions, state_of_health_pct, manufacturing_date,
+       responsible_operator, predecessor_count, successor_count
 FROM passport_view WHERE passport_id = ANY($1::text[]) ORDER BY passport_id FOR UPDATE
 """
 
@@ -60,12 +61,14 @@ UPSERT_VIEW_SQL = """
 INSERT INTO passport_view (
     passport_id, tenant, version, state_json, static_json, updated_at, battery_identifier, gtin, public_uri, kind,
     model, product_family, chemistry, category, batch, plant, status, stage, placed_on_market_at, current_handler_id,
-    minted_at, ceased, extensions)
-SELECT p, t, v, s, sd, u, bi, g, pu, k, m, pf, ch, ca, b, pl, st, sg, pom, h, mi, ce, ex::jsonb
+    minted_at, ceased, extensions, state_of_health_pct, manufacturing_date, responsible_operator, predecessor_count,
+    successor_count)
+SELECT p, t, v, s, sd, u, bi, g, pu, k, m, pf, ch, ca, b, pl, st, sg, pom, h, mi, ce, ex::jsonb, so, md, ro, pc, sc
 FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-            $17::text[], $18::text[], $19::timestamptz[], $20::text[], $21::timestamptz[], $22::bool[], $23::text[])
-     AS x(p, t, v, s, sd, u, bi, g, pu, k, m, pf, ch, ca, b, pl, st, sg, pom, h, mi, ce, ex)
+            $17::text[], $18::text[], $19::timestamptz[], $20::text[], $21::timestamptz[], $22::bool[], $23::text[],
+            $24::numeric[], $25::date[], $26::text[], $27::int[], $28::int[])
+     AS x(p, t, v, s, sd, u, bi, g, pu, k, m, pf, ch, ca, b, pl, st, sg, pom, h, mi, ce, ex, so, md, ro, pc, sc)
 ON CONFLICT (passport_id) DO UPDATE SET
     version = EXCLUDED.version, state = NULL, state_json = EXCLUDED.state_json,
     static_json = coalesce(EXCLUDED.static_json, passport_view.static_json), updated_at = EXCLUDED.updated_at,
@@ -74,7 +77,9 @@ ON CONFLICT (passport_id) DO UPDATE SET
     chemistry = EXCLUDED.chemistry, category = EXCLUDED.category, batch = EXCLUDED.batch, plant = EXCLUDED.plant,
     status = EXCLUDED.status, stage = EXCLUDED.stage, placed_on_market_at = EXCLUDED.placed_on_market_at,
     current_handler_id = EXCLUDED.current_handler_id, minted_at = EXCLUDED.minted_at, ceased = EXCLUDED.ceased,
-    extensions = EXCLUDED.extensions
+    extensions = EXCLUDED.extensions, state_of_health_pct = EXCLUDED.state_of_health_pct,
+    manufacturing_date = EXCLUDED.manufacturing_date, responsible_operator = EXCLUDED.responsible_operator,
+    predecessor_count = EXCLUDED.predecessor_count, successor_count = EXCLUDED.successor_count
 """
 
 # A version row holds its full state (every readmodel.SNAPSHOT_EVERY versions) or its delta.
@@ -107,6 +112,25 @@ ON CONFLICT (tenant, chemistry, material) DO UPDATE SET
     passports = rt.passports + EXCLUDED.passports,
     contained_kg = rt.contained_kg + EXCLUDED.contained_kg,
     recovered_kg = rt.recovered_kg + EXCLUDED.recovered_kg
+"""
+
+UPSERT_SOH_SQL = """
+INSERT INTO soh_counts AS sc (tenant, model, status, age_month, soh_tenths, n, soh_sum)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::numeric[])
+ORDER BY 1, 2, 3, 4, 5
+ON CONFLICT (tenant, model, status, age_month, soh_tenths) DO UPDATE SET
+    n = sc.n + EXCLUDED.n, soh_sum = sc.soh_sum + EXCLUDED.soh_sum
+"""
+
+UPSERT_LIFECYCLE_SQL = """
+INSERT INTO lifecycle_counts AS lc (tenant, model, status, operator, n, predecessors, with_predecessors, superseded)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[],
+                     $8::bigint[])
+ORDER BY 1, 2, 3, 4
+ON CONFLICT (tenant, model, status, operator) DO UPDATE SET
+    n = lc.n + EXCLUDED.n, predecessors = lc.predecessors + EXCLUDED.predecessors,
+    with_predecessors = lc.with_predecessors + EXCLUDED.with_predecessors,
+    superseded = lc.superseded + EXCLUDED.superseded
 """
 
 
@@ -143,12 +167,20 @@ def _from_row(row: Any) -> _Passport:
     if row["state_json"] is None:  # written before migration 003: whole state in jsonb, static data moves out
         state: dict[str, Any] = row["state"]
         static_json = state_json.dump_static(state)
-        return _Passport(state, row["version"], static_json, None, readmodel.dimensions(state), static_changed=True)
+        # what the lifecycle counters hold of it is what its typed columns say (nothing, unless 006 backfilled it)
+        before = dataclasses.replace(
+            readmodel.dimensions(state), state_of_health_pct=row.get("state_of_health_pct"),
+            manufacturing_date=row.get("manufacturing_date"), responsible_operator=row.get("responsible_operator"),
+            predecessor_count=row.get("predecessor_count"), successor_count=row.get("successor_count"),
+        )  # fmt: skip
+        return _Passport(state, row["version"], static_json, None, before, static_changed=True)
     static = row["static_json"]
+    # A row written before migration 006 (predecessor_count NULL) has no manufacturing_date column yet: its sources
+    # are read from its static data once.
     sources = readmodel.Sources(
         gtin=row["gtin"], batch=row["batch"], model=row["model"], chemistry=row["chemistry"], plant=row["plant"],
-        recycled=None,
-    )  # fmt: skip
+        recycled=None, manufacturing_date=row["manufacturing_date"],
+    ) if row["predecessor_count"] is not None else None  # fmt: skip
     passport = _Passport(orjson.loads(row["state_json"]), row["version"], static.encode() if static else None,
                          sources, recycled_known=static is None)  # fmt: skip
     passport.before = Dimensions(
@@ -157,7 +189,9 @@ def _from_row(row: Any) -> _Passport:
         category=row["category"], batch=row["batch"], plant=row["plant"], status=row["status"], stage=row["stage"],
         placed_on_market_at=row["placed_on_market_at"], current_handler_id=row["current_handler_id"],
         minted_at=row["minted_at"], ceased=row["ceased"], extensions=row["extensions"], recycled=None,
-        materials=readmodel.materials_of(passport.state),
+        materials=readmodel.materials_of(passport.state), state_of_health_pct=row["state_of_health_pct"],
+        manufacturing_date=row["manufacturing_date"], responsible_operator=row["responsible_operator"],
+        predecessor_count=row["predecessor_count"], successor_count=row["successor_count"],
     )  # fmt: skip
     return passport
 
@@ -313,6 +347,11 @@ class Projection:
             [x.minted_at for x in d],
             [x.ceased for x in d],
             [orjson.dumps(x.extensions).decode() for x in d],
+            [x.state_of_health_pct for x in d],
+            [x.manufacturing_date for x in d],
+            [x.responsible_operator for x in d],
+            [x.predecessor_count for x in d],
+            [x.successor_count for x in d],
         )
 
     async def _write_counters(self, uow: UnitOfWork, transitions: list[readmodel.Transition]) -> None:
@@ -337,3 +376,14 @@ class Projection:
                 [recovered[k][1] for k in rkeys],
                 [recovered[k][2] for k in rkeys],
             )
+        soh = readmodel.soh_deltas(transitions)
+        if soh:
+            skeys = sorted(soh)
+            columns = [[k[i] for k in skeys] for i in range(5)]
+            await uow.conn.execute(UPSERT_SOH_SQL, *columns, [soh[k][0] for k in skeys], [soh[k][1] for k in skeys])
+        lifecycle = readmodel.lifecycle_deltas(transitions)
+        if lifecycle:
+            lkeys = sorted(lifecycle)
+            columns = [[k[i] for k in lkeys] for i in range(4)]
+            columns += [[lifecycle[k][i] for k in lkeys] for i in range(4)]
+            await uow.conn.execute(UPSERT_LIFECYCLE_SQL, *columns)

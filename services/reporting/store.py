@@ -14,7 +14,7 @@ import orjson
 from services.reporting import state_json
 from services.reporting.domain import query, readmodel
 from services.reporting.domain.query import Filters
-from services.reporting.domain.reports import CubeRow
+from services.reporting.domain.reports import CubeRow, LifecycleRow
 
 DIGITAL_LINK = re.compile(r"/01/(?P<gtin>\d{8,14})/21/(?P<serial>[^/?#]+)")
 PASSPORT_LINK = re.compile(r"/(?:p|passport)/(?P<id>urn:uuid:[0-9a-fA-F-]{36}|[0-9a-fA-F-]{36})")
@@ -235,3 +235,51 @@ async def batches(db: Db, tenant: str, limit: int = 200) -> list[asyncpg.Record]
         tenant,
         limit,
     )
+
+
+def _lifecycle_filters(filters: Filters, first_param: int = 2) -> tuple[str, list[Any]]:
+    """Equality filters of the lifecycle reports (model, status: the keys their counters have)."""
+    clauses, params = [], []
+    for name in ("model", "status"):
+        if name in filters.equals:
+            params.append(filters.equals[name])
+            clauses.append(f" AND {name} = ${first_param + len(params) - 1}")
+    return "".join(clauses), params
+
+
+async def soh_histogram(db: Db, filters: Filters, current_month: int) -> list[tuple[str, int, int, int, Decimal]]:
+    """soh_counts of the tenant grouped by (model, age in whole years at `current_month`, -1 unknown, soh tenths):
+    (model, age, soh tenths, passports, soh sum)."""
+    extra, params = _lifecycle_filters(filters, first_param=3)
+    rows = await db.fetch(
+        "SELECT model, CASE WHEN age_month < 0 THEN -1 ELSE greatest(0, ($2::int - age_month) / 12) END AS age, "
+        "soh_tenths, sum(n)::bigint AS n, sum(soh_sum) AS soh_sum FROM soh_counts "
+        f"WHERE tenant = $1 AND n <> 0{extra} GROUP BY 1, 2, 3 HAVING sum(n) > 0",
+        filters.tenant,
+        current_month,
+        *params,
+    )
+    return [(r["model"], r["age"], r["soh_tenths"], r["n"], r["soh_sum"]) for r in rows]
+
+
+async def lifecycle_rows(db: Db, filters: Filters) -> list[LifecycleRow]:
+    """The tenant's lifecycle_counts rows."""
+    extra, params = _lifecycle_filters(filters)
+    rows = await db.fetch(
+        "SELECT model, status, operator, n, predecessors, with_predecessors, superseded FROM lifecycle_counts "
+        f"WHERE tenant = $1 AND (n <> 0 OR superseded <> 0){extra}",
+        filters.tenant,
+        *params,
+    )
+    return [
+        LifecycleRow(
+            model=r["model"],
+            status=r["status"],
+            operator=r["operator"],
+            n=r["n"],
+            predecessors=r["predecessors"],
+            with_predecessors=r["with_predecessors"],
+            superseded=r["superseded"],
+        )
+        for r in rows
+    ]

@@ -28,6 +28,7 @@ from services.custody.domain.transitions import WASTE_STAGES, CustodyState, Step
 from services.custody.ingest import store
 from services.custody.ingest.facts import Publication, recorded
 from services.custody.ingest.steps import CustodyStep, parking_key
+from services.custody.lifecycle.rules import responsibility_on_collection
 from services.custody.registry import store as registry
 
 PASSPORT_ID_PREFIX = "urn:uuid:"
@@ -279,6 +280,7 @@ def _apply_one(
             status = BatteryStatus.waste if stage in WASTE_STAGES else None
             if status is not None:
                 passport.status = status.value
+            responsible = responsibility_on_collection(step.kind, step.handler_id, violations)
             outcome.publications.append(
                 Publication(
                     topics.CUSTODY_PASSPORT_STATUS.name,
@@ -292,6 +294,9 @@ def _apply_one(
                         sequence=entry.sequence,
                         handler_id=step.handler_id,
                         source_event_id=step.source_event_id,
+                        responsible_operator=responsible.operator if responsible else None,
+                        responsible_party_kind=responsible.kind if responsible else None,
+                        responsibility_basis=responsible.basis if responsible else None,
                     ),
                     key=pid,
                     subject=pid,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from contracts.errors import ValidationFailed, Violation
 from services.common.auth import Principal
 from services.common.runtime import Runtime
 from services.reporting import store
@@ -25,6 +26,12 @@ class ReportName(StrEnum):
     end_of_life = "end-of-life"
     recovery_yields = "recovery-yields"
     recycled_content = "recycled-content"
+    second_life = "second-life"
+    state_of_health = "state-of-health"
+
+
+# Filters the lifecycle reports answer from their counters (lifecycle_counts, soh_counts).
+LIFECYCLE_FILTERS = ("model", "status")
 
 
 class ReportFormat(StrEnum):
@@ -46,6 +53,23 @@ async def build_report(runtime: Runtime, name: str, filters: Filters) -> dict[st
         cube = await store.cube(db, filters)
         handlers, ceased = await store.end_of_life_handlers(db, filters)
         return reports.end_of_life(filters.tenant, cube, handlers, ceased, now, described)
+    if name in (ReportName.second_life, ReportName.state_of_health):
+        unsupported = sorted(set(filters.describe()) - set(LIFECYCLE_FILTERS))
+        if unsupported:
+            raise ValidationFailed(
+                [
+                    Violation(
+                        field=field,
+                        reason="unsupported_filter",
+                        message=f"The {name} report filters on {' and '.join(LIFECYCLE_FILTERS)} only.",
+                    )
+                    for field in unsupported
+                ]
+            )
+        if name == ReportName.second_life:
+            return reports.second_life(filters.tenant, await store.lifecycle_rows(db, filters), now, described)
+        histogram = await store.soh_histogram(db, filters, reports.month_index(now))
+        return reports.state_of_health(filters.tenant, histogram, now, described)
     if name == ReportName.recovery_yields:
         return reports.recovery_yields(filters.tenant, await store.recovery_totals(db, filters), now, described)
     return reports.recycled_content(filters.tenant, await store.cube(db, filters), now, described)
@@ -69,9 +93,13 @@ async def list_reports(principal: Annotated[Principal, READERS]) -> dict[str, An
 @router.get(
     "/reports/{name}",
     summary="A standard report (JSON or CSV)",
-    description="Population, in-service status, end-of-life status, recovery yields or recycled content by "
-    "chemistry. Filters on category, chemistry, model, product_family, plant, status and stage are answered from "
-    "pre-aggregated counters. CSV holds the report's `rows` table.",
+    description="Population, in-service status, end-of-life status, recovery yields, recycled content by "
+    "chemistry, second-life population (repurposed, re-used, remanufactured and waste passports by model and "
+    "responsible operator, their predecessors, and superseded passports) or state of health by model and age (count, "
+    "min, p50, mean, max and buckets of the latest state of health, by model and whole years since placed on the "
+    "market). Filters on category, chemistry, model, product_family, plant, status and stage are answered from "
+    "pre-aggregated counters (second-life and state-of-health: model and status only). CSV holds the report's "
+    "`rows` table.",
     responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
 )
 async def get_report(

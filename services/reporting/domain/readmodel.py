@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from functools import cached_property
 from typing import Any
 
@@ -61,6 +61,7 @@ _DEFAULTS: tuple[tuple[str, Callable[[], Any]], ...] = (
     ("recovery", lambda: {"attributions": []}),
     ("predecessor_ids", list),
     ("successor_ids", list),
+    ("performance_snapshots", list),
 )
 
 
@@ -201,7 +202,8 @@ def apply_status(
     reason: str | None = None,
     responsible_operator: str | None = None,
 ) -> list[str]:
-    """A status or stage change (placed on market, put into service, became waste, ...)."""
+    """A status or stage change (placed on market, put into service, became waste, ...). Each one that changes the
+    status or the stage snapshots the Annex XIII 4(a) performance values as they stand (`performance_snapshots`)."""
     _ensure(state)
     changed: list[str] = []
     if status is not None and status != state["status"]:
@@ -231,7 +233,99 @@ def apply_status(
         }
     )
     changed.append("status_history")
+    if ("status" in changed or "stage" in changed) and snapshot_performance(
+        state, at=occurred_at, by=by, reason=reason
+    ):
+        changed.append("performance_snapshots")
     return sorted(set(changed), key=changed.index)
+
+
+# --- Annex XIII 4(a): performance and durability values at placing on market and at every status change ----------
+
+# Static values (Annex VII Part A, from the passport's static data): field -> unit.
+PERFORMANCE_STATIC: dict[str, str] = {
+    "rated_capacity_ah": "Ah",
+    "certified_usable_energy_kwh": "kWh",
+    "minimum_voltage_v": "V",
+    "nominal_voltage_v": "V",
+    "maximum_voltage_v": "V",
+    "original_power_capability_w": "W",
+    "power_capability_at_80_pct_soc_w": "W",
+    "power_capability_at_20_pct_soc_w": "W",
+    "maximum_permitted_power_w": "W",
+    "power_to_energy_ratio_w_per_wh": "W/Wh",
+    "initial_round_trip_efficiency_pct": "%",
+    "round_trip_efficiency_at_50_pct_cycle_life_pct": "%",
+    "initial_self_discharge_rate_pct_per_month": "%/month",
+    "initial_internal_resistance_pack_ohm": "Ohm",
+    "initial_internal_resistance_module_ohm": "Ohm",
+    "initial_internal_resistance_cell_ohm": "Ohm",
+    "expected_lifetime_years": "years",
+    "expected_lifetime_cycles": "cycles",
+    "capacity_threshold_for_exhaustion_pct": "%",
+}
+# Dynamic values (the latest in-service reading of each, contracts.telemetry metrics): metric -> unit. State of
+# charge, temperatures and negative events are usage data (Annex XIII 4(d)), not performance parameters.
+PERFORMANCE_DYNAMIC: dict[str, str] = {
+    "state_of_health_pct": "%",
+    "remaining_capacity_ah": "Ah",
+    "capacity_fade_pct": "%",
+    "remaining_energy_kwh": "kWh",
+    "state_of_certified_energy_pct": "%",
+    "power_fade_pct": "%",
+    "internal_resistance_increase_pct": "%",
+    "full_cycles": "cycles",
+    "energy_throughput_kwh": "kWh",
+    "capacity_throughput_ah": "Ah",
+}
+# A passport changes status or stage a handful of times; the bound only guards against a runaway publisher: the
+# first snapshot (the baseline, usually placing on the market) and the latest ones are kept.
+MAX_PERFORMANCE_SNAPSHOTS = 24
+
+
+def performance_values(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The 4(a) values as they stand: static ones from the static data (when the state holds it), dynamic ones from
+    the latest in-service readings. Each: {value (string), unit, source[, measured_at]}; absent values are left out.
+    """
+    values: dict[str, dict[str, Any]] = {}
+    static: dict[str, Any] = state.get("static_data") or {}
+    source = f"static_data v{state.get('data_version') or 1}"
+    for name, unit in PERFORMANCE_STATIC.items():
+        if static.get(name) is not None:
+            values[name] = {"value": str(static[name]), "unit": unit, "source": source}
+    latest: dict[str, Any] = (state.get("in_service") or {}).get("latest") or {}
+    for name, unit in PERFORMANCE_DYNAMIC.items():
+        reading = latest.get(name)
+        if reading and reading.get("value") is not None:
+            values[name] = {
+                "value": str(reading["value"]),
+                "unit": unit,
+                "measured_at": reading.get("measured_at"),
+                "source": reading.get("source_system"),
+            }
+    return values
+
+
+def snapshot_performance(state: dict[str, Any], *, at: datetime, by: str | None, reason: str | None) -> bool:
+    """Append a snapshot of the 4(a) values for the status / stage the state has now, changed at `at`. A change
+    already snapshotted (same instant, status and stage) is not snapshotted again. True: one was added."""
+    snapshots: list[dict[str, Any]] = state.setdefault("performance_snapshots", [])
+    entry = {
+        "at": at.isoformat(),
+        "status": state.get("status"),
+        "stage": state.get("stage"),
+        "by": by,
+        "reason": reason,
+        "data_version": state.get("data_version"),
+        "values": performance_values(state),
+    }
+    key = (entry["at"], entry["status"], entry["stage"])
+    if any((s.get("at"), s.get("status"), s.get("stage")) == key for s in snapshots):
+        return False
+    snapshots.append(entry)
+    if len(snapshots) > MAX_PERFORMANCE_SNAPSHOTS:
+        del snapshots[1 : len(snapshots) - MAX_PERFORMANCE_SNAPSHOTS + 1]
+    return True
 
 
 def apply_in_service_data(state: dict[str, Any], latest: dict[str, dict[str, Any]]) -> list[str]:
@@ -297,6 +391,9 @@ def apply_ceased(
         changed.append("recovery")
     if _advance_stage(state, "recycled"):
         changed.append("stage")
+    by = (details or {}).get("recycler_id")
+    if snapshot_performance(state, at=ceased_at, by=str(by) if by else None, reason=reason):
+        changed.append("performance_snapshots")
     return changed
 
 
@@ -366,6 +463,38 @@ class Dimensions:
     extensions: dict[str, Any]
     recycled: tuple[Decimal, ...] | None  # RECYCLED_FIELDS; None when the passport gives none
     materials: dict[str, tuple[Decimal, Decimal]]  # recovery outcome: material -> (declared kg, recovered kg)
+    # Lifecycle reports (migration 006): latest state of health, the age's fallback basis, second-life links.
+    state_of_health_pct: Decimal | None = None
+    manufacturing_date: date | None = None
+    responsible_operator: str | None = None
+    predecessor_count: int | None = 0  # None: a row not counted in lifecycle_counts yet (written before 006)
+    successor_count: int | None = 0
+
+    @cached_property
+    def age_month(self) -> int:
+        """Month the battery's age counts from (year * 12 + month - 1): placed on the market, else manufactured;
+        -1 when neither is known."""
+        if self.placed_on_market_at is not None:
+            placed = self.placed_on_market_at
+            placed = placed.astimezone(UTC) if placed.tzinfo is not None else placed  # naive: already UTC
+            return placed.year * 12 + placed.month - 1
+        if self.manufacturing_date is not None:
+            return self.manufacturing_date.year * 12 + self.manufacturing_date.month - 1
+        return -1
+
+    @cached_property
+    def soh_key(self) -> tuple[str, str, int, int] | None:
+        """Key of the passport's row in `soh_counts` (model, status, age month, state of health in tenths of a
+        percent, floored); None when it reports no state of health or has ceased."""
+        if self.state_of_health_pct is None or self.ceased:
+            return None
+        tenths = int((self.state_of_health_pct * 10).to_integral_value(rounding=ROUND_FLOOR))
+        return (self.model or "", self.status or "", self.age_month, tenths)
+
+    @cached_property
+    def lifecycle_key(self) -> tuple[str, str, str]:
+        """Key of the passport's row in `lifecycle_counts` (model, status, responsible operator; '' = not given)."""
+        return (self.model or "", self.status or "", self.responsible_operator or "")
 
     @cached_property
     def counter_key(self) -> tuple[str, ...]:
@@ -402,6 +531,17 @@ class Sources:
     chemistry: str | None
     plant: str | None
     recycled: tuple[Decimal, ...] | None  # RECYCLED_FIELDS; None when the passport gives none
+    manufacturing_date: date | None = None
+
+
+def manufacturing_date_of(static: dict[str, Any]) -> date | None:
+    value = static.get("manufacturing_date")
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def recycled_of(static: dict[str, Any]) -> tuple[Decimal, ...] | None:
@@ -421,6 +561,7 @@ def sources_of(state: dict[str, Any]) -> Sources:
         chemistry=(static.get("battery_chemistry") or {}).get("short_name"),
         plant=plant_of(static),
         recycled=recycled_of(static),
+        manufacturing_date=manufacturing_date_of(static),
     )
 
 
@@ -448,6 +589,11 @@ def dimensions(state: dict[str, Any], sources: Sources | None = None) -> Dimensi
         extensions=dict(state.get("extensions") or {}),
         recycled=src.recycled,
         materials=materials_of(state),
+        state_of_health_pct=_opt_dec(((in_service.get("latest") or {}).get("state_of_health_pct") or {}).get("value")),
+        manufacturing_date=src.manufacturing_date,
+        responsible_operator=state.get("responsible_operator"),
+        predecessor_count=len(state.get("predecessor_ids") or ()),
+        successor_count=len(state.get("successor_ids") or ()),
     )
 
 
@@ -526,3 +672,53 @@ def recovery_deltas(changes: list[Transition]) -> dict[tuple[str, str, str], tup
             add(tenant, before, -1)
         add(tenant, after, +1)
     return {k: v for k, v in deltas.items() if v != (0, Decimal(0), Decimal(0))}
+
+
+def soh_deltas(changes: list[Transition]) -> dict[tuple[str, str, str, int, int], tuple[int, Decimal]]:
+    """Net change of `soh_counts` rows: (tenant, model, status, age month, soh tenths) -> (passports, soh sum)."""
+    deltas: dict[tuple[str, str, str, int, int], tuple[int, Decimal]] = {}
+
+    def add(tenant: str, dims: Dimensions, sign: int) -> None:
+        if dims.soh_key is None or dims.state_of_health_pct is None:
+            return
+        key = (tenant, *dims.soh_key)
+        n, total = deltas.get(key, (0, Decimal(0)))
+        deltas[key] = (n + sign, total + sign * dims.state_of_health_pct)
+
+    for tenant, before, after in changes:
+        if before is not None:
+            if before.soh_key == after.soh_key and before.state_of_health_pct == after.state_of_health_pct:
+                continue
+            add(tenant, before, -1)
+        add(tenant, after, +1)
+    return {k: v for k, v in deltas.items() if v != (0, Decimal(0))}
+
+
+def lifecycle_deltas(changes: list[Transition]) -> dict[tuple[str, str, str, str], tuple[int, int, int, int]]:
+    """Net change of `lifecycle_counts` rows: (tenant, model, status, responsible operator) -> (passports,
+    predecessors, passports with predecessors, passports with successors)."""
+    deltas: dict[tuple[str, str, str, str], tuple[int, int, int, int]] = {}
+
+    def add(tenant: str, dims: Dimensions, sign: int) -> None:
+        if dims.predecessor_count is None:
+            return  # not counted yet
+        key = (tenant, *dims.lifecycle_key)
+        n, preds, with_preds, superseded = deltas.get(key, (0, 0, 0, 0))
+        deltas[key] = (
+            n + sign,
+            preds + sign * dims.predecessor_count,
+            with_preds + sign * (dims.predecessor_count > 0),
+            superseded + sign * bool(dims.successor_count),
+        )
+
+    for tenant, before, after in changes:
+        if before is not None:
+            if (
+                before.lifecycle_key == after.lifecycle_key
+                and before.predecessor_count == after.predecessor_count
+                and bool(before.successor_count) == bool(after.successor_count)
+            ):
+                continue
+            add(tenant, before, -1)
+        add(tenant, after, +1)
+    return {k: v for k, v in deltas.items() if v != (0, 0, 0, 0)}

@@ -95,6 +95,20 @@ def passport_section(state: dict[str, Any]) -> list[Any]:
     if len(in_service) > 1:
         flow.append(Spacer(1, 2 * mm))
         flow.append(_table(in_service, [70 * mm, 105 * mm]))
+    snapshots = [["when", "status / stage", "performance and durability values (Annex XIII 4(a))"]] + [
+        [
+            s.get("at"),
+            f"{s.get('status')} / {s.get('stage')}",
+            "; ".join(
+                f"{name} {v.get('value')} {v.get('unit') or ''}".rstrip() for name, v in (s.get("values") or {}).items()
+            )
+            or "(none known)",
+        ]
+        for s in state.get("performance_snapshots") or []
+    ]
+    if len(snapshots) > 1:
+        flow.append(Spacer(1, 2 * mm))
+        flow.append(_table(snapshots, [35 * mm, 35 * mm, 105 * mm]))
     flow.append(Paragraph("4. Custody chain", STYLES["Heading3"]))
     timeline = state.get("custody_timeline") or []
     check = verify_chain(timeline)

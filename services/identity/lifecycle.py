@@ -1,0 +1,130 @@
+"""Identity's lifecycle use cases: custody and ceased facts folded in, second-life operations recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from contracts import topics
+from contracts.custody import CustodyRecorded
+from contracts.identity import PassportSuperseded, SecondLifeRequest
+from contracts.recovery import PassportCeased
+from services.common.consumer import Inbound, UnitOfWork
+from services.common.db import DbConnection
+from services.common.outbox import Outbox
+from services.common.settings import Settings
+from services.identity import domain, handlers, second_life, store
+from services.identity import lifecycle_store as lifecycle
+from services.identity.second_life import CustodyView
+
+
+async def on_custody_recorded(uow: UnitOfWork, items: list[Inbound[CustodyRecorded]]) -> None:
+    """Who holds each battery now: custody's log entries folded in order (older or repeated ones change nothing)."""
+    views = await lifecycle.lock_custody(uow.conn, [item.payload.passport_id for item in items])
+    changed: dict[str, CustodyView] = {}
+    for item in items:
+        fact = item.payload
+        view = views.get(fact.passport_id) or CustodyView(tenant=fact.tenant)
+        after = second_life.fold_custody(view, fact)
+        if after is not view:
+            views[fact.passport_id] = changed[fact.passport_id] = after
+    await lifecycle.store_custody(uow.conn, changed)
+
+
+async def on_passport_ceased(uow: UnitOfWork, items: list[Inbound[PassportCeased]]) -> None:
+    """Recycled batteries: their passports ceased (Art. 77(8)) and have no second life."""
+    await lifecycle.mark_ceased(
+        uow.conn, [(i.payload.passport_id, i.payload.tenant, i.payload.ceased_at) for i in items]
+    )
+
+
+@dataclass(frozen=True)
+class SecondLifeOutcome:
+    minted: handlers.Minted
+    operation: str
+    status: str
+    predecessor_ids: list[str]
+
+
+async def record_second_life(
+    conn: DbConnection,
+    outbox: Outbox,
+    settings: Settings,
+    *,
+    tenant: str,
+    recorded_by: str,
+    owner_admin: bool,
+    request: SecondLifeRequest,
+    now: datetime | None = None,
+) -> SecondLifeOutcome:
+    """Mint the new battery's passport under `tenant`, linked to its predecessors, and supersede them.
+
+    One transaction with the outbox: the passport, its `PassportMinted` (with the predecessor ids), the
+    operation, and per predecessor its new status and responsible operator with a `PassportSuperseded`. The
+    same (tenant, battery identifier) again returns the passport made the first time, and publishes nothing.
+    """
+    now = now or datetime.now(UTC)
+    checked = second_life.check_request(request, now=now)
+    domain.fail_if(checked.problems)
+    identifier = request.subject.battery_identifier
+    ids = checked.predecessor_ids
+    await lifecycle.lock_second_life(conn, tenant, identifier, ids)
+    existing = await store.existing_by_identifier(conn, tenant, [identifier])
+    if identifier in existing:
+        recorded = await lifecycle.recorded_operation(conn, tenant, identifier)
+        second_life.check_retry(recorded, request, ids)
+        row = existing[identifier]
+        minted = handlers.Minted(identifier, row["passport_id"], row["public_uri"], False)
+        assert recorded is not None
+        return SecondLifeOutcome(minted, recorded.operation, checked.status.value, list(recorded.predecessor_ids))
+    found = await lifecycle.predecessors(conn, ids)
+    second_life.authorise(ids, found, caller_tenant=tenant, owner_admin=owner_admin)
+    item = domain.MintItem(
+        path="",
+        subject=request.subject,
+        category=request.category,
+        product_family=request.product_family,
+        static_data=request.static_data.model_copy(update={"battery_status": checked.status}),
+        extensions=request.extensions,
+        static_data_path="static_data",
+        extensions_path="extensions",
+        predecessor_ids=tuple(ids),
+    )
+    outcome = await handlers.mint_items(
+        conn, outbox, settings, tenant=tenant, minted_by=recorded_by, items=[item], now=now
+    )
+    minted = outcome.results[0]
+    await lifecycle.record_operation(
+        conn,
+        successor_id=minted.passport_id,
+        tenant=tenant,
+        battery_identifier=identifier,
+        operation=request.operation.value,
+        predecessor_ids=ids,
+        occurred_at=checked.occurred_at,
+        recorded_by=recorded_by,
+        reason=request.reason,
+    )
+    owners = {pid: found[pid].tenant for pid in ids}
+    await lifecycle.supersede(
+        conn, owners, status=checked.status.value, responsible_operator=tenant, successor_id=minted.passport_id
+    )
+    topic = settings.topic(topics.PASSPORT_SUPERSEDED.name)
+    for pid in ids:
+        outbox.add(
+            topic,
+            PassportSuperseded(
+                passport_id=pid,
+                tenant=owners[pid],
+                successor_id=minted.passport_id,
+                successor_tenant=tenant,
+                operation=request.operation,
+                status=checked.status,
+                responsible_operator=tenant,
+                superseded_at=checked.occurred_at,
+                superseded_by=recorded_by,
+            ),
+            key=pid,
+            subject=pid,
+        )
+    return SecondLifeOutcome(minted, request.operation.value, checked.status.value, ids)
