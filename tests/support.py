@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.base import Message
 from contracts.envelope import Envelope
+from contracts.topics import Topic
 from services.common.messaging import stop_quietly
 from services.common.settings import REPO_ROOT, Settings
 
@@ -176,3 +177,14 @@ def service_env(settings: Settings, keyring: Path) -> dict[str, str]:
 
 def dump(value: Any) -> str:
     return json.dumps(value, indent=2, default=str)
+
+
+async def send_fact(settings: Settings, topic: Topic, fact: Message, key: str) -> None:
+    """Publish a fact as the service that owns its topic would (CloudEvents headers, keyed by passport id)."""
+    await publish(
+        settings,
+        topic.name,
+        fact.model_dump_json().encode(),
+        key=key,
+        headers=cloudevent_headers(fact, source=f"urn:bpass:service:{topic.owner}", subject=key),
+    )

@@ -18,7 +18,6 @@ import pytest
 
 from contracts import topics
 from contracts.attributes import AccessTier
-from contracts.base import Message
 from contracts.passport_data import BatteryCategory
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
 from services.common.auth import Role
@@ -26,7 +25,7 @@ from services.common.settings import Settings
 from services.identity.examples import valid_static_data
 from services.reporting.domain.tiers import state_for_tier
 from tests.conftest import new_key
-from tests.support import ServiceProcess, cloudevent_headers, eventually, publish
+from tests.support import ServiceProcess, eventually, send_fact
 from tests.unit.reporting.factories import T0, batteries, custody_chain, minted
 
 OWNER_ONLY = ("extensions", "product_family", "amendments", "minted_by")
@@ -43,11 +42,6 @@ class World:
         return httpx.AsyncClient(base_url=self.base_url, timeout=10, headers={"X-API-Key": self.keys[who]})
 
 
-async def send(settings: Settings, topic: topics.Topic, fact: Message, key: str) -> None:
-    await publish(settings, topic.name, fact.model_dump_json().encode(), key=key,
-                  headers=cloudevent_headers(fact, source=f"urn:bpass:service:{topic.owner}", subject=key))  # fmt: skip
-
-
 @pytest.fixture
 async def world(platform: dict[str, ServiceProcess], settings: Settings) -> World:
     """A passport with static data of every tier, extensions, custody steps and in-service data."""
@@ -60,15 +54,15 @@ async def world(platform: dict[str, ServiceProcess], settings: Settings) -> Worl
         }
     )
     pid = fact.passport_id
-    await send(settings, topics.PASSPORT_MINTED, fact, pid)
+    await send_fact(settings, topics.PASSPORT_MINTED, fact, pid)
     for step in custody_chain(pid, tenant, ["dispatch", "receipt"]):
-        await send(settings, topics.CUSTODY_RECORDED, step, pid)
+        await send_fact(settings, topics.CUSTODY_RECORDED, step, pid)
     at = T0 + timedelta(days=30)
     soh = LatestValue(value=Decimal("93.5"), measured_at=at, source_system="bms")
     usage = InServiceDataUpdated(
         passport_id=pid, tenant=tenant, latest={TelemetryMetric.state_of_health_pct: soh}, readings_stored=1
     )
-    await send(settings, topics.IN_SERVICE_DATA, usage, pid)
+    await send_fact(settings, topics.IN_SERVICE_DATA, usage, pid)
     keys = {
         "owner": new_key(settings, Role.oem_admin, tenant),
         "auditor": new_key(settings, Role.auditor, tenant),

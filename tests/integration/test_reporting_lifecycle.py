@@ -4,7 +4,6 @@ age), against the real stack: facts published on their Kafka topics, read back o
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,35 +12,14 @@ import httpx
 import pytest
 
 from contracts import topics
-from contracts.base import Message
 from contracts.identity import PassportMinted
 from contracts.passport_data import BatteryStatus
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
 from services.common.auth import Role
 from services.common.settings import Settings
-from tests.conftest import TEST_PORTS, new_key
-from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, service_env
+from tests.conftest import new_key
+from tests.support import ServiceProcess, eventually, send_fact
 from tests.unit.reporting.factories import T0, batteries, minted, status_changed
-
-
-@pytest.fixture(scope="module")
-async def reporting(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
-    logs = tmp_path_factory.mktemp("reporting-lifecycle-logs")
-    env = service_env(settings, settings.api_keys_file)
-    env["BPASS_REPORTING_PORT"] = str(TEST_PORTS["reporting"])
-    env["BPASS_REPORTING_SIGNING_KEY_FILE"] = str(tmp_path_factory.mktemp("signing") / "key.pem")
-    process = ServiceProcess("reporting", TEST_PORTS["reporting"], env, logs / "reporting.log")
-    process.start()
-    try:
-        await process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-
-
-async def send(settings: Settings, topic: topics.Topic, fact: Message, key: str) -> None:
-    await publish(settings, topic.name, fact.model_dump_json().encode(), key=key,
-                  headers=cloudevent_headers(fact, source=f"urn:bpass:service:{topic.owner}", subject=key))  # fmt: skip
 
 
 def passport(tenant: str, model: str, status: BatteryStatus | None = None, made: date | None = None) -> PassportMinted:
@@ -77,10 +55,10 @@ async def fleet(reporting: ServiceProcess, settings: Settings) -> dict[str, Any]
         "waste": passport(tenant, model),
     }
     for fact in facts.values():
-        await send(settings, topics.PASSPORT_MINTED, fact, fact.passport_id)
+        await send_fact(settings, topics.PASSPORT_MINTED, fact, fact.passport_id)
     pid = {name: fact.passport_id for name, fact in facts.items()}
     for name, soh in (("placed_a", "97.5"), ("placed_b", "88.0"), ("repurposed", "81.2")):
-        await send(settings, topics.IN_SERVICE_DATA, health(pid[name], tenant, soh, T0), pid[name])
+        await send_fact(settings, topics.IN_SERVICE_DATA, health(pid[name], tenant, soh, T0), pid[name])
     key = new_key(settings, Role.oem_admin, tenant)
     async with httpx.AsyncClient(base_url=reporting.base_url, timeout=10, headers={"X-API-Key": key}) as http:
 
@@ -92,9 +70,9 @@ async def fleet(reporting: ServiceProcess, settings: Settings) -> dict[str, Any]
     # The status changes come after the readings: the snapshots they take hold them.
     for name in ("placed_a", "placed_b"):
         fact = status_changed(pid[name], tenant, "placed_on_market", T0 + timedelta(days=1))
-        await send(settings, topics.CUSTODY_PASSPORT_STATUS, fact, pid[name])
+        await send_fact(settings, topics.CUSTODY_PASSPORT_STATUS, fact, pid[name])
     waste = status_changed(pid["waste"], tenant, "collected", T0 + timedelta(days=2))
-    await send(settings, topics.CUSTODY_PASSPORT_STATUS, waste, pid["waste"])
+    await send_fact(settings, topics.CUSTODY_PASSPORT_STATUS, waste, pid["waste"])
     return {"tenant": tenant, "model": model, "pid": pid, "key": key, "waste_fact": waste}
 
 
@@ -128,9 +106,9 @@ async def test_status_changes_snapshot_the_performance_values_once(
         assert (collected["status"], collected["stage"]) == ("waste", "collected")
 
         # The same change delivered again (a new message id, so not an inbox duplicate) takes no second snapshot.
-        await send(settings, topics.CUSTODY_PASSPORT_STATUS, fleet["waste_fact"], pid["waste"])
+        await send_fact(settings, topics.CUSTODY_PASSPORT_STATUS, fleet["waste_fact"], pid["waste"])
         marker = status_changed(pid["waste"], fleet["tenant"], "in_treatment", T0 + timedelta(days=5))
-        await send(settings, topics.CUSTODY_PASSPORT_STATUS, marker, pid["waste"])
+        await send_fact(settings, topics.CUSTODY_PASSPORT_STATUS, marker, pid["waste"])
         later = await eventually(
             lambda: _when(snapshots("waste"), lambda s: len(s) >= 2), what="the in-treatment snapshot"
         )
@@ -148,7 +126,7 @@ async def test_state_of_health_report_by_model_and_age(
     model, pid = fleet["model"], fleet["pid"]
     # A newer reading moves a passport to another bucket: counters follow.
     newer = health(pid["placed_b"], fleet["tenant"], "86.4", T0 + timedelta(days=30))
-    await send(settings, topics.IN_SERVICE_DATA, newer, pid["placed_b"])
+    await send_fact(settings, topics.IN_SERVICE_DATA, newer, pid["placed_b"])
     async with client(reporting, fleet["key"]) as http:
 
         async def report() -> dict[str, Any] | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,38 +16,11 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from bpass.verify_pack import load_pinned_keys, verify
 from contracts import topics
-from contracts.base import Message
 from services.common.auth import Role
 from services.common.settings import REPO_ROOT, Settings
-from tests.conftest import TEST_PORTS, new_key
-from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, read_topic, service_env
+from tests.conftest import new_key
+from tests.support import ServiceProcess, eventually, read_topic, send_fact
 from tests.unit.reporting.factories import T0, batteries, ceased, custody_chain, minted, status_changed
-
-
-@pytest.fixture(scope="module")
-async def reporting(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
-    """The reporting service alone, on its test port, in this session's namespace."""
-    logs = tmp_path_factory.mktemp("reporting-logs")
-    env = service_env(settings, settings.api_keys_file)
-    env["BPASS_REPORTING_PORT"] = str(TEST_PORTS["reporting"])
-    env["BPASS_REPORTING_SIGNING_KEY_FILE"] = str(tmp_path_factory.mktemp("signing") / "key.pem")
-    process = ServiceProcess("reporting", TEST_PORTS["reporting"], env, logs / "reporting.log")
-    process.start()
-    try:
-        await process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-
-
-async def send(settings: Settings, topic: topics.Topic, fact: Message, key: str) -> None:
-    await publish(
-        settings,
-        topic.name,
-        fact.model_dump_json().encode(),
-        key=key,
-        headers=cloudevent_headers(fact, source=f"urn:bpass:service:{topic.owner}", subject=key),
-    )
 
 
 async def seed(settings: Settings, tenant: str, n: int = 12) -> list[dict[str, Any]]:
@@ -56,21 +28,21 @@ async def seed(settings: Settings, tenant: str, n: int = 12) -> list[dict[str, A
     out = []
     for i, battery in enumerate(batteries(n)):
         fact = minted(battery, tenant)
-        await send(settings, topics.PASSPORT_MINTED, fact, fact.passport_id)
+        await send_fact(settings, topics.PASSPORT_MINTED, fact, fact.passport_id)
         out.append({"passport_id": fact.passport_id, "identifier": battery.identifier, "batch": battery.batch,
                     "model": battery.model.name, "chemistry": battery.model.chemistry[0], "i": i})  # fmt: skip
     first = out[0]["passport_id"]
     for step in custody_chain(first, tenant, ["dispatch", "receipt"]):
-        await send(settings, topics.CUSTODY_RECORDED, step, first)
-    await send(settings, topics.CUSTODY_PASSPORT_STATUS, status_changed(first, tenant, "in_service", T0), first)
+        await send_fact(settings, topics.CUSTODY_RECORDED, step, first)
+    await send_fact(settings, topics.CUSTODY_PASSPORT_STATUS, status_changed(first, tenant, "in_service", T0), first)
     for row, stage in zip(out[1:4], ("collected", "in_treatment", "in_treatment"), strict=True):
-        await send(settings, topics.CUSTODY_PASSPORT_STATUS, status_changed(row["passport_id"], tenant, stage, T0),
+        await send_fact(settings, topics.CUSTODY_PASSPORT_STATUS, status_changed(row["passport_id"], tenant, stage, T0),
                    row["passport_id"])  # fmt: skip
     recycled = out[3]
     ceased_fact = ceased(recycled["passport_id"], tenant, recycled["identifier"], T0 + timedelta(days=30))
     for topic in topics.ALL:
         if topic.payload is type(ceased_fact):
-            await send(settings, topic, ceased_fact, recycled["passport_id"])
+            await send_fact(settings, topic, ceased_fact, recycled["passport_id"])
     return out
 
 
@@ -231,8 +203,8 @@ async def test_public_page_is_public_tier_cached_and_invalidated(
         assert "Battery status" not in first.text  # legitimate-interest tier
         second = await anonymous.get(f"/passport/{pid}")
         assert second.headers["x-cache"] == "hit"
-        await send(settings, topics.CUSTODY_PASSPORT_STATUS, status_changed(pid, population["tenant"], "in_service",
-                                                                               T0), pid)  # fmt: skip
+        change = status_changed(pid, population["tenant"], "in_service", T0)
+        await send_fact(settings, topics.CUSTODY_PASSPORT_STATUS, change, pid)
 
         async def dropped() -> bool:
             return (await anonymous.get(f"/passport/{pid}?format=json")).headers["x-cache"] == "miss"

@@ -4,44 +4,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 
 import asyncpg
 import httpx
 import orjson
-import pytest
 
 from contracts import topics
-from contracts.base import Message
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
 from services.common.auth import Role
 from services.common.settings import Settings
 from services.reporting.domain import readmodel
-from tests.conftest import TEST_PORTS, new_key
-from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, read_topic, service_env
+from tests.conftest import new_key
+from tests.support import ServiceProcess, eventually, read_topic, send_fact
 from tests.unit.reporting.factories import T0, batteries, custody_chain, minted
-
-
-@pytest.fixture(scope="module")
-async def reporting(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
-    logs = tmp_path_factory.mktemp("reporting-versions-logs")
-    env = service_env(settings, settings.api_keys_file)
-    env["BPASS_REPORTING_PORT"] = str(TEST_PORTS["reporting"])
-    env["BPASS_REPORTING_SIGNING_KEY_FILE"] = str(tmp_path_factory.mktemp("signing") / "key.pem")
-    process = ServiceProcess("reporting", TEST_PORTS["reporting"], env, logs / "reporting.log")
-    process.start()
-    try:
-        await process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-
-
-async def send(settings: Settings, topic: topics.Topic, fact: Message, key: str) -> None:
-    await publish(settings, topic.name, fact.model_dump_json().encode(), key=key,
-                  headers=cloudevent_headers(fact, source=f"urn:bpass:service:{topic.owner}", subject=key))  # fmt: skip
 
 
 def in_service(pid: str, tenant: str, day: int) -> InServiceDataUpdated:
@@ -71,13 +48,13 @@ async def test_every_version_reads_back_as_the_change_stream_published_it(
     key = new_key(settings, Role.oem_admin, tenant)
     fact = minted(batteries(1)[0], tenant)
     pid = fact.passport_id
-    await send(settings, topics.PASSPORT_MINTED, fact, pid)
+    await send_fact(settings, topics.PASSPORT_MINTED, fact, pid)
     async with httpx.AsyncClient(base_url=reporting.base_url, timeout=10, headers={"X-API-Key": key}) as http:
         await eventually(lambda: _at_least(http, pid, 1), what="the passport minted")
         for step in custody_chain(pid, tenant, ["dispatch", "receipt"]):
-            await send(settings, topics.CUSTODY_RECORDED, step, pid)
+            await send_fact(settings, topics.CUSTODY_RECORDED, step, pid)
         for day in range(1, readmodel.SNAPSHOT_EVERY + 4):
-            await send(settings, topics.IN_SERVICE_DATA, in_service(pid, tenant, day), pid)
+            await send_fact(settings, topics.IN_SERVICE_DATA, in_service(pid, tenant, day), pid)
         last = 1 + 2 + readmodel.SNAPSHOT_EVERY + 3
         await eventually(lambda: _at_least(http, pid, last), what=f"{last} versions projected")
         published = {
@@ -135,7 +112,7 @@ async def test_a_passport_projected_before_migration_003_reads_and_moves_on(
         before = (await http.get(f"/reporting/v1/passports/{pid}")).json()
         assert before == state
         [step] = custody_chain(pid, tenant, ["dispatch"])
-        await send(settings, topics.CUSTODY_RECORDED, step, pid)
+        await send_fact(settings, topics.CUSTODY_RECORDED, step, pid)
         await eventually(lambda: _at_least(http, pid, 2), what="the custody step projected")
         after = (await http.get(f"/reporting/v1/passports/{pid}")).json()
         assert after["static_data"] == state["static_data"]
