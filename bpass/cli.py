@@ -35,11 +35,14 @@ def keys_create(
     role: Annotated[Role, typer.Option(help="What the key may do.")],
     tenant: Annotated[str | None, typer.Option(help="Tenant the key acts for (OEM roles need one).")] = None,
     expires_in_days: Annotated[int | None, typer.Option(help="Days until the key stops working.")] = None,
+    label: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
     settings = Settings()
     expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
-    key_id, key = add_key(settings.api_keys_file, tenant=tenant, role=role, expires_at=expires_at)
+    key_id, key = add_key(
+        settings.api_keys_file, tenant=tenant, role=role, expires_at=expires_at, created_by="cli", label=label
+    )
     typer.echo(f"key id {key_id}\nAPI key (shown once): {key}")
 
 
@@ -49,14 +52,15 @@ def keys_list() -> None:
     for entry in list_keys(Settings().api_keys_file):
         typer.echo(
             f"{entry['key_id']:<20} {entry['role']:<18} {entry.get('tenant') or '-':<24} "
-            f"expires {entry.get('expires_at') or 'never':<32} {'REVOKED' if entry.get('revoked') else 'active'}"
+            f"expires {entry.get('expires_at') or 'never':<32} {'REVOKED' if entry.get('revoked') else 'active':<8} "
+            f"created by {entry.get('created_by') or '-'}"
         )
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key: every service refuses it from its next request on."""
-    if not revoke_key(Settings().api_keys_file, key_id):
+    if not revoke_key(Settings().api_keys_file, key_id, revoked_by="cli"):
         typer.echo(f"no key {key_id}; `bpass keys list` shows them", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
@@ -79,7 +83,7 @@ def keys_demo(
         ("carrier", Role.carrier, None),
         ("operator", Role.platform_operator, None),
     ):
-        _, key = add_key(settings.api_keys_file, tenant=tenant, role=role, key_id=f"demo-{name}")
+        _, key = add_key(settings.api_keys_file, tenant=tenant, role=role, key_id=f"demo-{name}", created_by="cli")
         demo[name] = {"key": key, "role": role.value, "tenant": tenant}
     path.write_text(json.dumps(demo, indent=2), encoding="utf-8")
     typer.echo(f"==> demo API keys written to {path}")

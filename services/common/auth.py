@@ -1,26 +1,35 @@
 """Principals: who is calling. Every HTTP route and every consumed message has one.
 
 Systems authenticate with API keys (`X-API-Key: <key>` or `Authorization: Bearer <key>`). Keys are stored
-hashed (SHA-256) in a keyring file shared by the services; each names a tenant and a role, may expire and may
-be revoked. Messages carry their principal in the CloudEvents `source` (`urn:bpass:tenant:<tenant>[:<system>]`,
-`urn:bpass:handler:<handler id>`, `urn:bpass:service:<service>`).
+hashed (SHA-256) in a keyring file shared by the services (written by the CLI and identity's `/identity/v1/api-keys`,
+under a file lock); each names a tenant and a role, may expire and may be revoked. Messages carry their principal in
+the CloudEvents `source` (`urn:bpass:tenant:<tenant>[:<system>]`, `urn:bpass:handler:<handler id>`,
+`urn:bpass:service:<service>`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
 from contracts.topics import TENANT_NAME
 from services.common.db import PLATFORM, set_scope
+
+T = TypeVar("T")
 
 
 class Role(StrEnum):
@@ -74,17 +83,19 @@ class Keyring:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._mtime: float | None = None
+        self._version: tuple[int, int, int] | None = None
         self._by_hash: dict[str, KeyEntry] = {}
 
     def _load(self) -> None:
         try:
-            mtime = self.path.stat().st_mtime
+            stat = self.path.stat()
         except FileNotFoundError:
             self._by_hash = {}
-            self._mtime = None
+            self._version = None
             return
-        if mtime == self._mtime:
+        # Every write replaces the file (a new inode), so two writes within one timestamp tick still differ.
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if version == self._version:
             return
         data = json.loads(self.path.read_text(encoding="utf-8"))
         entries = {}
@@ -100,7 +111,7 @@ class Keyring:
             )
             entries[entry.sha256] = entry
         self._by_hash = entries
-        self._mtime = mtime
+        self._version = version
 
     def authenticate(self, key: str, now: datetime | None = None) -> Principal | None:
         self._load()
@@ -112,6 +123,132 @@ class Keyring:
         return Principal(tenant=entry.tenant, role=entry.role, key_id=entry.key_id)
 
 
+KEYRING_LOCK_TIMEOUT_S = 5.0
+
+
+class KeyringBusy(TimeoutError):
+    """Another writer held the keyring's lock for longer than the timeout."""
+
+
+@contextmanager
+def _keyring_lock(path: Path, timeout_s: float) -> Iterator[None]:
+    """An exclusive lock on `<keyring>.lock` for a read-modify-write of the keyring (CLI and identity's HTTP API
+    write the same file; readers need no lock: every write is an atomic replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise KeyringBusy(f"the keyring {path} stayed locked for {timeout_s} s") from None
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _read_keyring(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {"keys": []}
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    data.setdefault("keys", [])
+    return data
+
+
+def _write_keyring(path: Path, data: dict[str, Any]) -> None:
+    """Write a temporary file next to the keyring, flush it to disk, then rename it over the keyring."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2)
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.chmod(mode)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _update_keyring(
+    path: Path, change: Callable[[list[dict[str, Any]]], tuple[T, bool]], timeout_s: float = KEYRING_LOCK_TIMEOUT_S
+) -> T:
+    """Apply `change` to the keyring's entries under the lock; it returns (result, whether it changed them)."""
+    with _keyring_lock(path, timeout_s):
+        data = _read_keyring(path)
+        result, changed = change(data["keys"])
+        if changed:
+            _write_keyring(path, data)
+        return result
+
+
+KEY_FIELDS = (
+    "key_id",
+    "tenant",
+    "role",
+    "label",
+    "expires_at",
+    "created_at",
+    "created_by",
+    "revoked",
+    "revoked_at",
+    "revoked_by",
+)
+
+
+def public_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A keyring entry without its hash; fields added later (created_*, label, revoked_*) are None in old ones."""
+    view = {name: entry.get(name) for name in KEY_FIELDS}
+    view["revoked"] = bool(entry.get("revoked", False))
+    return view
+
+
+def create_key(
+    path: Path,
+    *,
+    tenant: str | None,
+    role: Role,
+    key_id: str | None = None,
+    key: str | None = None,
+    expires_at: datetime | None = None,
+    created_by: str | None = None,
+    label: str | None = None,
+    now: datetime | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Create a key in the keyring file; returns (its entry without the hash, the key). The key itself is never
+    stored. An existing entry with the same key id is replaced."""
+    if tenant is not None and not TENANT_NAME.match(tenant):
+        raise ValueError(f"tenant {tenant!r}: use 2-63 of a-z, 0-9 and '-'")
+    key = key or f"bpk_{secrets.token_urlsafe(32)}"
+    entry: dict[str, Any] = {
+        "key_id": key_id or f"key_{secrets.token_hex(6)}",
+        "sha256": hash_key(key),
+        "tenant": tenant,
+        "role": role.value,
+        "label": label,
+        "expires_at": expires_at.isoformat() if expires_at else None,
+        "created_at": (now or datetime.now(UTC)).isoformat(),
+        "created_by": created_by,
+        "revoked": False,
+        "revoked_at": None,
+        "revoked_by": None,
+    }
+
+    def append(entries: list[dict[str, Any]]) -> tuple[None, bool]:
+        entries[:] = [k for k in entries if k["key_id"] != entry["key_id"]]
+        entries.append(entry)
+        return None, True
+
+    _update_keyring(path, append)
+    return public_entry(entry), key
+
+
 def add_key(
     path: Path,
     *,
@@ -120,53 +257,57 @@ def add_key(
     key_id: str | None = None,
     key: str | None = None,
     expires_at: datetime | None = None,
+    created_by: str | None = None,
+    label: str | None = None,
 ) -> tuple[str, str]:
     """Create a key in the keyring file; returns (key_id, key). The key itself is never stored."""
-    if tenant is not None and not TENANT_NAME.match(tenant):
-        raise ValueError(f"tenant {tenant!r}: use 2-63 of a-z, 0-9 and '-'")
-    key = key or f"bpk_{secrets.token_urlsafe(32)}"
-    key_id = key_id or f"key_{secrets.token_hex(6)}"
-    data: dict[str, Any] = {"keys": []}
-    if path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
-    data["keys"] = [k for k in data["keys"] if k["key_id"] != key_id]
-    data["keys"].append(
-        {
-            "key_id": key_id,
-            "sha256": hash_key(key),
-            "tenant": tenant,
-            "role": role.value,
-            "expires_at": expires_at.isoformat() if expires_at else None,
-            "revoked": False,
-        }
+    entry, key = create_key(
+        path,
+        tenant=tenant,
+        role=role,
+        key_id=key_id,
+        key=key,
+        expires_at=expires_at,
+        created_by=created_by,
+        label=label,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    tmp.replace(path)
-    return key_id, key
+    return str(entry["key_id"]), key
 
 
-def revoke_key(path: Path, key_id: str) -> bool:
+def revoke_key_entry(
+    path: Path,
+    key_id: str,
+    *,
+    revoked_by: str | None = None,
+    visible: Callable[[dict[str, Any]], bool] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any] | None:
+    """Mark a key revoked (kept for the audit trail); its entry without the hash, or None when there is no such key
+    (or `visible` says the caller may not see it). Revoking a revoked key changes nothing."""
+
+    def revoke(entries: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, bool]:
+        for entry in entries:
+            if entry["key_id"] != key_id:
+                continue
+            if visible is not None and not visible(public_entry(entry)):
+                return None, False
+            if entry.get("revoked"):
+                return public_entry(entry), False
+            entry.update(revoked=True, revoked_at=(now or datetime.now(UTC)).isoformat(), revoked_by=revoked_by)
+            return public_entry(entry), True
+        return None, False
+
+    return _update_keyring(path, revoke)
+
+
+def revoke_key(path: Path, key_id: str, *, revoked_by: str | None = None) -> bool:
     """Mark a key revoked (kept for the audit trail); services refuse it from their next request on."""
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"keys": []}
-    found = False
-    for entry in data["keys"]:
-        if entry["key_id"] == key_id:
-            entry["revoked"] = True
-            found = True
-    if found:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        tmp.replace(path)
-    return found
+    return revoke_key_entry(path, key_id, revoked_by=revoked_by) is not None
 
 
 def list_keys(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    entries: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["keys"]
-    return [{k: v for k, v in e.items() if k != "sha256"} for e in entries]
+    """Every key's entry without its hash, oldest first."""
+    return [public_entry(e) for e in _read_keyring(path)["keys"]]
 
 
 def principal_from_source(source: str) -> tuple[str, str] | None:

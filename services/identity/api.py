@@ -43,7 +43,9 @@ bulk_router = APIRouter(
 
 MINTERS = require_roles(Role.oem_admin, Role.oem_user)
 ADMINS = require_roles(Role.oem_admin)
-READERS = require_roles(*OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator)
+# A second-life operator (role repairer, tenant = its handler id) owns the passports it minted: it reads those
+# (reader_tenant confines it to its own tenant), never another tenant's.
+READERS = require_roles(*OEM_ROLES, Role.auditor, Role.repairer, Role.regulator, Role.platform_operator)
 
 BULK_REQUEST = TypeAdapter(BulkMintRequest)
 # Concurrent requests for overlapping batteries lock rows in one order, but a deadlock with an unrelated

@@ -7,7 +7,7 @@ from pathlib import Path
 from contracts import topics
 from services.common.runtime import ServiceSpec, Subscription, serve
 from services.common.settings import Settings
-from services.identity import api, api_labels, api_second_life, handlers, lifecycle, resolver
+from services.identity import api, api_keys, api_labels, api_second_life, handlers, lifecycle, resolver
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
@@ -33,7 +33,14 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             topics.PASSPORT_SUPERSEDED,
             topics.IDENTITY_REJECTED,
         ],
-        routers=[api.router, api.bulk_router, api_second_life.router, api_labels.router, resolver.router],
+        routers=[
+            api.router,
+            api.bulk_router,
+            api_second_life.router,
+            api_labels.router,
+            api_keys.router,
+            resolver.router,
+        ],
     )
 
 
