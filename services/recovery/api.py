@@ -187,11 +187,15 @@ async def known_passport(
 async def attribution(
     passport_id: str, request: Request, principal: Annotated[Principal, OWNER_READERS]
 ) -> JSONResponse:
-    pool = _runtime(request).pool
-    row = await store.passport_row(pool, passport_id)
-    if row is None or (principal.role not in SEES_ALL and row["tenant"] != principal.tenant):
-        raise _not_found(f"passport {passport_id}")
-    lines = [r["line"] for r in await store.passport_lines(pool, passport_id)]
+    # One snapshot: the lines, the cease and the batch are committed together, so they are read together.
+    async with store.snapshot(_runtime(request).pool) as db:
+        row = await store.passport_row(db, passport_id)
+        if row is None or (principal.role not in SEES_ALL and row["tenant"] != principal.tenant):
+            raise _not_found(f"passport {passport_id}")
+        lines = [r["line"] for r in await store.passport_lines(db, passport_id)]
+        contents = (
+            await store.passport_contents(db, row["batch"], row["input_index"]) if row["batch"] is not None else []
+        )
     totals: dict[str, dict[str, Decimal]] = {}
     for line in lines:
         entry = totals.setdefault(line["material"], {"treatment": Decimal("0.000"), "refining": Decimal("0.000")})
@@ -216,10 +220,7 @@ async def attribution(
             "evidence": row["evidence"],
             "flags": row["flags"] + row["batch_flags"],
         }
-        declared = [
-            {**dict(c), "sources": row["sources"].get(c["material"], [])}
-            for c in await store.passport_contents(pool, row["batch"], row["input_index"])
-        ]
+        declared = [{**dict(c), "sources": row["sources"].get(c["material"], [])} for c in contents]
     return JSONResponse(
         plain(
             {
@@ -260,12 +261,13 @@ async def annex_xii_report(
                 {"reason": "not_your_recycler", "message": f"This key reports for {own} only."},
             )
         recycler = own
-    records = await store.annex_xii_records(
-        _runtime(request).pool,
-        recycler_id=recycler,
-        completed_from=datetime.combine(period_from, time(), UTC) if period_from else None,
-        completed_before=datetime.combine(period_to + timedelta(days=1), time(), UTC) if period_to else None,
-    )
+    async with store.snapshot(_runtime(request).pool) as db:  # batches, lines and lots of one committed state
+        records = await store.annex_xii_records(
+            db,
+            recycler_id=recycler,
+            completed_from=datetime.combine(period_from, time(), UTC) if period_from else None,
+            completed_before=datetime.combine(period_to + timedelta(days=1), time(), UTC) if period_to else None,
+        )
     rows = annex_xii_rows(records, chemistry=chemistry)
     if format == "csv":
         return PlainTextResponse(

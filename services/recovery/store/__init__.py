@@ -2,7 +2,7 @@
 registry and custodians; parked batches)."""
 
 from services.recovery.store.claims import availability, claim_by_key, claims_of, insert_claim, lock_products
-from services.recovery.store.common import ATTRIBUTION_LINE_COLUMNS, Db, copy_rows
+from services.recovery.store.common import ATTRIBUTION_LINE_COLUMNS, Db, copy_rows, snapshot
 from services.recovery.store.ledger import (
     batch_digest,
     batch_input_weights,
@@ -68,6 +68,7 @@ __all__ = [
     "remember_passports",
     "remember_registry_changes",
     "report_digest",
+    "snapshot",
     "taken_lot_ids",
     "taken_product_lots",
     "unpark_batches",
