@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from html import escape
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -14,13 +14,20 @@ from fastapi.responses import Response
 
 from contracts.attributes import by_key
 from contracts.passport_data import longlist_key_of
-from services.common.auth import Principal, optional_principal, public_surface
+from services.common.auth import public_surface
+from services.common.ratelimit import rate_limited
 from services.reporting import store
 from services.reporting.api.common import runtime_of
 from services.reporting.cache import PassportCache
 from services.reporting.domain.public import public_view
 
-router = APIRouter(tags=["public"], dependencies=[Depends(public_surface)])
+# Per client address (behind the gateway: its X-Forwarded-For), like the identity resolver.
+REQUESTS_PER_MINUTE = 600
+router = APIRouter(
+    tags=["public"],
+    dependencies=[Depends(public_surface), rate_limited(REQUESTS_PER_MINUTE, "reporting-public")],
+    responses={429: {"description": "Too many requests from this address (`rate_limited`); see Retry-After."}},
+)
 UUID = re.compile(r"^(urn:uuid:)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 CATEGORY_NAMES = {
     "ev": "Electric vehicle battery",
@@ -109,7 +116,6 @@ def render_html(view: dict[str, Any]) -> str:
 async def public_passport(
     passport_id: str,
     request: Request,
-    principal: Annotated[Principal, Depends(optional_principal)],
     format: str | None = None,
 ) -> Response:
     if not UUID.match(passport_id):
