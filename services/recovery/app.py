@@ -8,6 +8,7 @@ from contracts import topics
 from services.common.runtime import ServiceSpec, Subscription, serve
 from services.common.settings import Settings
 from services.recovery import api, handlers
+from services.recovery.sweep import start_sweep
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
@@ -40,6 +41,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             topics.RECOVERY_REJECTED,
         ],
         routers=[api.router],
+        on_start=[start_sweep],
     )
 
 

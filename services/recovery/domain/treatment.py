@@ -1,8 +1,9 @@
 """A recycler's treatment batch: what is rejected, what is flagged, and the material attributed to each input.
 
 Rejected (the batch is refused as a whole, every reason named):
-- a passport reference that is unknown, ambiguous, repeated in the batch or already recycled in another batch
-  (a passport ceases once: no double counting);
+- a passport reference that is unknown (on the topic the batch waits for its minting instead: `parking`),
+  ambiguous, repeated in the batch or already recycled in another batch (a passport ceases once: no double
+  counting);
 - an input naming no reference or several, or an unidentified input without a chemistry;
 - outputs above inputs: battery-origin outputs (mass − additives) more than the input mass, or, with
   declared losses, outputs + losses more than 1 % off the input mass (`mass_balance_gap`);

@@ -6,7 +6,7 @@
   `POST /recovery/v1/refiner-reports`).
 - `claims.claim_recycled_content`: an OEM's recycled-content claim (`POST /recovery/v1/recycled-content/claims`).
 - `inbound`: the topic entry points (principal from `ce_source`, one savepoint per message); custody's registry and
-  custody facts, and the treatment batches parked until the custody of their passports is known.
+  custody facts, and the treatment batches parked until their passports are minted and their custody is known.
 """
 
 from services.recovery.handlers.claims import ClaimConflict, claim_recycled_content

@@ -17,6 +17,7 @@ from contracts.recovery import (
     AttributionLine,
     RecoveredMaterial,
 )
+from services.recovery.domain.parking import Wait
 
 Via = Literal["topic", "http"]
 
@@ -26,12 +27,12 @@ def content_digest(message: BaseModel) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class AwaitingCustody(Exception):
-    """Nothing is wrong with the batch but that recovery knows no custodian yet of these passports."""
+class AwaitingReferences(Exception):
+    """Nothing is wrong with the batch but references recovery has not seen yet (see `domain.parking`)."""
 
-    def __init__(self, passport_ids: list[str]) -> None:
-        self.passport_ids = passport_ids
-        super().__init__(", ".join(passport_ids))
+    def __init__(self, wait: Wait) -> None:
+        self.wait = wait
+        super().__init__(", ".join(wait.minting + wait.custody))
 
 
 def violation(field: str, reason: str, message: str) -> ValidationFailed:

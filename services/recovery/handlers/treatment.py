@@ -20,6 +20,7 @@ from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.recovery import store
+from services.recovery.domain.parking import Unresolved, decide
 from services.recovery.domain.publishers import custody_violation, publisher_violations
 from services.recovery.domain.treatment import (
     InputReference,
@@ -28,7 +29,7 @@ from services.recovery.domain.treatment import (
     explain_treatment_share,
 )
 from services.recovery.handlers.common import (
-    AwaitingCustody,
+    AwaitingReferences,
     Via,
     content_digest,
     totals_of,
@@ -48,13 +49,14 @@ async def report_treatment_batch(
     reported_by: str,
     via: Via,
     now: datetime | None = None,
-    park_unknown_custody: bool = False,
+    may_wait: bool = False,
 ) -> TreatmentBatchOutcome:
     """Accept a recycler's treatment batch inside the caller's transaction; raises ValidationFailed.
 
-    Only a registered, verified recycler reports, and only passports in its custody. A passport of which no custody
-    step has reached recovery yet is refused (`not_in_custody`), unless `park_unknown_custody`: then, when nothing
-    else is wrong, AwaitingCustody is raised so that the caller parks the batch until the custody facts arrive.
+    Only a registered, verified recycler reports, and only passports in its custody. A passport not minted to
+    recovery's knowledge yet is refused (`unknown_passport`), and one of which no custody step has reached recovery
+    yet too (`not_in_custody`), unless `may_wait`: then, when nothing else is wrong, AwaitingReferences is raised so
+    that the caller parks the batch until those facts arrive (`domain.parking`).
     """
     if handler_id != report.recycler_id:
         raise violation(
@@ -77,10 +79,20 @@ async def report_treatment_batch(
             )
         return TreatmentBatchOutcome.model_validate({**existing["outcome"], "status": "unchanged"})
     return await unique_as_violation(
-        lambda: _record_treatment_batch(
-            conn, outbox, settings, report, digest, reported_by, via, now, park_unknown_custody
-        )
+        lambda: _record_treatment_batch(conn, outbox, settings, report, digest, reported_by, via, now, may_wait)
     )
+
+
+def _unknown_references(report: TreatmentBatchReported, references: list[InputReference]) -> list[Unresolved]:
+    """The inputs whose reference names no passport recovery knows yet: awaited by the reference as given."""
+    unresolved = []
+    for index, (spec, reference) in enumerate(zip(report.inputs, references, strict=True)):
+        given = spec.passport_id or spec.battery_identifier
+        if reference.problem != "unknown_passport" or given is None:
+            continue
+        field = f"inputs.{index}.{'passport_id' if spec.passport_id else 'battery_identifier'}"
+        unresolved.append(Unresolved(field, "unknown_passport", given, "minting"))
+    return unresolved
 
 
 async def _resolve_inputs(conn: DbConnection, report: TreatmentBatchReported) -> list[InputReference]:
@@ -103,7 +115,7 @@ async def _resolve_inputs(conn: DbConnection, report: TreatmentBatchReported) ->
 
 async def _custody_violations(
     conn: DbConnection, report: TreatmentBatchReported, references: list[InputReference]
-) -> tuple[list[Violation], list[str]]:
+) -> tuple[list[Violation], list[Unresolved]]:
     """`not_in_custody` per identified input the recycler does not hold; and the passports of which recovery knows
     no custodian yet. A passport already recycled is left to `passport_already_recycled`."""
     passports = [r.passport for r in references]
@@ -118,8 +130,8 @@ async def _custody_violations(
         if refused is not None:
             violations.append(refused)
             if known is None:
-                unknown.append(passport.passport_id)
-    return violations, sorted(set(unknown))
+                unknown.append(Unresolved(field, refused.reason, passport.passport_id, "custody"))
+    return violations, unknown
 
 
 async def _record_treatment_batch(
@@ -131,7 +143,7 @@ async def _record_treatment_batch(
     reported_by: str,
     via: Via,
     now: datetime | None,
-    park_unknown_custody: bool,
+    may_wait: bool,
 ) -> TreatmentBatchOutcome:
     now = now or datetime.now(UTC)
     references = await _resolve_inputs(conn, report)
@@ -147,14 +159,16 @@ async def _record_treatment_batch(
         for index, output in enumerate(report.outputs)
         if output.lot_id in taken
     ]
+    violations += custody_violations
     try:
         assessment = assess_treatment_batch(report, references)
     except ValidationFailed as failed:
-        raise ValidationFailed(violations + custody_violations + failed.violations) from None
-    if park_unknown_custody and not violations and len(unknown_custody) == len(custody_violations) > 0:
-        raise AwaitingCustody(unknown_custody)
-    if violations or custody_violations:
-        raise ValidationFailed(violations + custody_violations)
+        violations += failed.violations
+    if violations:
+        wait = decide(violations, _unknown_references(report, references) + unknown_custody) if may_wait else None
+        if wait is not None:
+            raise AwaitingReferences(wait)
+        raise ValidationFailed(violations)
 
     outcome = _treatment_outcome(assessment)
     batch, lot_rows = await store.insert_treatment(

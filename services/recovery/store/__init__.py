@@ -27,6 +27,7 @@ from services.recovery.store.publishers import (
     registered_handler,
     remember_registry_changes,
     unpark_batches,
+    unpark_expired,
 )
 from services.recovery.store.reads import (
     annex_xii_records,
@@ -72,4 +73,5 @@ __all__ = [
     "taken_lot_ids",
     "taken_product_lots",
     "unpark_batches",
+    "unpark_expired",
 ]

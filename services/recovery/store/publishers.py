@@ -11,8 +11,9 @@ from contracts.custody import CustodyRecorded, HandlerRegistryChanged
 from services.common.db import DbConnection
 from services.recovery.domain.publishers import Custody, RegisteredHandler, custody_after
 
-# Taken by whoever parks a batch and by whoever unparks after custody facts (transaction-scoped), so that a batch
-# parked concurrently with the custody fact it waits for is either seen by the unparker or sees the fact itself.
+# Taken by whoever parks a batch and by whoever unparks after minting or custody facts or when the wait is over
+# (transaction-scoped), so that a batch parked concurrently with the fact it waits for is either seen by the
+# unparker or sees the fact itself.
 PARKING_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.custody-parking'))"
 
 
@@ -100,33 +101,60 @@ async def custody_of(conn: DbConnection, passport_ids: Sequence[str]) -> dict[st
 
 
 async def park_batch(conn: DbConnection, values: dict[str, Any]) -> None:
+    """Keep a batch until what it waits for appears; a batch parked again keeps its first `parked_at`."""
     await conn.execute(
-        """INSERT INTO parked_treatment_batches (dedup_key, recycler_id, batch_id, waiting_for, envelope, kafka_topic,
-               kafka_partition, kafka_offset, kafka_key, payload)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (dedup_key) DO UPDATE SET waiting_for = EXCLUDED.waiting_for""",
+        """INSERT INTO parked_treatment_batches (dedup_key, recycler_id, batch_id, waiting_for, awaiting_minting,
+               envelope, kafka_topic, kafka_partition, kafka_offset, kafka_key, payload, parked_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()))
+           ON CONFLICT (dedup_key) DO UPDATE SET waiting_for = EXCLUDED.waiting_for,
+               awaiting_minting = EXCLUDED.awaiting_minting""",
         values["dedup_key"],
         values["recycler_id"],
         values["batch_id"],
         values["waiting_for"],
+        values.get("awaiting_minting", []),
         values["envelope"],
         values["kafka_topic"],
         values["kafka_partition"],
         values["kafka_offset"],
         values["kafka_key"],
         values["payload"],
+        values.get("parked_at"),
     )
 
 
-async def unpark_batches(conn: DbConnection, passport_ids: Sequence[str]) -> list[asyncpg.Record]:
-    """Parked batches all of whose awaited passports now have a known custodian (removed; oldest first)."""
+async def unpark_batches(
+    conn: DbConnection, *, custody_known: Sequence[str] = (), minted: Sequence[str] = ()
+) -> list[asyncpg.Record]:
+    """Parked batches waiting for one of these passports' custody or these references' minting, all of whose
+    awaited custody steps and passports are now known (removed; oldest first)."""
     return list(
         await conn.fetch(
             """DELETE FROM parked_treatment_batches p
-               WHERE p.waiting_for && $1::text[]
+               WHERE (p.waiting_for && $1::text[] OR p.awaiting_minting && $2::text[])
                  AND NOT EXISTS (SELECT 1 FROM unnest(p.waiting_for) w
                                  WHERE NOT EXISTS (SELECT 1 FROM passport_custody c WHERE c.passport_id = w))
+                 AND NOT EXISTS (SELECT 1 FROM unnest(p.awaiting_minting) r
+                                 WHERE NOT EXISTS (SELECT 1 FROM known_passports k
+                                                   WHERE k.passport_id = r OR k.battery_identifier = r
+                                                      OR k.public_uri = r))
                RETURNING p.*""",
-            list(passport_ids),
+            list(custody_known),
+            list(minted),
+        )
+    )
+
+
+async def unpark_expired(conn: DbConnection, max_age_s: float, limit: int) -> list[asyncpg.Record]:
+    """Parked batches that have waited longer than `max_age_s` (removed; oldest first, at most `limit`)."""
+    return list(
+        await conn.fetch(
+            """DELETE FROM parked_treatment_batches
+               WHERE id IN (SELECT id FROM parked_treatment_batches
+                            WHERE parked_at < now() - make_interval(secs => $1)
+                            ORDER BY parked_at, id LIMIT $2)
+               RETURNING *""",
+            max_age_s,
+            limit,
         )
     )

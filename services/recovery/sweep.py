@@ -1,0 +1,54 @@
+"""The periodic look at parked treatment batches: those that have waited longer than
+`BPASS_RECOVERY_PARKING_MAX_AGE_S` for the passports they name to be minted or for their custody are refused on
+`bpass.recovery.rejected.v1` with `reference_never_appeared` (a batch is also refused so when a fact makes recovery
+look at it after that time, and it still waits)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import asyncpg
+
+from contracts import topics
+from services.common.consumer import UnitOfWork
+from services.common.outbox import Outbox
+from services.common.runtime import Runtime
+from services.common.settings import Settings
+from services.recovery.config import recovery_settings
+from services.recovery.handlers.inbound import refuse_expired
+
+log = logging.getLogger(__name__)
+SERVICE = "recovery"
+SWEEP_LIMIT = 100  # batches per transaction
+
+
+async def sweep_parked(pool: asyncpg.Pool, settings: Settings, max_age: timedelta) -> int:
+    """Refuse every batch parked longer than `max_age` (a transaction per `SWEEP_LIMIT`); returns how many."""
+    total = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            outbox = Outbox(f"urn:bpass:service:{SERVICE}")
+            uow = UnitOfWork(conn, outbox, SERVICE, settings, settings.topic(topics.RECOVERY_REJECTED.name))
+            decided = await refuse_expired(uow, max_age, SWEEP_LIMIT)
+            await outbox.flush(conn)
+        total += decided
+        if decided < SWEEP_LIMIT:
+            return total
+
+
+async def sweep_forever(runtime: Runtime) -> None:
+    config = recovery_settings()
+    while True:
+        try:
+            decided = await sweep_parked(runtime.platform_pool, runtime.settings, config.parking_max_age)
+            if decided:
+                log.info("refused %d parked treatment batch(es) that waited too long", decided)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("parked batch sweep failed (%r); trying again in %.0f s", exc, config.parking_sweep_interval_s)
+        await asyncio.sleep(config.parking_sweep_interval_s)
+
+
+async def start_sweep(runtime: Runtime) -> None:
+    runtime.background.append(asyncio.create_task(sweep_forever(runtime), name="recovery-parking-sweep"))
