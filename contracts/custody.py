@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -135,6 +136,41 @@ class CustodyRecorded(Message):
     corrects_sequence: int | None = Field(
         default=None, ge=1, description="For an `error_declaration` entry: the sequence it declares erroneous."
     )
+
+
+@dataclass(frozen=True)
+class Holding:
+    """Who holds a passport's battery after a custody log entry, as custody decides it (its state machine counts
+    every recorded step, flagged or not). Services that follow `CustodyRecorded` facts fold them with
+    `holding_after` instead of re-deriving custody's rules."""
+
+    holder: str | None = None
+    in_transit: bool = False
+    in_transit_to: str | None = None
+
+
+HOLDING_KINDS = frozenset({CustodyEventKind.collection, CustodyEventKind.storage, CustodyEventKind.treatment_start})
+
+
+def holding_after(
+    before: Holding, *, kind: str, handler_id: str, from_handler_id: str | None, to_handler_id: str | None
+) -> Holding:
+    """| step | holder afterwards | in transit |
+    | --- | --- | --- |
+    | dispatch (by H, from F, to T) | F (or H) | yes, to T |
+    | handover (F to T) | T | no |
+    | receipt (by H, from F, to T) | T (or H) | no |
+    | collection, storage, treatment start (by H) | H | no |
+    | any other observation | unchanged | unchanged |"""
+    if kind == CustodyEventKind.dispatch:
+        return Holding(from_handler_id or handler_id, True, to_handler_id)
+    if kind == CustodyEventKind.handover and from_handler_id and to_handler_id:
+        return Holding(to_handler_id)
+    if kind == CustodyEventKind.receipt:
+        return Holding(to_handler_id or handler_id)
+    if kind in HOLDING_KINDS:
+        return Holding(handler_id)
+    return before
 
 
 # --- The verified handler registry -------------------------------------------------------------------------------

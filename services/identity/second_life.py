@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from contracts.custody import CustodyRecorded
+from contracts.custody import CustodyRecorded, Holding, holding_after
 from contracts.errors import ValidationFailed, Violation
 from contracts.identity import STATUS_AFTER_OPERATION, SecondLifeRequest
 from contracts.passport_data import BatteryStatus
@@ -66,21 +66,19 @@ def fold_custody(view: CustodyView, fact: CustodyRecorded) -> CustodyView:
     named = [h for h in (fact.handler_id, fact.from_handler_id, fact.to_handler_id) if h]
     parties = tuple(dict.fromkeys([*view.parties, *named]))
     kind = fact.kind.value
-    holder, in_transit, pending_to = view.holder, view.in_transit, view.pending_to
-    if kind == "dispatch":
-        holder, in_transit, pending_to = fact.from_handler_id or fact.handler_id, True, fact.to_handler_id
-    elif kind == "handover" and fact.from_handler_id and fact.to_handler_id:
-        holder, in_transit, pending_to = fact.to_handler_id, False, None
-    elif kind == "receipt":
-        holder, in_transit, pending_to = fact.to_handler_id or fact.handler_id, False, None
-    elif kind in ("collection", "storage", "treatment_start"):
-        holder, in_transit, pending_to = fact.handler_id, False, None
+    held = holding_after(
+        Holding(view.holder, view.in_transit, view.pending_to),
+        kind=kind,
+        handler_id=fact.handler_id,
+        from_handler_id=fact.from_handler_id,
+        to_handler_id=fact.to_handler_id,
+    )
     return replace(
         view,
         sequence=fact.sequence,
-        holder=holder,
-        in_transit=in_transit,
-        pending_to=pending_to,
+        holder=held.holder,
+        in_transit=held.in_transit,
+        pending_to=held.in_transit_to,
         parties=parties,
         in_treatment=view.in_treatment or kind == "treatment_start",
     )

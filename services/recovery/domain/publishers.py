@@ -22,9 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from contracts.custody import Holding, holding_after
 from contracts.errors import Violation
-
-HOLDING_KINDS = frozenset({"collection", "storage", "treatment_start"})
 
 
 @dataclass(frozen=True)
@@ -58,18 +57,15 @@ def custody_after(
     sequence: int,
     occurred_at: datetime,
 ) -> Custody:
-    """The custody of a passport after one recorded step (see the table above)."""
-    if kind == "dispatch":
-        return Custody(from_handler_id or handler_id, to_handler_id, True, sequence, occurred_at)
-    if kind == "handover":
-        if from_handler_id is None or to_handler_id is None:
-            return Custody(before.holder, before.in_transit_to, before.in_transit, sequence, occurred_at)
-        return Custody(to_handler_id, None, False, sequence, occurred_at)
-    if kind == "receipt":
-        return Custody(to_handler_id or handler_id, None, False, sequence, occurred_at)
-    if kind in HOLDING_KINDS:
-        return Custody(handler_id, None, False, sequence, occurred_at)
-    return Custody(before.holder, before.in_transit_to, before.in_transit, sequence, occurred_at)
+    """The custody of a passport after one recorded step (see the table above: `contracts.custody.holding_after`)."""
+    held = holding_after(
+        Holding(before.holder, before.in_transit, before.in_transit_to),
+        kind=kind,
+        handler_id=handler_id,
+        from_handler_id=from_handler_id,
+        to_handler_id=to_handler_id,
+    )
+    return Custody(held.holder, held.in_transit_to, held.in_transit, sequence, occurred_at)
 
 
 def publisher_violations(
