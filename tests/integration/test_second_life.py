@@ -311,9 +311,12 @@ async def test_waste_by_collection_and_by_declaration_moves_responsibility_witho
         assert reason_of(not_holder) == (403, "not_custodian", "passport_id")
 
         async def waste(passport_id: str) -> dict[str, Any] | None:
+            """The passport once reporting has both the status change and the custody entry (two fact topics,
+            projected in either order)."""
             r = await oem_http.get(f"{reporting}/reporting/v1/passports/{passport_id}")
             body: dict[str, Any] = r.json()
-            return body if r.status_code == 200 and body.get("responsible_operator") else None
+            ready = r.status_code == 200 and body.get("responsible_operator") and body.get("custody_timeline")
+            return body if ready else None
 
         by_collection = await eventually(lambda: waste(collected), what="responsibility after collection")
         assert (by_collection["status"], by_collection["stage"]) == ("waste", "collected")
