@@ -1,10 +1,13 @@
 """Custody ingest benchmark: native custody events published -> validated -> custody log committed -> fact published.
 
-    python bench/custody.py [--passports 5000] [--events 50000] [--latency-seconds 15] [--profile out.prof] [--keep]
+    python bench/custody.py [--instances 2] [--passports 5000] [--events 50000] [--latency-seconds 15]
+                            [--max-records 500] [--profile out.prof] [--keep]
 
-Against the running local stack (`make stack`): starts the custody service alone as a subprocess on a free port,
-in its own topic namespace and database (`bpass_bench_custody_<hex>`), registers and verifies a handler over
-HTTP, plays identity by publishing N minted facts, then:
+Against the running local stack (`make stack`): starts the custody service alone, as `--instances` processes on
+free ports (one consumer group: partitions are the unit of parallelism, DESIGN.md; the events topic has the
+partitions the topic registry gives it, and one instance's outbox relay is active, the others stand by), in its
+own topic namespace and database (`bpass_bench_custody_<hex>`), registers and verifies a handler over HTTP, plays
+identity by publishing N minted facts, waits until the consumer group is stable with every instance, then:
 
 1. throughput: publishes M custody events (a legal dispatch -> receipt -> storage cycle per passport, keyed by
    passport id) as fast as it can, and measures from the first publish to the last `CustodyRecorded` fact on
@@ -15,7 +18,10 @@ HTTP, plays identity by publishing N minted facts, then:
    into a scratch table (no parsing, no logic), committing per batch like custody does.
 
 The last lines are `RESULT` figures: custody events/s, p99 latency at half rate, the raw baseline and the ratio.
-`--profile FILE` runs custody under cProfile (written when it stops) to see where the time goes.
+The CPU the custody processes, their PostgreSQL backends and the whole machine used during the throughput phase is
+printed with the load average: this 2-core machine also runs Kafka and PostgreSQL, and often other work.
+`--profile FILE` runs custody under cProfile (written when it stops; with several instances, FILE.<n>) to see
+where the time goes.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from contracts import topics  # noqa: E402
 from contracts.attributes import BatteryCategory  # noqa: E402
@@ -51,6 +58,7 @@ from contracts.identity import PassportMinted  # noqa: E402
 from contracts.passport_data import BatteryKind, PassportSubject  # noqa: E402
 from services.common.auth import Role, add_key  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
+from services.custody.app import build_spec  # noqa: E402
 from services.identity.examples import valid_static_data  # noqa: E402
 
 TENANT = "bench-oem"
@@ -188,6 +196,57 @@ class FactWatcher:
                 await self._task
         if self._consumer:
             await self._consumer.stop()
+
+
+async def drop_database(owner_url: str, name: str) -> None:
+    """Drop the benchmark database once the services' connections are gone (the owner may not end the platform
+    role's backends itself: FORCE fails while one is still closing)."""
+    admin = await asyncpg.connect(owner_url, timeout=10)
+    try:
+        for attempt in range(20):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
+                if attempt == 19:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+async def postgres_cpu(db: asyncpg.Connection, database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends connected to the benchmark database (same machine)."""
+    pids = await db.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", database)
+    total = 0.0
+    for row in pids:
+        with contextlib.suppress(OSError, IndexError):
+            total += cpu_seconds(row["pid"])
+    return total
+
+
+async def wait_group_stable(settings: Settings, members: int, timeout_s: float = 60) -> None:
+    """Until custody's consumer group has every instance's consumers and has finished rebalancing."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=10_000)
+    await admin.start()
+    group = settings.group_id("custody")
+    state, count = "?", 0
+    try:
+        deadline = time.perf_counter() + timeout_s
+        while time.perf_counter() < deadline:
+            (response,) = await admin.describe_consumer_groups([group])
+            _, _, state, _, _, found = response.groups[0][:6]
+            count = len(found)
+            if state == "Stable" and count == members:
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+    raise SystemExit(f"consumer group {group} not stable with {members} members (state {state}, {count} members)")
 
 
 async def wait_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -331,9 +390,13 @@ async def baseline(settings: Settings, db: asyncpg.Connection, total: int) -> fl
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--instances", type=int, default=2, help="custody processes, one consumer group (default 2)")
     parser.add_argument("--passports", type=int, default=5000, help="passports minted (default 5000)")
     parser.add_argument("--events", type=int, default=50_000, help="events in the throughput phase (default 50000)")
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="length of the latency phase")
+    parser.add_argument(
+        "--max-records", type=int, help="BPASS_CONSUMER_MAX_RECORDS of the custody processes (default: the setting's)"
+    )
     parser.add_argument("--profile", type=Path, help="run custody under cProfile, writing this file")
     parser.add_argument(
         "--no-tracing",
@@ -350,13 +413,11 @@ async def main() -> None:
     await admin.close()
     database_url = base.database_url.rsplit("/", 1)[0] + f"/{name}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-custody-"))
-    port = free_port()
     settings = base.model_copy(
         update={
             "database_url": database_url,
             "topic_namespace": f"{name}.",
             "api_keys_file": workdir / "api-keys.json",
-            "custody_port": port,
         }
     )
     _, operator = add_key(settings.api_keys_file, tenant=None, role=Role.platform_operator)
@@ -367,22 +428,37 @@ async def main() -> None:
         "BPASS_REDIS_URL": settings.redis_url,
         "BPASS_TOPIC_NAMESPACE": settings.topic_namespace,
         "BPASS_API_KEYS_FILE": str(settings.api_keys_file),
-        "BPASS_CUSTODY_PORT": str(port),
     }
+    if args.max_records:
+        env["BPASS_CONSUMER_MAX_RECORDS"] = str(args.max_records)
     if args.no_tracing:
         env["OTEL_SDK_DISABLED"] = "true"
-    log = workdir / "custody.log"
-    command = [sys.executable, "-m", "services.custody"]
-    if args.profile:
-        command = [sys.executable, "-m", "cProfile", "-o", str(args.profile.resolve()), "-m", "services.custody"]
-    say(f"==> starting custody on :{port} (database {name}, log {log})")
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=out)  # noqa: S603, ASYNC220
+    max_records = args.max_records or settings.consumer_max_records
+    processes: list[tuple[subprocess.Popen[bytes], int, Path]] = []
+    say(
+        f"==> starting {args.instances} custody instance(s) (database {name}, consumer group "
+        f"{settings.group_id('custody')}, {topics.CUSTODY_EVENTS.partitions} partitions on the events topic, "
+        f"batches of up to {max_records} records); load average {load_average()}"
+    )
+    for index in range(args.instances):
+        port = free_port()
+        log = workdir / f"custody-{index}.log"
+        command = [sys.executable, "-m", "services.custody"]
+        if args.profile:
+            target = args.profile.resolve() if args.instances == 1 else Path(f"{args.profile.resolve()}.{index}")
+            command = [sys.executable, "-m", "cProfile", "-o", str(target), "-m", "services.custody"]
+        with log.open("ab") as out:
+            process = subprocess.Popen(  # noqa: S603, ASYNC220
+                command, cwd=REPO_ROOT, env=env | {"BPASS_CUSTODY_PORT": str(port)}, stdout=out, stderr=out
+            )
+        processes.append((process, port, log))
+        say(f"    instance {index}: pid {process.pid}, port {port}, log {log}")
     db = await asyncpg.connect(database_url, timeout=10)
     watcher = FactWatcher(settings)
     try:
-        base_url = f"http://127.0.0.1:{port}"
-        await wait_ready(base_url, process, log)
+        for process, port, log in processes:
+            await wait_ready(f"http://127.0.0.1:{port}", process, log)
+        base_url = f"http://127.0.0.1:{processes[0][1]}"
         async with httpx.AsyncClient(base_url=base_url, timeout=10, headers={"X-API-Key": operator}) as http:
             registered = await http.post(
                 "/custody/v1/handlers", json={"handler_id": HANDLER, "name": "Bench Carrier", "roles": ["carrier"]}
@@ -390,6 +466,7 @@ async def main() -> None:
             verified = await http.post(f"/custody/v1/handlers/{HANDLER}/verify")
             if registered.status_code != 201 or verified.status_code != 200:
                 raise SystemExit(f"registering the handler failed: {registered.text} {verified.text}")
+        await wait_group_stable(settings, args.instances * len(build_spec(settings).subscriptions))
         say(f"==> minting {args.passports} passports (publishing minted facts)")
         started = time.perf_counter()
         passport_ids = await mint(settings, args.passports, db)
@@ -399,18 +476,23 @@ async def main() -> None:
 
         say("==> warm-up: 2000 events")
         await throughput(settings, events, 2000, watcher)
-        say(f"==> throughput: {args.events} custody events as fast as possible")
-        cpu_before, (busy_before, total_before) = cpu_seconds(process.pid), machine_busy()
+        say(f"==> throughput: {args.events} custody events as fast as possible; load average {load_average()}")
+        pids = [process.pid for process, _, _ in processes]
+        cpu_before, (busy_before, total_before) = sum(map(cpu_seconds, pids)), machine_busy()
+        pg_before = await postgres_cpu(db, name)
         wall_before = time.perf_counter()
         rate, _ = await throughput(settings, events, args.events, watcher)
         wall = time.perf_counter() - wall_before
-        cpu = cpu_seconds(process.pid) - cpu_before
+        cpu = sum(map(cpu_seconds, pids)) - cpu_before
+        pg = await postgres_cpu(db, name) - pg_before
         busy_after, total_after = machine_busy()
         say(f"    {rate:,.0f} events/s end to end")
         machine = 100 * (busy_after - busy_before) / (total_after - total_before)
         say(
-            f"    custody process: {cpu:.1f} s CPU over {wall:.1f} s ({1e6 * cpu / args.events:.0f} us/event, "
-            f"{100 * cpu / wall:.0f}% of one core); machine {machine:.0f}% busy ({os.cpu_count()} cores)"
+            f"    custody ({args.instances} process(es)): {cpu:.1f} s CPU over {wall:.1f} s "
+            f"({1e6 * cpu / args.events:.0f} us/event, {100 * cpu / wall:.0f}% of one core); its PostgreSQL "
+            f"backends {pg:.1f} s ({1e6 * pg / args.events:.0f} us/event); machine {machine:.0f}% busy "
+            f"({os.cpu_count()} cores); load average {load_average()}"
         )
 
         half = rate / 2
@@ -428,20 +510,21 @@ async def main() -> None:
         )
         say(f"==> baseline: aiokafka -> COPY of the same {total} raw events, no logic")
         raw = await baseline(settings, db, total)
-        say(f"    {raw:,.0f} events/s")
+        say(f"    {raw:,.0f} events/s; load average {load_average()}")
     finally:
         await watcher.stop()
-        # SIGINT, not SIGTERM: uvicorn re-raises the signal it caught, and only an interrupt lets cProfile write.
-        process.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for process, _, _ in processes:
+            # SIGINT, not SIGTERM: uvicorn re-raises the signal it caught, and only an interrupt lets cProfile write.
+            process.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
+        for process, _, _ in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
         await db.close()
         if not args.keep:
-            admin = await asyncpg.connect(base.database_url, timeout=10)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+            await drop_database(base.database_url, name)
+    say(f"RESULT custody_instances={args.instances} processes")
     say(f"RESULT custody_ingest_events_per_s={rate:.0f} events/s")
     say(f"RESULT custody_p50_latency_ms={p50:.0f} ms")
     say(f"RESULT custody_p99_latency_ms={p99:.0f} ms")

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -25,7 +26,7 @@ import asyncpg
 from aiokafka import ConsumerRecord
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from pydantic import ValidationError
 
 from contracts.base import Message
@@ -35,6 +36,7 @@ from contracts.rejections import MessageRejected
 from contracts.topics import Topic, dead_letter_topic
 from services.common import metrics
 from services.common.db import DbConnection
+from services.common.messaging import spans_dropped
 from services.common.outbox import Outbox, OutboxRow, build_row, new_event_id
 from services.common.settings import Settings
 from services.common.telemetry import current_passport_id
@@ -148,14 +150,16 @@ class Parsed(Generic[P]):
     envelope: Envelope | None
     payload: P | None
     violations: list[Violation]
+    headers: dict[str, str] = field(default_factory=dict)  # the record's headers by lower-case name
 
 
 def parse_record(record: ConsumerRecord[Any, Any], payload_type: type[P]) -> Parsed[P]:
     """Validate one record: CloudEvents headers, event type, JSON body, payload contract."""
-    fallback_key = f"kafka:{record.topic}:{record.partition}:{record.offset}"
-    envelope_or_errors = parse_envelope(record.headers or [])
+    headers = header_map(record.headers or [])
+    envelope_or_errors = parse_envelope(headers)
     if isinstance(envelope_or_errors, list):
-        return Parsed(record, fallback_key, None, None, envelope_or_errors)
+        fallback_key = f"kafka:{record.topic}:{record.partition}:{record.offset}"
+        return Parsed(record, fallback_key, None, None, envelope_or_errors, headers)
     envelope = envelope_or_errors
     if envelope.type != payload_type.event_type:
         violation = Violation(
@@ -163,12 +167,35 @@ def parse_record(record: ConsumerRecord[Any, Any], payload_type: type[P]) -> Par
             reason="unexpected_event_type",
             message=f"Topic {record.topic} carries {payload_type.event_type}, not {envelope.type}.",
         )
-        return Parsed(record, envelope.dedup_key, envelope, None, [violation])
+        return Parsed(record, envelope.dedup_key, envelope, None, [violation], headers)
     try:
         payload = payload_type.model_validate_json(record.value or b"")
     except ValidationError as exc:
-        return Parsed(record, envelope.dedup_key, envelope, None, violations_from_pydantic(exc))
-    return Parsed(record, envelope.dedup_key, envelope, payload, [])
+        return Parsed(record, envelope.dedup_key, envelope, None, violations_from_pydantic(exc), headers)
+    return Parsed(record, envelope.dedup_key, envelope, payload, [], headers)
+
+
+def unrecorded_span(carrier: dict[str, str]) -> Span:
+    """The span the SDK's tracer starts when its sampler drops everything (`spans_dropped()`), without the
+    tracer's per-span work: not recording, a new span id, in the trace of the carrier's context (else a new
+    random trace), unsampled. What it causes carries its context, as before."""
+    parent = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    if parent.is_valid:
+        trace_id, trace_state, random_trace_id = parent.trace_id, parent.trace_state, parent.trace_flags.random_trace_id
+    else:
+        trace_id, trace_state, random_trace_id = _random_id(128), None, True
+    flags = TraceFlags.DEFAULT | TraceFlags.RANDOM_TRACE_ID if random_trace_id else TraceFlags.DEFAULT
+    return NonRecordingSpan(
+        SpanContext(trace_id, _random_id(64), is_remote=False, trace_flags=TraceFlags(flags), trace_state=trace_state)
+    )
+
+
+def _random_id(bits: int) -> int:
+    """As the SDK's RandomIdGenerator: random bits, never the invalid id 0."""
+    value = 0
+    while not value:
+        value = random.getrandbits(bits)
+    return value
 
 
 def violations_from_pydantic(exc: ValidationError, prefix: str = "") -> list[Violation]:
@@ -266,7 +293,10 @@ class Consumer(Generic[P]):
         await self._dead_letter(one, last_error)
 
     async def _apply(self, parsed: list[Parsed[P]]) -> None:
-        spans = {p.dedup_key: self._start_span(p) for p in parsed}
+        if spans_dropped():
+            spans = {p.dedup_key: unrecorded_span(p.headers) for p in parsed}
+        else:
+            spans = {p.dedup_key: self._start_span(p) for p in parsed}
         try:
             uow = await self._apply_in_transaction(parsed, spans)
         except BaseException as exc:
@@ -298,7 +328,7 @@ class Consumer(Generic[P]):
             attributes["messaging.message.id"] = p.envelope.id
             if p.envelope.subject:
                 attributes["bpass.passport_id"] = p.envelope.subject
-        parent = propagate.extract(header_map(record.headers or []))
+        parent = propagate.extract(p.headers)
         return tracer.start_span(f"{record.topic} apply", context=parent, kind=SpanKind.CONSUMER, attributes=attributes)
 
     async def _apply_in_transaction(self, parsed: list[Parsed[P]], spans: dict[str, Span]) -> UnitOfWork:

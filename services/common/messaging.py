@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+import random
+import struct
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -14,6 +16,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import TracerProvider
 
 from services.common.settings import Settings
@@ -59,10 +64,56 @@ def broker_security(settings: Settings) -> BaseSecurity | None:
     return SASLPlaintext(username, password, use_ssl=use_ssl)
 
 
+_MURMUR_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), the value aiokafka's `partitioner.murmur2`
+    computes, in half the time: the 32-bit words are unpacked at once instead of byte by byte. The relay
+    partitions every fact by its key; aiokafka's pure-Python hash was the largest single cost of a send."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    whole = length & ~3
+    for k in struct.unpack_from(f"<{whole >> 2}I", data):
+        k = (k * _MURMUR_M) & _MASK
+        h = ((h * _MURMUR_M) & _MASK) ^ (((k ^ (k >> 24)) * _MURMUR_M) & _MASK)
+    extra = length & 3
+    if extra >= 3:
+        h ^= data[whole + 2] << 16
+    if extra >= 2:
+        h ^= data[whole + 1] << 8
+    if extra >= 1:
+        h ^= data[whole]
+        h = (h * _MURMUR_M) & _MASK
+    h ^= h >> 13
+    h = (h * _MURMUR_M) & _MASK
+    return h ^ (h >> 15)
+
+
+def partition_for(key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
+    """aiokafka's `DefaultPartitioner` (the Java client's choice for keyed records) with the faster hash."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[(murmur2(key) & 0x7FFFFFFF) % len(all_partitions)]
+
+
+def spans_dropped() -> bool:
+    """True when this process's tracer provider records no span at all (no exporter configured: sampler
+    ALWAYS_OFF). Per-message spans then only cost CPU; the hot paths keep the trace context moving without them."""
+    provider = trace.get_tracer_provider()
+    return (
+        isinstance(provider, SdkTracerProvider)
+        and provider.sampler is ALWAYS_OFF
+        and not getattr(provider, "_disabled", False)  # OTEL_SDK_DISABLED: its tracers return the parent's span
+    )
+
+
 def build_producer(settings: Settings, service: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         **settings.kafka_client_options(),
         client_id=f"bpass-{service}-relay",
+        partitioner=partition_for,
         # The relay sends in bulk: larger record batches (still under the broker's 1 MiB message.max.bytes).
         **(SAFE_PRODUCER_SETTINGS | {"max_batch_size": 1_000_000}),
     )

@@ -15,6 +15,11 @@ from services.common.db import DbConnection
 # Every service serialises its outbox inserts on this key (per schema, per database), so that the
 # bigserial order of outbox rows equals their commit order and the relay never skips a late committer.
 OUTBOX_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'))"
+# The lock, the relay's wake-up (delivered at commit) and the schema to COPY into, in one round trip.
+FLUSH_PREPARE_SQL = (
+    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox')), "
+    "pg_notify(current_schema() || '_outbox', ''), current_schema()"
+)
 
 
 @dataclass(frozen=True)
@@ -84,14 +89,14 @@ class Outbox:
     async def flush(self, conn: DbConnection) -> int:
         if not self.rows:
             return 0
-        await conn.execute(OUTBOX_LOCK_SQL)
+        prepared = await conn.fetchrow(FLUSH_PREPARE_SQL)
+        assert prepared is not None
         await conn.copy_records_to_table(
             "outbox",
             columns=["topic", "message_key", "headers", "payload"],
-            records=[(r.topic, r.key, [list(h) for h in r.headers], r.payload) for r in self.rows],
-            schema_name=await conn.fetchval("SELECT current_schema()"),
+            records=[(r.topic, r.key, r.headers, r.payload) for r in self.rows],
+            schema_name=prepared[2],
         )
-        await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
         count = len(self.rows)
         self.rows.clear()
         return count

@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind
 
 from services.common import metrics
 from services.common.db import init_connection
+from services.common.messaging import partition_for, spans_dropped
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ SELECT id, topic, message_key, headers, payload FROM outbox
 WHERE id > $1 AND published_at IS NULL ORDER BY id LIMIT $2
 """
 MAX_BATCHES_IN_FLIGHT = 2
+# A record this large goes through `send`, which checks it against the producer's maximum request size.
+LARGE_MESSAGE_BYTES = 256 * 1024
 
 
 class OutboxRelay:
@@ -111,35 +114,62 @@ class OutboxRelay:
         self._wake.set()
 
     async def _send(self, rows: list[asyncpg.Record]) -> asyncio.Future[Any]:
-        """Hand every row to the producer, in order; returns what completes when all are acknowledged."""
-        futures = []
+        """Hand every row to the producer, in order; returns what completes when all are acknowledged.
+
+        Rows are appended to one record batch per partition (aiokafka's batch API: no future, no coroutine per
+        message) and each batch is queued once it is complete; the producer sends the batches of a partition in
+        the order they are queued, so per-key order is the outbox order. The partition is the one `send` would
+        choose (Kafka's murmur2 of the key)."""
+        producer = self.producer
+        traced = not spans_dropped()
+        futures: list[asyncio.Future[Any]] = []
         spans = []
+        builders: dict[tuple[str, int], Any] = {}
+        partitions: dict[str, list[int]] = {}
         for row in rows:
+            topic: str = row["topic"]
             headers = {name: value for name, value in row["headers"]}
-            # A producer span per message, child of the span that wrote the row; its context travels on.
-            span = tracer.start_span(
-                f"{row['topic']} publish",
-                context=propagate.extract(headers),
-                kind=SpanKind.PRODUCER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.operation": "publish",
-                    "messaging.destination.name": row["topic"],
-                    "messaging.message.id": headers.get("ce_id", ""),
-                    "bpass.service": self.service,
-                },
-            )
-            spans.append(span)
-            if span.is_recording():
-                propagate.inject(headers, context=trace.set_span_in_context(span))
-            futures.append(
-                await self.producer.send(
-                    row["topic"],
-                    value=bytes(row["payload"]),
-                    key=row["message_key"],
-                    headers=[(name, value.encode()) for name, value in headers.items()],
+            if traced:
+                # A producer span per message, child of the span that wrote the row; its context travels on.
+                span = tracer.start_span(
+                    f"{topic} publish",
+                    context=propagate.extract(headers),
+                    kind=SpanKind.PRODUCER,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.operation": "publish",
+                        "messaging.destination.name": topic,
+                        "messaging.message.id": headers.get("ce_id", ""),
+                        "bpass.service": self.service,
+                    },
                 )
-            )
+                spans.append(span)
+                if span.is_recording():
+                    propagate.inject(headers, context=trace.set_span_in_context(span))
+            # else: no span would record, and a non-recording span injects nothing: the row's headers go as written.
+            key: bytes | None = row["message_key"]
+            value = bytes(row["payload"])
+            kafka_headers = [(name, header.encode()) for name, header in headers.items()]
+            all_partitions = partitions.get(topic)
+            if all_partitions is None:
+                all_partitions = partitions[topic] = sorted(await producer.partitions_for(topic))
+            available = [] if key is not None else producer.client.cluster.available_partitions_for_topic(topic)
+            tp = (topic, partition_for(key, all_partitions, list(available)))
+            builder = builders.get(tp)
+            if len(value) > LARGE_MESSAGE_BYTES:
+                # `send` checks the size against the producer's limit (and refuses what the broker would).
+                if builder is not None:
+                    futures.append(await self._queue(builders.pop(tp), tp))
+                futures.append(await producer.send(topic, value=value, key=key, partition=tp[1], headers=kafka_headers))
+                continue
+            if builder is not None:
+                if builder.append(timestamp=None, key=key, value=value, headers=kafka_headers) is not None:
+                    continue
+                futures.append(await self._queue(builder, tp))  # full: queue it, start the next one
+            builder = builders[tp] = producer.create_batch()
+            builder.append(timestamp=None, key=key, value=value, headers=kafka_headers)  # a first record always fits
+        for tp, builder in builders.items():
+            futures.append(await self._queue(builder, tp))
         topics = collections.Counter(row["topic"] for row in rows)
 
         async def acknowledged() -> None:
@@ -152,6 +182,11 @@ class OutboxRelay:
                 metrics.MESSAGES_OUT.labels(self.service, topic).inc(count)
 
         return asyncio.ensure_future(acknowledged())
+
+    async def _queue(self, builder: Any, tp: tuple[str, int]) -> asyncio.Future[Any]:
+        builder.close()  # complete: no need to linger for more records
+        future: asyncio.Future[Any] = await self.producer.send_batch(builder, tp[0], partition=tp[1])
+        return future
 
     async def _mark(self, conn: asyncpg.Connection, ids: list[int]) -> None:
         if self.settings.fault_inject == "crash_after_publish":

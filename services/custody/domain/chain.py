@@ -29,27 +29,87 @@ class LogEntry:
 
     def canonical(self) -> bytes:
         """The exact bytes the entry hash commits to: every recorded field, sorted keys, no whitespace."""
-        body = {
-            "passport_id": self.passport_id,
-            "sequence": self.sequence,
-            "kind": self.kind,
-            "occurred_at": self.occurred_at.isoformat(),
-            "handler_id": self.handler_id,
-            "from_handler_id": self.from_handler_id,
-            "to_handler_id": self.to_handler_id,
-            "source_event_id": self.source_event_id,
-            "source": self.source,
-            "content": self.content,
-            "previous_hash": self.previous_hash,
-        }
-        try:  # orjson writes the same bytes as the json call below, several times faster
-            return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-        except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits, lone surrogates
-            return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return canonical_bytes(
+            self.passport_id,
+            self.sequence,
+            self.kind,
+            self.occurred_at,
+            self.handler_id,
+            self.from_handler_id,
+            self.to_handler_id,
+            self.source_event_id,
+            self.source,
+            self.content,
+            self.previous_hash,
+        )
 
     @property
     def entry_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
+
+
+def canonical_bytes(
+    passport_id: str,
+    sequence: int,
+    kind: str,
+    occurred_at: datetime,
+    handler_id: str,
+    from_handler_id: str | None,
+    to_handler_id: str | None,
+    source_event_id: str,
+    source: str,
+    content: dict[str, Any],
+    previous_hash: str,
+) -> bytes:
+    """`LogEntry.canonical` of an entry with these fields (the ingest path hashes without building the entry)."""
+    body = {
+        "passport_id": passport_id,
+        "sequence": sequence,
+        "kind": kind,
+        "occurred_at": occurred_at.isoformat(),
+        "handler_id": handler_id,
+        "from_handler_id": from_handler_id,
+        "to_handler_id": to_handler_id,
+        "source_event_id": source_event_id,
+        "source": source,
+        "content": content,
+        "previous_hash": previous_hash,
+    }
+    try:  # orjson writes the same bytes as the json call below, several times faster
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits, lone surrogates
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def hash_entry(
+    passport_id: str,
+    sequence: int,
+    kind: str,
+    occurred_at: datetime,
+    handler_id: str,
+    from_handler_id: str | None,
+    to_handler_id: str | None,
+    source_event_id: str,
+    source: str,
+    content: dict[str, Any],
+    previous_hash: str,
+) -> str:
+    """`LogEntry.entry_hash` of an entry with these fields."""
+    return hashlib.sha256(
+        canonical_bytes(
+            passport_id,
+            sequence,
+            kind,
+            occurred_at,
+            handler_id,
+            from_handler_id,
+            to_handler_id,
+            source_event_id,
+            source,
+            content,
+            previous_hash,
+        )
+    ).hexdigest()
 
 
 @dataclass(frozen=True)

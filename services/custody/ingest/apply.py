@@ -22,7 +22,7 @@ from contracts.custody import (
 from contracts.errors import Violation
 from contracts.passport_data import BatteryStatus
 from services.common.db import DbConnection
-from services.custody.domain.chain import LogEntry
+from services.custody.domain.chain import hash_entry
 from services.custody.domain.permits import handler_violations, permit_violations
 from services.custody.domain.transitions import WASTE_STAGES, CustodyState, Step, transition
 from services.custody.ingest import store
@@ -212,51 +212,52 @@ def _apply_one(
     content = {**step.content, "flags": flags} if flags else step.content
     occurred_at = step.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     for pid, passport in targets.items():
-        entry = LogEntry(
-            passport_id=pid,
-            sequence=passport.sequence + 1,
-            kind=step.kind,
-            occurred_at=step.occurred_at,
-            handler_id=step.handler_id,
-            from_handler_id=step.from_handler_id,
-            to_handler_id=step.to_handler_id,
-            source_event_id=step.source_event_id,
-            source=step.source,
-            content=content,
-            previous_hash=passport.head_hash,
+        sequence = passport.sequence + 1
+        previous_hash = passport.head_hash
+        entry_hash = hash_entry(
+            pid,
+            sequence,
+            step.kind,
+            step.occurred_at,
+            step.handler_id,
+            step.from_handler_id,
+            step.to_handler_id,
+            step.source_event_id,
+            step.source,
+            content,
+            previous_hash,
         )
-        entry_hash = entry.entry_hash
         log_rows.append(
             (
                 pid,
-                entry.sequence,
-                entry.kind,
-                entry.occurred_at,
-                entry.handler_id,
-                entry.from_handler_id,
-                entry.to_handler_id,
-                entry.source_event_id,
-                entry.source,
+                sequence,
+                step.kind,
+                step.occurred_at,
+                step.handler_id,
+                step.from_handler_id,
+                step.to_handler_id,
+                step.source_event_id,
+                step.source,
                 content,
-                entry.previous_hash,
+                previous_hash,
                 entry_hash,
                 step.epcis_event_hash,
             )
         )
         previous_stage = passport.state.stage
         passport.sequence, passport.head_hash, passport.state, passport.dirty = (
-            entry.sequence,
+            sequence,
             entry_hash,
             after[pid],
             True,
         )
-        outcome.entries.append({"passport_id": pid, "sequence": entry.sequence, "entry_hash": entry_hash})
+        outcome.entries.append({"passport_id": pid, "sequence": sequence, "entry_hash": entry_hash})
         outcome.publications.append(
             recorded(
                 {
                     "passport_id": pid,
                     "tenant": passport.tenant,
-                    "sequence": entry.sequence,
+                    "sequence": sequence,
                     "kind": step.kind,
                     "occurred_at": occurred_at,
                     "handler_id": step.handler_id,
@@ -264,7 +265,7 @@ def _apply_one(
                     "to_handler_id": step.to_handler_id,
                     "source_event_id": step.source_event_id,
                     "entry_hash": entry_hash,
-                    "previous_hash": entry.previous_hash,
+                    "previous_hash": previous_hash,
                     "site_id": step.site_id,
                     "ewc_code": step.ewc_code,
                     "operation": step.operation,
@@ -291,7 +292,7 @@ def _apply_one(
                         previous_stage=previous_stage,
                         status=status,
                         occurred_at=step.occurred_at,
-                        sequence=entry.sequence,
+                        sequence=sequence,
                         handler_id=step.handler_id,
                         source_event_id=step.source_event_id,
                         responsible_operator=responsible.operator if responsible else None,

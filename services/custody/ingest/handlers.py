@@ -12,7 +12,15 @@ from contracts.rejections import MessageRejected
 from services.common.consumer import Inbound, UnitOfWork
 from services.common.outbox import OutboxRow, build_row
 from services.custody.ingest import facts, store
-from services.custody.ingest.apply import FLAGGED, PARKED, PARKING_LOCK_SQL, REJECTED, Outcome, apply_steps
+from services.custody.ingest.apply import (
+    FLAGGED,
+    PARKED,
+    PARKING_LOCK_SQL,
+    RECORDED,
+    REJECTED,
+    Outcome,
+    apply_steps,
+)
 from services.custody.ingest.steps import BATCH_REFERENCE_PREFIX, GS1_REFERENCE_PREFIX, CustodyStep, from_native
 
 # Header on a notice that a step was accepted as flagged evidence (tenant policy `flag`), not refused.
@@ -68,6 +76,14 @@ async def on_custody_events(uow: UnitOfWork, items: list[Inbound[CustodyEventRep
     outcomes = await apply_steps(uow.conn, steps)
     at = facts.ce_time()
     for item, outcome in zip(items, outcomes, strict=True):
+        span = uow.spans.get(item.dedup_key)
+        if outcome.status == RECORDED and span is not None and all(p.message is None for p in outcome.publications):
+            # The common case: only fast-encoded facts, which take the item's span context directly (what
+            # `uow.tracing(item)` would make current) instead of entering and leaving it per item.
+            parent = facts.traceparent(span)
+            for publication in outcome.publications:
+                facts.add(uow.outbox, uow.settings.topic(publication.topic), publication, at=at, parent=parent)
+            continue
         with uow.tracing(item):
             if outcome.status == REJECTED:
                 uow.reject(item, outcome.violations)
