@@ -73,7 +73,12 @@ def header_map(headers: RawHeaders | Mapping[str, bytes | str]) -> dict[str, str
 
 def parse_envelope(headers: RawHeaders | Mapping[str, bytes | str]) -> Envelope | list[Violation]:
     """Read the CloudEvents attributes; returns the violations instead when they are absent or wrong."""
-    h = header_map(headers)
+    return envelope_from_header_map(header_map(headers))
+
+
+def envelope_from_header_map(h: Mapping[str, str]) -> Envelope | list[Violation]:
+    """`parse_envelope` of headers already in `header_map` form (lower-case names, text values), for a caller
+    that keeps that map anyway: the consumer's hot path maps each record's headers once, not twice."""
     violations: list[Violation] = []
     for required in ("ce_id", "ce_source", "ce_type", "ce_specversion"):
         if not h.get(required):
@@ -101,7 +106,7 @@ def parse_envelope(headers: RawHeaders | Mapping[str, bytes | str]) -> Envelope 
                 message=f"Only {CONTENT_TYPE} bodies are accepted, got {content_type!r}.",
             )
         )
-    time = datetime.now(UTC)
+    time: datetime | None = None
     if h.get("ce_time"):
         try:
             time = datetime.fromisoformat(h["ce_time"].replace("Z", "+00:00"))
@@ -129,7 +134,7 @@ def parse_envelope(headers: RawHeaders | Mapping[str, bytes | str]) -> Envelope 
         source=h["ce_source"],
         type=h["ce_type"],
         subject=h.get("ce_subject"),
-        time=time,
+        time=time if time is not None else datetime.now(UTC),
         specversion=h["ce_specversion"],
         datacontenttype=content_type,
         traceparent=h.get("traceparent"),

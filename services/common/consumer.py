@@ -30,7 +30,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, S
 from pydantic import ValidationError
 
 from contracts.base import Message
-from contracts.envelope import Envelope, header_map, parse_envelope
+from contracts.envelope import Envelope, envelope_from_header_map, header_map
 from contracts.errors import ValidationFailed, Violation
 from contracts.rejections import MessageRejected
 from contracts.topics import Topic, dead_letter_topic
@@ -156,7 +156,7 @@ class Parsed(Generic[P]):
 def parse_record(record: ConsumerRecord[Any, Any], payload_type: type[P]) -> Parsed[P]:
     """Validate one record: CloudEvents headers, event type, JSON body, payload contract."""
     headers = header_map(record.headers or [])
-    envelope_or_errors = parse_envelope(headers)
+    envelope_or_errors = envelope_from_header_map(headers)
     if isinstance(envelope_or_errors, list):
         fallback_key = f"kafka:{record.topic}:{record.partition}:{record.offset}"
         return Parsed(record, fallback_key, None, None, envelope_or_errors, headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import struct
@@ -91,11 +92,16 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+# Keys repeat (a passport's events share its id): the hash of a recently seen key is looked up, not recomputed.
+_murmur2_of_recent_key = functools.lru_cache(maxsize=1 << 16)(murmur2)
+
+
 def partition_for(key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
     """aiokafka's `DefaultPartitioner` (the Java client's choice for keyed records) with the faster hash."""
     if key is None:
         return random.choice(available or all_partitions)
-    return all_partitions[(murmur2(key) & 0x7FFFFFFF) % len(all_partitions)]
+    hashed = _murmur2_of_recent_key(key) if type(key) is bytes else murmur2(key)
+    return all_partitions[(hashed & 0x7FFFFFFF) % len(all_partitions)]
 
 
 def spans_dropped() -> bool:
