@@ -291,3 +291,30 @@ async def test_text_the_database_cannot_store_is_refused_not_crashed_on(
         ]
         odd_id = await http.get(f"{identity.url}/identity/v1/passports/x%00y/versions/99999999999")
         assert odd_id.status_code in (404, 422)
+
+
+async def test_the_relay_deletes_what_it_published(identity: Identity, tenant: tuple[str, str]) -> None:
+    """The outbox holds only what is not yet on Kafka: once the fact is published, its row is gone."""
+    _, key = tenant
+    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": key}) as http:
+        minted = await http.post(f"{identity.url}/identity/v1/passports", json=spec(f"OBX-{uuid.uuid4().hex[:8]}"))
+    assert minted.status_code == 201, minted.text
+    passport_id = minted.json()["passport_id"]
+
+    async def published() -> Counter[str] | None:
+        counts = minted_by_id(await identity.facts(topics.PASSPORT_MINTED))
+        return counts if passport_id in counts else None
+
+    await eventually(published, what="the minted fact")
+    db = await asyncpg.connect(identity.settings.database_url, timeout=10)
+    try:
+
+        async def drained() -> bool | None:
+            left = await db.fetchval(
+                "SELECT count(*) FROM identity.outbox WHERE message_key = $1", passport_id.encode()
+            )
+            return True if left == 0 else None
+
+        await eventually(drained, what="the published outbox row to be deleted")
+    finally:
+        await db.close()

@@ -30,7 +30,6 @@ PASSPORT_READERS = require_roles(
     *OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator, *sorted(LEGITIMATE_INTEREST_ROLES)
 )
 # Reads at these tiers are logged (who, when, which passport, which fields, why).
-LOGGED_TIERS = frozenset({AccessTier.legitimate_interest, AccessTier.authorities})
 
 PURPOSE_REQUIRED_RESPONSE: dict[int | str, dict[str, Any]] = {
     400: {

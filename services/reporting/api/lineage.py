@@ -15,8 +15,9 @@ from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.db import PLATFORM, tenant_scope
 from services.reporting import store
 from services.reporting.api.access_log import record_read
-from services.reporting.api.common import LOGGED_TIERS, PassportReader, not_found, runtime_of, visible
+from services.reporting.api.common import PassportReader, not_found, runtime_of, visible
 from services.reporting.domain import tiers
+from services.reporting.domain.tiers import LOGGED_TIERS
 
 router = APIRouter(prefix="/reporting/v1", tags=["passports"])
 

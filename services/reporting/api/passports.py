@@ -18,7 +18,6 @@ from services.reporting.api.access_log import record_read
 from services.reporting.api.common import (
     EXTENSION_FILTER_DOC,
     FILTERS,
-    LOGGED_TIERS,
     PURPOSE_REQUIRED_RESPONSE,
     READER,
     READERS,
@@ -30,7 +29,7 @@ from services.reporting.api.common import (
 )
 from services.reporting.cache import PassportCache
 from services.reporting.domain import query
-from services.reporting.domain.tiers import returned_fields, state_for_tier, tier_of_path
+from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state_for_tier, tier_of_path
 
 router = APIRouter(prefix="/reporting/v1", tags=["passports"])
 

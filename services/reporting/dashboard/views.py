@@ -16,7 +16,7 @@ from services.common.auth import OEM_ROLES, Keyring, Principal, Role, db_scope_o
 from services.common.db import set_scope
 from services.reporting import store
 from services.reporting.api.access_log import record_read
-from services.reporting.api.common import LOGGED_TIERS, PassportReader, runtime_of, scope_tenant, visible
+from services.reporting.api.common import PassportReader, runtime_of, scope_tenant, visible
 from services.reporting.api.reports import ReportName, build_report
 from services.reporting.dashboard.html import cards, e, link, page, passport_link, table
 from services.reporting.domain import query
@@ -25,7 +25,7 @@ from services.reporting.domain.custody_chain import verify_chain
 from services.reporting.domain.query import Filters
 from services.reporting.domain.readmodel import STAGES
 from services.reporting.domain.reports import REPORTS
-from services.reporting.domain.tiers import returned_fields, state_for_tier
+from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state_for_tier
 from services.reporting.exports.jobs import create_job, job_view
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)

@@ -24,6 +24,9 @@ from typing import Any
 from contracts.attributes import AccessTier, by_key, can_read
 from contracts.passport_data import FIELD_LONGLIST_KEYS, field_tier
 
+# Reads at these tiers are logged (who, when, which passport and fields, why): HTTP, exports, the dashboard.
+LOGGED_TIERS = frozenset({AccessTier.legitimate_interest, AccessTier.authorities})
+
 __all__ = [
     "METRIC_LONGLIST_KEYS",
     "STATE_TIERS",

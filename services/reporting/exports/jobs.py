@@ -18,7 +18,7 @@ from contracts.attributes import AccessTier
 from services.reporting import store
 from services.reporting.domain import query
 from services.reporting.domain.query import Filters
-from services.reporting.domain.tiers import returned_fields, state_for_tier
+from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state_for_tier
 from services.reporting.exports.auditpack import build_pdf
 from services.reporting.exports.formats import CsvWriter, JsonWriter
 from services.reporting.signing import Signer
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 PAGE = 500
 # Exports read at these tiers log one access-log row per passport (as the HTTP reads do).
-LOGGED_TIERS = frozenset({AccessTier.legitimate_interest, AccessTier.authorities})
 ACCESS_LOG_SQL = """INSERT INTO access_log
     (reader, role, reader_tenant, passport_id, tenant, tier, access, fields, purpose, purpose_text, trace_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)"""
