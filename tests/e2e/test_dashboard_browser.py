@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from services.common.auth import Role
 from services.common.settings import REPO_ROOT, Settings
-from tests.conftest import new_key
+from tests.conftest import TEST_PORTS, new_key
 from tests.integration.test_reporting_readmodel import seed
-from tests.support import ServiceProcess, eventually
+from tests.support import ServiceProcess, eventually, service_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -36,9 +36,18 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def reporting(platform: dict[str, ServiceProcess]) -> ServiceProcess:
-    """The session platform's reporting (a second process on the same test port would fail to bind)."""
-    return platform["reporting"]
+async def reporting(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
+    logs = tmp_path_factory.mktemp("dashboard-logs")
+    env = service_env(settings, settings.api_keys_file)
+    env["BPASS_REPORTING_PORT"] = str(TEST_PORTS["reporting"])
+    env["BPASS_REPORTING_SIGNING_KEY_FILE"] = str(tmp_path_factory.mktemp("signing") / "key.pem")
+    process = ServiceProcess("reporting", TEST_PORTS["reporting"], env, logs / "reporting.log")
+    process.start()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture(scope="module")

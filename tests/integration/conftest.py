@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
-from tests.support import ServiceProcess
+from services.common.settings import Settings
+from tests.conftest import TEST_PORTS
+from tests.support import ServiceProcess, service_env
 
 
 @pytest.fixture(scope="module")
-def reporting(platform: dict[str, ServiceProcess]) -> ServiceProcess:
-    """The reporting service of the session's platform (one process on the test port: a second one started on
-    the same port would join the consumer group, fail to bind and leave, stalling the group while it does)."""
-    return platform["reporting"]
+async def reporting(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
+    """The reporting service alone, on its test port, in this session's namespace (one per test module)."""
+    logs = tmp_path_factory.mktemp("reporting-logs")
+    env = service_env(settings, settings.api_keys_file)
+    env["BPASS_REPORTING_PORT"] = str(TEST_PORTS["reporting"])
+    env["BPASS_REPORTING_SIGNING_KEY_FILE"] = str(tmp_path_factory.mktemp("signing") / "key.pem")
+    process = ServiceProcess("reporting", TEST_PORTS["reporting"], env, logs / "reporting.log")
+    process.start()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        process.stop()
