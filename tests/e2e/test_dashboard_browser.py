@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from services.common.auth import Role
 from services.common.settings import REPO_ROOT, Settings
-from tests.conftest import TEST_PORTS, new_key
+from tests.conftest import new_key
 from tests.integration.test_reporting_readmodel import seed
-from tests.support import ServiceProcess, eventually, service_env
+from tests.support import ServiceProcess, eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -33,21 +33,6 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
     reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
 )
-
-
-@pytest.fixture(scope="module")
-async def reporting(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
-    logs = tmp_path_factory.mktemp("dashboard-logs")
-    env = service_env(settings, settings.api_keys_file)
-    env["BPASS_REPORTING_PORT"] = str(TEST_PORTS["reporting"])
-    env["BPASS_REPORTING_SIGNING_KEY_FILE"] = str(tmp_path_factory.mktemp("signing") / "key.pem")
-    process = ServiceProcess("reporting", TEST_PORTS["reporting"], env, logs / "reporting.log")
-    process.start()
-    try:
-        await process.wait_ready()
-        yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

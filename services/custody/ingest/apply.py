@@ -214,7 +214,8 @@ def _apply_one(
     for pid, passport in targets.items():
         sequence = passport.sequence + 1
         previous_hash = passport.head_hash
-        entry_hash = hash_entry(
+        # The recorded fields, in the log's column order: hashed, then written with the hash.
+        fields = (
             pid,
             sequence,
             step.kind,
@@ -227,23 +228,8 @@ def _apply_one(
             content,
             previous_hash,
         )
-        log_rows.append(
-            (
-                pid,
-                sequence,
-                step.kind,
-                step.occurred_at,
-                step.handler_id,
-                step.from_handler_id,
-                step.to_handler_id,
-                step.source_event_id,
-                step.source,
-                content,
-                previous_hash,
-                entry_hash,
-                step.epcis_event_hash,
-            )
-        )
+        entry_hash = hash_entry(*fields)
+        log_rows.append((*fields, entry_hash, step.epcis_event_hash))
         previous_stage = passport.state.stage
         passport.sequence, passport.head_hash, passport.state, passport.dirty = (
             sequence,
