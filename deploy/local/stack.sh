@@ -427,13 +427,15 @@ kafka_launch() { # starts the broker in the background; kafka_wait waits for it
   kafka_render_props
   if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
     local id_file="$KAFKA_DIR/cluster.id" id
-    if [[ ! -s $id_file ]]; then
-      # A Kafka cluster id is a base64url-encoded random 16-byte UUID (what `kafka-storage random-uuid` prints).
-      head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$id_file"
-    fi
-    id=$(<"$id_file")
+    # A Kafka cluster id is a base64url-encoded random 16-byte UUID (what `kafka-storage random-uuid` prints). Like
+    # Kafka's Uuid.randomUuid(), never one that starts with '-': the storage tool would read it as an option.
+    id=$(cat "$id_file" 2>/dev/null || true)
+    while [[ ${#id} -ne 22 || $id == -* ]]; do
+      id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    done
+    printf '%s' "$id" >"$id_file"
     local jvm; mapfile -t jvm < <(kafka_jvm_args)
-    java "${jvm[@]}" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_PROPS" --ignore-formatted \
+    java "${jvm[@]}" kafka.tools.StorageTool format --cluster-id="$id" -c "$KAFKA_PROPS" --ignore-formatted \
       </dev/null >"$KAFKA_DIR/logs/format.log" 2>&1 \
       || die_log "kafka: formatting storage failed (kafka.tools.StorageTool format)" "$KAFKA_DIR/logs/format.log"
     info "kafka: formatted $(rel "$KAFKA_DIR/data") (cluster id $id)"
