@@ -225,12 +225,22 @@ async def test_change_stream_and_compacted_state_topic(
         assert configs["cleanup.policy"] == "compact"
     finally:
         await admin.close()
-    changes = await read_topic(settings, topics.tenant_passport_changes(tenant))
     first = population["rows"][0]["passport_id"].encode()
-    assert [json.loads(r.value)["version"] for r in changes if r.key == first][:4] == [1, 2, 3, 4]
-    latest: dict[bytes, Any] = {}
-    for record in await read_topic(settings, topics.tenant_passport_state(tenant)):
-        latest[record.key] = json.loads(record.value)
+
+    # Both topics are fed through the outbox relay, a moment after the read model commits.
+    async def first_changes() -> list[int] | None:
+        changes = await read_topic(settings, topics.tenant_passport_changes(tenant))
+        versions = [json.loads(r.value)["version"] for r in changes if r.key == first]
+        return versions if len(versions) >= 4 else None
+
+    assert (await eventually(first_changes, what="4 changes of the first passport"))[:4] == [1, 2, 3, 4]
+
+    async def latest_states() -> dict[bytes, Any] | None:
+        states = {r.key: json.loads(r.value) for r in await read_topic(settings, topics.tenant_passport_state(tenant))}
+        settled = len(states) >= len(population["rows"]) and states[first]["state"]["stage"] == "in_service"
+        return states if settled else None
+
+    latest = await eventually(latest_states, what="the latest state of every passport")
     assert len(latest) == len(population["rows"])
     assert latest[first]["state"]["stage"] == "in_service"
     await asyncio.sleep(0)
