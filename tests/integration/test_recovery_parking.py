@@ -129,8 +129,13 @@ async def test_a_batch_before_the_passports_are_minted_waits_and_is_accepted_whe
     assert view["treatment"]["batch_id"] == batch.batch_id
     assert {line["stage"] for line in view["lines"]} == {"treatment"}
     assert any(line["material"] == "nickel" and line["amount_kg"] != "0.000" for line in view["lines"])
-    ceased = {json.loads(r.value)["passport_id"] for r in await read_topic(settings, topics.PASSPORT_CEASED.name)}
-    assert {nmc.passport_id, lfp.passport_id} <= ceased
+
+    async def both_ceased() -> set[str] | None:  # the facts leave through the outbox relay
+        records = await read_topic(settings, topics.PASSPORT_CEASED.name)
+        ceased = {json.loads(r.value)["passport_id"] for r in records}
+        return ceased if {nmc.passport_id, lfp.passport_id} <= ceased else None
+
+    assert {nmc.passport_id, lfp.passport_id} <= await eventually(both_ceased, what="both passports ceased")
     assert await refusals_of(settings, event_id) is None
 
 

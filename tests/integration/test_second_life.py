@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -174,19 +175,20 @@ async def test_n_to_1_second_life_links_supersedes_and_shows_the_lineage(
         assert retry.json()["passport_id"] == successor
         assert retry.json()["created"] is False
 
-    minted = [
-        json.loads(r.value)
-        for r in await read_topic(settings, topics.PASSPORT_MINTED.name)
-        if r.key == successor.encode()
-    ]
+    # The facts leave through the outbox relay, a moment after the HTTP answer.
+    async def published(topic: str, count: int, mine: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        async def found() -> list[dict[str, Any]] | None:
+            bodies = [json.loads(r.value) for r in await read_topic(settings, topic)]
+            matching = [b for b in bodies if mine(b)]
+            return matching if len(matching) >= count else None
+
+        return await eventually(found, what=f"{count} facts on {topic}")
+
+    minted = await published(topics.PASSPORT_MINTED.name, 1, lambda b: b["passport_id"] == successor)
     assert len(minted) == 1
     assert minted[0]["tenant"] == operator_id
     assert minted[0]["predecessor_ids"] == [first, second]
-    superseded = [
-        json.loads(r.value)
-        for r in await read_topic(settings, topics.PASSPORT_SUPERSEDED.name)
-        if json.loads(r.value)["successor_id"] == successor
-    ]
+    superseded = await published(topics.PASSPORT_SUPERSEDED.name, 2, lambda b: b["successor_id"] == successor)
     assert sorted(s["passport_id"] for s in superseded) == sorted([first, second])  # the retry published nothing
     assert {(s["tenant"], s["responsible_operator"], s["status"]) for s in superseded} == {
         (oem, operator_id, "repurposed")
@@ -332,10 +334,12 @@ async def test_waste_by_collection_and_by_declaration_moves_responsibility_witho
         page = await oem_http.get(f"{reporting}/reporting/v1/passports", params={"limit": 10})
         assert sorted(p["passport_id"] for p in page.json()["items"]) == sorted([collected, declared])
 
-    facts = [
-        json.loads(r.value)
-        for r in await read_topic(settings, topics.CUSTODY_PASSPORT_STATUS.name)
-        if r.key in (collected.encode(), declared.encode())
-    ]
+    async def status_facts() -> list[dict[str, Any]] | None:
+        records = await read_topic(settings, topics.CUSTODY_PASSPORT_STATUS.name)
+        mine = [json.loads(r.value) for r in records if r.key in (collected.encode(), declared.encode())]
+        waste = {f["passport_id"] for f in mine if f.get("responsibility_basis")}
+        return mine if waste >= {collected, declared} else None
+
+    facts = await eventually(status_facts, what="the status facts of both passports")  # published by the relay
     bases = {(f["passport_id"], f["responsibility_basis"], f["responsible_party_kind"]) for f in facts}
     assert bases == {(collected, "collection", "waste_operator"), (declared, "waste_declaration", "producer")}
