@@ -6,10 +6,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.base import Message
-from contracts.passport_data import BatteryCategory, BatteryStatus, PassportSubject, StaticPassportData
+from contracts.passport_data import (
+    STATIC_DATA_DIGEST_PATTERN,
+    BatteryCategory,
+    BatteryStatus,
+    PassportSubject,
+    StaticPassportData,
+    static_data_digest,
+)
 
 
 class PassportSpec(BaseModel):
@@ -40,7 +47,71 @@ class MintPassportsRequested(Message):
 
 
 class PassportMinted(Message):
-    """A passport exists. Published once per (tenant, battery identifier); keyed by passport id."""
+    """A passport exists. Published once per (tenant, battery identifier); keyed by passport id.
+
+    The model-level static data is one document shared by every passport of a model, so a fact names it by
+    `static_data_digest` and carries it (`static_data`) only where a consumer could not know it yet: in the
+    first fact of each partition that one publication (a mint request, bulk or single) writes. Facts of one
+    partition are read in order, so a consumer that keeps the documents it has seen, by digest, can resolve
+    every fact without asking anyone. A fact built with `static_data` and no digest gets the digest computed;
+    one with both is refused if they disagree.
+    """
+
+    event_type = "eu.battery-passport.identity.passport-minted.v2"
+
+    passport_id: str = Field(
+        description="`urn:uuid:` + UUIDv7.", examples=["urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"]
+    )
+    tenant: str = Field(description="Owning tenant (the OEM).", examples=["acme-cells"])
+    subject: PassportSubject = Field(description="The battery, pack or batch it identifies.")
+    category: BatteryCategory = Field(description="Battery category.")
+    product_family: str | None = Field(default=None, description="OEM product family.")
+    public_uri: str = Field(description="The URI the QR code encodes (GS1 Digital Link or `/p/<id>`).")
+    static_data_digest: str = Field(
+        pattern=STATIC_DATA_DIGEST_PATTERN,
+        description="`sha256:` + hex SHA-256 of the static data document as minted, serialised as compact JSON "
+        "with sorted keys and no null members (`contracts.passport_data.static_data_digest`).",
+        examples=["sha256:3f0a9c1d5e7b2a4c6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d"],
+    )
+    static_data: StaticPassportData | None = Field(
+        default=None,
+        description="The document `static_data_digest` names, in the first fact of each partition of a "
+        "publication; absent from the others (the consumer has read it earlier on the same partition).",
+    )
+    extensions: dict[str, Any] = Field(default_factory=dict, description="OEM extension values.")
+    version: int = Field(ge=1, description="Passport data version, 1 at minting.")
+    minted_at: datetime = Field(description="When it was minted (UTC).")
+    minted_by: str = Field(description="Principal that minted it (API key id or message source).")
+    predecessor_ids: list[str] = Field(
+        default_factory=list,
+        description="Art. 77(7): the passports of the batteries this one was made from by repurposing, "
+        "remanufacturing or preparing for re-use (N to 1); empty for a battery placed on the market new.",
+        examples=[["urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11", "urn:uuid:01936f0e-9a10-7b55-8e21-0c6d2f7a4b90"]],
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _digest_of_carried_document(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("static_data_digest") is None and data.get("static_data") is not None:
+            static = data["static_data"]
+            if not isinstance(static, StaticPassportData):
+                static = StaticPassportData.model_validate(static)
+            data = {**data, "static_data": static, "static_data_digest": static_data_digest(static)}
+        return data
+
+    @model_validator(mode="after")
+    def _carried_document_matches(self) -> PassportMinted:
+        if self.static_data is not None and static_data_digest(self.static_data) != self.static_data_digest:
+            raise ValueError("static_data_digest does not match the static_data carried with it")
+        return self
+
+
+class PassportMintedV1(Message):
+    """Retired: a passport exists, with its whole static data in every fact (~5 kB each).
+
+    Superseded by `PassportMinted` on `bpass.identity.passport-minted.v2`, which names the static data document by
+    digest. Kept so its committed schema still describes what the v1 topic holds; nothing publishes it any more.
+    """
 
     event_type = "eu.battery-passport.identity.passport-minted.v1"
 

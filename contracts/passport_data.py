@@ -13,12 +13,14 @@ calendar dates; links are http(s) URLs; unknown fields are rejected.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 from pydantic.config import JsonDict
 
@@ -954,3 +956,17 @@ def fields_of_key(key: str, *, include_details: bool = False) -> tuple[str, ...]
 def field_tier(field_name: str) -> AccessTier:
     """Access tier of a StaticPassportData field: the tier of the longlist attribute it carries."""
     return by_key(longlist_key_of(field_name)).access_tier
+
+
+STATIC_DATA_DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+
+
+def static_data_document_digest(document: Mapping[str, object]) -> str:
+    """Content digest of a static data document in its JSON form (as `model_dump(mode="json",
+    exclude_none=True)` gives it): `sha256:` + hex SHA-256 of its compact JSON with sorted keys."""
+    return "sha256:" + hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def static_data_digest(data: StaticPassportData) -> str:
+    """The digest a `PassportMinted` fact names its static data document by."""
+    return static_data_document_digest(data.model_dump(mode="json", exclude_none=True))

@@ -14,7 +14,13 @@ from contracts.custody import (
     HandlerRegistryChanged,
     PassportStatusChanged,
 )
-from contracts.identity import MintPassportsRequested, PassportAmended, PassportMinted, PassportSuperseded
+from contracts.identity import (
+    MintPassportsRequested,
+    PassportAmended,
+    PassportMinted,
+    PassportMintedV1,
+    PassportSuperseded,
+)
 from contracts.recovery import (
     PassportCeased,
     RecoveryAttributed,
@@ -54,11 +60,20 @@ MINT_REQUESTS = Topic(
     "OEM systems ask for passports to be minted; keyed by the OEM's request id.",
 )
 PASSPORT_MINTED = Topic(
-    "bpass.identity.passport-minted.v1",
+    "bpass.identity.passport-minted.v2",
     PassportMinted,
     TopicKind.fact,
     "identity",
-    "A passport was minted; keyed by passport id.",
+    "A passport was minted; keyed by passport id. Its static data document is named by digest and carried by the "
+    "first fact of each partition of a publication.",
+)
+# Retired topics: nothing publishes or reads them any more; listed so their committed schemas stay described.
+PASSPORT_MINTED_V1 = Topic(
+    "bpass.identity.passport-minted.v1",
+    PassportMintedV1,
+    TopicKind.fact,
+    "identity",
+    "Retired by bpass.identity.passport-minted.v2 (static data by digest instead of ~5 kB in every fact).",
 )
 PASSPORT_AMENDED = Topic(
     "bpass.identity.passport-amended.v1",
@@ -214,6 +229,7 @@ ALL: tuple[Topic, ...] = (
     RECYCLED_CONTENT_ASSESSED,
     REPORTING_REJECTED,
 )
+RETIRED: tuple[Topic, ...] = (PASSPORT_MINTED_V1,)
 
 TENANT_PASSPORT_CHANGES = "bpass.tenant.{tenant}.passport-changes.v1"
 # Compacted (cleanup.policy=compact), keyed by passport id, payload `contracts.reporting.PassportState`.

@@ -19,7 +19,8 @@ SERVICES = ("identity", "custody", "recovery", "reporting")
 
 def payload_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema, one per payload type (its CloudEvents type names the file)."""
-    models: set[type[BaseModel]] = {t.payload for t in topics.ALL} | {PassportChanged, PassportState}
+    registered = (*topics.ALL, *topics.RETIRED)
+    models: set[type[BaseModel]] = {t.payload for t in registered} | {PassportChanged, PassportState}
     return {f"{m.event_type}.json": m.model_json_schema(mode="validation") for m in models}  # type: ignore[attr-defined]
 
 

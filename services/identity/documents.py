@@ -6,13 +6,12 @@ Passports of one model share one `StaticPassportData` object (bulk defaults); st
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from contracts.passport_data import StaticPassportData
+from contracts.passport_data import StaticPassportData, static_data_document_digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +22,7 @@ class StaticDocument:
 
 
 def document_of_json(data: dict[str, Any]) -> StaticDocument:
-    raw = orjson.dumps(data)
-    digest = "sha256:" + hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return StaticDocument(data, raw, digest)
+    return StaticDocument(data, orjson.dumps(data), static_data_document_digest(data))
 
 
 class StaticDocuments:

@@ -8,11 +8,14 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+import orjson
+
 from contracts.custody import CustodyRecorded, PassportStatusChanged
 from contracts.identity import PassportAmended, PassportMinted, PassportSuperseded
 from contracts.recovery import PassportCeased, RecoveryAttributed
 from contracts.telemetry import InServiceDataUpdated
 from services.common.consumer import Inbound, UnitOfWork
+from services.common.static_documents import static_documents_of, unknown_document
 from services.reporting.domain import readmodel
 from services.reporting.projection import FactChange, Projection
 from services.reporting.streams import traceparent_of
@@ -53,9 +56,13 @@ def ceased_details(fact: PassportCeased) -> dict[str, Any]:
     }
 
 
-def minted_with_links(state: dict[str, Any], fact: PassportMinted) -> list[str]:
-    """A minted passport, linked to the passports it was made from (second life, Art. 77(7))."""
-    changed = readmodel.apply_minted(state, fact=fact)
+def minted_with_links(
+    state: dict[str, Any], fact: PassportMinted, static_data: dict[str, Any] | None = None
+) -> list[str]:
+    """A minted passport, linked to the passports it was made from (second life, Art. 77(7)). `static_data`: the
+    resolved document the fact names (passports of one model share it: the state gets its own copy)."""
+    own = orjson.loads(orjson.dumps(static_data)) if static_data is not None else None
+    changed = readmodel.apply_minted(state, fact=fact, static_data=own)
     links = readmodel.apply_links(state, predecessor_ids=fact.predecessor_ids)
     return changed + [name for name in links if name not in changed]
 
@@ -84,14 +91,17 @@ class Projector:
         await self.projection.apply(uow, changes)
 
     async def on_passport_minted(self, uow: UnitOfWork, items: list[Inbound[PassportMinted]]) -> None:
-        await self._apply(
-            uow,
-            [
-                FactChange(f.passport_id, f.tenant, "minted", partial(minted_with_links, fact=f), trace(uow, item))
-                for item in items
-                for f in [item.payload]
-            ],
-        )
+        documents = await static_documents_of(uow.conn, (item.payload for item in items))
+        changes = []
+        for item in items:
+            f = item.payload
+            static_data = documents.get(f.static_data_digest)
+            if static_data is None:
+                uow.reject(item, [unknown_document(f)])
+                continue
+            fold = partial(minted_with_links, fact=f, static_data=static_data)
+            changes.append(FactChange(f.passport_id, f.tenant, "minted", fold, trace(uow, item)))
+        await self._apply(uow, changes)
 
     async def on_passport_amended(self, uow: UnitOfWork, items: list[Inbound[PassportAmended]]) -> None:
         await self._apply(

@@ -5,7 +5,7 @@ The row locks taken here (passports, lots) serialise writers that could otherwis
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,10 @@ from services.recovery.domain.treatment import InputWeights, KnownPassport, Trea
 from services.recovery.store.common import copy_rows, materials_of
 
 
-async def remember_passports(conn: DbConnection, facts: Sequence[PassportMinted]) -> None:
+async def remember_passports(
+    conn: DbConnection, facts: Sequence[PassportMinted], documents: Mapping[str, dict[str, Any]]
+) -> None:
+    """Keep each passport with its static data (`documents`: digest -> the JSON form of each fact's document)."""
     await conn.executemany(
         """INSERT INTO known_passports (passport_id, tenant, battery_identifier, category, static_data, minted_at,
                                         kind, public_uri)
@@ -31,7 +34,7 @@ async def remember_passports(conn: DbConnection, facts: Sequence[PassportMinted]
                 f.tenant,
                 f.subject.battery_identifier,
                 f.category.value,
-                f.static_data.model_dump(mode="json", exclude_none=True),
+                documents[f.static_data_digest],
                 f.minted_at,
                 f.subject.kind.value,
                 f.public_uri,

@@ -79,7 +79,13 @@ def _ensure(state: dict[str, Any]) -> None:
             state[key] = factory()
 
 
-def apply_minted(state: dict[str, Any], fact: PassportMinted) -> list[str]:
+def apply_minted(state: dict[str, Any], fact: PassportMinted, static_data: dict[str, Any] | None = None) -> list[str]:
+    """`static_data`: the JSON form of the document the fact names (`fact.static_data_digest`), resolved by the
+    caller; if not given, the fact must carry it."""
+    if static_data is None:
+        if fact.static_data is None:
+            raise ValueError(f"{fact.passport_id}: the fact only names its static data; resolve the document first")
+        static_data = fact.static_data.model_dump(mode="json", exclude_none=True)
     _ensure(state)
     if state.get("minted"):
         return []
@@ -92,7 +98,7 @@ def apply_minted(state: dict[str, Any], fact: PassportMinted) -> list[str]:
             "category": fact.category.value,
             "product_family": fact.product_family,
             "public_uri": fact.public_uri,
-            "static_data": fact.static_data.model_dump(mode="json", exclude_none=True),
+            "static_data": static_data,
             "extensions": fact.extensions,
             "data_version": fact.version,
             "minted_at": fact.minted_at.isoformat(),
@@ -113,9 +119,9 @@ def apply_minted(state: dict[str, Any], fact: PassportMinted) -> list[str]:
         "minted_at",
         "minted_by",
     ]
-    initial_status = fact.static_data.battery_status
-    if initial_status is not None and initial_status.value != state["status"]:
-        state["status"] = initial_status.value
+    initial_status = static_data.get("battery_status")
+    if initial_status is not None and initial_status != state["status"]:
+        state["status"] = initial_status
         changed.append("status")
     return changed
 

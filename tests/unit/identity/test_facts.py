@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
+import pydantic
 import pytest
 
+from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.envelope import Envelope, parse_envelope
 from contracts.identity import BulkMintRequest, PassportMinted
+from contracts.passport_data import static_data_digest
+from services.common.messaging import partition_for
 from services.identity import domain, facts
 from services.identity.documents import StaticDocuments, document_of_json
 from services.identity.examples import EXAMPLE_GTIN, EXAMPLE_RESOLVER, valid_static_payload
@@ -64,10 +69,10 @@ def expected_fact(p: domain.NewPassport) -> PassportMinted:
 def test_rows_carry_the_contract_payload_keyed_by_passport_id() -> None:
     passports = planned()
     documents = StaticDocuments()
-    rows = facts.minted_rows(passports, documents, topic="ns.bpass.identity.passport-minted.v1", source="urn:s")
+    rows = facts.minted_rows(passports, documents, topic="ns.bpass.identity.passport-minted.v2", source="urn:s")
     assert len(rows) == 2
     for row, p in zip(rows, passports, strict=True):
-        assert row.topic == "ns.bpass.identity.passport-minted.v1"
+        assert row.topic == "ns.bpass.identity.passport-minted.v2"
         assert row.key == p.passport_id.encode()
         assert PassportMinted.model_validate_json(row.payload) == expected_fact(p)
     assert len(documents.distinct()) == 2  # the shared document and the pack's own
@@ -100,3 +105,48 @@ def test_documents_are_content_addressed() -> None:
     assert a.digest == b.digest
     assert a.digest.startswith("sha256:")
     assert document_of_json({"a": [2, 1], "b": 1}).digest != a.digest
+
+
+def many(count: int) -> list[domain.NewPassport]:
+    request = BulkMintRequest.model_validate(
+        {
+            "defaults": {"category": "ev", "static_data": valid_static_payload(BatteryCategory.ev)},
+            "passports": [{"subject": {"kind": "battery", "battery_identifier": f"B{i:04d}"}} for i in range(count)],
+        }
+    )
+    return domain.plan_passports(
+        domain.items_from_bulk(request), tenant="acme", minted_by="k", now=NOW, resolver_base=EXAMPLE_RESOLVER
+    )
+
+
+def test_a_shared_document_travels_once_per_partition_and_every_fact_resolves_in_partition_order() -> None:
+    passports = many(500)
+    rows = facts.minted_rows(passports, StaticDocuments(), topic="t", source="urn:s")
+    digest = static_data_digest(passports[0].item.static_data)
+    by_partition: dict[int, list[dict[str, object]]] = {}
+    for row in rows:
+        partition = partition_for(row.key, range(topics.PASSPORT_MINTED.partitions), ())
+        by_partition.setdefault(partition, []).append(orjson.loads(row.payload))
+    assert sorted(by_partition) == list(range(topics.PASSPORT_MINTED.partitions))
+    for facts_here in by_partition.values():
+        assert {f["static_data_digest"] for f in facts_here} == {digest}
+        assert "static_data" in facts_here[0]
+        assert not any("static_data" in f for f in facts_here[1:])
+    carried = sum(len(row.payload) for row in rows[:1])
+    assert max(len(row.payload) for row in rows[1:] if b'"static_data"' not in row.payload) * 5 < carried
+    # Every fact, carrying or not, is a valid contract payload.
+    for row in rows:
+        assert PassportMinted.model_validate_json(row.payload).static_data_digest == digest
+
+
+def test_a_fact_whose_document_disagrees_with_its_digest_is_refused() -> None:
+    p = planned()[0]
+    good = expected_fact(p).model_dump(mode="json")
+    assert good["static_data_digest"] == static_data_digest(p.item.static_data)
+    with pytest.raises(pydantic.ValidationError, match="does not match"):
+        PassportMinted.model_validate({**good, "static_data_digest": "sha256:" + "0" * 64})
+    with pytest.raises(pydantic.ValidationError, match="static_data_digest"):
+        PassportMinted.model_validate({**good, "static_data_digest": None, "static_data": None})
+    naming_only = PassportMinted.model_validate({**good, "static_data": None})
+    assert naming_only.static_data is None
+    assert naming_only.static_data_digest == good["static_data_digest"]
