@@ -39,6 +39,7 @@ TEST_PORTS = {
     "recovery": PORT_BASE + 3,
     "reporting": PORT_BASE + 4,
 }
+STANDALONE_REPORTING_PORT = PORT_BASE + 34
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -161,12 +162,13 @@ async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture(scope="module")
 async def reporting(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ServiceProcess]:
-    """The reporting service alone, on its test port, in this session's namespace (one per test module)."""
+    """The reporting service alone, in this session's namespace (one per test module), on a port of its own: the
+    session platform's reporting may be running too (the two then share the consumer group and the database)."""
     logs = tmp_path_factory.mktemp("reporting-logs")
     env = service_env(settings, settings.api_keys_file)
-    env["BPASS_REPORTING_PORT"] = str(TEST_PORTS["reporting"])
+    env["BPASS_REPORTING_PORT"] = str(STANDALONE_REPORTING_PORT)
     env["BPASS_REPORTING_SIGNING_KEY_FILE"] = str(tmp_path_factory.mktemp("signing") / "key.pem")
-    process = ServiceProcess("reporting", TEST_PORTS["reporting"], env, logs / "reporting.log")
+    process = ServiceProcess("reporting", STANDALONE_REPORTING_PORT, env, logs / "reporting.log")
     process.start()
     try:
         await process.wait_ready()

@@ -26,7 +26,7 @@ from services.identity.examples import valid_static_data
 from services.reporting.domain.tiers import state_for_tier
 from tests.conftest import new_key
 from tests.support import ServiceProcess, eventually, send_fact
-from tests.unit.reporting.factories import T0, batteries, custody_chain, minted
+from tests.unit.reporting.factories import T0, batteries, custody_chain, minted, replaced
 
 OWNER_ONLY = ("extensions", "product_family", "amendments", "minted_by")
 
@@ -47,11 +47,8 @@ async def world(platform: dict[str, ServiceProcess], settings: Settings) -> Worl
     """A passport with static data of every tier, extensions, custody steps and in-service data."""
     tenant = f"oem-{uuid.uuid4().hex[:10]}"
     fact = minted(batteries(1)[0], tenant)
-    fact = fact.model_copy(
-        update={
-            "static_data": valid_static_data(BatteryCategory(fact.category.value)),
-            "extensions": {"supplier_lot": "S-9"},
-        }
+    fact = replaced(
+        fact, static_data=valid_static_data(BatteryCategory(fact.category.value)), extensions={"supplier_lot": "S-9"}
     )
     pid = fact.passport_id
     await send_fact(settings, topics.PASSPORT_MINTED, fact, pid)

@@ -19,7 +19,7 @@ from services.common.auth import Role
 from services.common.settings import Settings
 from tests.conftest import new_key
 from tests.support import ServiceProcess, eventually, send_fact
-from tests.unit.reporting.factories import T0, batteries, minted, status_changed
+from tests.unit.reporting.factories import T0, batteries, minted, replaced, status_changed
 
 
 def passport(tenant: str, model: str, status: BatteryStatus | None = None, made: date | None = None) -> PassportMinted:
@@ -27,7 +27,7 @@ def passport(tenant: str, model: str, status: BatteryStatus | None = None, made:
     static = fact.static_data.model_copy(
         update={"battery_model": model, "battery_status": status, "manufacturing_date": made or date(2025, 12, 1)}
     )
-    return fact.model_copy(update={"static_data": static})
+    return replaced(fact, static_data=static)
 
 
 def health(pid: str, tenant: str, soh: str, at: datetime) -> InServiceDataUpdated:

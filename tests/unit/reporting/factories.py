@@ -57,6 +57,15 @@ def minted(battery: Battery, tenant: str, pid: str | None = None, at: datetime =
     )
 
 
+def replaced(fact: PassportMinted, **update: Any) -> PassportMinted:
+    """The fact with fields replaced and validated again: a new `static_data` gets its digest recomputed
+    (`model_copy` would keep the old digest, and consumers refuse a fact whose document disagrees with it)."""
+    body = {**dict(fact), **update}
+    if "static_data" in update:
+        body["static_data_digest"] = None
+    return PassportMinted.model_validate(body)
+
+
 def custody_chain(pid: str, tenant: str, kinds: list[str], at: datetime = T0) -> list[CustodyRecorded]:
     previous = "0" * 64
     out = []
