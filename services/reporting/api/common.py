@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.runtime import Runtime
 from services.reporting.domain import query
 from services.reporting.domain.query import Filters
+from services.reporting.domain.tiers import hidden_dimensions
 
 READERS = require_roles(*OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator)
 CROSS_TENANT_ROLES = frozenset({Role.regulator, Role.platform_operator})
@@ -159,9 +161,30 @@ class FilterParams:
         self.placed_to = placed_to
         self.ceased = ceased
 
-    def resolve(self, principal: Principal) -> Filters:
+    def names(self) -> list[str]:
+        """The dimensions this request filters on (`ext.<field>` for extension fields)."""
+        given = [*self.equals, *(f"{query.EXTENSION_PREFIX}{key}" for key in self.extensions)]
+        given += [name for name in ("placed_from", "placed_to") if getattr(self, name) is not None]
+        return given + (["ceased"] if self.ceased is not None else [])
+
+    def resolve(self, principal: Principal, group_by: Sequence[str] = ()) -> Filters:
+        """The filters over the tenant the principal may report on; 403 `dimension_not_permitted` when it filters
+        or groups by data its tier may not read (regulators: the OEM's product family and extension fields)."""
+        tenant = scope_tenant(principal, self.tenant)
+        tier = reader_tier(principal, tenant)
+        hidden = hidden_dimensions([*self.names(), *group_by], tier)
+        if hidden:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                {
+                    "reason": "dimension_not_permitted",
+                    "field": hidden[0],
+                    "message": f"{', '.join(hidden)}: data of the owner only; at the {tier.value} tier, filter and "
+                    "group by what that tier reads (model, chemistry, category, status, stage, ...).",
+                },
+            )
         return Filters(
-            tenant=scope_tenant(principal, self.tenant),
+            tenant=tenant,
             equals=self.equals,
             extensions=self.extensions,
             placed_from=self.placed_from,
@@ -171,6 +194,12 @@ class FilterParams:
 
 
 FILTERS = Depends(FilterParams)
+DIMENSION_NOT_PERMITTED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    403: {
+        "description": "`dimension_not_permitted`: a filter or grouping on data the caller's tier may not read "
+        "(for regulators: the OEM's product family and extension fields); `field` names the first one."
+    }
+}
 EXTENSION_FILTER_DOC = (
     "Filter on OEM extension fields too with `ext.<field>=<value>` query parameters (exact match, any number)."
 )

@@ -16,6 +16,7 @@ from services.common.auth import Principal
 from services.reporting import store
 from services.reporting.api.access_log import record_read
 from services.reporting.api.common import (
+    DIMENSION_NOT_PERMITTED_RESPONSE,
     EXTENSION_FILTER_DOC,
     FILTERS,
     PURPOSE_REQUIRED_RESPONSE,
@@ -96,6 +97,7 @@ class Lookup(BaseModel):
     "/passports",
     response_model=SearchPage,
     summary="Search passports (filtered, keyset-paged)",
+    responses=DIMENSION_NOT_PERMITTED_RESPONSE,
     description="Passports of your tenant matching every filter given, ordered by passport id. " + EXTENSION_FILTER_DOC,
 )
 async def search_passports(
@@ -147,6 +149,7 @@ def summary_for_tier(item: dict[str, Any], tier: AccessTier) -> dict[str, Any]:
     "/passports:count",
     response_model=Counts,
     summary="Count passports grouped by dimensions",
+    responses=DIMENSION_NOT_PERMITTED_RESPONSE,
     description="Group by any of category, chemistry, model, product_family, plant, status, stage, batch, "
     "current_handler, kind, placed_on_market_month, ceased or `ext.<field>`; comma-separated. " + EXTENSION_FILTER_DOC,
 )
@@ -156,8 +159,8 @@ async def count_passports(
     filters: Annotated[FilterParams, FILTERS],
     group_by: Annotated[str, Query(description="Comma-separated dimensions.", examples=["chemistry,stage"])],
 ) -> dict[str, Any]:
-    resolved = filters.resolve(principal)
     dims = query.validate_group_by([g.strip() for g in group_by.split(",") if g.strip()])
+    resolved = filters.resolve(principal, dims)
     groups, from_cube = await store.counts(runtime_of(request).pool, resolved, dims)
     return {
         "tenant": resolved.tenant,

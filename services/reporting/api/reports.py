@@ -13,7 +13,7 @@ from contracts.errors import ValidationFailed, Violation
 from services.common.auth import Principal
 from services.common.runtime import Runtime
 from services.reporting import store
-from services.reporting.api.common import FILTERS, READERS, FilterParams, runtime_of
+from services.reporting.api.common import DIMENSION_NOT_PERMITTED_RESPONSE, FILTERS, READERS, FilterParams, runtime_of
 from services.reporting.domain import reports
 from services.reporting.domain.query import Filters
 
@@ -100,7 +100,7 @@ async def list_reports(principal: Annotated[Principal, READERS]) -> dict[str, An
     "market). Filters on category, chemistry, model, product_family, plant, status and stage are answered from "
     "pre-aggregated counters (second-life and state-of-health: model and status only). CSV holds the report's "
     "`rows` table.",
-    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}, **DIMENSION_NOT_PERMITTED_RESPONSE},
 )
 async def get_report(
     name: ReportName,

@@ -17,7 +17,7 @@ Reads at the legitimate-interest and authorities tiers are logged (`api/access_l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,3 +188,32 @@ def returned_fields(view: dict[str, Any]) -> list[str]:
     if isinstance(static, dict):
         names.extend(f"static_data.{name}" for name in static)
     return sorted(names)
+
+
+# Where each search filter and grouping dimension of the read API comes from in the read-model state: a reader
+# may filter or group by it only where it may read that part (a filter on a hidden field would reveal its values
+# through which passports match and how many). `ext.<field>` dimensions come from `extensions`.
+DIMENSION_SOURCES: Mapping[str, str] = {
+    "model": "static_data.battery_model",
+    "product_family": "product_family",
+    "chemistry": "static_data.battery_chemistry",
+    "category": "category",
+    "batch": "subject",
+    "plant": "static_data.manufacturing_place",
+    "status": "status",
+    "stage": "stage",
+    "current_handler": "current_handler_id",
+    "kind": "kind",
+    "placed_from": "in_service.placed_on_market_at",
+    "placed_to": "in_service.placed_on_market_at",
+    "placed_on_market_month": "in_service.placed_on_market_at",
+    "ceased": "ceased",
+}
+
+
+def hidden_dimensions(names: Iterable[str], tier: AccessTier) -> list[str]:
+    """The dimensions among `names` a reader at `tier` may not filter or group by (unknown ones: owner only)."""
+    if tier is AccessTier.owner:
+        return []
+    sources = {name: "extensions" if name.startswith("ext.") else DIMENSION_SOURCES.get(name) for name in names}
+    return [name for name, source in sources.items() if source is None or not can_read(tier, tier_of_path(source))]
