@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 
 import asyncpg
+from prometheus_client import Gauge
 
 from contracts import topics
 from services.common.consumer import UnitOfWork
@@ -22,6 +23,25 @@ from services.recovery.handlers.inbound import refuse_expired
 log = logging.getLogger(__name__)
 SERVICE = "recovery"
 SWEEP_LIMIT = 100  # batches per transaction
+
+# What an operator watches: batches waiting for facts that have not arrived, and how long the oldest has waited
+# (it is refused at BPASS_RECOVERY_PARKING_MAX_AGE_S). Set after every sweep.
+PARKED_BATCHES = Gauge("bpass_recovery_parked_batches", "Treatment batches parked, waiting for mint or custody facts")
+OLDEST_PARKED_SECONDS = Gauge(
+    "bpass_recovery_oldest_parked_seconds", "How long the oldest parked treatment batch has waited (0: none parked)"
+)
+PARKED_SQL = "SELECT count(*), coalesce(extract(epoch FROM now() - min(parked_at)), 0) FROM parked_treatment_batches"
+
+
+async def observe_parked(pool: asyncpg.Pool) -> tuple[int, float]:
+    """Set the parked-batch gauges; returns (batches parked, seconds the oldest has waited)."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(PARKED_SQL)
+    assert row is not None
+    count, oldest = int(row[0]), float(row[1])
+    PARKED_BATCHES.set(count)
+    OLDEST_PARKED_SECONDS.set(oldest)
+    return count, oldest
 
 
 async def sweep_parked(pool: asyncpg.Pool, settings: Settings, max_age: timedelta) -> int:
@@ -45,6 +65,7 @@ async def sweep_forever(runtime: Runtime) -> None:
             decided = await sweep_parked(runtime.platform_pool, runtime.settings, config.parking_max_age)
             if decided:
                 log.info("refused %d parked treatment batch(es) that waited too long", decided)
+            await observe_parked(runtime.platform_pool)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("parked batch sweep failed (%r); trying again in %.0f s", exc, config.parking_sweep_interval_s)
         await asyncio.sleep(config.parking_sweep_interval_s)

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from prometheus_client import REGISTRY
 
 from contracts import topics
 from contracts.attributes import BatteryCategory
@@ -24,7 +25,7 @@ from services.common.auth import Role
 from services.common.db import create_pool
 from services.common.settings import Settings
 from services.identity.examples import valid_static_data
-from services.recovery.sweep import sweep_parked
+from services.recovery.sweep import observe_parked, sweep_parked
 from tests.conftest import new_key
 from tests.integration.recovery_support import receive, recovery_knows_handler, register_handler
 from tests.integration.test_recovery_flow import send, treatment_batch
@@ -160,7 +161,13 @@ async def test_a_batch_whose_passport_is_never_minted_is_refused_once_it_has_wai
     )
     pool = await create_pool(settings.platform_dsn(), "recovery", max_size=1)
     try:
+        # The operator's gauges show it waiting (other tests' batches may be parked too, none as old).
+        count, oldest = await observe_parked(pool)
+        assert count >= 1
+        assert oldest >= timedelta(days=8).total_seconds()
+        assert REGISTRY.get_sample_value("bpass_recovery_oldest_parked_seconds") == oldest
         await sweep_parked(pool, settings, timedelta(days=7))  # (or recovery's own sweep, whichever comes first)
+        assert (await observe_parked(pool))[1] < timedelta(days=7).total_seconds()
     finally:
         await pool.close()
     refused = await eventually(lambda: refusals_of(settings, event_id), what="the refusal")
