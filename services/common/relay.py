@@ -132,7 +132,7 @@ class OutboxRelay:
         partitions: dict[str, list[int]] = {}
         for row in rows:
             topic: str = row["topic"]
-            headers = {name: value for name, value in row["headers"]}
+            headers = dict(row["headers"])  # [[name, value], ...] as written
             if traced:
                 # A producer span per message, child of the span that wrote the row; its context travels on.
                 span = tracer.start_span(
@@ -157,8 +157,8 @@ class OutboxRelay:
             all_partitions = partitions.get(topic)
             if all_partitions is None:
                 all_partitions = partitions[topic] = sorted(await producer.partitions_for(topic))
-            available = [] if key is not None else producer.client.cluster.available_partitions_for_topic(topic)
-            tp = (topic, partition_for(key, all_partitions, list(available)))
+            available = () if key is not None else list(producer.client.cluster.available_partitions_for_topic(topic))
+            tp = (topic, partition_for(key, all_partitions, available))
             builder = builders.get(tp)
             if len(value) > LARGE_MESSAGE_BYTES:
                 # `send` checks the size against the producer's limit (and refuses what the broker would).

@@ -186,7 +186,7 @@ def _apply_one(
     waiting: list[str] = []
     for index, reference in enumerate(step.references):
         matches = resolved.get(reference, [])
-        if len({tenant for _, tenant in matches}) > 1:
+        if len(matches) > 1 and len({tenant for _, tenant in matches}) > 1:
             hard.append(_ambiguous(reference, index))
         for pid, _ in matches:
             if pid in passports:
