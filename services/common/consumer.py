@@ -178,9 +178,35 @@ ENVELOPE_HEADERS = {
 }
 
 
+def undecodable_envelope_headers(record: ConsumerRecord[Any, Any], headers: dict[str, str]) -> list[Violation]:
+    """A CloudEvents attribute whose bytes are not UTF-8 (`header_map` replaced them): refused, naming it."""
+    suspects = {name for name in ENVELOPE_HEADERS.values() if "\ufffd" in headers.get(name, "")}
+    if not suspects:
+        return []
+    violations = []
+    for name, value in record.headers or ():
+        if name.lower() in suspects and isinstance(value, bytes):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                violations.append(
+                    Violation(
+                        field=f"headers.{name.lower()}",
+                        reason="invalid_utf8",
+                        message=f"CloudEvents attributes are UTF-8 text; byte {exc.start} of this one is not.",
+                    )
+                )
+    return violations
+
+
 def parse_record(record: ConsumerRecord[Any, Any], payload_type: type[P]) -> Parsed[P]:
     """Validate one record: CloudEvents headers, event type, JSON body, payload contract."""
     headers = header_map(record.headers or [])
+    undecodable = undecodable_envelope_headers(record, headers)
+    if undecodable:
+        return Parsed(
+            record, f"kafka:{record.topic}:{record.partition}:{record.offset}", None, None, undecodable, headers
+        )
     try:
         envelope_or_errors = envelope_from_header_map(headers)
     except ValidationError as exc:  # present but out of the contract's bounds (an overlong ce_id): refused, not retried

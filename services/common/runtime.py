@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import time
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 import asyncpg
 import redis.asyncio as aioredis
 import uvicorn
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -73,6 +75,12 @@ class ServiceSpec:
     routers: list[APIRouter] = field(default_factory=list)
     on_start: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)  # set on `app.state` for the routes
+
+
+def decodable_headers(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
+    """A copy of the record whose header values all decode as UTF-8 (undecodable bytes replaced)."""
+    headers = [(name, value.decode("utf-8", "replace").encode()) for name, value in record.headers or ()]
+    return dataclasses.replace(record, headers=headers)
 
 
 class Runtime:
@@ -138,6 +146,18 @@ class Runtime:
         async def keep_raw(message: KafkaMessage, original_decoder: Any = None) -> KafkaMessage:
             return message
 
+        async def tolerant_parse(records: Any, original_parser: Any) -> KafkaMessage:
+            """FastStream's batch parser decodes every header as strict UTF-8 and drops a batch it cannot (no
+            rejection, no dead letter, and the good messages of that batch with it). It gets headers it can
+            decode; the consumer reads the records as sent and refuses what is wrong with them."""
+            try:
+                message: KafkaMessage = await original_parser(records)
+            except UnicodeDecodeError:
+                batch = records if isinstance(records, tuple) else (records,)
+                message = await original_parser(tuple(decodable_headers(record) for record in batch))
+                message.raw_message = records
+            return message
+
         self.broker.subscriber(
             self.settings.topic(subscription.topic.name),
             group_id=self.settings.group_id(self.name),
@@ -149,6 +169,7 @@ class Runtime:
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
             decoder=keep_raw,
+            parser=tolerant_parse,
             title=subscription.topic.name,
             description=subscription.description,
         )(on_messages)
