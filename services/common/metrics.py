@@ -23,6 +23,12 @@ EVENT_AGE_SECONDS = Histogram(
 )
 MESSAGES_OUT = Counter("bpass_messages_out_total", "Messages published by the outbox relay", ["service", "topic"])
 OUTBOX_BACKLOG = Gauge("bpass_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_REFUSED = Counter(
+    "bpass_outbox_refused_total", "Outbox rows Kafka refused for good, moved to outbox_refused", ["service"]
+)
+RELAY_FAILURES = Counter(
+    "bpass_outbox_relay_failures_total", "Times the outbox relay failed and started again", ["service"]
+)
 CONSUMER_LAG = Gauge(
     "bpass_consumer_lag", "Messages not yet consumed, per topic partition", ["service", "topic", "partition"]
 )

@@ -12,11 +12,14 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import os
+import time
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
@@ -32,6 +35,12 @@ FETCH_SQL = """
 SELECT id, topic, message_key, headers, payload FROM outbox
 WHERE id > $1 ORDER BY id LIMIT $2
 """
+REFUSED_SQL = """
+INSERT INTO outbox_refused (id, topic, message_key, headers, payload, created_at, error)
+SELECT o.id, o.topic, o.message_key, o.headers, o.payload, o.created_at, r.error
+FROM outbox o JOIN unnest($1::bigint[], $2::text[]) AS r (id, error) ON r.id = o.id
+ON CONFLICT (id) DO NOTHING
+"""
 MAX_BATCHES_IN_FLIGHT = 2
 # A record this large goes through `send`, which checks it against the producer's maximum request size.
 LARGE_MESSAGE_BYTES = 256 * 1024
@@ -46,6 +55,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.published = 0
+        self.refused: dict[int, str] = {}  # outbox id -> why Kafka refused it, until moved to `outbox_refused`
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.service}")
@@ -57,6 +67,7 @@ class OutboxRelay:
                 await self._task
 
     async def _run(self) -> None:
+        failures, last_failure = 0, -math.inf
         while True:
             try:
                 await self._lead()
@@ -65,6 +76,16 @@ class OutboxRelay:
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox relay of %s lost its connection (%r); reconnecting", self.service, exc)
                 await asyncio.sleep(1.0)
+            except Exception:  # e.g. Kafka refusing a batch: the relay must outlive it, or the outbox stops for good
+                now = time.monotonic()
+                failures = failures + 1 if now - last_failure < 300 else 1  # back off while it keeps failing
+                last_failure = now
+                pause = min(30.0, 2.0**failures)
+                metrics.RELAY_FAILURES.labels(self.service).inc()
+                log.exception(
+                    "outbox relay of %s failed; publishing from the outbox again in %.0f s", self.service, pause
+                )
+                await asyncio.sleep(pause)
 
     async def _lead(self) -> None:
         conn = await asyncpg.connect(
@@ -164,7 +185,12 @@ class OutboxRelay:
                 # `send` checks the size against the producer's limit (and refuses what the broker would).
                 if builder is not None:
                     futures.append(await self._queue(builders.pop(tp), tp))
-                futures.append(await producer.send(topic, value=value, key=key, partition=tp[1], headers=kafka_headers))
+                try:
+                    sent = await producer.send(topic, value=value, key=key, partition=tp[1], headers=kafka_headers)
+                except MessageSizeTooLargeError as exc:  # refused for good: set aside, the rows behind it go on
+                    self.refused[row["id"]] = f"{type(exc).__name__}: {exc}"
+                    continue
+                futures.append(sent)
                 continue
             if builder is not None:
                 if builder.append(timestamp=None, key=key, value=value, headers=kafka_headers) is not None:
@@ -196,6 +222,14 @@ class OutboxRelay:
         if self.settings.fault_inject == "crash_after_publish":
             log.error("fault injection: crashing after publishing, before marking the outbox rows")
             os._exit(98)
+        refused = [(i, self.refused.pop(i)) for i in ids if i in self.refused]
+        if refused:
+            await conn.execute(REFUSED_SQL, [i for i, _ in refused], [error for _, error in refused])
+            for outbox_id, error in refused:
+                metrics.OUTBOX_REFUSED.labels(self.service).inc()
+                log.error(
+                    "outbox row %d of %s refused by Kafka, moved to outbox_refused: %s", outbox_id, self.service, error
+                )
         # Deleting a row costs PostgreSQL a fraction of rewriting it with `published_at` set.
         await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
-        self.published += len(ids)
+        self.published += len(ids) - len(refused)
