@@ -96,7 +96,8 @@ async def read_topic(settings: Settings, topic: str, *, physical: bool = False, 
 
 
 def headers_of(record: Any) -> dict[str, str]:
-    return {k: v.decode() for k, v in (record.headers or [])}
+    """A record's headers as text; bytes that are not UTF-8 (some tests publish such headers) are replaced."""
+    return {k: v.decode("utf-8", "replace") for k, v in (record.headers or [])}
 
 
 @dataclass

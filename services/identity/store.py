@@ -37,16 +37,7 @@ ORDER BY battery_identifier
 # No conflict target: a clash on (tenant, identifier) means "already minted"; one on the GTIN + serial of
 # another tenant's passport is found afterwards and refused. Rows go in identifier order, so concurrent
 # requests for overlapping batteries take their row locks in the same order (no deadlock).
-INSERT_SQL = """
-INSERT INTO passports (passport_id, tenant, battery_identifier, kind, category, product_family, gtin,
-                       batch_number, public_uri, minted_at, minted_by)
-SELECT passport_id, tenant, battery_identifier, kind, category, product_family, gtin, batch_number,
-       public_uri, minted_at, minted_by
-FROM mint_stage
-ORDER BY battery_identifier
-ON CONFLICT DO NOTHING
-RETURNING passport_id
-"""
+INSERT_SQL = INSERT_NEW_SQL + "ON CONFLICT DO NOTHING\nRETURNING passport_id\n"
 
 DOCUMENTS_SQL = """
 INSERT INTO static_data_documents (digest, static_data)

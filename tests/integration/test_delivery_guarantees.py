@@ -248,16 +248,16 @@ async def test_relay_killed_after_publish_before_marking_is_applied_once(
         reporting.stop()
 
 
-async def test_bad_messages_are_answered_and_never_block_the_partition(
-    platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], db: asyncpg.Connection
-) -> None:
-    _, key = tenant
-    async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": key}) as http:
+async def passport_custody_knows(
+    platform: dict[str, ServiceProcess], settings: Settings, oem_key: str, db: asyncpg.Connection, prefix: str
+) -> str:
+    """A passport minted over HTTP, once custody knows it; `carrier-1` registered and verified to report on it."""
+    async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": oem_key}) as http:
         minted = await http.post(
             f"{platform['identity'].base_url}/identity/v1/passports",
-            json=mint_body(f"BAD-{uuid.uuid4().hex[:8]}"),
+            json=mint_body(f"{prefix}-{uuid.uuid4().hex[:8]}"),
         )
-    passport_id = minted.json()["passport_id"]
+    passport_id: str = minted.json()["passport_id"]
     await register_verified_handler(
         platform["custody"].base_url, new_key(settings, Role.platform_operator), "carrier-1"
     )
@@ -265,6 +265,13 @@ async def test_bad_messages_are_answered_and_never_block_the_partition(
         lambda: db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1", passport_id),
         what="custody to learn the passport",
     )
+    return passport_id
+
+
+async def test_bad_messages_are_answered_and_never_block_the_partition(
+    platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], db: asyncpg.Connection
+) -> None:
+    passport_id = await passport_custody_knows(platform, settings, tenant[1], db, "BAD")
     good = custody_event(passport_id)
     source = "urn:bpass:handler:carrier-1"
     ids = {name: str(uuid.uuid4()) for name in ("not_json", "bad_field", "poison", "good")}

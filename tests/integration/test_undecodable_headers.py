@@ -8,33 +8,17 @@ import uuid
 from typing import Any
 
 import asyncpg
-import httpx
 
 from contracts import topics
-from services.common.auth import Role
 from services.common.settings import Settings
-from tests.conftest import new_key
-from tests.e2e.test_walking_skeleton import mint_body, register_verified_handler
-from tests.integration.test_delivery_guarantees import custody_event
+from tests.integration.test_delivery_guarantees import custody_event, passport_custody_knows
 from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, read_topic
 
 
 async def test_undecodable_headers_never_block_the_partition(
     platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], db: asyncpg.Connection
 ) -> None:
-    _, key = tenant
-    async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": key}) as http:
-        minted = await http.post(
-            f"{platform['identity'].base_url}/identity/v1/passports", json=mint_body(f"HDR-{uuid.uuid4().hex[:8]}")
-        )
-    passport_id = minted.json()["passport_id"]
-    await register_verified_handler(
-        platform["custody"].base_url, new_key(settings, Role.platform_operator), "carrier-1"
-    )
-    await eventually(
-        lambda: db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1", passport_id),
-        what="custody to learn the passport",
-    )
+    passport_id = await passport_custody_knows(platform, settings, tenant[1], db, "HDR")
     source = "urn:bpass:handler:carrier-1"
     topic = topics.CUSTODY_EVENTS.name
     good = custody_event(passport_id)

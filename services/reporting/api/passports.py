@@ -30,7 +30,13 @@ from services.reporting.api.common import (
 )
 from services.reporting.cache import PassportCache
 from services.reporting.domain import query
-from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state_for_tier, tier_of_path
+from services.reporting.domain.tiers import (
+    DIMENSION_SOURCES,
+    LOGGED_TIERS,
+    returned_fields,
+    state_for_tier,
+    tier_of_path,
+)
 
 router = APIRouter(prefix="/reporting/v1", tags=["passports"])
 
@@ -118,19 +124,14 @@ async def search_passports(
 
 # Where each summary field comes from in the read-model state: a reader sees it when it may read that part.
 SUMMARY_SOURCES = {
+    **{
+        name: DIMENSION_SOURCES[name]
+        for name in ("kind", "model", "product_family", "chemistry", "category", "batch", "plant", "status", "stage")
+    },
     "battery_identifier": "battery_identifier",
     "public_uri": "public_uri",
-    "kind": "kind",
-    "model": "static_data.battery_model",
-    "product_family": "product_family",
-    "chemistry": "static_data.battery_chemistry",
-    "category": "category",
-    "batch": "subject",
-    "plant": "static_data.manufacturing_place",
-    "status": "status",
-    "stage": "stage",
-    "placed_on_market_at": "in_service.placed_on_market_at",
-    "current_handler_id": "current_handler_id",
+    "placed_on_market_at": DIMENSION_SOURCES["placed_from"],
+    "current_handler_id": DIMENSION_SOURCES["current_handler"],
     "minted_at": "minted_at",
     "extensions": "extensions",
 }
