@@ -113,6 +113,16 @@ class PassportMintedV1(Message):
     digest. Kept so its committed schema still describes what the v1 topic holds; nothing publishes it any more.
     """
 
+    # Its committed schema stays exactly as published (title and description included): a retired contract is
+    # never edited.
+    model_config = ConfigDict(
+        **Message.model_config,
+        title="PassportMinted",
+        json_schema_extra={
+            "description": "A passport exists. Published once per (tenant, battery identifier); keyed by passport id."
+        },
+    )
+
     event_type = "eu.battery-passport.identity.passport-minted.v1"
 
     passport_id: str = Field(

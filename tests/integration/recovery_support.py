@@ -3,6 +3,7 @@ in a recycler's hands, and waiting until recovery's copies of those custody fact
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -10,10 +11,11 @@ from typing import Any
 import asyncpg
 import httpx
 
+from contracts import topics
 from services.common.auth import Role
 from services.common.settings import Settings
 from tests.conftest import new_key
-from tests.support import ServiceProcess, eventually
+from tests.support import ServiceProcess, eventually, read_topic
 
 
 async def register_handler(
@@ -88,3 +90,24 @@ async def recycler_holding(
         await recovery_knows_handler(db, refiner)
     await recovery_sees_holder(db, passport_ids, recycler)
     return {"operator_key": operator_key}
+
+
+async def refusals(settings: Settings) -> dict[str, list[tuple[str, str]]]:
+    """Recovery's refusals so far, by the refused message's CloudEvents id: each violation's field and reason."""
+    found = {}
+    for record in await read_topic(settings, topics.RECOVERY_REJECTED.name):
+        refusal = json.loads(record.value)
+        found[refusal["rejected_ce_id"]] = [(v["field"], v["reason"]) for v in refusal["violations"]]
+    return found
+
+
+async def batch_outcome(db: asyncpg.Connection, recycler: str, batch_id: str, *, what: str) -> Any:
+    """Wait until recovery has decided a treatment batch; its stored outcome (JSON text)."""
+    return await eventually(
+        lambda: db.fetchval(
+            "SELECT outcome FROM recovery.treatment_batches WHERE recycler_id = $1 AND batch_id = $2",
+            recycler,
+            batch_id,
+        ),
+        what=what,
+    )

@@ -27,7 +27,13 @@ from services.common.settings import Settings
 from services.identity.examples import valid_static_data
 from services.recovery.sweep import observe_parked, sweep_parked
 from tests.conftest import new_key
-from tests.integration.recovery_support import receive, recovery_knows_handler, register_handler
+from tests.integration.recovery_support import (
+    batch_outcome,
+    receive,
+    recovery_knows_handler,
+    refusals,
+    register_handler,
+)
 from tests.integration.test_recovery_flow import send, treatment_batch
 from tests.support import ServiceProcess, eventually, read_topic, send_fact
 
@@ -64,11 +70,7 @@ async def inbox_outcome(db: asyncpg.Connection, recycler: str, event_id: str) ->
 
 
 async def refusals_of(settings: Settings, event_id: str) -> list[tuple[str, str]] | None:
-    for record in await read_topic(settings, topics.RECOVERY_REJECTED.name):
-        refusal = json.loads(record.value)
-        if refusal["rejected_ce_id"] == event_id:
-            return [(v["field"], v["reason"]) for v in refusal["violations"]]
-    return None
+    return (await refusals(settings)).get(event_id)
 
 
 async def test_a_batch_before_the_passports_are_minted_waits_and_is_accepted_when_they_and_custody_arrive(
@@ -111,14 +113,7 @@ async def test_a_batch_before_the_passports_are_minted_waits_and_is_accepted_whe
 
     # The recycler's receipt reaches custody and then recovery: the batch is accepted.
     await receive(settings, custody, recycler, [nmc.passport_id, lfp.passport_id])
-    outcome = await eventually(
-        lambda: db.fetchval(
-            "SELECT outcome FROM recovery.treatment_batches WHERE recycler_id = $1 AND batch_id = $2",
-            recycler,
-            batch.batch_id,
-        ),
-        what="the parked batch to be accepted",
-    )
+    outcome = await batch_outcome(db, recycler, batch.batch_id, what="the parked batch to be accepted")
     assert json.loads(outcome)["passports_ceased"] == 2
     assert await parked(db, recycler, batch.batch_id) is None
     assert await inbox_outcome(db, recycler, event_id) == "applied"

@@ -20,21 +20,19 @@ from services.common.auth import Role
 from services.common.settings import Settings
 from tests.conftest import new_key
 from tests.integration.recovery_support import (
+    batch_outcome,
     receive,
     recovery_knows_handler,
     recovery_sees_holder,
+    refusals,
     register_handler,
 )
 from tests.integration.test_recovery_flow import mint, send, treatment_batch
-from tests.support import ServiceProcess, eventually, read_topic
+from tests.support import ServiceProcess, eventually
 
 
 async def _rejections(settings: Settings, event_ids: set[str]) -> dict[str, list[tuple[str, str]]] | None:
-    found = {}
-    for record in await read_topic(settings, topics.RECOVERY_REJECTED.name):
-        refusal = json.loads(record.value)
-        if refusal["rejected_ce_id"] in event_ids:
-            found[refusal["rejected_ce_id"]] = [(v["field"], v["reason"]) for v in refusal["violations"]]
+    found = {ce_id: violations for ce_id, violations in (await refusals(settings)).items() if ce_id in event_ids}
     return found if set(found) == event_ids else None
 
 
@@ -154,14 +152,7 @@ async def test_recovery_believes_only_verified_handlers_and_passports_in_the_rec
     )
     assert sorted(waiting) == sorted([early[0], early_lfp[0]])
     await receive(settings, custody, recycler, [early[0], early_lfp[0]])
-    outcome = await eventually(
-        lambda: db.fetchval(
-            "SELECT outcome FROM recovery.treatment_batches WHERE recycler_id = $1 AND batch_id = $2",
-            recycler,
-            early_batch.batch_id,
-        ),
-        what="the parked batch to be accepted",
-    )
+    outcome = await batch_outcome(db, recycler, early_batch.batch_id, what="the parked batch to be accepted")
     assert json.loads(outcome)["passports_ceased"] == 2
     parked = await db.fetchval(
         "SELECT count(*) FROM recovery.parked_treatment_batches WHERE recycler_id = $1", recycler

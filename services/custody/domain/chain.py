@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec
 
 import orjson
+
+P = ParamSpec("P")
 
 GENESIS_HASH = "0" * 64
 
@@ -81,35 +84,15 @@ def canonical_bytes(
         return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def hash_entry(
-    passport_id: str,
-    sequence: int,
-    kind: str,
-    occurred_at: datetime,
-    handler_id: str,
-    from_handler_id: str | None,
-    to_handler_id: str | None,
-    source_event_id: str,
-    source: str,
-    content: dict[str, Any],
-    previous_hash: str,
-) -> str:
-    """`LogEntry.entry_hash` of an entry with these fields."""
-    return hashlib.sha256(
-        canonical_bytes(
-            passport_id,
-            sequence,
-            kind,
-            occurred_at,
-            handler_id,
-            from_handler_id,
-            to_handler_id,
-            source_event_id,
-            source,
-            content,
-            previous_hash,
-        )
-    ).hexdigest()
+def _sha256_hex_of(canonical: Callable[P, bytes]) -> Callable[P, str]:
+    def digest(*args: P.args, **kwargs: P.kwargs) -> str:
+        return hashlib.sha256(canonical(*args, **kwargs)).hexdigest()
+
+    return digest
+
+
+# `LogEntry.entry_hash` of an entry with these fields (`canonical_bytes`' parameters).
+hash_entry = _sha256_hex_of(canonical_bytes)
 
 
 @dataclass(frozen=True)
