@@ -414,7 +414,9 @@ kafka_render_props() {
   mv "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
 }
 KAFKA_T0=""
-KAFKA_LOG_OFFSET=0
+KAFKA_LAUNCHED_AT=""  # when this broker was launched, as Kafka's log lines stamp their time ("%Y-%m-%d %H:%M:%S")
+# awk: p is set from a file's first line stamped at or after t (a stack trace's lines carry no stamp of their own)
+KAFKA_SINCE_LAUNCH='FNR == 1 { p = 0 } !p && substr($0, 1, 1) == "[" && substr($0, 1, 20) >= t { p = 1 }'
 KAFKA_STARTING=0
 KAFKA_LAUNCH_PID=""
 kafka_launch() { # starts the broker in the background; kafka_wait waits for it
@@ -426,7 +428,8 @@ kafka_launch() { # starts the broker in the background; kafka_wait waits for it
     return
   fi
   if [[ -n $pid ]]; then  # started by an earlier 'up' and still booting
-    KAFKA_STARTING=1; KAFKA_LAUNCH_PID=$pid; KAFKA_LOG_OFFSET=0; return
+    KAFKA_STARTING=1; KAFKA_LAUNCH_PID=$pid
+    KAFKA_LAUNCHED_AT=$(date -d "$(ps -o lstart= -p "$pid")" '+%F %T' 2>/dev/null || date '+%F %T'); return
   fi
   check_port_free kafka "$KAFKA_PORT" BPASS_KAFKA_PORT
   check_port_free "kafka (controller)" "$KAFKA_CONTROLLER_PORT" BPASS_KAFKA_CONTROLLER_PORT
@@ -447,7 +450,7 @@ kafka_launch() { # starts the broker in the background; kafka_wait waits for it
       || die_log "kafka: formatting storage failed (kafka.tools.StorageTool format)" "$KAFKA_DIR/logs/format.log"
     info "kafka: formatted $(rel "$KAFKA_DIR/data") (cluster id $id)"
   fi
-  KAFKA_LOG_OFFSET=$(stat -c %s "$KAFKA_DIR/logs/server.log" 2>/dev/null || echo 0)
+  KAFKA_LAUNCHED_AT=$(date '+%F %T')
   printf '\n==== %s stack.sh up: starting Kafka %s\n' "$(date -u +%FT%TZ)" "$(kafka_version)" >>"$KAFKA_DIR/logs/kafka.out"
   # setsid: own session, so Ctrl-C in the calling terminal does not stop the broker; the wrapper shell writes its
   # own pid and then becomes java (exec), so the pid file holds the broker's pid.
@@ -457,11 +460,16 @@ kafka_launch() { # starts the broker in the background; kafka_wait waits for it
   KAFKA_LAUNCH_PID=$!
   KAFKA_STARTING=1
 }
-kafka_started_logged() {
-  local f="$KAFKA_DIR/logs/server.log"
-  [[ -f $f ]] || return 1
-  grep -q 'Kafka Server started' < <(tail -c "+$((KAFKA_LOG_OFFSET + 1))" "$f")
+kafka_logged() { # kafka_logged TEXT: has this broker logged TEXT since it was launched?
+  # By time stamp, not by file offset: a broker with many topics and groups logs more than one 50 MB file while
+  # it starts, so server.log rolls over to server.log.N under our feet.
+  local files; mapfile -t files < <(find "$KAFKA_DIR/logs" -maxdepth 1 -name 'server.log*' \
+    -newermt "$KAFKA_LAUNCHED_AT" -exec grep -lF -- "$1" {} + 2>/dev/null)
+  ((${#files[@]})) || return 1  # grep first: awk reads the few files that hold TEXT at all
+  awk -v t="[$KAFKA_LAUNCHED_AT" -v text="$1" "$KAFKA_SINCE_LAUNCH"' p && index($0, text) { f = 1; exit }
+    END { exit !f }' "${files[@]}"
 }
+kafka_started_logged() { kafka_logged 'Kafka Server started'; }
 kafka_fail() { # kafka_fail MESSAGE: the message, then what the JVM printed and the new part of server.log
   printf '==> ERROR: %s\n' "$1" >&2
   local out="$KAFKA_DIR/logs/kafka.out" log="$KAFKA_DIR/logs/server.log"
@@ -469,19 +477,32 @@ kafka_fail() { # kafka_fail MESSAGE: the message, then what the JVM printed and 
     printf '    --- JVM output (%s) ---\n' "$(rel "$out")" >&2
     sed -n '/^==== .* stack.sh up: starting/h; //!H; ${x; p}' "$out" | tail -n 15 | sed 's/^/    | /' >&2
   fi
-  local recent; recent=$(tail -c "+$((KAFKA_LOG_OFFSET + 1))" "$log" 2>/dev/null | tail -n 25 || true)
+  local recent; recent=$(awk -v t="[$KAFKA_LAUNCHED_AT" "$KAFKA_SINCE_LAUNCH"' p' "$log" 2>/dev/null | tail -n 25 || true)
   if [[ -n $recent ]]; then
     printf '    --- last lines of %s ---\n' "$(rel "$log")" >&2
     sed 's/^/    | /' <<<"$recent" >&2
   fi
   exit 1
 }
+kafka_bind_failed() { # did the broker that just exited fail to bind one of its ports?
+  kafka_logged 'Address already in use'
+}
 kafka_wait() {
   [[ $KAFKA_STARTING == 1 ]] || return 0
   local deadline=$(( $(now_us) + KAFKA_TIMEOUT * 1000000 )) pid
   pid=$(read_pid "$KAFKA_DIR/kafka.pid"); pid=${pid:-$KAFKA_LAUNCH_PID}
+  local attempt=1
   while :; do
     if ! kill -0 "$pid" 2>/dev/null; then
+      # Kafka's ports lie in Linux's ephemeral range, so a client socket (even the broker's own first connection
+      # to its controller) can hold one for a moment. The port is free again soon after: launch again, twice.
+      if (( attempt < 3 )) && kafka_bind_failed; then
+        info "kafka: a port was taken for a moment (Address already in use); starting again (attempt $((attempt + 1)) of 3)"
+        attempt=$((attempt + 1)); sleep 2
+        KAFKA_STARTING=0; kafka_launch
+        pid=$KAFKA_LAUNCH_PID; deadline=$(( $(now_us) + KAFKA_TIMEOUT * 1000000 ))
+        continue
+      fi
       kafka_fail "kafka: the broker exited during startup (pid $pid); logs in $(rel "$KAFKA_DIR/logs")"
     fi
     if port_open "$KAFKA_PORT" && kafka_started_logged; then break; fi
