@@ -558,6 +558,22 @@ class Kafka:
                 )
             await asyncio.sleep(0.25)
 
+    async def wait_settled(self, groups: dict[str, list[str]], timeout: float = 120, quiet_s: float = 1.0) -> None:
+        """Until each service in `groups` has consumed everything on its topics and, for `quiet_s` after that, no
+        topic of theirs nor a rejected topic grew: what the services publish in turn (through their outbox
+        relays) has arrived and been consumed too, and every refusal is on its topic."""
+        names = sorted({name for topics_of in groups.values() for name in topics_of} | set(REJECTED_TOPICS))
+        deadline = time.monotonic() + timeout
+        while True:
+            before = await self.ends(names)
+            for service, topics_of in groups.items():
+                await self.wait_consumed(service, topics_of, max(1.0, deadline - time.monotonic()))
+            await asyncio.sleep(quiet_s)
+            if await self.ends(names) == before:
+                return
+            if time.monotonic() > deadline:
+                raise SimulationError(f"the platform did not settle within {timeout:.0f} s: {', '.join(names)} grow")
+
     async def read(self, start: dict[TopicPartition, int], sent: set[str]) -> list[dict[str, Any]]:
         """Refusals (and flagged acceptances) of messages in `sent`, published since `start`."""
         end = await self.ends(list(REJECTED_TOPICS))
@@ -739,9 +755,20 @@ async def run_simulation(
             # 6. everything consumed; then read the refusals
             t = bar.add_task("waiting for the platform to settle", total=None)
             await kafka.wait_consumed("recovery", [topics.REFINER_REPORTS.name], timeout)
-            await kafka.wait_consumed("reporting", [topics.CUSTODY_RECORDED.name, topics.PASSPORT_CEASED.name], timeout)
+            # Custody's status changes and recovery's attributions and ceased facts leave through outbox relays
+            # after their inputs were consumed: settled means every topic stopped growing and is read.
+            await kafka.wait_settled(
+                {
+                    "custody": [topics.CUSTODY_EVENTS.name],
+                    "recovery": [topics.TREATMENT_BATCHES.name, topics.REFINER_REPORTS.name,
+                                 topics.CUSTODY_RECORDED.name],
+                    "reporting": [topics.PASSPORT_MINTED.name, topics.CUSTODY_RECORDED.name,
+                                  topics.CUSTODY_PASSPORT_STATUS.name, topics.RECOVERY_ATTRIBUTED.name,
+                                  topics.PASSPORT_CEASED.name],
+                },
+                timeout,
+            )  # fmt: skip
             bar.update(t, total=1, completed=1)
-        await asyncio.sleep(1.0)  # refusals leave through the services' outbox relays
         refusals = await kafka.read(start_offsets, sim.sent.ids)
         stages = await _stage_counts(sim, run)
     finally:

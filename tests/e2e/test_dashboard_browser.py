@@ -22,7 +22,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from services.common.auth import Role
 from services.common.settings import REPO_ROOT, Settings
 from tests.conftest import new_key
-from tests.integration.test_reporting_readmodel import seed
+from tests.integration.test_reporting_readmodel import seed, seed_projected
 from tests.support import ServiceProcess, eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,16 +85,12 @@ async def test_dashboard_views_in_a_real_browser(
 ) -> None:
     tenant = f"oem-{uuid.uuid4().hex[:10]}"
     key = new_key(settings, Role.oem_admin, tenant)
-    rows = await seed(settings, tenant, n=12)
     import httpx
 
     async with httpx.AsyncClient(base_url=reporting.base_url, headers={"X-API-Key": key}, timeout=10) as http:
-
-        async def projected() -> bool:
-            r = await http.get("/reporting/v1/reports/end-of-life")
-            return r.status_code == 200 and r.json()["by_stage"].get("recycled") == 1
-
-        await eventually(projected, what="the population projected")
+        rows = await seed(settings, tenant, http, n=12)
+        # All of it, not only the cease: the views below show every passport, every stage and the custody steps.
+        await eventually(lambda: seed_projected(http, rows), what="the population projected")
     base = reporting.base_url
     driver = browser
 

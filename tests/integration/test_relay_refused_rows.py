@@ -35,12 +35,16 @@ async def test_a_refused_row_is_set_aside_and_the_rows_behind_it_are_published(
         return values or None
 
     assert await eventually(published, what="the row behind the refused one") == [b"behind the refused one"]
-    refused = await eventually(
-        lambda: db.fetchrow(
+
+    async def set_aside() -> asyncpg.Record | None:
+        # The relay copies the refused row, then deletes both rows from the outbox: a statement each, so wait for
+        # the deletion too, not only the copy.
+        row = await db.fetchrow(
             "SELECT topic, length(payload) AS size, error FROM custody.outbox_refused WHERE id = $1", huge
-        ),
-        what="the refused row set aside",
-    )
+        )
+        left = await db.fetchval("SELECT count(*) FROM custody.outbox WHERE id = ANY($1::bigint[])", [huge, after])
+        return row if row is not None and left == 0 else None
+
+    refused = await eventually(set_aside, what="the refused row set aside and both rows gone from the outbox")
     assert (refused["topic"], refused["size"]) == (topic, 2 * 1024 * 1024)
     assert "MessageSizeTooLargeError" in refused["error"]
-    assert await db.fetchval("SELECT count(*) FROM custody.outbox WHERE id = ANY($1::bigint[])", [huge, after]) == 0

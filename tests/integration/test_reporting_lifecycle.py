@@ -57,10 +57,18 @@ async def fleet(reporting: ServiceProcess, settings: Settings) -> dict[str, Any]
     for fact in facts.values():
         await send_fact(settings, topics.PASSPORT_MINTED, fact, fact.passport_id)
     pid = {name: fact.passport_id for name, fact in facts.items()}
-    for name, soh in (("placed_a", "97.5"), ("placed_b", "88.0"), ("repurposed", "81.2")):
-        await send_fact(settings, topics.IN_SERVICE_DATA, health(pid[name], tenant, soh, T0), pid[name])
     key = new_key(settings, Role.oem_admin, tenant)
     async with httpx.AsyncClient(base_url=reporting.base_url, timeout=10, headers={"X-API-Key": key}) as http:
+
+        async def minted() -> bool:
+            # Readings and status changes are consumed side by side with the mintings, from topics of their own:
+            # a placing projected before its minting would snapshot no static part.
+            r = await http.get("/reporting/v1/passports:count", params={"group_by": "stage"})
+            return r.status_code == 200 and r.json()["total"] == len(facts)
+
+        await eventually(minted, what="the passports minted")
+        for name, soh in (("placed_a", "97.5"), ("placed_b", "88.0"), ("repurposed", "81.2")):
+            await send_fact(settings, topics.IN_SERVICE_DATA, health(pid[name], tenant, soh, T0), pid[name])
 
         async def readings_projected() -> bool:
             r = await http.get("/reporting/v1/reports/state-of-health")
@@ -128,7 +136,6 @@ async def test_state_of_health_report_by_model_and_age(
     newer = health(pid["placed_b"], fleet["tenant"], "86.4", T0 + timedelta(days=30))
     await send_fact(settings, topics.IN_SERVICE_DATA, newer, pid["placed_b"])
     async with client(reporting, fleet["key"]) as http:
-
         young_age = str(years_since((T0 + timedelta(days=1)).date()))
 
         async def report() -> dict[str, Any] | None:
