@@ -53,6 +53,7 @@ import httpx
 import orjson
 import uuid_utils
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -67,6 +68,7 @@ from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetr
 from services.common.auth import Role, add_key
 from services.common.db import init_connection, migrate
 from services.common.settings import REPO_ROOT, Settings
+from services.reporting.app import build_spec
 
 DB = "bpass_bench_reporting"
 TENANT = "bench-oem"
@@ -401,6 +403,11 @@ class Service:
                                         stdout=log, stderr=log)  # fmt: skip
         log.close()
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def check(self) -> None:
         assert self.process is not None
         if self.process.poll() is not None:
@@ -417,38 +424,91 @@ class Service:
             self.process.wait(timeout=20)
 
 
-async def project(pool: asyncpg.Pool, service: Service, streams: dict[str, list[Fact]]) -> tuple[float, float]:
-    """Start the process, wait until it consumed every fact and published its outbox: (facts/s, facts/s incl.
-    publishing the change streams), both from the first fact projected."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc; a process gone counts nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """The local PostgreSQL's processes (server and backends): what the database spends, whoever asks."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if command.startswith((b"postgres:", b"/usr/lib/postgresql/")):
+                pids.append(int(entry.name))
+    return pids
+
+
+async def group_stable(admin: AIOKafkaAdminClient, group: str, members: int) -> bool:
+    """Has the group every member it should, and finished rebalancing?"""
+    (response,) = await admin.describe_consumer_groups([group])
+    _, _, state, _, _, found = response.groups[0][:6]
+    return bool(state == "Stable" and len(found) == members)
+
+
+async def project(pool: asyncpg.Pool, services: list[Service], streams: dict[str, list[Fact]]) -> tuple[float, float]:
+    """Start the processes (one consumer group), wait until they consumed every fact and published their outbox:
+    (facts/s, facts/s incl. publishing the change streams). The clock starts once every process has joined the
+    group and the group is stable (with several processes, the first ones start alone and then pause for a
+    rebalance: that start-up is not the rate the group keeps up), and at the first fact projected; the facts
+    projected before it are not counted. Prints the CPU time reporting and PostgreSQL spent per fact meanwhile
+    (PostgreSQL's includes whatever else uses it then)."""
     expected = sum(len(v) for v in streams.values())
-    names = [service.settings.topic(n) for n in streams]
-    service.start()
-    first_seen: float | None = None
-    consumed = 0
-    last_print = 0.0
-    deadline = time.perf_counter() + 900
-    while consumed < expected and time.perf_counter() < deadline:
-        service.check()
-        consumed = await pool.fetchval("SELECT count(*) FROM inbox WHERE topic = ANY($1::text[])", names)
-        now = time.perf_counter()
-        if consumed and first_seen is None:
-            first_seen = now
-        if now - last_print > 2:
-            print(f"    consumed {consumed:>7,} / {expected:,} facts", flush=True)
-            last_print = now
-        await asyncio.sleep(0.2)
-    if consumed < expected or first_seen is None:
-        raise SystemExit(f"only {consumed} of {expected} facts consumed after 900 s; see {service.log_path}")
+    settings = services[0].settings
+    names = [settings.topic(n) for n in streams]
+    members = len(services) * len(build_spec(settings).subscriptions)  # one group member per subscription
+    for service in services:
+        service.start()
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        started: tuple[float, int, float, float] | None = None  # when, facts before, CPU of reporting and PostgreSQL
+        consumed = 0
+        last_print = 0.0
+        deadline = time.perf_counter() + 900
+        while consumed < expected and time.perf_counter() < deadline:
+            for service in services:
+                service.check()
+            consumed = await pool.fetchval("SELECT count(*) FROM inbox WHERE topic = ANY($1::text[])", names)
+            now = time.perf_counter()
+            if started is None and consumed and await group_stable(admin, settings.group_id("reporting"), members):
+                started = (now, consumed, cpu_seconds([s.pid for s in services]), cpu_seconds(postgres_pids()))
+            if now - last_print > 2:
+                print(f"    consumed {consumed:>7,} / {expected:,} facts", flush=True)
+                last_print = now
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    if consumed < expected or started is None:
+        raise SystemExit(f"only {consumed} of {expected} facts consumed after 900 s; see {services[0].log_path}")
     consumed_at = time.perf_counter()
+    first_seen, before, cpu_reporting, cpu_postgres = started
+    counted = expected - before
+    per_fact = [(cpu_seconds(p) - c0) / max(1, counted) * 1e6
+                for p, c0 in (([s.pid for s in services], cpu_reporting), (postgres_pids(), cpu_postgres))]  # fmt: skip
+    say(f"{len(services)} process(es); {before:,} facts projected before the group was stable, {counted:,} timed; "
+        f"CPU per fact: reporting {per_fact[0]:.0f} µs, PostgreSQL {per_fact[1]:.0f} µs")  # fmt: skip
     backlog = 1
     while backlog and time.perf_counter() < deadline:
-        service.check()
+        for service in services:
+            service.check()
         backlog = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         await asyncio.sleep(0.2)
     published_at = time.perf_counter()
-    rate = expected / max(1e-6, consumed_at - first_seen)
-    published = expected / max(1e-6, published_at - first_seen)
-    say(f"{expected:,} facts: {rate:,.0f} facts/s projected; {published:,.0f} facts/s until the change streams were "
+    rate = counted / max(1e-6, consumed_at - first_seen)
+    published = counted / max(1e-6, published_at - first_seen)
+    say(f"{counted:,} facts: {rate:,.0f} facts/s projected; {published:,.0f} facts/s until the change streams were "
         f"published (load average {os.getloadavg()[0]:.1f})")  # fmt: skip
     return rate, published
 
@@ -467,7 +527,13 @@ async def timed(http: httpx.AsyncClient, url: str, params: dict[str, Any], runs:
 
 
 async def projection_run(
-    base: Settings, dsn: str, keyring: Path, pool: asyncpg.Pool, label: str, streams: dict[str, list[Fact]]
+    base: Settings,
+    dsn: str,
+    keyring: Path,
+    pool: asyncpg.Pool,
+    label: str,
+    streams: dict[str, list[Fact]],
+    instances: int,
 ) -> tuple[float, float, float]:
     settings = base.model_copy(update={"database_url": dsn, "topic_namespace": f"bench{uuid.uuid4().hex[:6]}."})
     total = sum(len(v) for v in streams.values())
@@ -475,11 +541,12 @@ async def projection_run(
     await publish_facts(settings, streams)
     baseline = await kafka_read_rate(settings, list(streams), total)
     say(f"{label}: baseline, a bare consumer reads these topics at {baseline:,.0f} records/s")
-    service = Service(settings, keyring, f"reporting-{label}.log")
+    services = [Service(settings, keyring, f"reporting-{label}-{n}.log") for n in range(instances)]
     try:
-        rate, published = await project(pool, service, streams)
+        rate, published = await project(pool, services, streams)
     finally:
-        service.stop()
+        for service in services:
+            service.stop()
     return rate, published, baseline
 
 
@@ -502,7 +569,9 @@ async def main(args: argparse.Namespace) -> None:
     try:
         if args.facts:
             streams = {topics.PASSPORT_MINTED.name: minted_facts(args.facts, "bench-minted")}
-            rate, published, baseline = await projection_run(base, dsn, keyring, pool, "minted", streams)
+            rate, published, baseline = await projection_run(
+                base, dsn, keyring, pool, "minted", streams, args.instances
+            )
             results += [
                 f"RESULT projection_minted_only_facts_per_s={rate:.0f} facts/s",
                 f"RESULT projection_minted_only_published_facts_per_s={published:.0f} facts/s",
@@ -510,7 +579,7 @@ async def main(args: argparse.Namespace) -> None:
             ]
         if args.mix_passports:
             streams = mixed_facts(args.mix_passports, args.lifecycle, "bench-mixed")
-            rate, published, baseline = await projection_run(base, dsn, keyring, pool, "mixed", streams)
+            rate, published, baseline = await projection_run(base, dsn, keyring, pool, "mixed", streams, args.instances)
             results += [
                 f"RESULT projection_mixed_facts_per_s={rate:.0f} facts/s",
                 f"RESULT projection_mixed_published_facts_per_s={published:.0f} facts/s",
@@ -591,5 +660,6 @@ if __name__ == "__main__":
     parser.add_argument("--mix-passports", type=int, default=3_000, help="mixed run: passports minted (0: skip)")
     parser.add_argument("--lifecycle", type=int, default=8, help="mixed run: lifecycle facts per passport")
     parser.add_argument("--runs", type=int, default=30, help="HTTP calls per measured request")
+    parser.add_argument("--instances", type=int, default=2, help="reporting processes projecting, one consumer group")
     parser.add_argument("--reuse", action="store_true", help="keep a database loaded earlier with --passports")
     asyncio.run(main(parser.parse_args()))
