@@ -1,6 +1,6 @@
 """Reporting benchmark: 1,000,000 projected passports; population report, filtered search page, projection rate.
 
-    python bench/reporting.py [--passports 1000000] [--facts 10000] [--mix-passports 3000 --lifecycle 8]
+    python bench/reporting.py [--passports 1000000] [--facts 10000] [--mix-passports 6000 --lifecycle 8]
                               [--runs 30] [--reuse]
 
 Targets (issue): with 1,000,000 passports projected, the population report answers in under 1 s and a filtered
@@ -657,7 +657,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--passports", type=int, default=1_000_000, help="synthetic projected passports to load")
     parser.add_argument("--facts", type=int, default=10_000, help="minted-only run: PassportMinted facts (0: skip)")
-    parser.add_argument("--mix-passports", type=int, default=3_000, help="mixed run: passports minted (0: skip)")
+    parser.add_argument("--mix-passports", type=int, default=6_000, help="mixed run: passports minted (0: skip)")
     parser.add_argument("--lifecycle", type=int, default=8, help="mixed run: lifecycle facts per passport")
     parser.add_argument("--runs", type=int, default=30, help="HTTP calls per measured request")
     parser.add_argument("--instances", type=int, default=2, help="reporting processes projecting, one consumer group")
