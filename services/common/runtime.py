@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import asyncpg
 import redis.asyncio as aioredis
 import uvicorn
+import yaml
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -183,7 +184,16 @@ class Runtime:
             description=self.spec.description,
             schema_version="3.0.0",
         )
-        return spec.to_specification().to_yaml()
+        document = spec.to_specification().to_jsonable()
+        # FastStream lists channels, operations and components in the order of its own hash-keyed registries,
+        # which changes with Python's hash seed: sorted by name, the committed documents change only when the
+        # service does.
+        for section, parent in (("channels", document), ("operations", document),
+                                ("messages", document.get("components", {})),
+                                ("schemas", document.get("components", {}))):  # fmt: skip
+            if isinstance(parent.get(section), dict):
+                parent[section] = dict(sorted(parent[section].items()))
+        return yaml.dump(document, sort_keys=False)
 
     def topics_to_ensure(self) -> list[tuple[str, int]]:
         topics = [t for t in self.spec.publishes] + [s.topic for s in self.spec.subscriptions]
