@@ -7,11 +7,12 @@ kept in this service's `static_documents_seen` table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from contracts.errors import Violation
 from contracts.identity import PassportMinted
+from services.common.consumer import Inbound, UnitOfWork
 from services.common.db import DbConnection
 
 STATIC_DATA_UNKNOWN = "static_data_unknown"
@@ -42,6 +43,22 @@ async def static_documents_of(conn: DbConnection, facts: Iterable[PassportMinted
         return carried
     found = {row["digest"]: row["static_data"] for row in await conn.fetch(_FIND_SQL, sorted(named))}
     return {**carried, **found}
+
+
+async def resolve_or_refuse(
+    uow: UnitOfWork, items: Sequence[Inbound[PassportMinted]]
+) -> list[tuple[Inbound[PassportMinted], dict[str, Any]]]:
+    """Each item with the JSON form of the document its fact names, in order. A fact whose document never reached this
+    service is refused (`static_data_unknown`, on the service's rejected topic) and left out."""
+    documents = await static_documents_of(uow.conn, (item.payload for item in items))
+    resolved = []
+    for item in items:
+        document = documents.get(item.payload.static_data_digest)
+        if document is None:
+            uow.reject(item, [unknown_document(item.payload)])
+        else:
+            resolved.append((item, document))
+    return resolved
 
 
 def unknown_document(fact: PassportMinted) -> Violation:

@@ -15,7 +15,7 @@ from contracts.identity import PassportAmended, PassportMinted, PassportSupersed
 from contracts.recovery import PassportCeased, RecoveryAttributed
 from contracts.telemetry import InServiceDataUpdated
 from services.common.consumer import Inbound, UnitOfWork
-from services.common.static_documents import static_documents_of, unknown_document
+from services.common.static_documents import resolve_or_refuse
 from services.reporting.domain import readmodel
 from services.reporting.projection import FactChange, Projection
 from services.reporting.streams import traceparent_of
@@ -91,17 +91,20 @@ class Projector:
         await self.projection.apply(uow, changes)
 
     async def on_passport_minted(self, uow: UnitOfWork, items: list[Inbound[PassportMinted]]) -> None:
-        documents = await static_documents_of(uow.conn, (item.payload for item in items))
-        changes = []
-        for item in items:
-            f = item.payload
-            static_data = documents.get(f.static_data_digest)
-            if static_data is None:
-                uow.reject(item, [unknown_document(f)])
-                continue
-            fold = partial(minted_with_links, fact=f, static_data=static_data)
-            changes.append(FactChange(f.passport_id, f.tenant, "minted", fold, trace(uow, item)))
-        await self._apply(uow, changes)
+        await self._apply(
+            uow,
+            [
+                FactChange(
+                    f.passport_id,
+                    f.tenant,
+                    "minted",
+                    partial(minted_with_links, fact=f, static_data=static_data),
+                    trace(uow, item),
+                )
+                for item, static_data in await resolve_or_refuse(uow, items)
+                for f in [item.payload]
+            ],
+        )
 
     async def on_passport_amended(self, uow: UnitOfWork, items: list[Inbound[PassportAmended]]) -> None:
         await self._apply(

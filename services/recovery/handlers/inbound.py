@@ -27,7 +27,7 @@ from services.common import metrics
 from services.common.auth import principal_from_source
 from services.common.consumer import Inbound, UnitOfWork
 from services.common.outbox import build_row
-from services.common.static_documents import static_documents_of, unknown_document
+from services.common.static_documents import resolve_or_refuse
 from services.recovery import store
 from services.recovery.config import recovery_settings
 from services.recovery.domain.parking import expired, never_appeared
@@ -39,17 +39,10 @@ from services.recovery.handlers.treatment import report_treatment_batch
 async def on_passport_minted(uow: UnitOfWork, items: list[Inbound[PassportMinted]]) -> None:
     """Keep each passport's declared composition (the basis of mass-balance attribution); decide the batches parked
     waiting for these passports to be minted (by passport id, battery identifier or public URI)."""
-    documents = await static_documents_of(uow.conn, (i.payload for i in items))
-    facts = []
-    for item in items:
-        if item.payload.static_data_digest in documents:
-            facts.append(item.payload)
-        else:
-            uow.reject(item, [unknown_document(item.payload)])
-    await store.remember_passports(uow.conn, facts, documents)
-    await _unpark(
-        uow, minted=sorted({r for f in facts for r in (f.passport_id, f.subject.battery_identifier, f.public_uri)})
-    )
+    resolved = [(item.payload, document) for item, document in await resolve_or_refuse(uow, items)]
+    await store.remember_passports(uow.conn, resolved)
+    minted = {r for f, _ in resolved for r in (f.passport_id, f.subject.battery_identifier, f.public_uri)}
+    await _unpark(uow, minted=sorted(minted))
 
 
 async def on_handler_registry_changed(uow: UnitOfWork, items: list[Inbound[HandlerRegistryChanged]]) -> None:

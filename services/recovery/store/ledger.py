@@ -20,10 +20,8 @@ from services.recovery.domain.treatment import InputWeights, KnownPassport, Trea
 from services.recovery.store.common import copy_rows, materials_of
 
 
-async def remember_passports(
-    conn: DbConnection, facts: Sequence[PassportMinted], documents: Mapping[str, dict[str, Any]]
-) -> None:
-    """Keep each passport with its static data (`documents`: digest -> the JSON form of each fact's document)."""
+async def remember_passports(conn: DbConnection, minted: Sequence[tuple[PassportMinted, Mapping[str, Any]]]) -> None:
+    """Keep each passport with its static data (each fact with the JSON form of the document it names)."""
     await conn.executemany(
         """INSERT INTO known_passports (passport_id, tenant, battery_identifier, category, static_data, minted_at,
                                         kind, public_uri)
@@ -34,12 +32,12 @@ async def remember_passports(
                 f.tenant,
                 f.subject.battery_identifier,
                 f.category.value,
-                documents[f.static_data_digest],
+                document,
                 f.minted_at,
                 f.subject.kind.value,
                 f.public_uri,
             )
-            for f in facts
+            for f, document in minted
         ],
     )
 
