@@ -200,7 +200,9 @@ async def test_n_to_1_second_life_links_supersedes_and_shows_the_lineage(
         async def predecessor_superseded() -> dict[str, Any] | None:
             r = await oem_http.get(f"{reporting}/reporting/v1/passports/{first}")
             body: dict[str, Any] = r.json()
-            return body if r.status_code == 200 and body.get("successor_ids") else None
+            # Minted and superseded arrive on topics of their own: wait for both to be projected.
+            both = r.status_code == 200 and body.get("successor_ids") and "extensions" in body
+            return body if both else None
 
         view = await eventually(predecessor_superseded, what="the superseded predecessor in reporting")
         assert view["successor_ids"] == [successor]
