@@ -254,7 +254,9 @@ async def test_n_to_1_second_life_links_supersedes_and_shows_the_lineage(
         async def own_lineage() -> dict[str, Any] | None:
             r = await oem_http.get(f"{reporting}/reporting/v1/passports/{own_id}/lineage")
             body: dict[str, Any] = r.json()
-            return body if r.status_code == 200 and body["predecessors"][0]["passport"] else None
+            # The predecessor's mint, not only its supersession (a topic of its own), must be projected.
+            predecessor = body["predecessors"][0]["passport"] if r.status_code == 200 else None
+            return body if predecessor and "minted_by" in predecessor else None
 
         mine = await eventually(own_lineage, what="the OEM's own lineage")
         assert mine["tenant"] == oem
