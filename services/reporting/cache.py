@@ -1,5 +1,10 @@
 """Redis cache of passport reads and public pages; entries are dropped after the transaction that changes them
-commits. Redis is never the only copy: a miss or a Redis outage reads PostgreSQL."""
+commits. Redis is never the only copy: a miss or a Redis outage reads PostgreSQL.
+
+A read that missed may have read PostgreSQL just before a change committed, and write its entry just after the
+change dropped the entries: that entry would be stale until it expires. So a change also leaves a marker with the
+passport's new version for a minute, and an entry is written only if it is not older than the marker (one Lua
+script: the check and the write are atomic)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,27 @@ log = logging.getLogger(__name__)
 
 TTL_S = 300
 PUBLIC_TTL_S = 3600
+CHANGED_TTL_S = 60  # far longer than a read takes from its PostgreSQL query to its cache write
+
+# KEYS[1] the entry, KEYS[2] its passport's change marker; ARGV: value, the version it shows, TTL in seconds.
+PUT_UNLESS_STALE = """
+local changed = redis.call('GET', KEYS[2])
+if changed and tonumber(changed) > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
+# KEYS: the change markers of n passports, then the entries to drop; ARGV: the n new versions, then the markers'
+# TTL. A marker never goes back to an older version (two processes' hooks may run in either order).
+MARK_CHANGED = """
+local n = #ARGV - 1
+local ttl = ARGV[#ARGV]
+for i = 1, n do
+  local old = redis.call('GET', KEYS[i])
+  if not old or tonumber(old) < tonumber(ARGV[i]) then redis.call('SET', KEYS[i], ARGV[i], 'EX', ttl) end
+end
+for i = n + 1, #KEYS do redis.call('DEL', KEYS[i]) end
+return n
+"""
 
 
 class PassportCache:
@@ -29,18 +55,24 @@ class PassportCache:
     def public_key(passport_id: str, variant: str) -> str:
         return f"bpass:reporting:public:{passport_id}:{variant}"
 
+    @staticmethod
+    def changed_key(passport_id: str) -> str:
+        return f"bpass:reporting:changed:{passport_id}"
+
     async def get(self, passport_id: str) -> dict[str, Any] | None:
         raw = await self._get(self.key(passport_id))
         return json.loads(raw) if raw else None
 
-    async def put(self, passport_id: str, row: dict[str, Any]) -> None:
-        await self._set(self.key(passport_id), json.dumps(row, default=str), TTL_S)
+    async def put(self, passport_id: str, state: dict[str, Any], version: int) -> None:
+        """Cache a passport's state as read from PostgreSQL at `version` (unless a newer change committed)."""
+        await self._set(passport_id, self.key(passport_id), json.dumps(state, default=str), version, TTL_S)
 
     async def get_public(self, passport_id: str, variant: str) -> bytes | None:
         return await self._get(self.public_key(passport_id, variant))
 
-    async def put_public(self, passport_id: str, variant: str, body: bytes) -> None:
-        await self._set(self.public_key(passport_id, variant), body, PUBLIC_TTL_S)
+    async def put_public(self, passport_id: str, variant: str, body: bytes, version: int) -> None:
+        """Cache a public page made from the passport at `version`."""
+        await self._set(passport_id, self.public_key(passport_id, variant), body, version, PUBLIC_TTL_S)
 
     async def _get(self, key: str) -> bytes | None:
         if self.redis is None:
@@ -52,11 +84,11 @@ class PassportCache:
             return None
         return raw.encode() if isinstance(raw, str) else raw
 
-    async def _set(self, key: str, value: str | bytes, ttl_s: int) -> None:
+    async def _set(self, passport_id: str, key: str, value: str | bytes, version: int, ttl_s: int) -> None:
         if self.redis is None:
             return
         try:
-            await self.redis.set(key, value, ex=ttl_s)
+            await self.redis.eval(PUT_UNLESS_STALE, 2, key, self.changed_key(passport_id), value, version, ttl_s)
         except (aioredis.RedisError, OSError) as exc:
             log.warning("cache write failed: %r", exc)
 
@@ -66,13 +98,16 @@ class PassportCache:
             keys += [self.public_key(p, "html"), self.public_key(p, "json")]
         return keys
 
-    def invalidate_after_commit(self, uow: UnitOfWork, passport_ids: list[str]) -> None:
-        if not passport_ids or self.redis is None:
+    def invalidate_after_commit(self, uow: UnitOfWork, versions: dict[str, int]) -> None:
+        """Once `uow` commits: mark the passports changed (at their new versions) and drop their entries."""
+        if not versions or self.redis is None:
             return
         redis = self.redis
-        keys = self.keys_of(passport_ids)
+        pids = list(versions)
+        keys = [self.changed_key(p) for p in pids] + self.keys_of(pids)
+        args = [versions[p] for p in pids] + [CHANGED_TTL_S]
 
         async def drop() -> None:
-            await redis.delete(*keys)
+            await redis.eval(MARK_CHANGED, len(keys), *keys, *args)
 
         uow.after_commit.append(drop)

@@ -308,7 +308,7 @@ class Projection:
                     traceparent=traces.get(pid),
                 )
             )
-        self.cache.invalidate_after_commit(uow, list(touched))
+        self.cache.invalidate_after_commit(uow, {pid: passports[pid].version for pid in touched})
         return list(touched)
 
     async def _write_view(

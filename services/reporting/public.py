@@ -134,5 +134,5 @@ async def public_passport(
         raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "passport_not_found", "message": "No such passport."})
     view = public_view(row["state"])
     body = orjson.dumps(view) if wants_json else render_html(view).encode()
-    await cache.put_public(pid, variant, body)
+    await cache.put_public(pid, variant, body, row["version"])
     return Response(body, media_type=media, headers={**headers, "X-Cache": "miss"})

@@ -262,7 +262,7 @@ async def read_passport(
         state = dict(row["state"])
         response.headers["X-Cache"] = "miss"
         if reader.tier_for(row["tenant"]) is not None:  # never let a refused read warm the cache
-            await cache.put(passport_id, row["state"])
+            await cache.put(passport_id, row["state"], row["version"])
     return await _answer(
         request, response, reader, passport_id=passport_id, tenant=state["tenant"], state=state, access="current"
     )
