@@ -467,7 +467,8 @@ async def project(pool: asyncpg.Pool, services: list[Service], streams: dict[str
     expected = sum(len(v) for v in streams.values())
     settings = services[0].settings
     names = [settings.topic(n) for n in streams]
-    members = len(services) * len(build_spec(settings).subscriptions)  # one group member per subscription
+    spec = build_spec(settings)  # a group member per process, or per subscription and process
+    members = len(services) * (1 if spec.one_consumer else len(spec.subscriptions))
     for service in services:
         service.start()
     admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=10_000)
@@ -660,6 +661,8 @@ if __name__ == "__main__":
     parser.add_argument("--mix-passports", type=int, default=6_000, help="mixed run: passports minted (0: skip)")
     parser.add_argument("--lifecycle", type=int, default=8, help="mixed run: lifecycle facts per passport")
     parser.add_argument("--runs", type=int, default=30, help="HTTP calls per measured request")
-    parser.add_argument("--instances", type=int, default=2, help="reporting processes projecting, one consumer group")
+    parser.add_argument("--instances", type=int, default=topics.PASSPORT_MINTED.partitions,
+                        help="reporting processes projecting, one consumer group (default: one per partition of the "
+                             "fact topics, the most the group can use)")  # fmt: skip
     parser.add_argument("--reuse", action="store_true", help="keep a database loaded earlier with --passports")
     asyncio.run(main(parser.parse_args()))

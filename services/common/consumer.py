@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -94,6 +95,18 @@ class UnitOfWork:
     outcomes: dict[str, str] = field(default_factory=dict)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     spans: dict[str, Span] = field(default_factory=dict)
+    before_flush: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    _batches: dict[object, list[Any]] = field(default_factory=dict)
+
+    def batch(self, owner: object, apply: Callable[[list[Any]], Awaitable[object]]) -> list[Any]:
+        """A list that every handler of this unit of work asking for `owner`'s shares; `apply(items)` runs once,
+        after the last handler and before the outbox is written. A consumer of several topics hands each topic's
+        items to its own handler: what they add here is applied together, in one pass over the batch."""
+        items = self._batches.get(owner)
+        if items is None:
+            items = self._batches[owner] = []
+            self.before_flush.append(partial(apply, items))
+        return items
 
     def each(self, items: Iterable[Inbound[P]]) -> Iterator[Inbound[P]]:
         """Iterate a batch with each item's trace active: what it causes joins its publisher's trace."""
@@ -327,8 +340,10 @@ RETURNING dedup_key
 """
 
 
-class Consumer(Generic[P]):
-    """Applies batches of one inbound or fact topic through a service's batch handler."""
+class Consumer:
+    """Applies batches of inbound or fact topics through a service's batch handlers: one handler per topic, or
+    (`routes` of several topics) one Kafka consumer whose batches mix topics, each record handed to its topic's
+    handler, all in the batch's one transaction."""
 
     def __init__(
         self,
@@ -336,43 +351,48 @@ class Consumer(Generic[P]):
         service: str,
         settings: Settings,
         pool: asyncpg.Pool,
-        topic: Topic,
-        handler: BatchHandler[P],
+        routes: Sequence[tuple[Topic, BatchHandler[Any]]],
         rejected_topic: str,
     ) -> None:
         self.service = service
         self.settings = settings
         self.pool = pool
-        self.topic = topic
-        self.handler = handler
+        # by the topic's name on the broker (namespaced), in the order given: the order handlers are called in
+        self.routes: dict[str, tuple[Topic, BatchHandler[Any]]] = {
+            settings.topic(topic.name): (topic, handler) for topic, handler in routes
+        }
+        self.name = ",".join(topic.name for topic, _ in routes)  # what the batch metrics and logs call it
         self.rejected_topic = settings.topic(rejected_topic)
-        self.payload_type: type[P] = topic.payload  # type: ignore[assignment]
         self.source = f"urn:bpass:service:{service}"
+
+    def topic_of(self, record: ConsumerRecord[Any, Any]) -> Topic:
+        return self.routes[record.topic][0]
 
     async def consume(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         started = time.perf_counter()
-        parsed = [parse_record(record, self.payload_type) for record in records]
+        parsed = [parse_record(record, self.topic_of(record).payload) for record in records]
         try:
             await self._apply(parsed)
         except INFRASTRUCTURE_ERRORS:
             await asyncio.sleep(1.0)  # the batch is rewound; don't spin while the database is away
             raise
         except Exception as exc:  # noqa: BLE001 - isolate the poison message: retry one by one, then dead-letter
-            log.warning("batch of %d from %s failed (%r); retrying one by one", len(parsed), self.topic.name, exc)
+            log.warning("batch of %d from %s failed (%r); retrying one by one", len(parsed), self.name, exc)
             for one in parsed:
                 await self._apply_alone(one)
         elapsed = time.perf_counter() - started
-        metrics.BATCH_SECONDS.labels(self.service, self.topic.name).observe(elapsed)
+        metrics.BATCH_SECONDS.labels(self.service, self.name).observe(elapsed)
         now_ms = time.time() * 1000
-        observe_each(
-            metrics.EVENT_AGE_SECONDS.labels(self.service, self.topic.name),
-            [max(0.0, (now_ms - record.timestamp) / 1000) for record in records],
-        )
+        ages: dict[str, list[float]] = {}
+        for record in records:
+            ages.setdefault(record.topic, []).append(max(0.0, (now_ms - record.timestamp) / 1000))
+        for name, amounts in ages.items():
+            observe_each(metrics.EVENT_AGE_SECONDS.labels(self.service, self.routes[name][0].name), amounts)
         if self.settings.fault_inject == "crash_after_db_commit":
             log.error("fault injection: crashing after the database commit, before the offset commit")
             os._exit(97)
 
-    async def _apply_alone(self, one: Parsed[P]) -> None:
+    async def _apply_alone(self, one: Parsed[Any]) -> None:
         last_error: BaseException | None = None
         for attempt in range(1, self.settings.consumer_max_tries + 1):
             try:
@@ -394,7 +414,7 @@ class Consumer(Generic[P]):
         assert last_error is not None
         await self._dead_letter(one, last_error)
 
-    async def _apply(self, parsed: list[Parsed[P]]) -> None:
+    async def _apply(self, parsed: list[Parsed[Any]]) -> None:
         # Unrecorded spans only carry the trace context on: ending them or setting their status does nothing.
         recorded = not spans_dropped()
         if recorded:
@@ -419,7 +439,7 @@ class Consumer(Generic[P]):
             except Exception as exc:  # noqa: BLE001 - effects are committed; a cache hiccup must not replay them
                 log.warning("after-commit hook failed: %r", exc)
 
-    def _start_span(self, p: Parsed[P]) -> Span:
+    def _start_span(self, p: Parsed[Any]) -> Span:
         """One span per message, child of its publisher's span (W3C traceparent header)."""
         record = p.record
         attributes: dict[str, str | int] = {
@@ -437,11 +457,11 @@ class Consumer(Generic[P]):
         parent = propagate.extract(p.headers)
         return tracer.start_span(f"{record.topic} apply", context=parent, kind=SpanKind.CONSUMER, attributes=attributes)
 
-    async def _apply_in_transaction(self, parsed: list[Parsed[P]], spans: dict[str, Span]) -> UnitOfWork:
+    async def _apply_in_transaction(self, parsed: list[Parsed[Any]], spans: dict[str, Span]) -> UnitOfWork:
         async with self.pool.acquire() as conn, conn.transaction():
             outbox = Outbox(self.source)
             uow = UnitOfWork(conn, outbox, self.service, self.settings, self.rejected_topic, spans=spans)
-            first: dict[str, Parsed[P]] = {}
+            first: dict[str, Parsed[Any]] = {}
             for p in parsed:
                 first.setdefault(p.dedup_key, p)
             rows = await conn.fetch(
@@ -453,25 +473,25 @@ class Consumer(Generic[P]):
                 ["rejected" if p.violations else "applied" for p in first.values()],
             )
             fresh = {row["dedup_key"] for row in rows}
-            accepted: list[Inbound[P]] = []
+            accepted: list[Inbound[Any]] = []
             seen: set[str] = set()
             for p in parsed:
                 if p.dedup_key not in fresh or p.dedup_key in seen:
-                    metrics.MESSAGES_IN.labels(self.service, self.topic.name, "duplicate").inc()
+                    metrics.MESSAGES_IN.labels(self.service, self.topic_of(p.record).name, "duplicate").inc()
                     continue
                 seen.add(p.dedup_key)
                 if p.violations:
                     span = spans.get(p.dedup_key)
                     with trace.use_span(span, end_on_exit=False) if span else contextlib.nullcontext():
                         outbox.add_row(rejection_row(uow, p.record, p.envelope, p.violations))
-                    metrics.MESSAGES_IN.labels(self.service, self.topic.name, "rejected").inc()
+                    metrics.MESSAGES_IN.labels(self.service, self.topic_of(p.record).name, "rejected").inc()
                     continue
                 assert p.envelope is not None
                 assert p.payload is not None
                 accepted.append(Inbound(p.record, p.envelope, p.payload))
             if accepted:
                 try:
-                    await self.handler(uow, accepted)
+                    await self._handle(uow, accepted)
                 except ValidationFailed as failed:
                     if len(accepted) > 1:
                         raise  # retried one by one, where it is refused alone
@@ -479,16 +499,32 @@ class Consumer(Generic[P]):
             changed = [(key, outcome) for key, outcome in uow.outcomes.items() if outcome != "applied"]
             if changed:
                 await conn.executemany("UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", changed)
-            if uow.outcomes:
-                outcomes = Counter(uow.outcomes.get(item.dedup_key, "applied") for item in accepted)
-            else:  # the common batch: every accepted message applied
-                outcomes = Counter({"applied": len(accepted)} if accepted else {})
-            for outcome, count in outcomes.items():
-                metrics.MESSAGES_IN.labels(self.service, self.topic.name, outcome).inc(count)
+            outcomes = Counter(
+                (item.record.topic, uow.outcomes.get(item.dedup_key, "applied") if uow.outcomes else "applied")
+                for item in accepted
+            )
+            for (name, outcome), count in outcomes.items():
+                metrics.MESSAGES_IN.labels(self.service, self.routes[name][0].name, outcome).inc(count)
             await outbox.flush(conn)
         return uow
 
-    async def _dead_letter(self, one: Parsed[P], error: BaseException) -> None:
+    async def _handle(self, uow: UnitOfWork, accepted: list[Inbound[Any]]) -> None:
+        """Each topic's items to its handler, topics in the order of `routes`; then what handlers deferred to the
+        end of the batch (`UnitOfWork.batch`)."""
+        if len(self.routes) == 1:
+            [(_, handler)] = self.routes.values()
+            await handler(uow, accepted)
+        else:
+            by_topic: dict[str, list[Inbound[Any]]] = {}
+            for item in accepted:
+                by_topic.setdefault(item.record.topic, []).append(item)
+            for name, (_, handler) in self.routes.items():
+                if name in by_topic:
+                    await handler(uow, by_topic[name])
+        for step in uow.before_flush:
+            await step()
+
+    async def _dead_letter(self, one: Parsed[Any], error: BaseException) -> None:
         record = one.record
         headers = [(name, value.decode("utf-8", "replace")) for name, value in (record.headers or [])]
         headers += [
@@ -521,7 +557,7 @@ class Consumer(Generic[P]):
             outbox.add_row(row)
             await outbox.flush(conn)
         metrics.DEAD_LETTERS.labels(self.service, record.topic).inc()
-        metrics.MESSAGES_IN.labels(self.service, self.topic.name, "dead_lettered").inc()
+        metrics.MESSAGES_IN.labels(self.service, self.topic_of(record).name, "dead_lettered").inc()
         log.error(
             "dead-lettered %s from %s[%d]@%d: %r",
             one.dedup_key,

@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 import asyncpg
 import redis.asyncio as aioredis
 import uvicorn
 import yaml
 from aiokafka import ConsumerRecord
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -76,6 +77,12 @@ class ServiceSpec:
     routers: list[APIRouter] = field(default_factory=list)
     on_start: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)  # set on `app.state` for the routes
+    # One Kafka consumer per process for every subscription (their topics co-partitioned: same partition count,
+    # keyed alike): a batch mixes topics and is applied in one transaction, and the range assignor gives each
+    # process the same partitions of every topic, so one key's facts of all topics meet in one process. False: a
+    # consumer per subscription.
+    one_consumer: bool = False
+    consumer_max_records: int | None = None  # records per consumed batch; None: Settings.consumer_max_records
 
 
 def decodable_headers(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
@@ -96,19 +103,15 @@ class Runtime:
         self._redis: aioredis.Redis | None = None
         self.relay: OutboxRelay | None = None
         self.keyring = Keyring(self.settings.api_keys_file)
-        self.consumers: list[Consumer[Any]] = []
+        self.consumers: list[Consumer] = []
         self.background: list[asyncio.Task[None]] = []
-        self._consumer_slots: list[tuple[Subscription, list[Consumer[Any]]]] = []
+        self._consumer_slots: list[tuple[list[Subscription], list[Consumer]]] = []
         self._producer: Any = None
-        for subscription in spec.subscriptions:
-            self._subscribe(subscription)
-        for topic in spec.publishes:
-            self.broker.publisher(
-                self.settings.topic(topic.name),
-                schema=topic.payload,
-                title=topic.name,
-                description=topic.description,
-            )
+        if spec.one_consumer and spec.subscriptions:
+            self._subscribe(self.broker, spec.subscriptions)
+        else:
+            for subscription in spec.subscriptions:
+                self._subscribe(self.broker, [subscription])
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -134,15 +137,18 @@ class Runtime:
             raise RuntimeError("the Redis client is not started")
         return self._redis
 
-    def _subscribe(self, subscription: Subscription) -> None:
-        consumer_holder: list[Consumer[Any]] = []
+    def _subscribe(self, broker: KafkaBroker, subscriptions: list[Subscription]) -> None:
+        """One FastStream subscriber (one Kafka consumer) for `subscriptions`, applied by one `Consumer`."""
+        consumer_holder: list[Consumer] = []
 
         async def on_messages(body: KafkaMessage) -> None:
             records = body.raw_message if isinstance(body.raw_message, tuple) else (body.raw_message,)
             await consumer_holder[0].consume(records)
 
         # The annotation only documents the payload in the AsyncAPI document; decoding is the consumer's job.
-        on_messages.__annotations__["body"] = list[subscription.topic.payload]  # type: ignore[name-defined]
+        payloads = tuple(s.topic.payload for s in subscriptions)
+        body: Any = payloads[0] if len(payloads) == 1 else Union[payloads]  # noqa: UP007 - a union built at runtime
+        on_messages.__annotations__["body"] = list.__class_getitem__(body)
 
         async def keep_raw(message: KafkaMessage, original_decoder: Any = None) -> KafkaMessage:
             return message
@@ -159,11 +165,14 @@ class Runtime:
                 message.raw_message = records
             return message
 
-        self.broker.subscriber(
-            self.settings.topic(subscription.topic.name),
+        options: dict[str, Any] = {}
+        if len(subscriptions) > 1:  # partition i of every topic to one member: a key's facts meet in one process
+            options["partition_assignment_strategy"] = (RangePartitionAssignor,)
+        broker.subscriber(
+            *(self.settings.topic(s.topic.name) for s in subscriptions),
             group_id=self.settings.group_id(self.name),
             batch=True,
-            max_records=self.settings.consumer_max_records,
+            max_records=self.spec.consumer_max_records or self.settings.consumer_max_records,
             batch_timeout_ms=50,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -171,14 +180,28 @@ class Runtime:
             heartbeat_interval_ms=1_000,
             decoder=keep_raw,
             parser=tolerant_parse,
-            title=subscription.topic.name,
-            description=subscription.description,
+            title=",".join(s.topic.name for s in subscriptions),
+            description=" ".join(s.description for s in subscriptions),
+            **options,
         )(on_messages)
-        self._consumer_slots.append((subscription, consumer_holder))
+        if broker is self.broker:
+            self._consumer_slots.append((subscriptions, consumer_holder))
 
     def asyncapi_yaml(self) -> str:
+        # Documented as a subscriber per topic (each with its own payload and description), however they are
+        # consumed (`ServiceSpec.one_consumer`): a broker that is never started, only described.
+        documented = build_broker(self.settings, self.spec.name)
+        for subscription in self.spec.subscriptions:
+            self._subscribe(documented, [subscription])
+        for topic in self.spec.publishes:
+            documented.publisher(
+                self.settings.topic(topic.name),
+                schema=topic.payload,
+                title=topic.name,
+                description=topic.description,
+            )
         spec = AsyncAPI(
-            self.broker,
+            documented,
             title=f"bpass {self.name}",
             version="1",
             description=self.spec.description,
@@ -214,13 +237,12 @@ class Runtime:
         self._platform_pool = await create_pool(settings.platform_dsn(), self.name, max_size=10)
         self._redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
         await self._wait_for_kafka()
-        for subscription, holder in self._consumer_slots:
+        for subscriptions, holder in self._consumer_slots:
             consumer = Consumer(
                 service=self.name,
                 settings=settings,
                 pool=self.platform_pool,
-                topic=subscription.topic,
-                handler=subscription.handler,
+                routes=[(s.topic, s.handler) for s in subscriptions],
                 rejected_topic=self.spec.rejected_topic.name,
             )
             holder.append(consumer)

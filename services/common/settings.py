@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         description="JSON keyring: sha256 of each API key -> tenant, role, key id.",
     )
     consumer_max_records: int = Field(default=500, ge=1, le=10_000)
+    projection_max_records: int = Field(
+        default=2000,
+        ge=1,
+        le=10_000,
+        description="Records per batch of reporting's projection (one transaction; larger batches write a passport "
+        "touched by several facts once, and spread each transaction's fixed cost over more facts).",
+    )
     consumer_max_tries: int = Field(default=3, ge=1, le=20, description="Tries before a dead letter.")
     relay_batch_size: int = Field(default=1000, ge=1, le=10_000)
     relay_poll_interval_s: float = Field(default=0.25, gt=0, le=10)

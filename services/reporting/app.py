@@ -104,6 +104,8 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             home,
         ],
         on_start=[bind_cache, start_exports],
+        one_consumer=True,  # a passport's facts of every topic in one transaction (facts are keyed by passport id)
+        consumer_max_records=settings.projection_max_records,
     )
     spec.state["passport_cache"] = cache
     spec.state["signing"] = signing_slot

@@ -88,7 +88,9 @@ class Projector:
         self.projection = projection
 
     async def _apply(self, uow: UnitOfWork, changes: list[FactChange]) -> None:
-        await self.projection.apply(uow, changes)
+        """Deferred to the end of the batch: the facts of every topic in it are folded in one pass (one lock, read
+        and write of each passport), in the order the consumer calls the handlers."""
+        uow.batch(self, partial(self.projection.apply, uow)).extend(changes)
 
     async def on_passport_minted(self, uow: UnitOfWork, items: list[Inbound[PassportMinted]]) -> None:
         await self._apply(

@@ -1,0 +1,100 @@
+"""A consumer of several topics: each record to its topic's handler, topics in the declared order, then what the
+handlers deferred to the end of the batch (`UnitOfWork.batch`), once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+
+from contracts import topics
+from contracts.envelope import Envelope
+from services.common.consumer import Consumer, Inbound, UnitOfWork
+from services.common.outbox import Outbox
+from services.common.runtime import Runtime
+from services.common.settings import Settings
+from services.reporting.app import build_spec
+
+SETTINGS = Settings(topic_namespace="t1.")
+
+
+def item(topic: topics.Topic, offset: int) -> Inbound[Any]:
+    record: ConsumerRecord[Any, Any] = ConsumerRecord(
+        SETTINGS.topic(topic.name), 0, offset, 0, 0, b"k", b"{}", None, 1, 2, []
+    )
+    envelope = Envelope(
+        id=f"e{offset}", source="urn:test", type=topic.payload.event_type, subject="k", time=datetime.now(UTC)
+    )
+    return Inbound(record, envelope, payload=None)
+
+
+async def test_each_topic_goes_to_its_handler_in_declared_order_then_the_deferred_batch_once() -> None:
+    calls: list[tuple[str, list[int]]] = []
+    applied: list[list[str]] = []
+
+    async def apply(items: list[str]) -> None:
+        applied.append(list(items))
+
+    def handler(name: str) -> Any:
+        async def handle(uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+            calls.append((name, [i.record.offset for i in items]))
+            uow.batch("projection", apply).extend(f"{name}@{i.record.offset}" for i in items)
+
+        return handle
+
+    consumer = Consumer(
+        service="reporting",
+        settings=SETTINGS,
+        pool=None,  # type: ignore[arg-type]  # _handle does not touch the database
+        routes=[
+            (topics.PASSPORT_MINTED, handler("minted")),
+            (topics.CUSTODY_RECORDED, handler("custody")),
+            (topics.IN_SERVICE_DATA, handler("data")),
+        ],
+        rejected_topic=topics.REPORTING_REJECTED.name,
+    )
+    batch = [
+        item(topics.CUSTODY_RECORDED, 7),
+        item(topics.PASSPORT_MINTED, 3),
+        item(topics.CUSTODY_RECORDED, 8),
+        item(topics.PASSPORT_MINTED, 4),
+    ]
+    uow = UnitOfWork(None, Outbox("urn:test"), "reporting", SETTINGS, "rejected")  # type: ignore[arg-type]
+    await consumer._handle(uow, batch)
+    assert calls == [("minted", [3, 4]), ("custody", [7, 8])]  # no call for a topic without records
+    assert applied == [["minted@3", "minted@4", "custody@7", "custody@8"]]
+    assert consumer.name == ",".join(t.name for t in (topics.PASSPORT_MINTED, topics.CUSTODY_RECORDED,
+                                                      topics.IN_SERVICE_DATA))  # fmt: skip
+
+
+async def test_a_consumer_of_one_topic_hands_it_the_batch_as_it_came() -> None:
+    seen: list[list[int]] = []
+
+    async def handle(uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+        seen.append([i.record.offset for i in items])
+
+    consumer = Consumer(
+        service="custody",
+        settings=SETTINGS,
+        pool=None,  # type: ignore[arg-type]
+        routes=[(topics.CUSTODY_RECORDED, handle)],
+        rejected_topic=topics.REPORTING_REJECTED.name,
+    )
+    uow = UnitOfWork(None, Outbox("urn:test"), "custody", SETTINGS, "rejected")  # type: ignore[arg-type]
+    await consumer._handle(uow, [item(topics.CUSTODY_RECORDED, 2), item(topics.CUSTODY_RECORDED, 1)])
+    assert seen == [[2, 1]]
+    assert uow.before_flush == []
+
+
+def test_reporting_reads_every_fact_topic_with_one_co_partitioned_consumer() -> None:
+    spec = build_spec(SETTINGS)
+    runtime = Runtime(spec, SETTINGS)
+    [subscriber] = runtime.broker.subscribers
+    assert [t.name for t in subscriber.topics] == [SETTINGS.topic(s.topic.name) for s in spec.subscriptions]
+    # the range assignor gives a member the same partition numbers of every topic: one passport's facts of all
+    # topics (keyed by passport id, same partition count) reach one process
+    assert subscriber._connection_args["partition_assignment_strategy"] == (RangePartitionAssignor,)
+    assert len({s.topic.partitions for s in spec.subscriptions}) == 1
+    assert spec.consumer_max_records == SETTINGS.projection_max_records
