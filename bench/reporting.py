@@ -436,8 +436,8 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_pids() -> list[int]:
-    """The local PostgreSQL's processes (server and backends): what the database spends, whoever asks."""
+def pids_of(*prefixes: bytes, containing: bytes = b"") -> list[int]:
+    """The processes whose command line starts with one of `prefixes` (and contains `containing`)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -445,9 +445,19 @@ def postgres_pids() -> list[int]:
                 command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if command.startswith((b"postgres:", b"/usr/lib/postgresql/")):
+            if command.startswith(prefixes) and containing in command:
                 pids.append(int(entry.name))
     return pids
+
+
+def postgres_pids() -> list[int]:
+    """The local PostgreSQL's processes (server and backends): what the database spends, whoever asks."""
+    return pids_of(b"postgres:", b"/usr/lib/postgresql/")
+
+
+def kafka_pids() -> list[int]:
+    """The local Kafka broker (a JVM running kafka.Kafka)."""
+    return pids_of(b"java", b"/usr/", containing=b"kafka.Kafka")
 
 
 async def group_stable(admin: AIOKafkaAdminClient, group: str, members: int) -> bool:
@@ -457,13 +467,18 @@ async def group_stable(admin: AIOKafkaAdminClient, group: str, members: int) -> 
     return bool(state == "Stable" and len(found) == members)
 
 
+def cpu_of(services: list[Service]) -> tuple[list[int], list[int], list[int]]:
+    """The processes whose CPU time per fact the projection runs print: reporting's, PostgreSQL's, Kafka's."""
+    return [s.pid for s in services], postgres_pids(), kafka_pids()
+
+
 async def project(pool: asyncpg.Pool, services: list[Service], streams: dict[str, list[Fact]]) -> tuple[float, float]:
     """Start the processes (one consumer group), wait until they consumed every fact and published their outbox:
     (facts/s, facts/s incl. publishing the change streams). The clock starts once every process has joined the
     group and the group is stable (with several processes, the first ones start alone and then pause for a
     rebalance: that start-up is not the rate the group keeps up), and at the first fact projected; the facts
-    projected before it are not counted. Prints the CPU time reporting and PostgreSQL spent per fact meanwhile
-    (PostgreSQL's includes whatever else uses it then)."""
+    projected before it are not counted. Prints the CPU time reporting, PostgreSQL and the Kafka broker spent per
+    fact meanwhile (PostgreSQL's and Kafka's include whatever else uses them then)."""
     expected = sum(len(v) for v in streams.values())
     settings = services[0].settings
     names = [settings.topic(n) for n in streams]
@@ -474,7 +489,7 @@ async def project(pool: asyncpg.Pool, services: list[Service], streams: dict[str
     admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=10_000)
     await admin.start()
     try:
-        started: tuple[float, int, float, float] | None = None  # when, facts before, CPU of reporting and PostgreSQL
+        started: tuple[float, int, list[float]] | None = None  # when, facts before, CPU of reporting, PostgreSQL, Kafka
         consumed = 0
         last_print = 0.0
         deadline = time.perf_counter() + 900
@@ -484,7 +499,7 @@ async def project(pool: asyncpg.Pool, services: list[Service], streams: dict[str
             consumed = await pool.fetchval("SELECT count(*) FROM inbox WHERE topic = ANY($1::text[])", names)
             now = time.perf_counter()
             if started is None and consumed and await group_stable(admin, settings.group_id("reporting"), members):
-                started = (now, consumed, cpu_seconds([s.pid for s in services]), cpu_seconds(postgres_pids()))
+                started = (now, consumed, [cpu_seconds(p) for p in cpu_of(services)])
             if now - last_print > 2:
                 print(f"    consumed {consumed:>7,} / {expected:,} facts", flush=True)
                 last_print = now
@@ -494,12 +509,14 @@ async def project(pool: asyncpg.Pool, services: list[Service], streams: dict[str
     if consumed < expected or started is None:
         raise SystemExit(f"only {consumed} of {expected} facts consumed after 900 s; see {services[0].log_path}")
     consumed_at = time.perf_counter()
-    first_seen, before, cpu_reporting, cpu_postgres = started
+    first_seen, before, cpu_before = started
     counted = expected - before
-    per_fact = [(cpu_seconds(p) - c0) / max(1, counted) * 1e6
-                for p, c0 in (([s.pid for s in services], cpu_reporting), (postgres_pids(), cpu_postgres))]  # fmt: skip
+    per_fact = [
+        (cpu_seconds(p) - c0) / max(1, counted) * 1e6 for p, c0 in zip(cpu_of(services), cpu_before, strict=True)
+    ]
     say(f"{len(services)} process(es); {before:,} facts projected before the group was stable, {counted:,} timed; "
-        f"CPU per fact: reporting {per_fact[0]:.0f} µs, PostgreSQL {per_fact[1]:.0f} µs")  # fmt: skip
+        f"CPU per fact: reporting {per_fact[0]:.0f} µs, PostgreSQL {per_fact[1]:.0f} µs, Kafka broker "
+        f"{per_fact[2]:.0f} µs; {sum(per_fact):.0f} µs in all")  # fmt: skip
     backlog = 1
     while backlog and time.perf_counter() < deadline:
         for service in services:

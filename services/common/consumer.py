@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import random
@@ -340,6 +341,38 @@ RETURNING dedup_key
 """
 
 
+class CollectorPause:
+    """Cyclic garbage collection paused while batches are applied. A batch builds hundreds of thousands of
+    containers (decoded facts, passport states, rows) that live until it ends; collections triggered meanwhile
+    traverse them again and again (a fifth of reporting's CPU at 2,000-record batches), and then promote them, so
+    that the older generations grow and their collections get slower. Nearly all of it is freed by reference
+    counting when the batch ends, and the collector runs as usual once no batch is in flight. Consumers whose
+    batches overlap all the time still collect their youngest generation once it holds `SAFETY_VALVE` objects."""
+
+    SAFETY_VALVE = 1_000_000
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.paused_by_us = False
+
+    def __enter__(self) -> None:
+        if self.depth == 0 and gc.isenabled():
+            gc.disable()
+            self.paused_by_us = True
+        self.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.depth -= 1
+        if self.depth == 0 and self.paused_by_us:
+            self.paused_by_us = False
+            gc.enable()
+        elif self.paused_by_us and gc.get_count()[0] > self.SAFETY_VALVE:
+            gc.collect(0)
+
+
+collector_pause = CollectorPause()  # one per process: the collector is
+
+
 class Consumer:
     """Applies batches of inbound or fact topics through a service's batch handlers: one handler per topic, or
     (`routes` of several topics) one Kafka consumer whose batches mix topics, each record handed to its topic's
@@ -370,16 +403,18 @@ class Consumer:
 
     async def consume(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         started = time.perf_counter()
-        parsed = [parse_record(record, self.topic_of(record).payload) for record in records]
-        try:
-            await self._apply(parsed)
-        except INFRASTRUCTURE_ERRORS:
-            await asyncio.sleep(1.0)  # the batch is rewound; don't spin while the database is away
-            raise
-        except Exception as exc:  # noqa: BLE001 - isolate the poison message: retry one by one, then dead-letter
-            log.warning("batch of %d from %s failed (%r); retrying one by one", len(parsed), self.name, exc)
-            for one in parsed:
-                await self._apply_alone(one)
+        with collector_pause:
+            parsed = [parse_record(record, self.topic_of(record).payload) for record in records]
+            try:
+                await self._apply(parsed)
+            except INFRASTRUCTURE_ERRORS:
+                await asyncio.sleep(1.0)  # the batch is rewound; don't spin while the database is away
+                raise
+            except Exception as exc:  # noqa: BLE001 - isolate the poison message: retry one by one, then dead-letter
+                log.warning("batch of %d from %s failed (%r); retrying one by one", len(parsed), self.name, exc)
+                for one in parsed:
+                    await self._apply_alone(one)
+            del parsed
         elapsed = time.perf_counter() - started
         metrics.BATCH_SECONDS.labels(self.service, self.name).observe(elapsed)
         now_ms = time.time() * 1000

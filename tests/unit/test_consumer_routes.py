@@ -3,6 +3,7 @@ handlers deferred to the end of the batch (`UnitOfWork.batch`), once."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from contracts import topics
 from contracts.envelope import Envelope
-from services.common.consumer import Consumer, Inbound, UnitOfWork
+from services.common.consumer import CollectorPause, Consumer, Inbound, UnitOfWork
 from services.common.outbox import Outbox
 from services.common.runtime import Runtime
 from services.common.settings import Settings
@@ -98,3 +99,35 @@ def test_reporting_reads_every_fact_topic_with_one_co_partitioned_consumer() -> 
     assert subscriber._connection_args["partition_assignment_strategy"] == (RangePartitionAssignor,)
     assert len({s.topic.partitions for s in spec.subscriptions}) == 1
     assert spec.consumer_max_records == SETTINGS.projection_max_records
+
+
+def test_the_collector_is_paused_while_any_batch_is_in_flight_and_resumes_after_the_last() -> None:
+    pause = CollectorPause()
+    assert gc.isenabled()
+    try:
+        with pause:
+            assert not gc.isenabled()
+            with pause:  # a second consumer's batch overlaps the first
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        gc.disable()  # paused by someone else: left as it is
+        with pause:
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_batches_that_overlap_for_ever_still_collect_the_youngest_generation(monkeypatch: Any) -> None:
+    pause = CollectorPause()
+    monkeypatch.setattr(CollectorPause, "SAFETY_VALVE", 100)
+    collected: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    try:
+        with pause:
+            with pause:
+                garbage = [[i] for i in range(1_000)]  # noqa: F841 - containers the collector counts
+            assert collected == [0]
+    finally:
+        gc.enable()
