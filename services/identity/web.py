@@ -74,7 +74,7 @@ def limited_route(limit: int) -> type[APIRoute]:
                 if request.method not in ("POST", "PUT", "PATCH"):
                     return await handler(request)
                 declared = request.headers.get("content-length")
-                if declared is not None and declared.isdigit() and int(declared) > limit:
+                if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
                     raise too_large(limit)
                 chunks: list[bytes] = []
                 received = 0
@@ -197,7 +197,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None or value.strip() == "*":
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²" is a digit to str.isdigit, not to int()
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             {"reason": "invalid_if_match", "message": 'If-Match must name a passport version, e.g. If-Match: "3".'},

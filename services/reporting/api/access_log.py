@@ -90,7 +90,7 @@ class AccessLogPage(BaseModel):
 def _cursor(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # "²" is a digit to str.isdigit, not to int()
         raise ValidationFailed(
             [Violation(field="cursor", reason="invalid_cursor", message="Pass the next_cursor of the previous page.")]
         )
