@@ -565,7 +565,20 @@ async def projection_run(
     finally:
         for service in services:
             service.stop()
+        await delete_topics(settings)
     return rate, published, baseline
+
+
+async def delete_topics(settings: Settings) -> None:
+    """The run's topics (its own namespace): runs must not pile up topics on the broker."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        mine = [name for name in await admin.list_topics() if name.startswith(settings.topic_namespace)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -611,6 +624,7 @@ async def main(args: argparse.Namespace) -> None:
             results += await reads(service, key, args.runs)
         finally:
             service.stop()
+            await delete_topics(settings)
     finally:
         await pool.close()
     say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")

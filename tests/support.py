@@ -27,6 +27,16 @@ from services.common.settings import REPO_ROOT, Settings
 
 T = TypeVar("T")
 
+# Topic namespaces this test session made (its own and those of tests that run services in one of their own):
+# their topics are deleted when the session ends (conftest), so that repeated runs do not pile up topics.
+NAMESPACES: list[str] = []
+
+
+def namespace(name: str) -> str:
+    """A topic namespace of this session, `<name>.`: its topics are deleted when the session ends."""
+    NAMESPACES.append(f"{name}.")
+    return f"{name}."
+
 
 async def eventually(check: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = "") -> T:
     """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""

@@ -16,7 +16,7 @@ from services.common.settings import Settings
 from tests.conftest import PORT_BASE, _ensure_database, new_key
 from tests.e2e.test_walking_skeleton import mint_body, register_verified_handler
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, service_env
+from tests.support import ServiceProcess, cloudevent_headers, eventually, namespace, publish, service_env
 
 
 async def test_mint_journey_is_one_trace_across_services(settings: Settings, tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ async def test_mint_journey_is_one_trace_across_services(settings: Settings, tmp
     iso = settings.model_copy(
         update={
             "database_url": await _ensure_database(settings.database_url, name),
-            "topic_namespace": f"{name}.",
+            "topic_namespace": namespace(name),
             "api_keys_file": tmp_path / "keys.json",
         }
     )

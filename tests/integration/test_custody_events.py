@@ -29,7 +29,16 @@ from services.common.auth import Role
 from services.common.settings import Settings
 from services.identity.examples import valid_static_data
 from tests.conftest import PORT_BASE, _ensure_database, new_key
-from tests.support import ServiceProcess, cloudevent_headers, eventually, headers_of, publish, read_topic, service_env
+from tests.support import (
+    ServiceProcess,
+    cloudevent_headers,
+    eventually,
+    headers_of,
+    namespace,
+    publish,
+    read_topic,
+    service_env,
+)
 
 PERMIT_2026 = {
     "permit_type": "environmental_permit",
@@ -65,7 +74,7 @@ async def custody_alone(settings: Settings, tmp: Path, port: int) -> AsyncIterat
     isolated = settings.model_copy(
         update={
             "database_url": database_url,
-            "topic_namespace": f"{name}.",
+            "topic_namespace": namespace(name),
             "api_keys_file": tmp / "api-keys.json",
             "custody_port": port,
         }

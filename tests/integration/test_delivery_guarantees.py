@@ -38,6 +38,7 @@ from tests.support import (
     cloudevent_headers,
     eventually,
     headers_of,
+    namespace,
     publish,
     read_topic,
     service_env,
@@ -55,7 +56,7 @@ async def isolated(settings: Settings, tmp_path: Path) -> Settings:
     return settings.model_copy(
         update={
             "database_url": database_url,
-            "topic_namespace": f"{name}.",
+            "topic_namespace": namespace(name),
             "api_keys_file": tmp_path / "api-keys.json",
             "identity_port": PORT_BASE + 11,
             "custody_port": PORT_BASE + 12,

@@ -29,7 +29,7 @@ from contracts.rejections import MessageRejected
 from services.common.settings import Settings
 from services.identity.examples import EXAMPLE_GTIN, valid_static_data, valid_static_payload
 from tests.conftest import PORT_BASE, _ensure_database
-from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, read_topic, service_env
+from tests.support import ServiceProcess, cloudevent_headers, eventually, namespace, publish, read_topic, service_env
 
 
 @dataclass
@@ -51,7 +51,7 @@ async def identity_service(settings: Settings, logs: Path, port: int) -> AsyncIt
     name = f"bpass_idt_{uuid.uuid4().hex[:8]}"
     database_url = await _ensure_database(settings.database_url, name)
     own = settings.model_copy(
-        update={"database_url": database_url, "topic_namespace": f"{name}.", "identity_port": port}
+        update={"database_url": database_url, "topic_namespace": namespace(name), "identity_port": port}
     )
     env = service_env(own, own.api_keys_file)
     env["BPASS_IDENTITY_PORT"] = str(port)
