@@ -52,6 +52,7 @@ import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
+from bench.proc import cpu_seconds  # noqa: E402
 from contracts import topics  # noqa: E402
 from contracts.attributes import BatteryCategory  # noqa: E402
 from contracts.custody import CustodyEventReported  # noqa: E402
@@ -78,12 +79,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy() -> tuple[float, float]:
@@ -485,13 +480,13 @@ async def main() -> None:
         await throughput(settings, events, 2000, watcher)
         say(f"==> throughput: {args.events} custody events as fast as possible; load average {load_average()}")
         pids = [process.pid for process, _, _ in processes]
-        cpu_before, (busy_before, total_before) = sum(map(cpu_seconds, pids)), machine_busy()
+        cpu_before, (busy_before, total_before) = cpu_seconds(*pids), machine_busy()
         pg_before = await postgres_cpu(db, name)
         own_before = time.process_time()
         wall_before = time.perf_counter()
         rate, _ = await throughput(settings, events, args.events, watcher)
         wall = time.perf_counter() - wall_before
-        cpu = sum(map(cpu_seconds, pids)) - cpu_before
+        cpu = cpu_seconds(*pids) - cpu_before
         own = time.process_time() - own_before
         pg = await postgres_cpu(db, name) - pg_before
         busy_after, total_after = machine_busy()

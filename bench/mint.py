@@ -37,11 +37,11 @@ import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from contracts import topics  # noqa: E402
 from contracts.attributes import BatteryCategory  # noqa: E402
 from services.common.auth import Role, add_key  # noqa: E402
+from services.common.messaging import delete_topics  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.identity.examples import EXAMPLE_GTIN, valid_static_payload  # noqa: E402
 
@@ -265,14 +265,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 async def cleanup(settings: Settings, base: Settings, database: str, namespace: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15_000)
-    await admin.start()
-    try:
-        mine = [name for name in await admin.list_topics() if name.startswith(namespace)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+    await delete_topics(settings, [namespace])
     await drop_database(base, database)
 
 

@@ -57,6 +57,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.proc import cpu_seconds, pids_of
 from bpass.simulate import mint_item, model_static, population
 from contracts import topics
 from contracts.base import Message
@@ -67,6 +68,7 @@ from contracts.passport_data import BatteryStatus, PassportSubject, StaticPasspo
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
 from services.common.auth import Role, add_key
 from services.common.db import init_connection, migrate
+from services.common.messaging import delete_topics
 from services.common.settings import REPO_ROOT, Settings
 from services.reporting.app import build_spec
 
@@ -424,32 +426,6 @@ class Service:
             self.process.wait(timeout=20)
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (Linux /proc; a process gone counts nothing)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def pids_of(*prefixes: bytes, containing: bytes = b"") -> list[int]:
-    """The processes whose command line starts with one of `prefixes` (and contains `containing`)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if command.startswith(prefixes) and containing in command:
-                pids.append(int(entry.name))
-    return pids
-
-
 def postgres_pids() -> list[int]:
     """The local PostgreSQL's processes (server and backends): what the database spends, whoever asks."""
     return pids_of(b"postgres:", b"/usr/lib/postgresql/")
@@ -499,7 +475,7 @@ async def project(pool: asyncpg.Pool, services: list[Service], streams: dict[str
             consumed = await pool.fetchval("SELECT count(*) FROM inbox WHERE topic = ANY($1::text[])", names)
             now = time.perf_counter()
             if started is None and consumed and await group_stable(admin, settings.group_id("reporting"), members):
-                started = (now, consumed, [cpu_seconds(p) for p in cpu_of(services)])
+                started = (now, consumed, [cpu_seconds(*p) for p in cpu_of(services)])
             if now - last_print > 2:
                 print(f"    consumed {consumed:>7,} / {expected:,} facts", flush=True)
                 last_print = now
@@ -512,7 +488,7 @@ async def project(pool: asyncpg.Pool, services: list[Service], streams: dict[str
     first_seen, before, cpu_before = started
     counted = expected - before
     per_fact = [
-        (cpu_seconds(p) - c0) / max(1, counted) * 1e6 for p, c0 in zip(cpu_of(services), cpu_before, strict=True)
+        (cpu_seconds(*p) - c0) / max(1, counted) * 1e6 for p, c0 in zip(cpu_of(services), cpu_before, strict=True)
     ]
     say(f"{len(services)} process(es); {before:,} facts projected before the group was stable, {counted:,} timed; "
         f"CPU per fact: reporting {per_fact[0]:.0f} µs, PostgreSQL {per_fact[1]:.0f} µs, Kafka broker "
@@ -565,20 +541,8 @@ async def projection_run(
     finally:
         for service in services:
             service.stop()
-        await delete_topics(settings)
+        await delete_topics(settings, [settings.topic_namespace])
     return rate, published, baseline
-
-
-async def delete_topics(settings: Settings) -> None:
-    """The run's topics (its own namespace): runs must not pile up topics on the broker."""
-    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=30_000)
-    await admin.start()
-    try:
-        mine = [name for name in await admin.list_topics() if name.startswith(settings.topic_namespace)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -624,7 +588,7 @@ async def main(args: argparse.Namespace) -> None:
             results += await reads(service, key, args.runs)
         finally:
             service.stop()
-            await delete_topics(settings)
+            await delete_topics(settings, [settings.topic_namespace])
     finally:
         await pool.close()
     say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from hypothesis import settings as hypothesis_settings
 
 from services.common.auth import Role, add_key
+from services.common.messaging import delete_topics
 from services.common.settings import Settings
 from tests.support import NAMESPACES, ServiceProcess, namespace, service_env
 
@@ -103,19 +103,6 @@ async def _ensure_database(admin_url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-async def _delete_topics(settings: Settings, namespaces: list[str]) -> None:
-    """Delete the topics of these namespaces (a session's): repeated runs on one broker must not pile up thousands
-    of partitions, which slow every later start of Kafka."""
-    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=30_000)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if name.startswith(tuple(namespaces))]
-        for start in range(0, len(names), 200):
-            await admin.delete_topics(names[start : start + 200])
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="session")
 async def settings(infrastructure: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
     database_url = await _ensure_database(infrastructure.database_url, TEST_DATABASE)
@@ -134,7 +121,7 @@ async def settings(infrastructure: Settings, tmp_path_factory: pytest.TempPathFa
     )
     yield session
     try:
-        await _delete_topics(session, NAMESPACES)
+        await delete_topics(session, NAMESPACES)
     except Exception as exc:  # noqa: BLE001 - the results stand; the topics stay until a later run or `make clean-data`
         warnings.warn(f"could not delete this session's topics: {exc!r}", stacklevel=1)
 

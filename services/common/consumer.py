@@ -534,10 +534,7 @@ class Consumer:
             changed = [(key, outcome) for key, outcome in uow.outcomes.items() if outcome != "applied"]
             if changed:
                 await conn.executemany("UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", changed)
-            outcomes = Counter(
-                (item.record.topic, uow.outcomes.get(item.dedup_key, "applied") if uow.outcomes else "applied")
-                for item in accepted
-            )
+            outcomes = Counter((item.record.topic, uow.outcomes.get(item.dedup_key, "applied")) for item in accepted)
             for (name, outcome), count in outcomes.items():
                 metrics.MESSAGES_IN.labels(self.service, self.routes[name][0].name, outcome).inc(count)
             await outbox.flush(conn)
@@ -546,16 +543,12 @@ class Consumer:
     async def _handle(self, uow: UnitOfWork, accepted: list[Inbound[Any]]) -> None:
         """Each topic's items to its handler, topics in the order of `routes`; then what handlers deferred to the
         end of the batch (`UnitOfWork.batch`)."""
-        if len(self.routes) == 1:
-            [(_, handler)] = self.routes.values()
-            await handler(uow, accepted)
-        else:
-            by_topic: dict[str, list[Inbound[Any]]] = {}
-            for item in accepted:
-                by_topic.setdefault(item.record.topic, []).append(item)
-            for name, (_, handler) in self.routes.items():
-                if name in by_topic:
-                    await handler(uow, by_topic[name])
+        by_topic: dict[str, list[Inbound[Any]]] = {}
+        for item in accepted:
+            by_topic.setdefault(item.record.topic, []).append(item)
+        for name, (_, handler) in self.routes.items():
+            if name in by_topic:
+                await handler(uow, by_topic[name])
         for step in uow.before_flush:
             await step()
 

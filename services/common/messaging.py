@@ -126,6 +126,20 @@ async def ensure_topics(settings: Settings, names: Iterable[tuple[str, int]]) ->
         await admin.close()
 
 
+async def delete_topics(settings: Settings, prefixes: Iterable[str]) -> list[str]:
+    """Delete every topic whose name starts with one of `prefixes` (topic namespaces of test sessions and benchmark
+    runs, which must not pile up partitions on a broker); the names deleted."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(tuple(prefixes))]
+        for start in range(0, len(names), 200):  # a request of bounded size
+            await admin.delete_topics(names[start : start + 200])
+        return names
+    finally:
+        await admin.close()
+
+
 async def stop_quietly(consumer: Any) -> None:
     """Stop an aiokafka consumer; its internal coordinator task can surface a stray CancelledError on stop,
     which is swallowed unless this task itself is being cancelled."""

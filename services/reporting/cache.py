@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
 from services.common.consumer import UnitOfWork
 
@@ -46,6 +47,14 @@ return n
 class PassportCache:
     def __init__(self) -> None:
         self.redis: aioredis.Redis | None = None
+        self._scripts: dict[str, AsyncScript] = {}
+
+    def _script(self, redis: aioredis.Redis, text: str) -> AsyncScript:
+        """A Lua script registered with `redis`: called by its SHA (EVALSHA), not sent again with every call."""
+        script = self._scripts.get(text)
+        if script is None or script.registered_client is not redis:
+            script = self._scripts[text] = redis.register_script(text)
+        return script
 
     @staticmethod
     def key(passport_id: str) -> str:
@@ -88,7 +97,8 @@ class PassportCache:
         if self.redis is None:
             return
         try:
-            await self.redis.eval(PUT_UNLESS_STALE, 2, key, self.changed_key(passport_id), value, version, ttl_s)
+            put = self._script(self.redis, PUT_UNLESS_STALE)
+            await put(keys=[key, self.changed_key(passport_id)], args=[value, version, ttl_s])
         except (aioredis.RedisError, OSError) as exc:
             log.warning("cache write failed: %r", exc)
 
@@ -102,12 +112,12 @@ class PassportCache:
         """Once `uow` commits: mark the passports changed (at their new versions) and drop their entries."""
         if not versions or self.redis is None:
             return
-        redis = self.redis
+        mark = self._script(self.redis, MARK_CHANGED)
         pids = list(versions)
         keys = [self.changed_key(p) for p in pids] + self.keys_of(pids)
         args = [versions[p] for p in pids] + [CHANGED_TTL_S]
 
         async def drop() -> None:
-            await redis.eval(MARK_CHANGED, len(keys), *keys, *args)
+            await mark(keys=keys, args=args)
 
         uow.after_commit.append(drop)
