@@ -59,7 +59,7 @@ from contracts.custody import CustodyEventReported  # noqa: E402
 from contracts.identity import PassportMinted  # noqa: E402
 from contracts.passport_data import BatteryKind, PassportSubject, static_data_digest  # noqa: E402
 from services.common.auth import Role, add_key  # noqa: E402
-from services.common.messaging import partition_for  # noqa: E402
+from services.common.messaging import delete_topics, partition_for  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.custody.app import build_spec  # noqa: E402
 from services.identity.examples import valid_static_data  # noqa: E402
@@ -405,7 +405,7 @@ async def main() -> None:
         action="store_true",
         help="run custody with OTEL_SDK_DISABLED=true (no spans at all), to measure what tracing costs",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database and topics")
     args = parser.parse_args()
 
     base = Settings()
@@ -528,6 +528,7 @@ async def main() -> None:
         await db.close()
         if not args.keep:
             await drop_database(base.database_url, name)
+            await delete_topics(settings, [settings.topic_namespace])
     say(f"RESULT custody_instances={args.instances} processes")
     say(f"RESULT custody_ingest_events_per_s={rate:.0f} events/s")
     say(f"RESULT custody_p50_latency_ms={p50:.0f} ms")
