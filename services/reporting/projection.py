@@ -1,7 +1,8 @@
 """Set-based projection of a batch of facts into the read model, in the consumer's transaction.
 
 Per batch: one `SELECT … FOR UPDATE` of every passport touched, the pure fold of each fact in order, then one
-statement per table (current rows, versions, counters, recovery totals) and the outbox rows: one
+statement per table (current rows, versions; the counters and recovery totals just before the commit) and the
+outbox rows: one
 `PassportChanged` per version on the owner's change stream and one `PassportState` per passport on its
 compacted latest-state topic. Redis entries of the passports touched are dropped after the commit.
 
@@ -16,6 +17,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -286,7 +288,8 @@ class Projection:
         await self._write_view(uow, touched, passports, after, now)
         await conn.execute(INSERT_VERSIONS_SQL, *map(list, zip(*version_rows, strict=True)), [now] * len(version_rows))
         transitions = [(tenant, passports[pid].before, after[pid]) for pid, tenant in touched.items()]
-        await self._write_counters(uow, transitions)
+        # Every batch of every process adds to the same few counter rows: written last, just before the commit.
+        uow.before_commit.append(partial(self._write_counters, uow, transitions))
         traces = {c.passport_id: c.traceparent for c in changes}  # the last fact of each passport
         for pid, tenant in touched.items():
             passport = passports[pid]

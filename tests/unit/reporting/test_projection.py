@@ -77,6 +77,14 @@ def unit_of_work(conn: FakeConnection) -> UnitOfWork:
     return UnitOfWork(conn, Outbox(streams.SOURCE), "reporting", Settings(), "bpass.reporting.rejected.v1")  # type: ignore[arg-type]
 
 
+async def project(projection: Projection, uow: UnitOfWork, changes: list[FactChange]) -> list[str]:
+    """What the consumer does with a batch: apply it, then what runs just before the commit (the counters)."""
+    touched = await projection.apply(uow, changes)
+    for step in uow.before_commit:
+        await step()
+    return touched
+
+
 def in_service(pid: str, tenant: str, day: int) -> FactChange:
     fact = InServiceDataUpdated(
         passport_id=pid,
@@ -127,7 +135,7 @@ async def test_versions_rebuild_to_what_the_change_stream_published() -> None:
     states: list[dict[str, Any]] = []
     for batch in batches:
         uow = unit_of_work(conn)
-        assert await projected.apply(uow, batch) == [pid]
+        assert await project(projected, uow, batch) == [pid]
         messages += published(uow, PassportChanged.event_type)
         states += published(uow, PassportState.event_type)
     assert [m["version"] for m in messages] == list(range(1, len(changes) + 1))
@@ -156,7 +164,7 @@ async def test_a_row_written_before_the_json_columns_moves_to_them() -> None:
     conn.rows[pid] = {"passport_id": pid, "tenant": tenant, "version": 1, "state": legacy, "state_json": None,
                       "static_json": None}  # fmt: skip
     uow = unit_of_work(conn)
-    await Projection(PassportCache(), no_topics).apply(uow, [in_service(pid, tenant, 5)])
+    await project(Projection(PassportCache(), no_topics), uow, [in_service(pid, tenant, 5)])
     row = conn.rows[pid]
     assert row["version"] == 2
     assert row["static_json"] is not None
@@ -171,7 +179,7 @@ async def test_counters_move_with_recycled_content_read_only_when_needed() -> No
     pid = f"urn:uuid:{uuid.uuid4()}"
     fact = minted(batteries(1)[0], tenant, pid)
     projected = Projection(PassportCache(), no_topics)
-    await projected.apply(unit_of_work(conn), [FactChange(pid, tenant, "minted",
+    await project(projected, unit_of_work(conn), [FactChange(pid, tenant, "minted",
                                                           partial(readmodel.apply_minted, fact=fact))])  # fmt: skip
     recycled = readmodel.recycled_of(fact.static_data.model_dump(mode="json", exclude_none=True))
     assert recycled is not None
@@ -179,11 +187,11 @@ async def test_counters_move_with_recycled_content_read_only_when_needed() -> No
     [(key, (n, rc_n, sums))] = conn.counts.items()
     assert (n, rc_n, sums) == (1, 1, recycled)
     assert key[7] == "manufactured"
-    await projected.apply(unit_of_work(conn), [in_service(pid, tenant, 1)])  # no counter moves
+    await project(projected, unit_of_work(conn), [in_service(pid, tenant, 1)])  # no counter moves
     assert list(conn.counts.values()) == [(1, 1, recycled)]
     step = FactChange(pid, tenant, "status_changed", partial(readmodel.apply_status, occurred_at=T0,
                                                              stage="placed_on_market"))  # fmt: skip
-    await projected.apply(unit_of_work(conn), [step])
+    await project(projected, unit_of_work(conn), [step])
     assert conn.counts[key] == (0, 0, (Decimal(0),) * len(recycled))
     moved = (*key[:7], "placed_on_market")
     assert conn.counts[moved] == (1, 1, recycled)
@@ -194,7 +202,7 @@ async def test_an_amendment_moves_the_recycled_content_sums() -> None:
     pid = f"urn:uuid:{uuid.uuid4()}"
     fact = minted(batteries(1)[0], tenant, pid)
     projected = Projection(PassportCache(), no_topics)
-    await projected.apply(unit_of_work(conn), [FactChange(pid, tenant, "minted",
+    await project(projected, unit_of_work(conn), [FactChange(pid, tenant, "minted",
                                                           partial(readmodel.apply_minted, fact=fact))])  # fmt: skip
     static = fact.static_data.model_dump(mode="json", exclude_none=True)
     old = readmodel.recycled_of(static)
@@ -202,7 +210,7 @@ async def test_an_amendment_moves_the_recycled_content_sums() -> None:
     change = FactChange(pid, tenant, "amended", partial(readmodel.apply_amended, static_data=amended, extensions=None,
                                                         data_version=2, amended_at=T0), reads_static=True)  # fmt: skip
     uow = unit_of_work(conn)
-    await projected.apply(uow, [change])
+    await project(projected, uow, [change])
     [(n, rc_n, sums)] = conn.counts.values()
     assert (n, rc_n) == (1, 1)
     assert sums == readmodel.recycled_of(amended)
@@ -264,3 +272,19 @@ def test_outbox_rows_carry_the_headers_build_row_gives(tracer: trace.Tracer) -> 
     assert [name for name, _ in row.headers if name != "ce_id"] == [n for n, _ in expected.headers if n != "ce_id"]
     assert streams.traceparent_of(None) is None
     assert streams.traceparent_of(trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)) is None
+
+
+async def test_counters_are_left_to_just_before_the_commit() -> None:
+    """Every batch adds to the same counter rows: they are written after the outbox, so their row locks are held
+    only through the commit (the consumer runs `before_commit` after flushing the outbox)."""
+    conn, tenant = FakeConnection(), "acme"
+    pid = f"urn:uuid:{uuid.uuid4()}"
+    uow = unit_of_work(conn)
+    fact = minted(batteries(1)[0], tenant, pid)
+    change = FactChange(pid, tenant, "minted", partial(readmodel.apply_minted, fact=fact))
+    await Projection(PassportCache(), no_topics).apply(uow, [change])
+    assert conn.rows[pid]["version"] == 1
+    assert conn.counts == {}
+    assert len(uow.before_commit) == 1
+    await uow.before_commit[0]()
+    assert sum(n for n, _, _ in conn.counts.values()) == 1
