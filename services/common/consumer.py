@@ -112,6 +112,14 @@ class UnitOfWork:
             self.before_flush.append(partial(apply, items))
         return items
 
+    def spent(self) -> None:
+        """Drop what the transaction's hooks and batches hold once it has ended. They refer back to this unit of work
+        (`partial(apply, uow)` in `before_flush`): a reference cycle that reference counting cannot free, so every
+        fact, state and row of the batch would wait for the cyclic collector, which then traverses them all."""
+        self.before_flush.clear()
+        self.before_commit.clear()
+        self._batches.clear()
+
     def each(self, items: Iterable[Inbound[P]]) -> Iterator[Inbound[P]]:
         """Iterate a batch with each item's trace active: what it causes joins its publisher's trace."""
         for item in items:
@@ -496,54 +504,62 @@ class Consumer:
         return tracer.start_span(f"{record.topic} apply", context=parent, kind=SpanKind.CONSUMER, attributes=attributes)
 
     async def _apply_in_transaction(self, parsed: list[Parsed[Any]], spans: dict[str, Span]) -> UnitOfWork:
+        outbox = Outbox(self.source)
         async with self.pool.acquire() as conn, conn.transaction():
-            outbox = Outbox(self.source)
             uow = UnitOfWork(conn, outbox, self.service, self.settings, self.rejected_topic, spans=spans)
-            first: dict[str, Parsed[Any]] = {}
-            for p in parsed:
-                first.setdefault(p.dedup_key, p)
-            rows = await conn.fetch(
-                INBOX_SQL,
-                list(first),
-                [p.record.topic for p in first.values()],
-                [p.record.partition for p in first.values()],
-                [p.record.offset for p in first.values()],
-                ["rejected" if p.violations else "applied" for p in first.values()],
-            )
-            fresh = {row["dedup_key"] for row in rows}
-            accepted: list[Inbound[Any]] = []
-            seen: set[str] = set()
-            for p in parsed:
-                if p.dedup_key not in fresh or p.dedup_key in seen:
-                    metrics.MESSAGES_IN.labels(self.service, self.topic_of(p.record).name, "duplicate").inc()
-                    continue
-                seen.add(p.dedup_key)
-                if p.violations:
-                    span = spans.get(p.dedup_key)
-                    with trace.use_span(span, end_on_exit=False) if span else contextlib.nullcontext():
-                        outbox.add_row(rejection_row(uow, p.record, p.envelope, p.violations))
-                    metrics.MESSAGES_IN.labels(self.service, self.topic_of(p.record).name, "rejected").inc()
-                    continue
-                assert p.envelope is not None
-                assert p.payload is not None
-                accepted.append(Inbound(p.record, p.envelope, p.payload))
-            if accepted:
-                try:
-                    await self._handle(uow, accepted)
-                except ValidationFailed as failed:
-                    if len(accepted) > 1:
-                        raise  # retried one by one, where it is refused alone
-                    uow.reject(accepted[0], failed.violations)
-            changed = [(key, outcome) for key, outcome in uow.outcomes.items() if outcome != "applied"]
-            if changed:
-                await conn.executemany("UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", changed)
-            outcomes = Counter((item.record.topic, uow.outcomes.get(item.dedup_key, "applied")) for item in accepted)
-            for (name, outcome), count in outcomes.items():
-                metrics.MESSAGES_IN.labels(self.service, self.routes[name][0].name, outcome).inc(count)
-            await outbox.flush(conn)
-            for step in uow.before_commit:
-                await step()
+            try:
+                await self._transaction(uow, parsed)
+            finally:
+                uow.spent()
         return uow
+
+    async def _transaction(self, uow: UnitOfWork, parsed: list[Parsed[Any]]) -> None:
+        """The batch's transaction: inbox rows (duplicates dropped), the handlers, outcomes, outbox, commit hooks."""
+        conn, outbox, spans = uow.conn, uow.outbox, uow.spans
+        first: dict[str, Parsed[Any]] = {}
+        for p in parsed:
+            first.setdefault(p.dedup_key, p)
+        rows = await conn.fetch(
+            INBOX_SQL,
+            list(first),
+            [p.record.topic for p in first.values()],
+            [p.record.partition for p in first.values()],
+            [p.record.offset for p in first.values()],
+            ["rejected" if p.violations else "applied" for p in first.values()],
+        )
+        fresh = {row["dedup_key"] for row in rows}
+        accepted: list[Inbound[Any]] = []
+        seen: set[str] = set()
+        for p in parsed:
+            if p.dedup_key not in fresh or p.dedup_key in seen:
+                metrics.MESSAGES_IN.labels(self.service, self.topic_of(p.record).name, "duplicate").inc()
+                continue
+            seen.add(p.dedup_key)
+            if p.violations:
+                span = spans.get(p.dedup_key)
+                with trace.use_span(span, end_on_exit=False) if span else contextlib.nullcontext():
+                    outbox.add_row(rejection_row(uow, p.record, p.envelope, p.violations))
+                metrics.MESSAGES_IN.labels(self.service, self.topic_of(p.record).name, "rejected").inc()
+                continue
+            assert p.envelope is not None
+            assert p.payload is not None
+            accepted.append(Inbound(p.record, p.envelope, p.payload))
+        if accepted:
+            try:
+                await self._handle(uow, accepted)
+            except ValidationFailed as failed:
+                if len(accepted) > 1:
+                    raise  # retried one by one, where it is refused alone
+                uow.reject(accepted[0], failed.violations)
+        changed = [(key, outcome) for key, outcome in uow.outcomes.items() if outcome != "applied"]
+        if changed:
+            await conn.executemany("UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", changed)
+        outcomes = Counter((item.record.topic, uow.outcomes.get(item.dedup_key, "applied")) for item in accepted)
+        for (name, outcome), count in outcomes.items():
+            metrics.MESSAGES_IN.labels(self.service, self.routes[name][0].name, outcome).inc(count)
+        await outbox.flush(conn)
+        for step in uow.before_commit:
+            await step()
 
     async def _handle(self, uow: UnitOfWork, accepted: list[Inbound[Any]]) -> None:
         """Each topic's items to its handler, topics in the order of `routes`; then what handlers deferred to the

@@ -4,7 +4,9 @@ handlers deferred to the end of the batch (`UnitOfWork.batch`), once."""
 from __future__ import annotations
 
 import gc
+import weakref
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -129,5 +131,34 @@ def test_batches_that_overlap_for_ever_still_collect_the_youngest_generation(mon
             with pause:
                 garbage = [[i] for i in range(1_000)]  # noqa: F841 - containers the collector counts
             assert collected == [0]
+    finally:
+        gc.enable()
+
+
+async def test_a_spent_unit_of_work_lets_reference_counting_free_its_batch() -> None:
+    """A deferred batch refers back to its unit of work (`partial(apply, uow)`); once the transaction ends the
+    consumer drops the hooks, so the batch's facts are freed at once instead of waiting for the cyclic collector."""
+
+    class Fact:
+        pass
+
+    async def apply(uow: UnitOfWork, items: list[Fact]) -> None:
+        del uow, items
+
+    uow = UnitOfWork(None, Outbox("urn:test"), "reporting", SETTINGS, "rejected")  # type: ignore[arg-type]
+    fact = Fact()
+    alive = weakref.ref(fact)
+    uow.batch("projection", partial(apply, uow)).append(fact)
+    uow.before_commit.append(partial(apply, uow, [fact]))
+    del fact
+    gc.disable()
+    try:
+        for step in [*uow.before_flush, *uow.before_commit]:
+            await step()
+        del step
+        uow.spent()
+        assert (uow.before_flush, uow.before_commit) == ([], [])
+        del uow
+        assert alive() is None  # freed by reference counting: no collection ran
     finally:
         gc.enable()
