@@ -12,7 +12,9 @@ Against the running local stack (Kafka, PostgreSQL, Redis: `make stack`). Setup,
 it with COPY (indexes rebuilt after), with their population counters (`--reuse` keeps a database loaded by an
 earlier run with the same `--passports`). Each projection run publishes its facts to topics of its own namespace
 first, then starts a reporting process (own port, own topic namespace, on that database) and times it from the
-first fact projected to the last one consumed (inbox rows), and on until its outbox is published (change streams):
+first fact projected to the last one consumed, and on until its outbox is published (change streams). Progress is
+read from the consumer group's committed offsets (an inbox count would scan the database being measured), and the
+end is confirmed by the inbox rows:
 
 - minted only: `--facts` PassportMinted facts (full static data, ~6 KB each): the heaviest fact, every one a new
   passport (each writes its whole state four times: current row, version, change-stream and latest-state message);
