@@ -113,7 +113,7 @@ class UnitOfWork:
         return items
 
     def spent(self) -> None:
-        """Drop what the transaction's hooks and batches hold once it has ended. They refer back to this unit of work
+        """Drop the transaction's hooks and deferred batches once they have run. They refer back to this unit of work
         (`partial(apply, uow)` in `before_flush`): a reference cycle that reference counting cannot free, so every
         fact, state and row of the batch would wait for the cyclic collector, which then traverses them all."""
         self.before_flush.clear()
@@ -381,7 +381,7 @@ class CollectorPause:
             gc.collect(0)
 
 
-collector_pause = CollectorPause()  # one per process: the collector is
+collector_pause = CollectorPause()  # one per process, as the collector is
 
 
 class Consumer:

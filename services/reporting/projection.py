@@ -2,9 +2,8 @@
 
 Per batch: one `SELECT … FOR UPDATE` of every passport touched, the pure fold of each fact in order, then one
 statement per table (current rows, versions; the counters and recovery totals just before the commit) and the
-outbox rows: one
-`PassportChanged` per version on the owner's change stream and one `PassportState` per passport on its
-compacted latest-state topic. Redis entries of the passports touched are dropped after the commit.
+outbox rows: one `PassportChanged` per version on the owner's change stream and one `PassportState` per passport
+on its compacted latest-state topic. Redis entries of the passports touched are dropped after the commit.
 
 Each state is encoded once per version (orjson) and that JSON is what the row, the version and both messages
 carry; its static data is encoded only when a fact changes it (see `state_json`). Versions are deltas between
