@@ -185,18 +185,31 @@ def verify_pack(
         Path | None,
         typer.Option(help="Pinned key: PEM, or the JSON of GET /reporting/v1/signing-keys.", exists=True),
     ] = None,
+    trust_embedded_key: Annotated[
+        bool,
+        typer.Option(help="Without --public-key: check against the signature file's own key (integrity, not origin)."),
+    ] = False,
 ) -> None:
     """Verify an audit pack offline: file hash and Ed25519 signature against a pinned public key."""
-    from bpass.verify_pack import load_pinned_keys, verify
+    from bpass.verify_pack import NO_PINNED_KEY, load_pinned_keys, verify
+
+    if public_key is None and not trust_embedded_key:
+        typer.echo(NO_PINNED_KEY)
+        typer.echo("NOT VERIFIED")
+        raise typer.Exit(2)
 
     signature = signature or pack.with_name(pack.name + ".sig.json")
     if not signature.exists():
         typer.echo(f"FAIL no signature file {signature}")
         raise typer.Exit(2)
-    verdict = verify(pack, signature, load_pinned_keys(public_key) if public_key else None)
+    pinned = load_pinned_keys(public_key) if public_key else None
+    verdict = verify(pack, signature, pinned, trust_embedded_key=trust_embedded_key)
     for line in verdict.lines:
         typer.echo(line)
-    typer.echo("VERIFIED" if verdict.ok else "NOT VERIFIED")
+    if verdict.ok and not verdict.pinned:
+        typer.echo("VERIFIED (integrity only: the embedded key was trusted, origin not proven)")
+    else:
+        typer.echo("VERIFIED" if verdict.ok else "NOT VERIFIED")
     raise typer.Exit(0 if verdict.ok else 1)
 
 

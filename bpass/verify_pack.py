@@ -3,8 +3,9 @@
 
 Checks: the file's SHA-256 and size equal the signature file's; the Ed25519 signature over the file's bytes
 verifies with the pinned public key (a PEM file, or the JSON of GET /reporting/v1/signing-keys); and the key id
-names that key. Without a pinned key it verifies against the key inside the signature file and says that this
-proves integrity only, not origin.
+names that key. Without a pinned key it refuses (anyone can sign a forged pack with a key of their own and embed
+it); only when told `--trust-embedded-key` does it verify against the key inside the signature file, and then it
+says that this proves integrity only, not origin.
 """
 
 from __future__ import annotations
@@ -55,7 +56,22 @@ def load_pinned_keys(path: Path) -> dict[str, Ed25519PublicKey]:
     return {_key_id(_raw(loaded)): loaded}
 
 
-def verify(pack: Path, signature_file: Path, pinned: dict[str, Ed25519PublicKey] | None) -> Verdict:
+NO_PINNED_KEY = (
+    "FAIL no pinned key: pass --public-key (a PEM, or the JSON of GET /reporting/v1/signing-keys) to prove who signed"
+    " the pack, or --trust-embedded-key to check its integrity only"
+)
+
+
+def verify(
+    pack: Path,
+    signature_file: Path,
+    pinned: dict[str, Ed25519PublicKey] | None,
+    *,
+    trust_embedded_key: bool = False,
+) -> Verdict:
+    """The checks' verdict; without pinned keys it is a refusal unless `trust_embedded_key` is given."""
+    if pinned is None and not trust_embedded_key:
+        return Verdict(False, lines=[NO_PINNED_KEY])
     content = pack.read_bytes()
     try:
         sig = json.loads(signature_file.read_text(encoding="utf-8"))
@@ -95,5 +111,5 @@ def verify(pack: Path, signature_file: Path, pinned: dict[str, Ed25519PublicKey]
         verdict.ok = False
         verdict.lines.append(f"FAIL Ed25519 signature does not verify with {sig.get('key_id')}")
     if not verdict.pinned:
-        verdict.lines.append("note no pinned key given (--public-key): integrity shown, origin not")
+        verdict.lines.append("note embedded key trusted (--trust-embedded-key): integrity shown, origin not")
     return verdict
