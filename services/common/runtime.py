@@ -476,4 +476,6 @@ def serve(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.gateway_addresses,  # uvicorn's default trusts X-Forwarded-For from 127.0.0.1
     )

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         description="Prefix of every physical topic and consumer group (isolates test runs sharing a broker).",
     )
     http_host: str = "127.0.0.1"
+    gateway_addresses: str = Field(
+        default="127.0.0.2",
+        description="Addresses or networks (comma separated) of the HTTP gateway: only a connection from one of "
+        "them has its X-Forwarded-For believed (the gateway overwrites it with the address it saw); from anyone "
+        "else the connection's own address is the client (rate limits, logs). The local gateway connects from "
+        "127.0.0.2, apart from every other local process.",
+    )
     identity_port: int = SERVICE_PORTS["identity"]
     custody_port: int = SERVICE_PORTS["custody"]
     recovery_port: int = SERVICE_PORTS["recovery"]
