@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from functools import cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.recovery.domain.mass_balance import DEFAULT_ASSAY_TOLERANCE_PCT
 from services.recovery.domain.parking import DEFAULT_MAX_AGE
 
 
@@ -25,6 +27,18 @@ class RecoverySettings(BaseSettings):
         gt=0,
         le=86_400,
         description="How often parked batches are checked for having waited too long.",
+    )
+
+    assay_tolerance_pct: Decimal = Field(
+        default=DEFAULT_ASSAY_TOLERANCE_PCT,
+        ge=0,
+        le=25,
+        allow_inf_nan=False,
+        description="Assay uncertainty allowed above the declared content: per material, what a treatment batch's "
+        "recycled lots hold and what refiners attribute to a batch may reach the inputs' declared content × "
+        "(1 + this %), never more (`mass_balance_exceeded`). Default 5 %: black-mass assays (sampling a "
+        "heterogeneous powder, then ICP-OES) are good to a few percent relative, and passport compositions are "
+        "model-level figures.",
     )
 
     @property

@@ -3,7 +3,9 @@
 Rejected: an unknown lot, a lot fed twice in one report or beyond its mass across reports (`lot_overdrawn`:
 a lot is refined once), a product lot id repeated, a metal content above 100 % or above the product's
 stoichiometric maximum, a refined metal no lot fed carries (`assay_missing`), more of a metal produced than
-fed (`outputs_exceed_inputs`: fed = fed mass × the lot's assay).
+fed (`outputs_exceed_inputs`: fed = fed mass × the lot's assay), more refined metal attributed to a treatment
+batch, over all its refiner reports, than its inputs declared plus the assay tolerance (`mass_balance_exceeded`,
+`mass_balance`: a lot recorded with an over-stated assay cannot credit more than the batteries carried).
 
 Attribution, in two exact steps at 0.001 kg: a product's metal (mass × content) is shared among the lots fed
 pro rata the metal each fed (basis `assay`); each lot's part is shared among its batch's inputs pro rata their
@@ -26,10 +28,12 @@ from contracts.recovery import (
     RefinerReportSubmitted,
 )
 from services.recovery.domain.allocation import allocate, quantize_kg
+from services.recovery.domain.mass_balance import DEFAULT_ASSAY_TOLERANCE_PCT, conservation_violation
 from services.recovery.domain.materials import PRODUCT_MAXIMUM_PCT, ZERO
 from services.recovery.domain.treatment import InputWeights, Share, apportion
 
 LotKey = tuple[str, str]  # (recycler id, lot id)
+BatchKey = tuple[str, str]  # (recycler id, batch id)
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,14 @@ class KnownLot:
     @property
     def key(self) -> LotKey:
         return (self.recycler_id, self.lot_id)
+
+    @property
+    def batch_key(self) -> BatchKey:
+        return (self.recycler_id, self.batch_id)
+
+    def declared_kg(self, material: RecoveredMaterial) -> Decimal:
+        """The declared content of its batch's inputs (every lot of a batch has the same inputs)."""
+        return sum((i.declared_kg.get(material, ZERO) for i in self.inputs), ZERO)
 
 
 @dataclass(frozen=True)
@@ -152,8 +164,17 @@ def _check_products(report: RefinerReportSubmitted) -> list[Violation]:
     return violations
 
 
-def assess_refiner_report(report: RefinerReportSubmitted, lots: Mapping[LotKey, KnownLot]) -> RefinerAssessment:
-    """Validate a refiner report and attribute its products to lots and inputs; raises ValidationFailed."""
+def assess_refiner_report(
+    report: RefinerReportSubmitted,
+    lots: Mapping[LotKey, KnownLot],
+    refined_before: Mapping[BatchKey, Mapping[RecoveredMaterial, Decimal]] | None = None,
+    *,
+    assay_tolerance_pct: Decimal = DEFAULT_ASSAY_TOLERANCE_PCT,
+) -> RefinerAssessment:
+    """Validate a refiner report and attribute its products to lots and inputs; raises ValidationFailed.
+
+    `refined_before`: refined metal already attributed to each batch fed, by earlier reports.
+    """
     violations: list[Violation] = []
     if report.period_end < report.period_start:
         violations.append(
@@ -218,7 +239,45 @@ def assess_refiner_report(report: RefinerReportSubmitted, lots: Mapping[LotKey, 
                     RefinedShare(product_index, feed.index, lot_step, share)
                     for share in apportion(lot_amount, material, feed.lot.inputs)
                 ]
+    refused = _conservation(feeds, shares, refined_before or {}, assay_tolerance_pct)
+    if refused:
+        raise ValidationFailed(refused)
     return RefinerAssessment(report=report, feeds=feeds, product_metal_kg=produced, shares=shares)
+
+
+def _conservation(
+    feeds: Sequence[Feed],
+    shares: Sequence[RefinedShare],
+    refined_before: Mapping[BatchKey, Mapping[RecoveredMaterial, Decimal]],
+    tolerance_pct: Decimal,
+) -> list[Violation]:
+    """`mass_balance_exceeded` per batch and material whose refined metal, with this report's, passes its declared
+    content × (1 + tolerance); named at the first feed of a lot of that batch."""
+    added: dict[tuple[BatchKey, RecoveredMaterial], Decimal] = {}
+    for refined in shares:
+        key = (feeds[refined.feed_index].lot.batch_key, refined.share.material)
+        added[key] = added.get(key, ZERO) + refined.share.amount_kg
+    first_feed: dict[BatchKey, Feed] = {}
+    for feed in feeds:
+        first_feed.setdefault(feed.lot.batch_key, feed)
+    violations = []
+    for (batch, material), amount in sorted(added.items()):
+        feed = first_feed[batch]
+        before = refined_before.get(batch, {}).get(material, ZERO)
+        found = conservation_violation(
+            material,
+            feed.lot.declared_kg(material),
+            before + amount,
+            tolerance_pct,
+            field=f"inputs.{feed.index}.lot_id",
+            claimed_what=f"Refined metal attributed to batch {batch[1]} of {batch[0]}"
+            + (f", {before} kg of earlier reports included," if before else "")
+            + " would reach",
+            declared_what="its inputs declare",
+        )
+        if found is not None:
+            violations.append(found)
+    return violations
 
 
 def explain_refined_share(report: RefinerReportSubmitted, feed: Feed, refined: RefinedShare) -> str:

@@ -8,12 +8,13 @@ Rejected (the batch is refused as a whole, every reason named):
 - outputs above inputs: battery-origin outputs (mass − additives) more than the input mass, or, with
   declared losses, outputs + losses more than 1 % off the input mass (`mass_balance_gap`);
 - a recycled output without a lot id, a lot id used twice, additives above the output's mass, an assay
-  above 100 %, or no assay on a fraction recycled for its metals (`assay_missing`).
+  above 100 %, or no assay on a fraction recycled for its metals (`assay_missing`);
+- recycled lots holding more of a material than the inputs declare plus the assay tolerance
+  (`mass_balance_exceeded`, `mass_balance`): nothing is credited beyond what the batteries contained.
 
 Flagged (accepted, the flag is kept and published): chemistry defaults used, chemistry mismatches, losses
 computed rather than declared, a small balance difference, input mass far from the passport's weight,
-recovered material above the declared content, categories mixed in one batch, a material attributed by input
-mass because no input declares it.
+recovered material above the declared content but within the assay tolerance, categories mixed in one batch.
 
 Attribution: each recycled lot's content of a material (lot mass × assay, at 0.001 kg) is shared among the
 batch's inputs pro rata their declared content of that material (profile × weighed mass), by
@@ -45,6 +46,11 @@ from contracts.recovery import (
 )
 from services.recovery.domain.allocation import ZeroWeights, allocate, quantize_kg
 from services.recovery.domain.composition import default_profile, passport_profile, resolve_chemistry
+from services.recovery.domain.mass_balance import (
+    DEFAULT_ASSAY_TOLERANCE_PCT,
+    above_declared_flag,
+    conservation_violation,
+)
 from services.recovery.domain.materials import CHEMISTRY_GROUP, ZERO
 from services.recovery.domain.treatment_rules import check_balance, check_inputs, check_outputs
 
@@ -232,8 +238,17 @@ def _assess_input(index: int, spec: TreatmentInput, passport: KnownPassport | No
     )
 
 
-def assess_treatment_batch(batch: TreatmentBatchReported, references: Sequence[InputReference]) -> TreatmentAssessment:
-    """Validate a treatment batch and attribute its recycled lots to its inputs; raises ValidationFailed."""
+def assess_treatment_batch(
+    batch: TreatmentBatchReported,
+    references: Sequence[InputReference],
+    *,
+    assay_tolerance_pct: Decimal = DEFAULT_ASSAY_TOLERANCE_PCT,
+) -> TreatmentAssessment:
+    """Validate a treatment batch and attribute its recycled lots to its inputs; raises ValidationFailed.
+
+    Conservation (`mass_balance`): per material, the recycled lots hold at most the inputs' declared content
+    × (1 + `assay_tolerance_pct` %), else `mass_balance_exceeded` and nothing is attributed.
+    """
     violations: list[Violation] = []
     if batch.completed_at < batch.started_at:
         violations.append(
@@ -265,6 +280,25 @@ def assess_treatment_batch(batch: TreatmentBatchReported, references: Sequence[I
         for index, output in enumerate(batch.outputs)
         if output.destination is OutputDestination.recycling and output.lot_id is not None
     ]
+    declared, claimed = _declared_and_claimed(inputs, lots)
+    refused = [
+        violation
+        for material, claimed_kg in sorted(claimed.items())
+        for violation in [
+            conservation_violation(
+                material,
+                declared.get(material, ZERO),
+                claimed_kg,
+                assay_tolerance_pct,
+                field=_largest_lot_field(lots, material),
+                claimed_what="The recycled lots hold",
+                declared_what="the inputs declare",
+            )
+        ]
+        if violation is not None
+    ]
+    if refused:
+        raise ValidationFailed(refused)
     weights = [i.weights for i in inputs]
     shares: list[LotShare] = []
     by_mass: set[RecoveredMaterial] = set()
@@ -276,7 +310,8 @@ def assess_treatment_batch(batch: TreatmentBatchReported, references: Sequence[I
             if any(s.step.basis is ContentBasis.input_mass for s in lot_shares):
                 by_mass.add(material)
             shares += [LotShare(lot.lot_id, s) for s in lot_shares]
-    flags += _batch_flags(inputs, lots, by_mass)
+    flags += _batch_flags(inputs, by_mass)
+    flags += above_declared_flag(claimed, declared, assay_tolerance_pct)
     recycled = sum(
         (o.mass_kg - o.additive_mass_kg for o in batch.outputs if o.destination is OutputDestination.recycling), ZERO
     )
@@ -297,9 +332,29 @@ def assess_treatment_batch(batch: TreatmentBatchReported, references: Sequence[I
     )
 
 
-def _batch_flags(
-    inputs: list[AssessedInput], lots: list[AssessedLot], by_mass: set[RecoveredMaterial]
-) -> list[RecoveryFlag]:
+def _declared_and_claimed(
+    inputs: Sequence[AssessedInput], lots: Sequence[AssessedLot]
+) -> tuple[dict[RecoveredMaterial, Decimal], dict[RecoveredMaterial, Decimal]]:
+    """Per material: the inputs' declared content, and what the recycled lots hold (each at 0.001 kg)."""
+    declared: dict[RecoveredMaterial, Decimal] = {}
+    for assessed in inputs:
+        for content in assessed.contents:
+            declared[content.material] = declared.get(content.material, ZERO) + content.declared_kg
+    claimed: dict[RecoveredMaterial, Decimal] = {}
+    for lot in lots:
+        for material, kg in lot.material_kg.items():
+            if kg > 0:
+                claimed[material] = claimed.get(material, ZERO) + kg
+    return declared, claimed
+
+
+def _largest_lot_field(lots: Sequence[AssessedLot], material: RecoveredMaterial) -> str:
+    """The assay of the lot holding the most of a material: where a recycler looks first."""
+    lot = max(lots, key=lambda lot: (lot.material_kg.get(material, ZERO), -lot.output_index))
+    return f"outputs.{lot.output_index}.assay_pct.{material.value}"
+
+
+def _batch_flags(inputs: list[AssessedInput], by_mass: set[RecoveredMaterial]) -> list[RecoveryFlag]:
     flags: list[RecoveryFlag] = []
     groups = sorted({i.group.value for i in inputs})
     if len(groups) > 1:
@@ -320,18 +375,6 @@ def _batch_flags(
                 "pro rata input mass.",
             )
         )
-    for material in RecoveredMaterial:
-        recovered = sum((lot.material_kg.get(material, ZERO) for lot in lots), ZERO)
-        declared = sum((c.declared_kg for i in inputs for c in i.contents if c.material is material), ZERO)
-        if declared > 0 and recovered > declared * Decimal("1.10"):
-            flags.append(
-                RecoveryFlag(
-                    field="outputs",
-                    reason="recovered_above_declared",
-                    message=f"The lots hold {recovered} kg {material.value}, more than the {declared} kg the "
-                    "inputs declare; passport data or defaults may understate it.",
-                )
-            )
     return flags
 
 

@@ -20,6 +20,7 @@ from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.recovery import store
+from services.recovery.config import recovery_settings
 from services.recovery.domain.publishers import publisher_violations
 from services.recovery.domain.refining import assess_refiner_report, explain_refined_share
 from services.recovery.handlers.common import Via, content_digest, totals_of, unique_as_violation, violation
@@ -86,8 +87,11 @@ async def _record_refiner_report(
         for index, product in enumerate(report.products)
         if product.product_lot_id in taken
     ]
+    refined_before = await store.lock_refined_by_batch(conn, [row["batch"] for row in lot_rows.values()])
     try:
-        assessment = assess_refiner_report(report, lots)
+        assessment = assess_refiner_report(
+            report, lots, refined_before, assay_tolerance_pct=recovery_settings().assay_tolerance_pct
+        )
     except ValidationFailed as failed:
         raise ValidationFailed(violations + failed.violations) from None
     if violations:

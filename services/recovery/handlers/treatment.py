@@ -20,6 +20,7 @@ from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.recovery import store
+from services.recovery.config import recovery_settings
 from services.recovery.domain.parking import Unresolved, decide
 from services.recovery.domain.publishers import custody_violation, publisher_violations
 from services.recovery.domain.treatment import (
@@ -161,7 +162,9 @@ async def _record_treatment_batch(
     ]
     violations += custody_violations
     try:
-        assessment = assess_treatment_batch(report, references)
+        assessment = assess_treatment_batch(
+            report, references, assay_tolerance_pct=recovery_settings().assay_tolerance_pct
+        )
     except ValidationFailed as failed:
         violations += failed.violations
     if violations:

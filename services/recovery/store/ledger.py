@@ -246,6 +246,27 @@ async def lock_lots(
     return lots, {(r["recycler_id"], r["lot_id"]): r for r in rows}
 
 
+async def lock_refined_by_batch(
+    conn: DbConnection, batches: Sequence[int]
+) -> dict[tuple[str, str], dict[RecoveredMaterial, Decimal]]:
+    """Refined metal attributed so far to each batch, per material; the batch rows locked (in id order) so that
+    two reports feeding lots of one batch check its mass balance one after the other."""
+    rows = await conn.fetch(
+        """WITH locked AS (
+               SELECT id, recycler_id, batch_id FROM treatment_batches WHERE id = ANY($1::bigint[])
+               ORDER BY id FOR NO KEY UPDATE
+           )
+           SELECT b.recycler_id, b.batch_id, a.material, sum(a.amount_kg) AS refined_kg
+           FROM locked b JOIN attribution_lines a ON a.batch = b.id AND a.stage = 'refining'
+           GROUP BY b.recycler_id, b.batch_id, a.material""",
+        sorted(set(batches)),
+    )
+    refined: dict[tuple[str, str], dict[RecoveredMaterial, Decimal]] = {}
+    for r in rows:
+        refined.setdefault((r["recycler_id"], r["batch_id"]), {})[RecoveredMaterial(r["material"])] = r["refined_kg"]
+    return refined
+
+
 async def batch_input_weights(conn: DbConnection, batches: Sequence[int]) -> dict[int, list[InputWeights]]:
     rows = await conn.fetch(
         """SELECT i.batch, i.input_index, i.mass_kg, c.material, c.declared_kg, c.basis

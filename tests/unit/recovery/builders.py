@@ -65,30 +65,47 @@ def batch(
     )
 
 
-def default_outputs(total: Decimal, *, lot: str = "BM-0042-A") -> list[TreatmentOutput]:
-    """Black mass 40 %, copper/aluminium 25 %, plastics to energy recovery 10 % of the input; the rest is lost."""
+# What the builder's NMC passport declares, kg per kg (`passport()`, EV): Co 0.0090, Ni 0.0750, Li 0.0058, Mn 0.0090,
+# graphite 0.098, Cu 0.090, Al 0.190. The default lots hold a little less of each: recovery credits no more than
+# the inputs declare plus the assay tolerance (`mass_balance_exceeded`).
+NMC_BLACK_MASS_ASSAY = {M.cobalt: "2.0", M.nickel: "16.5", M.lithium: "1.3", M.manganese: "2.0", M.graphite: "22.0"}
+NMC_METALS_ASSAY = {M.copper: "34", M.aluminium: "60"}
+
+
+def default_outputs(
+    total: Decimal,
+    *,
+    lot: str = "BM-0042-A",
+    black_mass_assay: dict[RecoveredMaterial, str] | None = None,
+    metals_assay: dict[RecoveredMaterial, str] | None = None,
+) -> list[TreatmentOutput]:
+    """Black mass 40 %, copper/aluminium 25 %, plastics to energy recovery 10 % of the input; the rest is lost.
+
+    The assays fit inputs of the builder's NMC passports (or richer NMC scrap); give others for other inputs.
+    """
+    bm_assay = black_mass_assay if black_mass_assay is not None else NMC_BLACK_MASS_ASSAY
+    cu_assay = metals_assay if metals_assay is not None else NMC_METALS_ASSAY
     return [
         TreatmentOutput(
             fraction=OutputFraction.black_mass,
             destination=OutputDestination.recycling,
             lot_id=lot,
             mass_kg=(total * Decimal("0.40")).quantize(Decimal("0.1")),
-            assay_pct={M.cobalt: Decimal("3.0"), M.nickel: Decimal("21.0"), M.lithium: Decimal("3.1"),
-                       M.manganese: Decimal("2.6"), M.graphite: Decimal("30.0")},
+            assay_pct={m: Decimal(v) for m, v in bm_assay.items()},
         ),
         TreatmentOutput(
             fraction=OutputFraction.copper,
             destination=OutputDestination.recycling,
             lot_id=f"{lot}-CU",
             mass_kg=(total * Decimal("0.25")).quantize(Decimal("0.1")),
-            assay_pct={M.copper: Decimal("36"), M.aluminium: Decimal("60")},
+            assay_pct={m: Decimal(v) for m, v in cu_assay.items()},
         ),
         TreatmentOutput(
             fraction=OutputFraction.plastics,
             destination=OutputDestination.energy_recovery,
             mass_kg=(total * Decimal("0.10")).quantize(Decimal("0.1")),
         ),
-    ]  # fmt: skip
+    ]
 
 
 def passport_input(p: KnownPassport, mass_kg: str = "512.5", **kw: Any) -> TreatmentInput:

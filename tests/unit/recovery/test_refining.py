@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.attributes import BatteryCategory
 from contracts.errors import ValidationFailed
 from contracts.recovery import RecoveredMaterial, RefinedProductKind
 from services.recovery.domain.refining import KnownLot, LotKey, assess_refiner_report, explain_refined_share
@@ -31,9 +30,10 @@ K = RefinedProductKind
 
 
 def treated() -> TreatmentAssessment:
-    nmc, lfp = passport(), passport(BatteryCategory.industrial)
-    report = batch([passport_input(nmc), passport_input(lfp, "1250"), scrap_input("200")])
-    return assess_treatment_batch(report, refs(nmc, lfp, None))
+    """The NMC passport (512.5 kg) and NMC811 scrap (1450 kg): lot BM-0042-A is 785 kg at 2.0 % Co, 16.5 % Ni."""
+    nmc = passport()
+    report = batch([passport_input(nmc), scrap_input("1450")])
+    return assess_treatment_batch(report, refs(nmc, None))
 
 
 def known_lots(assessment: TreatmentAssessment, fed: dict[str, Decimal] | None = None) -> dict[LotKey, KnownLot]:
@@ -58,15 +58,15 @@ def test_products_are_attributed_to_lots_then_inputs_and_sum_exactly() -> None:
     report = refiner_report(
         [("BM-0042-A", "785.0")],
         [
-            ("CS-1", K.cobalt_sulphate, "100", {"cobalt": "20.9"}),
-            ("LC-1", K.lithium_carbonate, "110", {"lithium": "18.7"}),
+            ("CS-1", K.cobalt_sulphate, "70", {"cobalt": "20.9"}),
+            ("LC-1", K.lithium_carbonate, "50", {"lithium": "18.7"}),
         ],
     )
     refined = assess_refiner_report(report, lots)
     by_product: dict[tuple[int, RecoveredMaterial], Decimal] = defaultdict(Decimal)
     for share in refined.shares:
         by_product[(share.product_index, share.share.material)] += share.share.amount_kg
-    assert by_product == {(0, M.cobalt): Decimal("20.900"), (1, M.lithium): Decimal("20.570")}
+    assert by_product == {(0, M.cobalt): Decimal("14.630"), (1, M.lithium): Decimal("9.350")}
     text = explain_refined_share(report, refined.feeds[0], refined.shares[0])
     assert "CS-1" in text
     assert "BM-0042-A" in text
@@ -92,7 +92,7 @@ def test_unknown_duplicate_and_overdrawn_lots_are_rejected() -> None:
 def test_products_above_the_metal_fed_or_without_an_assay_are_rejected() -> None:
     lots = known_lots(treated())
     report = refiner_report(
-        [("BM-0042-A", "100")],  # 3.000 kg cobalt, no copper
+        [("BM-0042-A", "100")],  # 2.000 kg cobalt, no copper
         [
             ("CS-1", K.cobalt_sulphate, "20", {"cobalt": "20.9"}),
             ("CU-1", K.copper_cathode, "1", {"copper": "99.99"}),
@@ -135,8 +135,8 @@ def test_refined_metal_is_conserved_through_both_steps_and_lots_are_never_overdr
     consumed = Decimal(0)
     for number, mass in enumerate(fed):
         current = {**lots, lot.key: dataclasses.replace(lot, fed_kg=consumed)}
-        fed_cobalt = (mass * Decimal("0.03")).quantize(Decimal("0.001"))
-        fed_nickel = (mass * Decimal("0.21")).quantize(Decimal("0.001"))
+        fed_cobalt = (mass * Decimal("0.020")).quantize(Decimal("0.001"))
+        fed_nickel = (mass * Decimal("0.165")).quantize(Decimal("0.001"))
         cobalt_pct = Decimal("20.9")
         product_mass = (fed_cobalt * yields[0] / cobalt_pct * 100).quantize(Decimal("0.1"), rounding="ROUND_DOWN")
         products = [("NS", K.nickel_sulphate, str(max(Decimal("0.1"), fed_nickel * 4 * yields[1])), {"nickel": "22.3"})]
@@ -178,7 +178,7 @@ def test_a_product_refined_from_two_batches_is_conserved_at_both_steps(
     lots = {**known_lots(first)}
     for key, lot in known_lots(second).items():
         lots[(RECYCLER, f"2-{key[1]}")] = dataclasses.replace(lot, lot_id=f"2-{key[1]}")
-    fed_nickel = sum(((m * Decimal("0.21")).quantize(Decimal("0.001")) for m in masses), Decimal(0))
+    fed_nickel = sum(((m * Decimal("0.165")).quantize(Decimal("0.001")) for m in masses), Decimal(0))
     product_mass = max(Decimal("0.1"), (fed_nickel * yield_ / Decimal("0.223")).quantize(Decimal("0.1"), "ROUND_DOWN"))
     report = refiner_report(
         [("BM-0042-A", str(masses[0])), ("2-BM-0042-A", str(masses[1]))],

@@ -31,9 +31,17 @@ def reasons(exc: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, str]:
     return {v.field: v.reason for v in exc.value.violations}
 
 
+# Lots of a batch of the NMC passport (512.5 kg), the LFP one (1250 kg) and NMC scrap (200 kg), which declare
+# Co 7.035, Ni 57.745, Li 17.936, Mn 6.871, graphite 215.725, Cu 139.125, Al 185.375 kg: about 90 % of each.
+MIXED_BLACK_MASS = {M.cobalt: "0.8", M.nickel: "6.6", M.lithium: "2.0", M.manganese: "0.8", M.graphite: "25"}
+MIXED_METALS = {M.copper: "26", M.aluminium: "36"}
+
+
 def test_a_balanced_batch_is_attributed_to_its_inputs_and_sums_exactly() -> None:
     nmc, lfp = passport(), passport(BatteryCategory.industrial)
-    report = batch([passport_input(nmc), passport_input(lfp, "1250"), scrap_input("200")], losses_kg="490.7")
+    inputs = [passport_input(nmc), passport_input(lfp, "1250"), scrap_input("200")]
+    outputs = default_outputs(Decimal("1962.5"), black_mass_assay=MIXED_BLACK_MASS, metals_assay=MIXED_METALS)
+    report = batch(inputs, outputs, losses_kg="490.7")
     assessment = assess_treatment_batch(report, refs(nmc, lfp, None))
     assert assessment.input_kg == Decimal("1962.5")
     assert assessment.recycled_output_kg == Decimal("1275.6")
@@ -94,7 +102,7 @@ def test_outputs_above_inputs_are_rejected() -> None:
         destination=OutputDestination.recycling,
         lot_id="BM-1",
         mass_kg=Decimal("600"),
-        assay_pct={M.cobalt: Decimal(2)},
+        assay_pct={M.cobalt: Decimal("0.5")},
     )
     with pytest.raises(ValidationFailed) as failed:
         assess_treatment_batch(batch([passport_input(p)], [too_much]), refs(p))
@@ -148,7 +156,7 @@ def test_output_rules_name_the_field() -> None:
     }
 
 
-def test_flags_mixed_categories_mismatch_weight_and_material_nobody_declares() -> None:
+def test_flags_mixed_categories_mismatch_and_weight_but_credits_no_material_nobody_declares() -> None:
     nmc = passport()
     lead = TreatmentOutput(
         fraction=OutputFraction.lead_compounds,
@@ -157,22 +165,27 @@ def test_flags_mixed_categories_mismatch_weight_and_material_nobody_declares() -
         mass_kg=Decimal("100"),
         assay_pct={M.lead: Decimal(70)},
     )
-    report = batch(
-        [
-            passport_input(nmc, "300", chemistry=RecoveryChemistry.lfp),
-            scrap_input("50", RecoveryChemistry.nimh),
-        ],
-        [lead],
+    inputs = [passport_input(nmc, "300", chemistry=RecoveryChemistry.lfp), scrap_input("50", RecoveryChemistry.nimh)]
+    # Neither input declares lead (nor does NMC or NiMH by default): no kilogram of it can be credited.
+    with pytest.raises(ValidationFailed) as failed:
+        assess_treatment_batch(batch(inputs, [lead]), refs(nmc, None))
+    assert reasons(failed) == {"outputs.0.assay_pct.lead": "mass_balance_exceeded"}
+    assert "70.000 kg lead" in failed.value.violations[0].message
+    nickel = lead.model_copy(
+        update={"fraction": OutputFraction.black_mass, "lot_id": "BM-1", "assay_pct": {M.nickel: Decimal(30)}}
     )
-    assessment = assess_treatment_batch(report, refs(nmc, None))
+    assessment = assess_treatment_batch(batch(inputs, [nickel]), refs(nmc, None))
     input_flags = {f.reason for f in assessment.inputs[0].flags}
     assert {"chemistry_mismatch", "input_mass_differs_from_passport_weight", "chemistry_default"} <= input_flags
     batch_flags = {f.reason for f in assessment.flags}
-    assert {"mixed_categories", "attributed_by_input_mass", "losses_not_declared"} <= batch_flags
-    lead_shares = [s.share for s in assessment.shares]
-    assert {s.step.basis for s in lead_shares} == {ContentBasis.input_mass}
-    assert sum(s.amount_kg for s in lead_shares) == Decimal("70.000")
-    assert [s.amount_kg for s in lead_shares] == [Decimal("60.000"), Decimal("10.000")]
+    assert {"mixed_categories", "losses_not_declared"} <= batch_flags
+    assert "attributed_by_input_mass" not in batch_flags
+    # 30 kg nickel shared pro rata the declared nickel: 300 kg × 0.075 = 22.5 kg and 50 kg × 0.35 = 17.5 kg.
+    assert [s.share.amount_kg for s in assessment.shares] == [Decimal("16.875"), Decimal("13.125")]
+    assert {s.share.step.basis for s in assessment.shares} == {
+        ContentBasis.passport_declared,
+        ContentBasis.chemistry_default,
+    }
 
 
 def test_completion_before_start_is_rejected() -> None:
@@ -222,7 +235,7 @@ def test_attribution_conserves_every_pool_exactly(case: tuple[object, list[Input
     report, references = case
     assessment, refused = attempt(lambda: assess_treatment_batch(report, references))  # type: ignore[arg-type]
     if assessment is None:
-        assert refused <= {"outputs_exceed_inputs", "assay_missing"}
+        assert refused <= {"outputs_exceed_inputs", "assay_missing", "mass_balance_exceeded"}
         return
     pools = {(lot.lot_id, m): kg for lot in assessment.lots for m, kg in lot.material_kg.items()}
     attributed: dict[tuple[str, RecoveredMaterial], Decimal] = defaultdict(Decimal)
@@ -241,6 +254,11 @@ def test_attribution_conserves_every_pool_exactly(case: tuple[object, list[Input
         assert len([s for s in assessment.shares if (s.lot_id, s.share.material) == key]) == len(indexes)
 
 
+# Lots that any mix of PASSPORTS declares enough for (LFP declares no cobalt, nickel or manganese).
+LEAN_BLACK_MASS = {M.lithium: "0.5", M.graphite: "10"}
+LEAN_METALS = {M.copper: "20", M.aluminium: "15"}
+
+
 @settings(max_examples=60, deadline=None)
 @given(plan=st.lists(st.lists(st.sampled_from(range(len(PASSPORTS))), min_size=1, max_size=3), min_size=1, max_size=5))
 def test_a_passport_is_attributed_in_one_batch_only(plan: list[list[int]]) -> None:
@@ -250,7 +268,10 @@ def test_a_passport_is_attributed_in_one_batch_only(plan: list[list[int]]) -> No
     for number, chosen in enumerate(plan):
         passports = [PASSPORTS[i] for i in chosen]
         current = [dataclasses.replace(p, ceased_by=ceased.get(p.passport_id)) for p in passports]
-        report = batch([passport_input(p) for p in current], batch_id=f"TB-{number}")
+        inputs = [passport_input(p) for p in current]
+        total = sum((i.mass_kg for i in inputs), Decimal(0))
+        outputs = default_outputs(total, black_mass_assay=LEAN_BLACK_MASS, metals_assay=LEAN_METALS)
+        report = batch(inputs, outputs, batch_id=f"TB-{number}")
         assessment, refused = attempt(lambda: assess_treatment_batch(report, refs(*current)))  # noqa: B023
         if assessment is None:
             assert refused <= {"passport_already_recycled", "duplicate_input"}
