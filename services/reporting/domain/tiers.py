@@ -118,14 +118,15 @@ STATE_TIERS: Mapping[str, Rule] = {
     "status": by_key("battery_status").access_tier,
     "stage": by_key("battery_status").access_tier,
     "status_history": by_key("battery_status").access_tier,
-    "ceased_at": by_key("battery_status").access_tier,
-    "ceased_reason": by_key("battery_status").access_tier,
+    "ceased_at": P,  # Art. 77(8): when and why (recycled) it ceased, as the public page says
+    "ceased_reason": P,
     "in_service": IN_SERVICE,
     # Annex XIII 4(a): performance and durability values at placing on market and at each status change.
     "performance_snapshots": LI,
     # Art. 77(7): the passports this one continues or was continued by; second-life operators need the chain.
     "predecessor_ids": LI,
-    "successor_ids": LI,
+    # Art. 77(7): a reader of a continued passport's label is pointed to the passports that continue it.
+    "successor_ids": P,
     # Whose battery it is, how the identifier is built, when the passport was issued: the context of a read.
     "tenant": LI,
     "subject": LI,
