@@ -18,9 +18,10 @@ from services.common.access import ReadPurpose
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.db import DbConnection
 from services.reporting.api.common import PassportReader, runtime_of
+from services.reporting.api.queries import StrictQueryRoute
 from services.reporting.domain import query
 
-router = APIRouter(prefix="/reporting/v1", tags=["access log"])
+router = APIRouter(prefix="/reporting/v1", tags=["access log"], route_class=StrictQueryRoute)
 
 LOG_READERS = require_roles(*OEM_ROLES, Role.auditor, Role.regulator)
 

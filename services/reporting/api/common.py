@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, status
 
-from contracts.attributes import AccessTier
+from contracts.attributes import AccessTier, BatteryCategory
 from contracts.errors import ValidationFailed, Violation
+from contracts.passport_data import BatteryKind
 from services.common.access import (
     LEGITIMATE_INTEREST_ROLES,
     PURPOSE_MAX_TEXT,
@@ -20,6 +22,7 @@ from services.common.access import (
 )
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.runtime import Runtime
+from services.reporting.api.queries import PassportStatus, Stage
 from services.reporting.domain import query
 from services.reporting.domain.query import Filters
 from services.reporting.domain.tiers import hidden_dimensions
@@ -117,7 +120,9 @@ def scope_tenant(principal: Principal, requested: str | None) -> str:
 
 
 class FilterParams:
-    """Filters shared by search, counts, reports and exports (OpenAPI documents each)."""
+    """Filters shared by search, counts, reports and exports (OpenAPI documents each, with its enum)."""
+
+    QUERY_PREFIXES = (query.EXTENSION_PREFIX,)  # `ext.<field>` filters, read from the query string here
 
     def __init__(
         self,
@@ -126,22 +131,20 @@ class FilterParams:
         model: Annotated[str | None, Query(description="Battery model.")] = None,
         product_family: Annotated[str | None, Query(description="OEM product family.")] = None,
         chemistry: Annotated[str | None, Query(description="Chemistry short name, e.g. NMC811.")] = None,
-        category: Annotated[str | None, Query(description="ev, lmt, industrial or stationary.")] = None,
+        category: Annotated[BatteryCategory | None, Query(description="Battery category (Art. 3).")] = None,
         batch: Annotated[str | None, Query(description="Production batch / lot.")] = None,
         plant: Annotated[str | None, Query(description="Manufacturing plant (facility id or locality).")] = None,
-        status_: Annotated[
-            str | None, Query(alias="status", description="original, repurposed, re-used, remanufactured, waste.")
-        ] = None,
-        stage: Annotated[str | None, Query(description="Lifecycle stage, e.g. in_service.")] = None,
+        status_: Annotated[PassportStatus | None, Query(alias="status", description="Annex XIII status.")] = None,
+        stage: Annotated[Stage | None, Query(description="Lifecycle stage.")] = None,
         current_handler: Annotated[str | None, Query(description="Registered handler holding it now.")] = None,
-        kind: Annotated[str | None, Query(description="battery, pack or batch.")] = None,
+        kind: Annotated[BatteryKind | None, Query(description="What the passport is issued for.")] = None,
         placed_from: Annotated[datetime | None, Query(description="Placed on market at or after (RFC 3339).")] = None,
         placed_to: Annotated[datetime | None, Query(description="Placed on market before (RFC 3339).")] = None,
         ceased: Annotated[bool | None, Query(description="Only ceased (true) or live (false) passports.")] = None,
     ) -> None:
         self.tenant = tenant
         self.equals = {
-            k: v
+            k: v.value if isinstance(v, Enum) else v
             for k, v in {
                 "model": model,
                 "product_family": product_family,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,10 +13,12 @@ from contracts.attributes import AccessTier
 from services.common.access import PURPOSE_MAX_TEXT, ReadPurpose, reader_tier
 from services.common.auth import Principal
 from services.reporting.api.common import READERS, runtime_of, scope_tenant
+from services.reporting.api.queries import StrictQueryRoute, export_filter_problems, problem_response
+from services.reporting.domain.tiers import hidden_dimensions
 from services.reporting.exports.jobs import ExportFormat, create_job, job_view
 from services.reporting.signing import Signer, public_pem_of
 
-router = APIRouter(prefix="/reporting/v1", tags=["exports"])
+router = APIRouter(prefix="/reporting/v1", tags=["exports"], route_class=StrictQueryRoute)
 
 
 class ExportRequest(BaseModel):
@@ -25,7 +27,8 @@ class ExportRequest(BaseModel):
     format: ExportFormat = Field(description="csv, json, batterypass-json or audit-pack-pdf.", examples=["csv"])
     filters: dict[str, str | bool] = Field(
         default_factory=dict,
-        description="Same names as the search filters (model, chemistry, batch, stage, ext.<field>, ...).",
+        description="Same names and values as the search filters (model, chemistry, batch, stage, ext.<field>, ...); "
+        "an unknown name is refused (`unknown_filter`), as is a value outside an enumerated filter's values.",
         examples=[{"batch": "L2026-03"}],
     )
     passport_ids: list[str] = Field(
@@ -69,13 +72,29 @@ JOB_COLUMNS = (
     summary="Start an export job",
     description="The file holds what you may read: everything of your own tenant's passports (OEM keys, their "
     "auditors, the platform operator); the `authorities` tier for regulators, whose exports are logged per passport "
-    "in the access log. The tenant change stream (Kafka) is owner-only: only the owning tenant's systems read it.",
+    "in the access log. The tenant change stream (Kafka) is owner-only: only the owning tenant's systems read it. "
+    "Filters are held to what search accepts: a refused one (400, `unknown_filter` or `invalid_filter_value`, "
+    "`field` = `filters.<name>`) creates no job.",
 )
 async def start_export(body: ExportRequest, request: Request, principal: Annotated[Principal, READERS]) -> JSONResponse:
+    refused = export_filter_problems(body.filters)
+    if refused:
+        return problem_response(refused)
     tenant = scope_tenant(principal, body.tenant)
     tier = reader_tier(principal, tenant)
     if tier is AccessTier.public:  # not reachable with READERS and scope_tenant; fail closed if that changes
         raise HTTPException(status.HTTP_403_FORBIDDEN, {"reason": "role_not_allowed", "message": "Not for this key."})
+    hidden = hidden_dimensions(list(body.filters), tier)
+    if hidden:  # as search refuses them (FilterParams.resolve): an export is a search written to a file
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            {
+                "reason": "dimension_not_permitted",
+                "field": f"filters.{hidden[0]}",
+                "message": f"{', '.join(hidden)}: data of the owner only; at the {tier.value} tier, filter on what "
+                "that tier reads (model, chemistry, category, status, stage, ...).",
+            },
+        )
     unstated = {name for name in ("purpose", "purpose_text") if getattr(body, name) is None}
     payload = body.model_dump(mode="json", exclude={"tenant", *unstated})
     job_id = await create_job(
@@ -91,8 +110,12 @@ async def start_export(body: ExportRequest, request: Request, principal: Annotat
 
 
 @router.get("/exports", summary="Your recent export jobs")
-async def list_exports(request: Request, principal: Annotated[Principal, READERS]) -> dict[str, Any]:
-    tenant = scope_tenant(principal, request.query_params.get("tenant"))
+async def list_exports(
+    request: Request,
+    principal: Annotated[Principal, READERS],
+    tenant: Annotated[str | None, Query(description="Tenant (regulators and operators only).")] = None,
+) -> dict[str, Any]:
+    tenant = scope_tenant(principal, tenant)
     rows = await runtime_of(request).pool.fetch(
         f"SELECT {JOB_COLUMNS} FROM export_jobs WHERE tenant = $1 ORDER BY created_at DESC LIMIT 50", tenant
     )

@@ -16,10 +16,11 @@ from services.common.db import PLATFORM, tenant_scope
 from services.reporting import store
 from services.reporting.api.access_log import record_read
 from services.reporting.api.common import PassportReader, not_found, runtime_of, visible
+from services.reporting.api.queries import StrictQueryRoute
 from services.reporting.domain import tiers
 from services.reporting.domain.tiers import LOGGED_TIERS
 
-router = APIRouter(prefix="/reporting/v1", tags=["passports"])
+router = APIRouter(prefix="/reporting/v1", tags=["passports"], route_class=StrictQueryRoute)
 
 LINEAGE_READERS = require_roles(*OEM_ROLES, Role.auditor, Role.repairer, Role.regulator, Role.platform_operator)
 MAX_DEPTH = 5

@@ -28,6 +28,7 @@ from services.reporting.api.common import (
     runtime_of,
     scope_tenant,
 )
+from services.reporting.api.queries import StrictQueryRoute
 from services.reporting.cache import PassportCache
 from services.reporting.domain import query
 from services.reporting.domain.tiers import (
@@ -38,7 +39,8 @@ from services.reporting.domain.tiers import (
     tier_of_path,
 )
 
-router = APIRouter(prefix="/reporting/v1", tags=["passports"])
+# Every route refuses query parameters it does not declare and enumerated values outside their enum (400).
+router = APIRouter(prefix="/reporting/v1", tags=["passports"], route_class=StrictQueryRoute)
 
 
 class PassportSummary(BaseModel):
