@@ -228,10 +228,31 @@ def simulate(
     base_url: Annotated[str, typer.Option(help="HTTP entry of the platform.")] = "http://127.0.0.1:8080",
     seed: Annotated[int, typer.Option(help="Random seed of the lifecycle choices.")] = 7,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the platform at each settle point.")] = 180,
+    shuffle: Annotated[
+        bool,
+        typer.Option(
+            help="Out-of-order arrival (seeded): observations anywhere among custody's transfers, some held back until "
+            "after the ceased facts, batteries interleaved, batches and reports in random order."
+        ),
+    ] = False,
+    backdate_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=3000,
+            help="Past-dated lifecycles: each ends N/2 to N days before the simulation's anchor date "
+            "(default: 1-90 days for batteries with their dealer, 1-400 otherwise).",
+        ),
+    ] = None,
+    check_sample: Annotated[
+        int, typer.Option(min=0, help="Batteries whose read model the end check compares to what was sent (0: none).")
+    ] = 200,
 ) -> None:
     """Play OEMs, carriers, collectors, recyclers and refiners through the public contracts (HTTP, Kafka).
 
-    Exits 1 when the platform refused (or flagged) anything the simulator sent."""
+    Exits 1 when the platform refused (or flagged) anything the simulator sent, or when the read model of a checked
+    battery disagrees with what was sent (its stage, status, ceased, status history, or its stage as of an instant).
+    A run label fixes the batteries and their dates: rerun a label with the same --seed and --backdate-days."""
     from bpass.simulate import SimulationError, run_simulation
 
     try:
@@ -245,12 +266,15 @@ def simulate(
                 base_url=base_url,
                 seed=seed,
                 timeout=timeout,
+                shuffle=shuffle,
+                backdate_days=backdate_days,
+                check_sample=check_sample,
             )
         )
     except SimulationError as exc:
         typer.echo(f"simulation failed: {exc}", err=True)
         raise typer.Exit(1) from exc
-    if result["refusals"]:
+    if result["refusals"] or result["disagreements"]:
         raise typer.Exit(1)
 
 

@@ -31,8 +31,18 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
+from bpass.simulate_check import DEFAULT_SAMPLE, CheckResult, check_read_model
+from bpass.simulate_schedule import Truth, custody_arrivals, late_merge, shuffled, truth
 from contracts import topics
 from contracts.base import Message
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
@@ -193,8 +203,19 @@ STEPS_FOR_STAGE = {"manufactured": 0, "placed_on_market": 3, "in_service": 4, "c
 STEPS_FOR_STAGE["recycled"] = 8
 
 
-def population(run: str, batteries: int, seed: int) -> Iterator[Battery]:
-    """The simulated batteries: deterministic for (run, batteries index, seed)."""
+# Custody accepts no event before its handlers' permits (PERMITS_FROM): with the longest lifecycle (about 1,170
+# days) this still starts after 2015-01-01, and well after custody's lower bound on event times (2000-01-01).
+MAX_BACKDATE_DAYS = 3000
+
+
+def population(run: str, batteries: int, seed: int, backdate_days: int | None = None) -> Iterator[Battery]:
+    """The simulated batteries: deterministic for (run, batteries index, seed, backdate_days).
+
+    Each lifecycle's latest step lies some days before ANCHOR: by default 1-90 days for a battery still with its
+    dealer and 1-400 days otherwise; with `backdate_days` N, between N/2 and N days (past-dated facts, as partners'
+    systems send them late)."""
+    if backdate_days is not None and not 1 <= backdate_days <= MAX_BACKDATE_DAYS:
+        raise SimulationError(f"backdate_days must lie between 1 and {MAX_BACKDATE_DAYS}, not {backdate_days}")
     code = run_code(run)
     weights = [m.weight for m in CATALOG]
     for i in range(batteries):
@@ -204,6 +225,8 @@ def population(run: str, batteries: int, seed: int) -> Iterator[Battery]:
         gaps = tuple(rng.randint(lo, hi) for lo, hi in GAP_RANGES)
         span = sum(gaps[: STEPS_FOR_STAGE[target]])
         slack = rng.randint(1, 90 if target in ("manufactured", "placed_on_market") else 400)
+        if backdate_days is not None:  # its own generator: the other choices stay those of the default
+            slack = random.Random(f"{run}:{seed}:{i}:backdate").randint(max(1, backdate_days // 2), backdate_days)
         yield Battery(
             index=i,
             identifier=f"{code}{model.code}{i:07d}",
@@ -414,6 +437,17 @@ def refiner_report(run: str, batch: TreatmentBatchReported) -> RefinerReportSubm
     )
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to publish: topic, Kafka key, payload, the handler it comes from, its CloudEvents id."""
+
+    topic: str
+    key: str
+    message: Message
+    handler: str
+    ce_id: str
+
+
 @dataclass
 class Sent:
     """What the simulator published, to find its own refusals on the rejected topics."""
@@ -455,6 +489,14 @@ class Simulator:
             self.settings.topic(topic), value=body, key=key.encode(), headers=envelope.to_headers()
         )
         return future
+
+    async def publish(self, messages: list[Outgoing], bar: Progress, task: TaskID) -> None:
+        """Send `messages` in this order (per key, Kafka keeps it) and wait until the broker has them all."""
+        futures = []
+        for m in messages:
+            futures.append(await self.send(m.topic, m.key, m.message, m.handler, m.ce_id))
+            bar.advance(task)
+        await asyncio.gather(*futures)
 
     async def wait_known(self, passport_id: str, timeout: float) -> None:
         """Until custody answers for the passport (it consumed its minted fact)."""
@@ -627,8 +669,15 @@ async def run_simulation(
     batch_size: int = 40,
     timeout: float = 180,
     progress: bool = True,
+    shuffle: bool = False,
+    backdate_days: int | None = None,
+    check_sample: int = DEFAULT_SAMPLE,
 ) -> dict[str, Any]:
-    """Play the population through the platform; returns counts, refusals and the reporting stage counts."""
+    """Play the population through the platform; returns counts, refusals, the reporting stage counts and the end
+    check (`check`: the read model of `check_sample` batteries against what was sent; 0: no check).
+
+    `shuffle`: publish in the seeded out-of-order arrival of `bpass.simulate_schedule`; `backdate_days`: every
+    lifecycle ends between N/2 and N days before ANCHOR (see `population`)."""
     keys = _keys(keys_file or settings.api_keys_file.with_name("demo-keys.json"))
     oem_key = oem_key or keys.get("oem", {}).get("key")
     operator_key = operator_key or keys.get("operator", {}).get("key")
@@ -638,10 +687,15 @@ async def run_simulation(
     started = time.monotonic()
     sim = Simulator(settings, endpoints, oem_key, operator_key)
     kafka = Kafka(settings)
-    people = list(population(run, batteries, seed))
+    people = list(population(run, batteries, seed, backdate_days))
+    order = random.Random(f"{run}:{seed}:arrival") if shuffle else None
+    truths: dict[str, Truth] = {}
+    check: CheckResult | None = None
     counts: Counter[str] = Counter()
     print(
         f"==> simulating {batteries} batteries (run {run!r}) against {endpoints.identity}, {settings.kafka_bootstrap}"
+        + (", shuffled arrival" if shuffle else "")
+        + (f", lifecycles ending {backdate_days // 2}-{backdate_days} days before the anchor" if backdate_days else "")
     )
     await kafka.start()
     await sim.producer.start()
@@ -697,21 +751,28 @@ async def run_simulation(
                 bar.advance(t)
             await kafka.wait_consumed("custody", [topics.PASSPORT_MINTED.name], timeout)
             await kafka.wait_consumed("recovery", [topics.PASSPORT_MINTED.name], timeout)
-            # 3. carriers, dealers, collectors, the recycler: custody events on Kafka
-            t = bar.add_task("handlers publish custody events (Kafka)", total=len(people))
-            futures: list[asyncio.Future[Any]] = []
+            # 3. carriers, dealers, collectors, the recycler: custody events on Kafka (in the arrival order of
+            # bpass.simulate_schedule: event order, or with `shuffle` interleaved and partly held back)
             recycled: dict[str, list[tuple[Battery, str, datetime]]] = {}
+            plans: list[tuple[str, list[tuple[str, CustodyEventReported]]]] = []
             for battery in people:
                 pid = ids[battery.identifier]
                 events, completed = lifecycle(battery, pid)
-                for n, (handler, event) in enumerate(events):
-                    ce_id = event_id("sim", run, battery.identifier, str(n), event.kind.value)
-                    futures.append(await sim.send(topics.CUSTODY_EVENTS.name, pid, event, handler, ce_id))
-                counts["custody_events"] += len(events)
+                plans.append((pid, events))
                 if battery.target_stage == "recycled":
                     recycled.setdefault(battery.model.recovery_chemistry, []).append((battery, pid, completed))
-                bar.advance(t)
-            await asyncio.gather(*futures)
+            first, late = custody_arrivals(order, [[e.kind.value for _, e in events] for _, events in plans])
+
+            def custody_send(b: int, n: int) -> Outgoing:
+                pid, events = plans[b]
+                handler, event = events[n]
+                ce_id = event_id("sim", run, people[b].identifier, str(n), event.kind.value)
+                return Outgoing(topics.CUSTODY_EVENTS.name, pid, event, handler, ce_id)
+
+            counts["custody_events"] = len(first) + len(late)
+            counts["custody_events_held_back"] = len(late)
+            t = bar.add_task("handlers publish custody events (Kafka)", total=len(first))
+            await sim.publish([custody_send(b, n) for b, n in first], bar, t)
             # 4. the recycler's treatment batches, once recovery knows the passports and custody has the steps
             batches: list[TreatmentBatchReported] = []
             number = 0
@@ -732,26 +793,39 @@ async def run_simulation(
             )
             bar.update(t, total=1, completed=1)
             t = bar.add_task("recycler reports treatment batches", total=len(batches))
-            futures = []
-            for tb in batches:
-                futures.append(await sim.send(topics.TREATMENT_BATCHES.name, tb.batch_id, tb, RECYCLER,
-                                              event_id("sim", run, "batch", tb.batch_id)))  # fmt: skip
-                bar.advance(t)
-            await asyncio.gather(*futures)
+            await sim.publish(
+                [Outgoing(topics.TREATMENT_BATCHES.name, tb.batch_id, tb, RECYCLER,
+                          event_id("sim", run, "batch", tb.batch_id)) for tb in shuffled(order, batches)],
+                bar, t,
+            )  # fmt: skip
             counts["treatment_batches"] = len(batches)
             await kafka.wait_consumed(
                 "recovery", [topics.TREATMENT_BATCHES.name, topics.CUSTODY_RECORDED.name], timeout
             )
-            # 5. the refiner refines two batches in three
+            if late:
+                # The held-back observations must reach reporting after the ceased facts: let those be folded.
+                t = bar.add_task("reporting folds the ceased passports", total=None)
+                await kafka.wait_settled(
+                    {"recovery": [topics.TREATMENT_BATCHES.name, topics.CUSTODY_RECORDED.name],
+                     "reporting": [topics.CUSTODY_PASSPORT_STATUS.name, topics.PASSPORT_CEASED.name]},
+                    timeout,
+                )  # fmt: skip
+                bar.update(t, total=1, completed=1)
+            # 5. the refiner refines two batches in three; the held-back custody observations arrive among them
             reports = [rr for i, tb in enumerate(batches) if i % 3 != 2 and (rr := refiner_report(run, tb)) is not None]
-            t = bar.add_task("refiner reports refined products", total=len(reports))
-            futures = []
-            for report in reports:
-                futures.append(await sim.send(topics.REFINER_REPORTS.name, report.report_id, report, REFINER,
-                                              event_id("sim", run, "refiner", report.report_id)))  # fmt: skip
-                bar.advance(t)
-            await asyncio.gather(*futures)
+            refiner_topic = topics.REFINER_REPORTS.name
+            refined = [
+                Outgoing(refiner_topic, rr.report_id, rr, REFINER, event_id("sim", run, "refiner", rr.report_id))
+                for rr in shuffled(order, reports)
+            ]
+            t = bar.add_task("refiner reports + late custody events", total=len(refined) + len(late))
+            await sim.publish(late_merge(order, [custody_send(b, n) for b, n in late], refined), bar, t)
             counts["refiner_reports"] = len(reports)
+            ceased_at = {pid: tb.completed_at for tb in batches for pid in (i.passport_id for i in tb.inputs)}
+            truths = {
+                pid: truth(people[b].identifier, [(e.kind.value, e.occurred_at) for _, e in events], ceased_at.get(pid))
+                for b, (pid, events) in enumerate(plans)
+            }
             # 6. everything consumed; then read the refusals
             t = bar.add_task("waiting for the platform to settle", total=None)
             await kafka.wait_consumed("recovery", [topics.REFINER_REPORTS.name], timeout)
@@ -769,6 +843,11 @@ async def run_simulation(
                 timeout,
             )  # fmt: skip
             bar.update(t, total=1, completed=1)
+            if check_sample > 0:
+                check = await check_read_model(
+                    sim.http, lambda path: sim.url("reporting", path), sim.oem(), truths, sample=check_sample,
+                    rng=random.Random(f"{run}:{seed}:check"), progress=bar,
+                )  # fmt: skip
         refusals = await kafka.read(start_offsets, sim.sent.ids)
         stages = await _stage_counts(sim, run)
     finally:
@@ -791,9 +870,12 @@ async def run_simulation(
             print(f"      {n:6d}  {reason}")
     else:
         print("    no refusals on the rejected topics")
+    if check is not None:
+        print("==> end check (read model vs what was sent): " + "\n    ".join(check.summary()))
     print(f"    dashboard: {endpoints.reporting}/dashboard  (sign in with the demo OEM key)")
     return {"counts": dict(counts), "refusals": refusals, "reasons": dict(reasons), "stages": stages,
-            "seconds": elapsed, "passport_ids": ids}  # fmt: skip
+            "seconds": elapsed, "passport_ids": ids, "check": check,
+            "disagreements": check.disagreements if check else []}  # fmt: skip
 
 
 async def _stage_counts(sim: Simulator, run: str) -> dict[str, int]:

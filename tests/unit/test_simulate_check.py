@@ -1,0 +1,98 @@
+"""The simulator's end check: a read model that tells what was sent agrees; any field that does not is named."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bpass.simulate_check import CheckResult, Disagreement, compare_as_of, compare_current, sample_of
+from bpass.simulate_schedule import Truth, truth
+
+PID = "urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"
+AT = datetime(2025, 3, 1, 8, tzinfo=UTC)
+KINDS = ["dispatch", "receipt", "placed_on_market", "in_service", "collection", "handover", "treatment_start"]
+
+
+def recycled() -> Truth:
+    return truth("B1", [(kind, AT + timedelta(days=d)) for d, kind in enumerate(KINDS)], AT + timedelta(days=9))
+
+
+def state_of(t: Truth, **overrides: Any) -> dict[str, Any]:
+    """The read model as it should be: a leading `manufactured` entry (the mint) and one entry per stage."""
+    history = [{"occurred_at": "2026-12-01T10:00:00+00:00", "stage": "manufactured", "status": "original"}]
+    history += [
+        {"occurred_at": e.occurred_at.isoformat().replace("+00:00", "Z"), "stage": e.stage, "status": e.status}
+        for e in t.history
+    ]
+    return {"stage": t.stage, "status": t.status, "ceased": t.ceased, "status_history": history, **overrides}
+
+
+def fields(found: list[Disagreement]) -> list[str]:
+    return [d.field for d in found]
+
+
+def test_a_read_model_that_tells_what_was_sent_agrees() -> None:
+    t = recycled()
+    assert compare_current(t, PID, state_of(t)) == []
+    without_mint_entry = state_of(t)
+    without_mint_entry["status_history"].pop(0)
+    assert compare_current(t, PID, without_mint_entry) == []
+
+
+def test_each_wrong_field_is_named() -> None:
+    t = recycled()
+    found = compare_current(t, PID, state_of(t, stage="in_treatment", status="original", ceased=False))
+    assert fields(found) == ["stage", "status", "ceased"]
+    assert found[0].expected == "recycled"
+    assert found[0].actual == "in_treatment"
+    assert "B1" in found[0].line()
+
+
+def test_a_history_in_arrival_order_or_with_a_wrong_time_or_a_missing_stage_disagrees() -> None:
+    t = recycled()
+    swapped = state_of(t)
+    h = swapped["status_history"]
+    h[2], h[3] = h[3], h[2]  # in service before placed on the market: arrival order, not event order
+    late_time = state_of(t)
+    late_time["status_history"][3]["occurred_at"] = (AT + timedelta(days=30)).isoformat()
+    missing = state_of(t)
+    del missing["status_history"][4]
+    mint_last = state_of(t)
+    mint_last["status_history"].append(mint_last["status_history"].pop(0))
+    for state in (swapped, late_time, missing, mint_last):
+        assert fields(compare_current(t, PID, state)) == ["status_history"]
+
+
+def test_as_of_reads_compare_the_stage_at_that_instant() -> None:
+    t = recycled()
+    inside_collected = AT + timedelta(days=5)
+    assert compare_as_of(t, PID, inside_collected, {"stage": "collected"}) == []
+    wrong = compare_as_of(t, PID, inside_collected, {"stage": "recycled"})
+    assert [(d.expected, d.actual) for d in wrong] == [("collected", "recycled")]
+    assert wrong[0].field.startswith("stage@as_of=2025-03-06")
+    nothing = compare_as_of(t, PID, AT + timedelta(hours=12), None)
+    assert [(d.expected, d.actual) for d in nothing] == [("manufactured", "no version")]
+
+
+def test_the_summary_counts_batteries_not_fields() -> None:
+    ok = CheckResult(population=3000, checked=200, as_of_reads=480)
+    assert ok.summary() == ["200 batteries checked (a sample of 3000), 480 as_of reads: 200 agree"]
+    bad = CheckResult(population=60, checked=60, as_of_reads=150)
+    bad.disagreements = [
+        Disagreement("B1", "p1", "stage", "recycled", "in_treatment"),
+        Disagreement("B1", "p1", "status_history", "[a]", "[b]"),
+        Disagreement("B2", "p2", "stage@as_of=2025-01-01T00:00:00+00:00", "collected", "in_service"),
+    ]
+    lines = bad.summary()
+    assert lines[0] == "60 batteries checked, 150 as_of reads: 58 agree, 2 disagree"
+    assert lines[1] == "disagreements by field: stage 2, status_history 1"
+    assert len(lines) == 5
+
+
+def test_the_sample_is_seeded_and_all_when_small() -> None:
+    truths = {f"p{i:04d}": recycled() for i in range(500)}
+    first = sample_of(truths, 200, random.Random(4))
+    assert len(set(first)) == 200
+    assert first == sample_of(truths, 200, random.Random(4))
+    assert sample_of(truths, 1000, random.Random(4)) == sorted(truths)
