@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Path
 from fastapi.responses import JSONResponse
+
+from contracts.errors import Violation
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "The request breaks a rule (EPCIS: the document breaks an EPCIS 2.0 rule)."},
@@ -42,6 +45,22 @@ def unstorable_text() -> JSONResponse:
             ],
         },
         status_code=422,
+    )
+
+
+def refused_response(violations: Sequence[Violation]) -> JSONResponse:
+    """403 problem+json: the caller may not write this step (write authority); every rule broken is named."""
+    return JSONResponse(
+        {
+            "type": "urn:bpass:problem:write_refused",
+            "title": "The caller may not record this step.",
+            "status": 403,
+            "error": "write_refused",
+            "message": f"{len(violations)} rule(s) broken; only the parties the rules name may record this step.",
+            "violations": [v.model_dump() for v in violations],
+        },
+        status_code=403,
+        media_type="application/problem+json",
     )
 
 

@@ -89,7 +89,9 @@ async def test_mint_journey_is_one_trace_across_services(settings: Settings, tmp
 
             # A carrier's publish joins the same way: its own trace, through custody, reporting, the stream.
             operator = new_key(iso, Role.platform_operator)
-            await register_verified_handler(processes["custody"].base_url, operator, "carrier-trace")
+            await register_verified_handler(
+                processes["custody"].base_url, operator, "carrier-trace", delegate_of=tenant
+            )
             carrier_trace, carrier_span = secrets.token_hex(16), secrets.token_hex(8)
             event = CustodyEventReported(
                 kind=CustodyEventKind.dispatch,

@@ -19,14 +19,20 @@ from tests.conftest import new_key
 from tests.support import ServiceProcess, cloudevent_headers, eventually, headers_of, publish, read_topic
 
 
-async def register_verified_handler(custody_url: str, operator_key: str, handler_id: str) -> None:
-    """The platform operator registers a handler and verifies it (409 when a previous run already did)."""
+async def register_verified_handler(
+    custody_url: str, operator_key: str, handler_id: str, *, delegate_of: str | None = None
+) -> None:
+    """The platform operator registers a handler and verifies it (409 when a previous run already did: then its
+    details are amended). `delegate_of`: the OEM tenant it acts for, so it may ship that OEM's new batteries."""
+    details: dict[str, Any] = {"name": f"{handler_id} Ltd", "roles": ["carrier"]}
+    if delegate_of is not None:
+        details["identifiers"] = [{"scheme": "oem_delegate", "value": delegate_of}]
     async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": operator_key}) as http:
-        registered = await http.post(
-            f"{custody_url}/custody/v1/handlers",
-            json={"handler_id": handler_id, "name": f"{handler_id} Ltd", "roles": ["carrier"]},
-        )
+        registered = await http.post(f"{custody_url}/custody/v1/handlers", json={"handler_id": handler_id, **details})
         assert registered.status_code in (201, 409), registered.text
+        if registered.status_code == 409:
+            amended = await http.put(f"{custody_url}/custody/v1/handlers/{handler_id}", json=details)
+            assert amended.status_code == 200, amended.text
         verified = await http.post(f"{custody_url}/custody/v1/handlers/{handler_id}/verify")
         assert verified.status_code in (200, 409), verified.text
 
@@ -77,7 +83,7 @@ async def test_passport_minted_projected_streamed_and_custody_applied(
 
         # 5. A verified carrier publishes a custody event on the inbound topic, by battery identifier.
         operator = new_key(settings, Role.platform_operator)
-        await register_verified_handler(platform["custody"].base_url, operator, "carrier-e2e")
+        await register_verified_handler(platform["custody"].base_url, operator, "carrier-e2e", delegate_of=tenant_name)
         event = CustodyEventReported(
             kind=CustodyEventKind.dispatch,
             occurred_at="2026-11-28T10:00:00+01:00",  # type: ignore[arg-type]

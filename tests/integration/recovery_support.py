@@ -25,10 +25,16 @@ async def register_handler(
     roles: list[str],
     *,
     verify: bool = True,
+    identifiers: list[dict[str, str]] | None = None,
 ) -> None:
     """The platform operator registers a handler (and verifies it)."""
     async with httpx.AsyncClient(base_url=custody.base_url, timeout=10, headers={"X-API-Key": operator_key}) as http:
-        body = {"handler_id": handler_id, "name": f"{handler_id} GmbH", "roles": roles}
+        body = {
+            "handler_id": handler_id,
+            "name": f"{handler_id} GmbH",
+            "roles": roles,
+            "identifiers": identifiers or [],
+        }
         registered = await http.post("/custody/v1/handlers", json=body)
         assert registered.status_code == 201, registered.text
         if verify:
@@ -37,13 +43,51 @@ async def register_handler(
 
 
 async def receive(settings: Settings, custody: ServiceProcess, handler_id: str, passport_ids: list[str]) -> None:
-    """`handler_id` reports the receipt of the passports at custody (HTTP): it holds them afterwards."""
-    key = new_key(settings, Role.recycler, handler_id)
+    """`handler_id` receives the passports (HTTP): their producer's plant (a delegate handler of each passport's
+    tenant, as write authority asks) dispatches them to it, and it reports the receipt; it holds them afterwards."""
+    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    try:
+        rows = await eventually(
+            lambda: _tenants_once_known(conn, passport_ids), what="custody to know the passports it receives"
+        )
+    finally:
+        await conn.close()
+    operator_key = new_key(settings, Role.platform_operator)
+    by_tenant: dict[str, list[str]] = {}
+    for passport_id, tenant in rows:
+        by_tenant.setdefault(tenant, []).append(passport_id)
+    for tenant, of_tenant in by_tenant.items():
+        plant = f"plant-{uuid.uuid4().hex[:10]}"
+        await register_handler(
+            custody, operator_key, plant, ["carrier"], identifiers=[{"scheme": "oem_delegate", "value": tenant}]
+        )
+        await _report(settings, custody, plant, Role.carrier, "dispatch", of_tenant, to_handler_id=handler_id)
+    await _report(settings, custody, handler_id, Role.recycler, "receipt", passport_ids)
+
+
+async def _tenants_once_known(conn: asyncpg.Connection, passport_ids: list[str]) -> list[tuple[str, str]] | None:
+    rows = await conn.fetch(
+        "SELECT passport_id, tenant FROM custody.known_passports WHERE passport_id = ANY($1::text[])", passport_ids
+    )
+    return [(r["passport_id"], r["tenant"]) for r in rows] if len(rows) == len(set(passport_ids)) else None
+
+
+async def _report(
+    settings: Settings,
+    custody: ServiceProcess,
+    handler_id: str,
+    role: Role,
+    kind: str,
+    passport_ids: list[str],
+    **parties: str,
+) -> None:
+    key = new_key(settings, role, handler_id)
     event = {
-        "kind": "receipt",
+        "kind": kind,
         "occurred_at": datetime(2026, 3, 1, 9, tzinfo=UTC).isoformat(),
         "handler_id": handler_id,
         "targets": {"passport_ids": passport_ids},
+        **parties,
     }
     async with httpx.AsyncClient(base_url=custody.base_url, timeout=10, headers={"X-API-Key": key}) as http:
         response = await http.post("/custody/v1/events", json=event, headers={"X-Event-Id": str(uuid.uuid4())})

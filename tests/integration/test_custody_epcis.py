@@ -36,6 +36,8 @@ from tests.unit.custody.epcis_fixtures import HASH_VECTORS, INVALID, accepted_do
 from tests.unit.custody.test_epcis_validation import EXPECTED_REJECTIONS
 
 GTIN = "09521234000013"
+# The OEM whose passports these tests capture steps of; the carrier is its delegate (it ships from its plant).
+EPCIS_TENANT = uid("oem")
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +48,9 @@ async def custody(settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="module")
 async def carrier(custody: Custody) -> tuple[str, str]:
-    """A verified handler and its API key (handler keys name their handler as tenant)."""
+    """A verified handler, delegate of EPCIS_TENANT, and its API key (handler keys name their handler as tenant)."""
     handler_id = uid("epcis-carrier")
-    await register(custody, handler_id)
+    await register(custody, handler_id, delegate_of=[EPCIS_TENANT])
     return handler_id, new_key(custody.settings, Role.carrier, handler_id)
 
 
@@ -177,7 +179,7 @@ async def test_recapture_is_a_duplicate_applied_once_and_an_error_declaration_co
     custody: Custody, carrier: tuple[str, str]
 ) -> None:
     _, key = carrier
-    passport_id, serial = await mint_gs1(custody, uid("oem"))
+    passport_id, serial = await mint_gs1(custody, EPCIS_TENANT)
     shipped = object_event(serial)
     first = await capture(custody, key, document(shipped))
     assert first["events"][0]["outcome"] == "recorded"
@@ -225,7 +227,7 @@ async def test_a_custody_rule_broken_by_one_event_rolls_back_the_document_unless
     custody: Custody, carrier: tuple[str, str]
 ) -> None:
     _, key = carrier
-    tenant = uid("oem")
+    tenant = EPCIS_TENANT
     (p1, s1), (p2, s2) = await mint_gs1(custody, tenant), await mint_gs1(custody, tenant)
     assert (await capture(custody, key, document(object_event(s2))))["success"] is True
     # Shipping p2 again while it is in transit breaks a custody rule.
@@ -253,7 +255,7 @@ async def test_a_custody_rule_broken_by_one_event_rolls_back_the_document_unless
 
 async def test_epcis_documents_on_the_inbound_topic(custody: Custody, carrier: tuple[str, str]) -> None:
     handler_id, _ = carrier
-    passport_id, serial = await mint_gs1(custody, uid("oem"))
+    passport_id, serial = await mint_gs1(custody, EPCIS_TENANT)
     source = f"urn:bpass:handler:{handler_id}"
     good_id, bad_id = str(uuid.uuid4()), str(uuid.uuid4())
     payload = document(object_event(serial))

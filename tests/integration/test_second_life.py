@@ -109,7 +109,9 @@ async def test_n_to_1_second_life_links_supersedes_and_shows_the_lineage(
     operator_id, carrier_id = uid("gridstack"), uid("carrier")
     platform_key = new_key(settings, Role.platform_operator)
     await register(custody, platform_key, operator_id, ["repairer", "second_life_operator"])
-    await register(custody, platform_key, carrier_id, ["carrier"])
+    # The OEM's carrier (its delegate: write authority lets it move the OEM's batteries from the plant).
+    delegation = [{"scheme": "oem_delegate", "value": oem}]
+    await register(custody, platform_key, carrier_id, ["carrier"], identifiers=delegation)
     operator_key = new_key(settings, Role.repairer, operator_id)
     carrier_key = new_key(settings, Role.carrier, carrier_id)
     rival_key = new_key(settings, Role.oem_admin, uid("rival"))
@@ -123,7 +125,18 @@ async def test_n_to_1_second_life_links_supersedes_and_shows_the_lineage(
         second = await mint_ev(oem_http, identity)
         elsewhere = await mint_ev(oem_http, identity)
 
-    # The operator receives the two packs; a third is dispatched to it but not received yet.
+    # The operator receives the two packs from the OEM's carrier; a third is dispatched to it but not received yet.
+    await report(
+        custody,
+        carrier_key,
+        {
+            "kind": "dispatch",
+            "occurred_at": "2026-03-01T08:00:00Z",
+            "handler_id": carrier_id,
+            "to_handler_id": operator_id,
+            "targets": {"passport_ids": [first, second]},
+        },
+    )
     await report(
         custody,
         operator_key,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from contracts.custody import CustodyEventKind
 from contracts.errors import Violation
+from services.custody.domain.event_time import event_time_violations
 from services.custody.epcis import CustodyKind, CustodyObservation
 from services.custody.epcis.mapping import PartyOrLocation
 from services.custody.ingest.steps import CustodyStep
@@ -64,6 +66,7 @@ def to_step(
     source: str,
     capture_id: str,
     handlers: Mapping[str, tuple[str, str | None]],
+    received_at: datetime | None = None,
 ) -> CustodyStep:
     """`handlers`: GLN -> (handler id, site id) for the GLNs of the registry this event names."""
     kind = _KIND[observation.kind]
@@ -87,6 +90,9 @@ def to_step(
                 "handler's GLN as its party or location.",
             )
         )
+    hard += event_time_violations(
+        observation.event_time, received_at or datetime.now(UTC), f"epcisBody.eventList.{index}.eventTime"
+    )
     site = location[1] if location and location[0] == handler else None
     references = observation.identifiers + tuple(q.epc_class for q in observation.quantities if q.epc_class)
     content: dict[str, Any] = {

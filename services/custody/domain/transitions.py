@@ -1,13 +1,15 @@
 """Who holds custody of a passport, and which steps are legal from there: a small state machine per passport.
 
 The chain starts with nobody holding custody (the battery is with its producer, who is not a handler): the
-first handler that dispatches, collects or receives it takes custody. From then on:
+first handler that dispatches, collects or receives it takes custody. Which party may report which step at all
+(the holder, the consignee, the producer's delegate, a collector, an authority) is `authority.py`'s; this table
+is the order of steps. From then on:
 
 | step | legal when | afterwards |
 | --- | --- | --- |
 | dispatch (by or from F, to T) | nothing in transit; F holds custody (or nobody) | in transit F -> T; F holds it |
 | handover (F to T, reported by F or T) | F holds custody (or nobody); not in transit to another | T holds it |
-| receipt (by R, from F) | in transit to R from F; or nothing in transit and nobody else holds it | R holds it |
+| receipt (by R, from F) | in transit to R from F; or nothing in transit and nobody else (or F) holds it | R holds it |
 | collection (by C) | not in transit to someone else | C holds it; `collected` (waste) |
 | storage, treatment start (by H) | H holds custody (or nobody); nothing in transit | H holds it (`in_treatment`) |
 | any other observation | always | stage may change (placed on market, in service) |
@@ -127,7 +129,7 @@ def transition(state: CustodyState, step: Step) -> tuple[CustodyState, list[Viol
                         f"The last dispatch came from {state.pending_from}, not from {step.from_handler_id}.",
                     )
                 )
-        elif holder is not None and holder != receiver:
+        elif holder is not None and holder != receiver and step.from_handler_id != holder:
             violations.append(
                 _violation(
                     "kind",

@@ -21,7 +21,8 @@ def _parse(text: str, *, require_offset: bool) -> datetime | None:
     offset = (match["offset"] or "Z").upper().replace("Z", "+00:00")
     try:
         instant = datetime.fromisoformat(f"{match['wall'].upper()}.{fraction[:6]}{offset}")
-    except ValueError:
+        instant.astimezone(UTC)  # 0001-01-01T00:00+01:00 is no instant a datetime can hold in UTC
+    except (ValueError, OverflowError):
         return None
     return instant
 
@@ -49,5 +50,8 @@ def canonical_utc_millis(text: str) -> str | None:
         return None
     instant = parsed.astimezone(UTC)
     rounded_ms = round(instant.microsecond, -3)
-    instant = instant.replace(microsecond=0) + timedelta(microseconds=rounded_ms)
+    try:
+        instant = instant.replace(microsecond=0) + timedelta(microseconds=rounded_ms)
+    except OverflowError:  # 9999-12-31T23:59:59.9996Z rounds past the last datetime
+        return None
     return instant.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

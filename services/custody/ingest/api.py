@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.custody import CustodyEventReported
 from contracts.envelope import Envelope
-from services.common.auth import Principal, Role, require_roles
+from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.outbox import Outbox
 from services.common.runtime import Runtime, violations_response
-from services.custody.http_errors import ERROR_RESPONSES, UNSTORABLE_TEXT, TenantPath, unstorable_text
+from services.custody.domain import authority
+from services.custody.http_errors import ERROR_RESPONSES, UNSTORABLE_TEXT, TenantPath, refused_response, unstorable_text
 from services.custody.ingest import facts
 from services.custody.ingest.apply import REJECTED, Outcome, apply_steps
 from services.custody.ingest.steps import HANDLER_SOURCE_PREFIX, CustodyStep, from_native
@@ -26,7 +27,8 @@ from services.custody.registry import store as registry
 router = APIRouter(prefix="/custody/v1", tags=["custody events"], responses=ERROR_RESPONSES)
 
 HANDLER_ROLES = frozenset({Role.carrier, Role.collector, Role.recycler, Role.refiner, Role.repairer})
-REPORTERS = require_roles(*HANDLER_ROLES, Role.platform_operator)
+# OEM keys report as their tenant and regulators as an authority: what each may record is write authority's.
+REPORTERS = require_roles(*HANDLER_ROLES, *OEM_ROLES, Role.regulator, Role.platform_operator)
 POLICY_ADMINS = require_roles(Role.oem_admin, Role.platform_operator)
 POLICY_READERS = require_roles(Role.oem_admin, Role.oem_user, Role.auditor, Role.platform_operator)
 
@@ -45,6 +47,10 @@ def reporter_source(principal: Principal) -> str:
                 },
             )
         return f"{HANDLER_SOURCE_PREFIX}{principal.tenant}"
+    if principal.role in OEM_ROLES and principal.tenant:
+        return f"{authority.TENANT_SOURCE_PREFIX}{principal.tenant}"
+    if principal.role is Role.regulator:
+        return f"{authority.AUTHORITY_SOURCE_PREFIX}{principal.tenant or principal.key_id}"
     return f"urn:bpass:operator:{principal.key_id}"
 
 
@@ -52,8 +58,9 @@ WRITE_ATTEMPTS = 3
 
 
 async def _record(runtime: Runtime, envelope: Envelope, step: CustodyStep) -> Outcome | None:
-    """Apply one step in its own transaction; None when the event id was seen before."""
-    async with runtime.pool.acquire() as conn, conn.transaction():
+    """Apply one step in its own transaction; None when the event id was seen before. On the platform's
+    connection whoever calls: write authority, not the caller's tenant, decides what a step may touch."""
+    async with runtime.platform_pool.acquire() as conn, conn.transaction():
         fresh = await conn.fetchval(
             """INSERT INTO inbox (dedup_key, topic, kafka_partition, kafka_offset, outcome)
                VALUES ($1, $2, 0, 0, 'applied') ON CONFLICT (dedup_key) DO NOTHING RETURNING true""",
@@ -106,6 +113,8 @@ async def report_event(
     if outcome is None:
         return JSONResponse({"event_id": envelope.id, "outcome": "duplicate", "entries": []}, status_code=200)
     if outcome.status == REJECTED:
+        if any(v.reason in authority.REASONS for v in outcome.violations):
+            return refused_response(outcome.violations)
         return violations_response(outcome.violations)
     body: dict[str, Any] = {
         "event_id": envelope.id,

@@ -22,6 +22,7 @@ from contracts.custody import (
 from contracts.errors import Violation
 from contracts.passport_data import BatteryStatus
 from services.common.db import DbConnection
+from services.custody.domain.authority import Actor, ActorKind, Write, actor_of, authority_violations
 from services.custody.domain.chain import hash_entry
 from services.custody.domain.permits import handler_violations, permit_violations
 from services.custody.domain.transitions import WASTE_STAGES, CustodyState, Step, transition
@@ -65,8 +66,13 @@ def _handlers_named(step: CustodyStep) -> list[str]:
     return [h for h in (step.handler_id, step.from_handler_id, step.to_handler_id) if h]
 
 
-def registry_violations(step: CustodyStep, handlers: dict[str, HandlerRecord]) -> list[Violation]:
-    """The reporting handler is registered, verified and permitted; both parties of a handover are verified."""
+def registry_violations(
+    step: CustodyStep, handlers: dict[str, HandlerRecord], *, reporter_is_handler: bool = True
+) -> list[Violation]:
+    """The reporting handler is registered, verified and permitted; both parties of a handover are verified.
+    An OEM or an authority reporting (an observation) is no handler: the registry has nothing to say of it."""
+    if not reporter_is_handler:
+        return []
     record = handlers.get(step.handler_id)
     violations = handler_violations(step.handler_id, record)
     if step.kind == "handover":
@@ -110,6 +116,10 @@ async def apply_steps(conn: DbConnection, steps: list[CustodyStep]) -> list[Outc
         # concurrently is either seen here or finds the parked step when it unparks (never neither).
         await conn.execute(PARKING_LOCK_SQL)
         resolved, rows = await _resolve(conn, references)
+    if any(step.kind == "receipt" for step in steps):
+        # The collector -> recycler rule of write authority reads the holder's roles.
+        holders = {row["holder"] for row in rows.values() if row["holder"] and row["holder"] not in handlers}
+        handlers.update(await registry.load_handlers(conn, holders))
     passports = {
         pid: _Passport(
             passport_id=pid,
@@ -124,8 +134,12 @@ async def apply_steps(conn: DbConnection, steps: list[CustodyStep]) -> list[Outc
     log_rows: list[tuple[Any, ...]] = []
     parked_rows: list[tuple[str, dict[str, Any], dict[str, Any], str]] = []
     outcomes = []
+    actors: dict[tuple[str, str], Actor] = {}
     for step in steps:
-        outcome = _apply_one(step, handlers, resolved, passports, log_rows)
+        actor = actors.get((step.source, step.handler_id))
+        if actor is None:
+            actor = actors[(step.source, step.handler_id)] = actor_of(step.source, step.handler_id, handlers)
+        outcome = _apply_one(step, actor, handlers, resolved, passports, log_rows)
         if outcome.parked_references:
             step_json = step.to_json()
             envelope = {"id": step.source_event_id, "source": step.source}
@@ -174,8 +188,23 @@ async def _resolve(
     return resolved, rows
 
 
+def write_violations(
+    step: CustodyStep, actor: Actor, targets: dict[str, _Passport], handlers: dict[str, HandlerRecord]
+) -> list[Violation]:
+    """The write-authority rules `actor` breaks on any target (one violation per field and reason)."""
+    write = Write(step.kind, step.handler_id, step.from_handler_id, step.to_handler_id)
+    found: dict[tuple[str, str], Violation] = {}
+    for passport in targets.values():
+        state = passport.state
+        holder_record = handlers.get(state.holder) if state.holder else None
+        for violation in authority_violations(write, actor, passport.tenant, state, holder_record):
+            found.setdefault((violation.field, violation.reason), violation)
+    return list(found.values())
+
+
 def _apply_one(
     step: CustodyStep,
+    actor: Actor,
     handlers: dict[str, HandlerRecord],
     resolved: dict[str, list[tuple[str, str]]],
     passports: dict[str, _Passport],
@@ -198,7 +227,10 @@ def _apply_one(
     if not targets:
         # Early: nothing it names is minted yet. Checked when it is applied, against the passport's tenant policy.
         return Outcome(PARKED, parked_references=waiting)
-    violations = registry_violations(step, handlers)
+    violations = registry_violations(step, handlers, reporter_is_handler=actor.kind is ActorKind.handler)
+    refused = write_violations(step, actor, targets, handlers)
+    if refused:  # never flagged evidence, whatever the tenant's policy: a party that may not write does not
+        return Outcome(REJECTED, violations + refused)
     custody_step = Step(step.kind, step.handler_id, step.from_handler_id, step.to_handler_id)
     after: dict[str, CustodyState] = {}
     for pid, passport in targets.items():

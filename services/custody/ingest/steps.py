@@ -11,6 +11,8 @@ from urllib.parse import unquote
 from contracts.custody import CustodyEventReported
 from contracts.envelope import Envelope
 from contracts.errors import Violation
+from services.custody.domain.authority import ActorKind, source_party
+from services.custody.domain.event_time import event_time_violations
 
 BATCH_REFERENCE_PREFIX = "batch:"
 GS1_REFERENCE_PREFIX = "gs1:"
@@ -101,44 +103,104 @@ class CustodyStep:
         )
 
 
-def source_violations(source: str, handler_id: str) -> list[Violation]:
-    """A handler publishes as itself: `urn:bpass:handler:<id>` must name the reporting handler."""
+def _publisher(source: str) -> tuple[str, str] | None:
+    """(what, name) of the party a source names, if it names one."""
     if source.startswith(HANDLER_SOURCE_PREFIX):
-        publisher = source[len(HANDLER_SOURCE_PREFIX) :].split(":", 1)[0]
-        if publisher != handler_id:
-            return [
-                Violation(
-                    field="handler_id",
-                    reason="source_not_handler",
-                    message=f"Handler {publisher} published a step reported as {handler_id}; a handler reports "
-                    "its own steps.",
-                )
-            ]
-    return []
+        return "Handler", source[len(HANDLER_SOURCE_PREFIX) :].split(":", 1)[0]
+    party = source_party(source)
+    if party is None:
+        return None
+    return ("Tenant" if party[0] is ActorKind.oem else "Authority"), party[1]
 
 
-def from_native(event: CustodyEventReported, envelope: Envelope, received: dict[str, Any] | None = None) -> CustodyStep:
+def source_violations(source: str, handler_id: str) -> list[Violation]:
+    """A party publishes as itself: `urn:bpass:handler:<id>` must name the reporting handler, and an OEM
+    (`urn:bpass:tenant:<tenant>`) or an authority (`urn:bpass:authority:<id>`) reports under its own name."""
+    publisher = _publisher(source)
+    if publisher is None or publisher[1] == handler_id:
+        return []
+    what, name = publisher
+    return [
+        Violation(
+            field="handler_id",
+            reason="source_not_handler",
+            message=f"{what} {name} published a step reported as {handler_id}; a party reports its own steps "
+            "under its own name.",
+        )
+    ]
+
+
+def unstorable_field(value: object, path: str = "") -> str | None:
+    """The path of the first text holding NUL or a lone surrogate (PostgreSQL and UTF-8 cannot store them)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = unstorable_field(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = unstorable_field(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
+
+
+def text_violations(content: dict[str, Any]) -> list[Violation]:
+    """Text PostgreSQL cannot store is refused where it arrives, naming the field (not retried, dead-lettered)."""
+    where = unstorable_field(content)
+    if where is None:
+        return []
+    return [
+        Violation(
+            field=where,
+            reason="invalid_character",
+            message=f"{where} holds a NUL character or a lone surrogate, which cannot be stored.",
+        )
+    ]
+
+
+def from_native(
+    event: CustodyEventReported,
+    envelope: Envelope,
+    received: dict[str, Any] | None = None,
+    *,
+    received_at: datetime | None = None,
+) -> CustodyStep:
     targets = event.targets
     references = (
         tuple(targets.passport_ids)
         + tuple(targets.battery_identifiers)
         + tuple(BATCH_REFERENCE_PREFIX + b for b in targets.batch_numbers)
     )
+    # `model_dump(mode="json")`, without its Python wrapper (half the cost of the dump on this path)
+    content = event.__pydantic_serializer__.to_python(event, mode="json")
+    out_of_range = event_time_violations(event.occurred_at, received_at or datetime.now(UTC))
     return CustodyStep(
         kind=event.kind.value,
-        occurred_at=event.occurred_at.astimezone(UTC),
+        # An out-of-range time is only reported back (converting 0001-01-01T00:00+01:00 to UTC overflows).
+        occurred_at=event.occurred_at if out_of_range else event.occurred_at.astimezone(UTC),
         handler_id=event.handler_id,
         source_event_id=envelope.id,
         source=envelope.source,
         references=tuple(dict.fromkeys(references)),
-        # `model_dump(mode="json")`, without its Python wrapper (half the cost of the dump on this path)
-        content=event.__pydantic_serializer__.to_python(event, mode="json"),
+        content=content,
         from_handler_id=event.from_handler_id,
         to_handler_id=event.to_handler_id,
         site_id=event.site_id,
         ewc_code=event.ewc_code,
         operation=event.operation,
-        hard_violations=source_violations(envelope.source, event.handler_id) + _kind_violations(event.kind.value),
+        hard_violations=source_violations(envelope.source, event.handler_id)
+        + _kind_violations(event.kind.value)
+        + out_of_range
+        + text_violations(content),
         received=received,
     )
 

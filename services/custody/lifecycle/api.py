@@ -89,7 +89,8 @@ async def _declare(
     code, violations = rules.declaration_violations(passport, body, waste_operator=operator, now=now)
     if violations:
         raise rules.DeclarationRefused(code, violations)
-    occurred_at = body.occurred_at or now
+    # In UTC, as the log returns it: the entry hash commits to this text, and verification recomputes it.
+    occurred_at = (body.occurred_at or now).astimezone(UTC)
     declaration_id = str(uuid.uuid4())
     content = {
         "waste_declaration": {

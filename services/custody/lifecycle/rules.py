@@ -18,6 +18,7 @@ from contracts.custody import (
     WasteDeclarationRequest,
 )
 from contracts.errors import Violation
+from services.custody.domain.event_time import EARLIEST, event_time_violations
 from services.custody.domain.permits import handler_violations
 
 ALREADY_WASTE = "already_waste"
@@ -142,6 +143,8 @@ def declaration_violations(
                 message=f"occurred_at {occurred_at.isoformat()} lies in the future; give when it became waste.",
             )
         )
+    elif occurred_at < EARLIEST:  # the event-time window every custody write path keeps
+        violations += event_time_violations(occurred_at, now)
     return 422, violations
 
 

@@ -105,7 +105,11 @@ def test_a_native_event_becomes_a_step_and_survives_parking() -> None:
     assert step.hard_violations == []
     assert CustodyStep.from_json(json.loads(json.dumps(step.to_json()))) == step
     assert source_violations("urn:bpass:handler:h2", "h1")[0].reason == "source_not_handler"
-    assert source_violations("urn:bpass:tenant:acme", "h1") == []
+    # An OEM or an authority reports under its own name, never as a handler.
+    assert source_violations("urn:bpass:tenant:acme:mes", "acme") == []
+    assert source_violations("urn:bpass:tenant:acme", "h1")[0].reason == "source_not_handler"
+    assert source_violations("urn:bpass:authority:msa-de", "h1")[0].reason == "source_not_handler"
+    assert source_violations("urn:bpass:service:test", "h1") == []
     declared = from_native(native(kind=CustodyEventKind.error_declaration), envelope())
     assert [v.reason for v in declared.hard_violations] == ["kind_not_reportable"]
 
