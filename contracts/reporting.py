@@ -17,11 +17,27 @@ class PassportChanged(Message):
 
     passport_id: str = Field(description="Passport that changed.")
     tenant: str = Field(description="Owning tenant.")
-    version: int = Field(ge=1, description="Read-model version after the change.")
+    version: int = Field(
+        ge=1,
+        description="Read-model revision after the change: it counts every version the read model wrote of this "
+        "passport, including those written again when a late fact was folded where it belongs (then the versions it "
+        "replaced are superseded). Not identity's `data_version` (the static data's version, identity's ETag).",
+    )
     change: str = Field(description="What changed.", examples=["minted", "custody_recorded"])
-    changed_fields: list[str] = Field(description="Top-level read-model fields the change touched.")
-    changed_at: datetime = Field(description="When the read model changed (UTC).")
+    changed_fields: list[str] = Field(
+        description="Read-model fields the change touched: top-level fields, and for an amendment the static data "
+        "and extension fields it changed (`static_data.warranty_period_months`, `extensions.fleet`)."
+    )
+    changed_at: datetime = Field(description="When the read model changed (UTC): record time.")
     state: dict[str, Any] = Field(description="The passport's owner-tier read model after the change.")
+    valid_from: datetime | None = Field(
+        default=None,
+        description="Event time: when what this version shows happened (the time of the fact that made it, never "
+        "before the version it follows). A late fact makes versions whose valid_from lies before earlier messages'.",
+    )
+    data_version: int | None = Field(
+        default=None, description="Identity's data version of the static data (its ETag) in this state."
+    )
 
 
 class PassportState(Message):

@@ -23,18 +23,21 @@ import orjson
 
 from contracts import topics
 from services.common.consumer import UnitOfWork
-from services.reporting import state_json, streams
+from services.reporting import folds, state_json, streams
 from services.reporting.cache import PassportCache
 from services.reporting.domain import readmodel
 from services.reporting.domain.readmodel import Dimensions
+from services.reporting.folds import Apply
 
-Apply = Callable[[dict[str, Any]], list[str]]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class FactChange:
     """One fact to fold into one passport's state. `traceparent`: the fact's trace, which its messages join;
-    `reads_static`: its fold reads the state's `static_data` (others get a state without it, unless they set it)."""
+    `reads_static`: its fold reads the state's `static_data` (others get a state without it, unless they set it);
+    `occurred_at`: its event time; `body`: its contract JSON, kept to fold it again (`handlers.fold_of`) when a fact
+    that happened before it arrives later."""
 
     passport_id: str
     tenant: str
@@ -42,6 +45,16 @@ class FactChange:
     apply: Apply
     traceparent: str | None = None
     reads_static: bool = False
+    occurred_at: datetime = EPOCH
+    body: bytes = b"{}"
+
+    @property
+    def rank(self) -> int:
+        return readmodel.fact_rank(self.change)
+
+
+# A fact's place in its passport's history: (rank: the minting first, event time, arrival id).
+FactKey = tuple[int, datetime, int]
 
 
 LOCK_SQL = "SELECT count(pg_advisory_xact_lock(hashtextextended(p, 7))) FROM unnest($1::text[]) AS x(p)"
@@ -52,7 +65,7 @@ CURRENT_SQL = """
 SELECT passport_id, tenant, version, state, state_json, static_json, battery_identifier, gtin, public_uri, kind,
        model, product_family, chemistry, category, batch, plant, status, stage, placed_on_market_at,
        current_handler_id, minted_at, ceased, extensions, state_of_health_pct, manufacturing_date,
-       responsible_operator, predecessor_count, successor_count
+       responsible_operator, predecessor_count, successor_count, fact_rank, fact_time, fact_id
 FROM passport_view WHERE passport_id = ANY($1::text[]) ORDER BY passport_id FOR UPDATE
 """
 
@@ -63,13 +76,16 @@ INSERT INTO passport_view (
     passport_id, tenant, version, state_json, static_json, updated_at, battery_identifier, gtin, public_uri, kind,
     model, product_family, chemistry, category, batch, plant, status, stage, placed_on_market_at, current_handler_id,
     minted_at, ceased, extensions, state_of_health_pct, manufacturing_date, responsible_operator, predecessor_count,
-    successor_count)
-SELECT p, t, v, s, sd, u, bi, g, pu, k, m, pf, ch, ca, b, pl, st, sg, pom, h, mi, ce, ex::jsonb, so, md, ro, pc, sc
+    successor_count, fact_rank, fact_time, fact_id)
+SELECT p, t, v, s, sd, u, bi, g, pu, k, m, pf, ch, ca, b, pl, st, sg, pom, h, mi, ce, ex::jsonb, so, md, ro, pc, sc,
+       fr, ft, fi
 FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[],
             $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
             $17::text[], $18::text[], $19::timestamptz[], $20::text[], $21::timestamptz[], $22::bool[], $23::text[],
-            $24::numeric[], $25::date[], $26::text[], $27::int[], $28::int[])
-     AS x(p, t, v, s, sd, u, bi, g, pu, k, m, pf, ch, ca, b, pl, st, sg, pom, h, mi, ce, ex, so, md, ro, pc, sc)
+            $24::numeric[], $25::date[], $26::text[], $27::int[], $28::int[], $29::smallint[], $30::timestamptz[],
+            $31::bigint[])
+     AS x(p, t, v, s, sd, u, bi, g, pu, k, m, pf, ch, ca, b, pl, st, sg, pom, h, mi, ce, ex, so, md, ro, pc, sc, fr,
+          ft, fi)
 ON CONFLICT (passport_id) DO UPDATE SET
     version = EXCLUDED.version, state = NULL, state_json = EXCLUDED.state_json,
     static_json = coalesce(EXCLUDED.static_json, passport_view.static_json), updated_at = EXCLUDED.updated_at,
@@ -80,15 +96,41 @@ ON CONFLICT (passport_id) DO UPDATE SET
     current_handler_id = EXCLUDED.current_handler_id, minted_at = EXCLUDED.minted_at, ceased = EXCLUDED.ceased,
     extensions = EXCLUDED.extensions, state_of_health_pct = EXCLUDED.state_of_health_pct,
     manufacturing_date = EXCLUDED.manufacturing_date, responsible_operator = EXCLUDED.responsible_operator,
-    predecessor_count = EXCLUDED.predecessor_count, successor_count = EXCLUDED.successor_count
+    predecessor_count = EXCLUDED.predecessor_count, successor_count = EXCLUDED.successor_count,
+    fact_rank = EXCLUDED.fact_rank, fact_time = EXCLUDED.fact_time, fact_id = EXCLUDED.fact_id
 """
 
-# A version row holds its full state (every readmodel.SNAPSHOT_EVERY versions) or its delta.
+# A version row holds its full state (every readmodel.SNAPSHOT_EVERY versions, and the first of a replay) or its
+# delta from the version written before it. `valid_from`: event time; `recorded_at`: when it was written.
 INSERT_VERSIONS_SQL = """
-INSERT INTO passport_view_versions (passport_id, version, change, state_json, delta_json, valid_from)
-SELECT p, v, c, s, d, f FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
-     AS x(p, v, c, s, d, f)
+INSERT INTO passport_view_versions (passport_id, version, change, state_json, delta_json, valid_from, fact_id,
+                                    recorded_at)
+SELECT p, v, c, s, d, f, i, $8 FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[],
+                                           $6::timestamptz[], $7::bigint[]) AS x(p, v, c, s, d, f, i)
 """
+
+# Arrival ids of a batch's facts, in arrival order.
+FACT_IDS_SQL = "SELECT array_agg(nextval('passport_facts_id')) FROM generate_series(1, $1)"
+
+INSERT_FACTS_SQL = """
+INSERT INTO passport_facts (passport_id, id, change, rank, occurred_at, recorded_at, body)
+SELECT p, i, c, r, o, $6, b FROM unnest($1::text[], $2::bigint[], $3::text[], $4::smallint[], $5::timestamptz[],
+                                        $7::text[]) AS x(p, i, c, r, o, b)
+"""
+
+# Every fact kept of the passports a late fact arrived for, to fold them again.
+STORED_FACTS_SQL = """
+SELECT passport_id, id, change, rank, occurred_at, body FROM passport_facts WHERE passport_id = ANY($1::text[])
+"""
+
+# The versions the facts folded again had made: superseded (kept for reads by record time).
+SUPERSEDE_SQL = """
+UPDATE passport_view_versions v SET superseded_at = $3
+FROM unnest($1::text[], $2::bigint[]) AS x(p, f)
+WHERE v.passport_id = x.p AND v.fact_id = x.f AND v.superseded_at IS NULL
+"""
+
+STATIC_DOCUMENTS_SQL = "SELECT digest, static_data FROM static_documents_seen WHERE digest = ANY($1::text[])"
 
 UPSERT_COUNTS_SQL = """
 INSERT INTO population_counts AS pc
@@ -148,6 +190,10 @@ class _Passport:
     recycled_known: bool = True  # False: `recycled` of `sources` and `before` is a stand-in until static is read
     static_changed: bool = False
     rest: bytes = b""  # the state without static data, as of its last version in this batch
+    # The last fact folded (None: none yet); `keeps_facts` False: projected before facts were kept (never replayed).
+    key: FactKey | None = None
+    keeps_facts: bool = True
+    valid_from: datetime | None = None  # event time of the current version
 
     def load_static(self) -> None:
         """Decode the stored static data into the state (before any fold changes it: `before` gets its figures)."""
@@ -174,7 +220,7 @@ def _from_row(row: Any) -> _Passport:
             manufacturing_date=row.get("manufacturing_date"), responsible_operator=row.get("responsible_operator"),
             predecessor_count=row.get("predecessor_count"), successor_count=row.get("successor_count"),
         )  # fmt: skip
-        return _Passport(state, row["version"], static_json, None, before, static_changed=True)
+        return _Passport(state, row["version"], static_json, None, before, static_changed=True, keeps_facts=False)
     static = row["static_json"]
     # A row written before migration 006 (predecessor_count NULL) has no manufacturing_date column yet: its sources
     # are read from its static data once.
@@ -184,6 +230,11 @@ def _from_row(row: Any) -> _Passport:
     ) if row["predecessor_count"] is not None else None  # fmt: skip
     passport = _Passport(orjson.loads(row["state_json"]), row["version"], static.encode() if static else None,
                          sources, recycled_known=static is None)  # fmt: skip
+    if row["fact_time"] is not None:
+        passport.key = (row["fact_rank"], row["fact_time"], row["fact_id"])
+        passport.valid_from = readmodel._ts(passport.state.get("valid_from")) or row["fact_time"]
+    else:
+        passport.keeps_facts = False
     passport.before = Dimensions(
         battery_identifier=row["battery_identifier"], gtin=row["gtin"], public_uri=row["public_uri"],
         kind=row["kind"], model=row["model"], product_family=row["product_family"], chemistry=row["chemistry"],
@@ -195,6 +246,106 @@ def _from_row(row: Any) -> _Passport:
         predecessor_count=row["predecessor_count"], successor_count=row["successor_count"],
     )  # fmt: skip
     return passport
+
+
+def state_keys(state: dict[str, Any]) -> set[str]:
+    return state.keys() | set()
+
+
+class _Batch:
+    """What a batch writes besides the current rows: the facts it keeps, the versions it makes (each with its
+    change-stream message) and the versions it supersedes."""
+
+    def __init__(self, uow: UnitOfWork, now: datetime) -> None:
+        self.uow = uow
+        self.now = now
+        self.now_iso = now.isoformat()
+        self.now_rfc = streams.rfc3339(now)
+        self.facts: list[tuple[str, int, str, int, datetime, str]] = []
+        self.versions: list[tuple[str, int, str, str | None, str | None, datetime, int]] = []
+        self.superseded: list[tuple[str, int]] = []
+        self.touched: dict[str, str] = {}  # passport id -> tenant, in first-touch order
+
+    def keep(self, facts: list[tuple[FactKey, FactChange]]) -> None:
+        for (rank, occurred_at, fid), c in facts:
+            self.facts.append((c.passport_id, fid, c.change, rank, occurred_at, c.body.decode()))
+
+    def supersede(self, pid: str, fact_ids: list[int]) -> None:
+        self.superseded.extend((pid, fid) for fid in fact_ids)
+
+    def version(
+        self,
+        pid: str,
+        passport: _Passport,
+        change: str,
+        changed: list[str],
+        keys_before: set[str],
+        key: FactKey | None,
+        traceparent: str | None,
+        *,
+        snapshot: bool = False,
+    ) -> None:
+        """A new version of the passport: its row (a snapshot, or the fields it set), its change-stream message.
+        Its `valid_from` is the event time of the fact that made it, never before the version it follows."""
+        state = passport.state
+        occurred_at = key[1] if key is not None else self.now
+        if passport.valid_from is not None and passport.valid_from > occurred_at:
+            occurred_at = passport.valid_from
+        passport.valid_from = occurred_at
+        if state_json.STATIC in changed:
+            passport.static = state_json.dump_static(state)
+            passport.static_changed = True
+        if not readmodel.STATIC_SOURCES.isdisjoint(changed):
+            passport.sources = None
+        passport.version += 1
+        version = passport.version
+        state["version"] = version
+        state["updated_at"] = self.now_iso
+        state["valid_from"] = occurred_at.isoformat()
+        passport.rest = state_json.dump_rest(state)
+        whole = state_json.join(passport.rest, passport.static)
+        fact_id = key[2] if key is not None else 0
+        if snapshot or readmodel.is_snapshot(version):
+            self.versions.append((pid, version, change, whole.decode(), None, occurred_at, fact_id))
+        else:
+            # what the fold set, what `_ensure` added to a state older than a field, and the version stamps
+            fields = {*changed, *(state.keys() - keys_before), "version", "updated_at", "valid_from"}
+            delta = orjson.dumps({name: state[name] for name in state if name in fields})
+            self.versions.append((pid, version, change, None, delta.decode(), occurred_at, fact_id))
+        tenant = state["tenant"]
+        self.touched.setdefault(pid, tenant)
+        payload = streams.passport_changed_json(
+            passport_id=pid,
+            tenant=tenant,
+            version=version,
+            change=change,
+            changed_fields=readmodel.changed_paths(state, change, changed),
+            changed_at=self.now_rfc,
+            valid_from=streams.rfc3339(occurred_at),
+            data_version=state.get("data_version"),
+            state=whole,
+        )
+        self.uow.outbox.add_row(
+            streams.message_row(
+                self.uow.settings.topic(topics.tenant_passport_changes(tenant)),
+                streams.CHANGED_TYPE,
+                payload,
+                key=pid,
+                time=self.now_rfc,
+                traceparent=traceparent,
+            )
+        )
+
+    async def write(self) -> None:
+        conn = self.uow.conn
+        if self.facts:
+            p, i, c, r, o, b = map(list, zip(*self.facts, strict=True))
+            await conn.execute(INSERT_FACTS_SQL, p, i, c, r, o, self.now, b)
+        if self.superseded:
+            sp, sf = map(list, zip(*self.superseded, strict=True))
+            await conn.execute(SUPERSEDE_SQL, sp, sf, self.now)
+        if self.versions:
+            await conn.execute(INSERT_VERSIONS_SQL, *map(list, zip(*self.versions, strict=True)), self.now)
 
 
 class Projection:
@@ -213,62 +364,40 @@ class Projection:
         # transaction-scoped advisory locks per passport, taken in id order, serialise them.
         await conn.execute(LOCK_SQL, ids)
         passports = {row["passport_id"]: _from_row(row) for row in await conn.fetch(CURRENT_SQL, ids)}
-        now = datetime.now(UTC)
-        now_iso, now_rfc = now.isoformat(), streams.rfc3339(now)
-        version_rows: list[tuple[str, int, str, str | None, str | None]] = []
-        touched: dict[str, str] = {}  # passport id -> tenant, in first-touch order
-        for change in changes:
-            passport = passports.get(change.passport_id)
+        batch = _Batch(uow, datetime.now(UTC))
+        arrival: list[int] = await conn.fetchval(FACT_IDS_SQL, len(changes))
+        # Each passport's facts in event-time order (the minting first; arrival order between facts of one instant).
+        ordered = sorted(zip(arrival, changes, strict=True), key=lambda x: (x[1].rank, x[1].occurred_at, x[0]))
+        per_passport: dict[str, list[tuple[FactKey, FactChange]]] = {}
+        for fid, change in ordered:
+            per_passport.setdefault(change.passport_id, []).append(((change.rank, change.occurred_at, fid), change))
+        late: list[tuple[str, list[tuple[FactKey, FactChange]]]] = []
+        for pid, facts in per_passport.items():
+            passport = passports.get(pid)
             if passport is None:
-                state = readmodel.empty_state(change.passport_id, change.tenant)
-                passport = passports[change.passport_id] = _Passport(state, 0, None, None)
-            state = passport.state
-            if state["tenant"] != change.tenant:
-                continue  # a fact naming another owner than the one projected: the first owner's view stands
-            if change.reads_static:
-                passport.load_static()
-            keys_before = state.keys() | set()
-            changed = change.apply(state)
-            if not changed:
+                state = readmodel.empty_state(pid, facts[0][1].tenant)
+                passport = passports[pid] = _Passport(state, 0, None, None)
+            # a fact naming another owner than the one projected: the first owner's view stands
+            facts = [(key, c) for key, c in facts if c.tenant == passport.state["tenant"]]
+            if not facts:
                 continue
-            if state_json.STATIC in changed:
-                passport.static = state_json.dump_static(state)
-                passport.static_changed = True
-            if not readmodel.STATIC_SOURCES.isdisjoint(changed):
-                passport.sources = None
-            passport.version += 1
-            version = passport.version
-            state["version"] = version
-            state["updated_at"] = now_iso
-            passport.rest = state_json.dump_rest(state)
-            whole = state_json.join(passport.rest, passport.static)
-            if readmodel.is_snapshot(version):
-                version_rows.append((change.passport_id, version, change.change, whole.decode(), None))
-            else:
-                # what the fold set, what `_ensure` added to a state older than a field, and the version stamp
-                fields = {*changed, *(state.keys() - keys_before), "version", "updated_at"}
-                delta = orjson.dumps({key: state[key] for key in state if key in fields})
-                version_rows.append((change.passport_id, version, change.change, None, delta.decode()))
-            touched.setdefault(change.passport_id, change.tenant)
-            payload = streams.passport_changed_json(
-                passport_id=change.passport_id,
-                tenant=change.tenant,
-                version=version,
-                change=change.change,
-                changed_fields=changed,
-                changed_at=now_rfc,
-                state=whole,
-            )
-            uow.outbox.add_row(
-                streams.message_row(
-                    uow.settings.topic(topics.tenant_passport_changes(change.tenant)),
-                    streams.CHANGED_TYPE,
-                    payload,
-                    key=change.passport_id,
-                    time=now_rfc,
-                    traceparent=change.traceparent,
-                )
-            )
+            if passport.keeps_facts:
+                batch.keep(facts)
+                if passport.key is not None and facts[0][0] < passport.key:
+                    late.append((pid, facts))  # it happened before what is folded already: fold again from there
+                    continue
+            for key, change in facts:
+                if change.reads_static:
+                    passport.load_static()
+                keys_before = state_keys(passport.state)
+                changed = change.apply(passport.state)
+                if passport.keeps_facts:
+                    passport.key = key
+                if changed:
+                    batch.version(pid, passport, change.change, changed, keys_before, key, change.traceparent)
+        if late:
+            await self._fold_again(batch, late, passports)
+        touched = batch.touched
         if not touched:
             return []
         await self.ensure_tenant_topics(set(touched.values()))
@@ -284,8 +413,9 @@ class Projection:
                 # it moves to another counter row, with its recycled-content figures: read them
                 passport.load_static()
                 after[pid] = readmodel.dimensions(passport.state, passport.sources)
+        now = batch.now
         await self._write_view(uow, touched, passports, after, now)
-        await conn.execute(INSERT_VERSIONS_SQL, *map(list, zip(*version_rows, strict=True)), [now] * len(version_rows))
+        await batch.write()
         transitions = [(tenant, passports[pid].before, after[pid]) for pid, tenant in touched.items()]
         # Every batch of every process adds to the same few counter rows: written last, just before the commit.
         uow.before_commit.append(partial(self._write_counters, uow, transitions))
@@ -297,7 +427,7 @@ class Projection:
                 tenant=tenant,
                 version=passport.version,
                 ceased=bool(passport.state.get("ceased")),
-                updated_at=now_rfc,
+                updated_at=batch.now_rfc,
                 state=state_json.join(passport.rest, passport.static),
             )
             uow.outbox.add_row(
@@ -306,12 +436,67 @@ class Projection:
                     streams.STATE_TYPE,
                     payload,
                     key=pid,
-                    time=now_rfc,
+                    time=batch.now_rfc,
                     traceparent=traces.get(pid),
                 )
             )
         self.cache.invalidate_after_commit(uow, {pid: passports[pid].version for pid in touched})
         return list(touched)
+
+    async def _fold_again(
+        self,
+        batch: _Batch,
+        late: list[tuple[str, list[tuple[FactKey, FactChange]]]],
+        passports: dict[str, _Passport],
+    ) -> None:
+        """Passports a late fact arrived for: every fact kept of them, and this batch's, folded again from the start
+        in event-time order. The versions made by facts from the earliest late one on are superseded, and new
+        versions (the first a full snapshot) are written for them; those before it stand as they are."""
+        conn = batch.uow.conn
+        stored: dict[str, list[tuple[FactKey, str, bytes]]] = {}
+        digests: set[str] = set()
+        for row in await conn.fetch(STORED_FACTS_SQL, [pid for pid, _ in late]):
+            body = row["body"].encode()
+            stored.setdefault(row["passport_id"], []).append(
+                ((row["rank"], row["occurred_at"], row["id"]), row["change"], body)
+            )
+            if row["change"] == readmodel.MINTED:
+                digests.add(folds.minted_digest(body))
+        documents: dict[str, dict[str, Any]] = {}
+        if digests:
+            for row in await conn.fetch(STATIC_DOCUMENTS_SQL, sorted(digests)):
+                doc = row["static_data"]
+                documents[row["digest"]] = orjson.loads(doc) if isinstance(doc, str | bytes) else doc
+        for pid, new in late:
+            passport = passports[pid]
+            first = new[0][0]
+            entries: list[tuple[FactKey, str, Apply, str | None]] = [
+                (key, change, folds.fold_of(change, body, documents), None) for key, change, body in stored.get(pid, [])
+            ]
+            entries += [(key, c.change, c.apply, c.traceparent) for key, c in new]
+            entries.sort(key=lambda e: e[0])
+            batch.supersede(pid, [key[2] for key, *_ in entries if key >= first])
+            state = readmodel.empty_state(pid, passport.state["tenant"])
+            passport.state, passport.valid_from, passport.static = state, None, None
+            passport.static_changed, passport.sources, passport.recycled_known = True, None, True
+            snapshot = True
+            for key, change_name, apply, traceparent in entries:
+                keys_before = state_keys(state)
+                changed = apply(state)
+                passport.key = key
+                if not changed:
+                    continue
+                if key < first:  # as it was folded before: only the version's event time is needed
+                    passport.valid_from = key[1] if passport.valid_from is None else max(passport.valid_from, key[1])
+                    continue
+                passport.static = state_json.dump_static(state)
+                batch.version(pid, passport, change_name, changed, keys_before, key, traceparent, snapshot=snapshot)
+                snapshot = False
+            passport.static = state_json.dump_static(state)
+            if snapshot:
+                # No version from the late fact on: what those versions showed is no longer history, and the
+                # current version must be one that stands (if there were none, this restamps the state as it is).
+                batch.version(pid, passport, "replayed", [], state_keys(state), passport.key, None, snapshot=True)
 
     async def _write_view(
         self,
@@ -354,6 +539,9 @@ class Projection:
             [x.responsible_operator for x in d],
             [x.predecessor_count for x in d],
             [x.successor_count for x in d],
+            [p.key[0] if p.key is not None else None for p in ps],
+            [p.key[1] if p.key is not None else None for p in ps],
+            [p.key[2] if p.key is not None else None for p in ps],
         )
 
     async def _write_counters(self, uow: UnitOfWork, transitions: list[readmodel.Transition]) -> None:

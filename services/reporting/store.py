@@ -51,44 +51,76 @@ async def states(db: Db, passport_ids: list[str]) -> list[dict[str, Any]]:
 
 
 async def version_state(
-    db: Db, passport_id: str, *, version: int | None = None, instant: datetime | None = None
+    db: Db,
+    passport_id: str,
+    *,
+    version: int | None = None,
+    instant: datetime | None = None,
+    known_at: datetime | None = None,
 ) -> dict[str, Any] | None:
-    """One version of a passport (`version`, or the one valid at `instant`): tenant, version, valid_from, state
-    (rebuilt from the last full snapshot at or before it and the deltas after it)."""
+    """One version of a passport: `version` (any revision, superseded ones too), or the one that shows the passport
+    as it was at the event time `instant` (default: now), as the platform knew it at the record time `known_at`
+    (default: now: superseded versions are not read). Returns tenant, version, valid_from, recorded_at,
+    superseded_at and the state (rebuilt from the last full snapshot at or before it and the deltas after it: the
+    rows between are the versions written with it, see projection)."""
     rows = await db.fetch(
         """WITH target AS (
                SELECT v.version FROM passport_view_versions v
                WHERE v.passport_id = $1 AND ($2::int IS NULL OR v.version = $2)
                  AND ($3::timestamptz IS NULL OR v.valid_from <= $3)
+                 AND CASE WHEN $4::timestamptz IS NOT NULL
+                          THEN coalesce(v.recorded_at, v.valid_from) <= $4
+                               AND (v.superseded_at IS NULL OR v.superseded_at > $4)
+                          ELSE $2::int IS NOT NULL OR v.superseded_at IS NULL END
                ORDER BY v.version DESC LIMIT 1),
            base AS (
                SELECT max(v.version) AS version FROM passport_view_versions v, target
                WHERE v.passport_id = $1 AND v.version <= target.version
                  AND (v.state IS NOT NULL OR v.state_json IS NOT NULL))
-           SELECT v.version, v.state, v.state_json, v.delta_json, v.valid_from, p.tenant
+           SELECT v.version, v.state, v.state_json, v.delta_json, v.valid_from, v.recorded_at, v.superseded_at,
+                  p.tenant
            FROM passport_view_versions v JOIN passport_view p USING (passport_id), target, base
            WHERE v.passport_id = $1 AND v.version BETWEEN base.version AND target.version
            ORDER BY v.version""",
         passport_id,
         version,
         instant,
+        known_at,
     )
     if not rows:
         return None
     snapshot = state_json.from_columns(rows[0]["state"], rows[0]["state_json"], None)
     state = readmodel.rebuild(snapshot, [orjson.loads(r["delta_json"]) for r in rows[1:]])
     last = rows[-1]
-    return {"tenant": last["tenant"], "version": last["version"], "valid_from": last["valid_from"], "state": state}
+    return {
+        "tenant": last["tenant"],
+        "version": last["version"],
+        "valid_from": last["valid_from"],
+        "recorded_at": last["recorded_at"] or last["valid_from"],
+        "superseded_at": last["superseded_at"],
+        "state": state,
+    }
 
 
-async def as_of(db: Db, passport_id: str, instant: datetime) -> dict[str, Any] | None:
-    return await version_state(db, passport_id, instant=instant)
+async def as_of(
+    db: Db, passport_id: str, instant: datetime | None, known_at: datetime | None = None
+) -> dict[str, Any] | None:
+    return await version_state(db, passport_id, instant=instant, known_at=known_at)
 
 
-async def versions(db: Db, passport_id: str) -> list[asyncpg.Record]:
+async def versions(db: Db, passport_id: str, known_at: datetime | None = None) -> list[asyncpg.Record]:
+    """The versions that make the passport's history (as known at `known_at`, default now), in event-time order:
+    each with what made it, its event time (`valid_from`) and when it was written (`recorded_at`)."""
     return await db.fetch(
-        "SELECT version, change, valid_from FROM passport_view_versions WHERE passport_id = $1 ORDER BY version",
+        """SELECT version, change, valid_from, coalesce(recorded_at, valid_from) AS recorded_at
+           FROM passport_view_versions
+           WHERE passport_id = $1
+             AND CASE WHEN $2::timestamptz IS NULL THEN superseded_at IS NULL
+                      ELSE coalesce(recorded_at, valid_from) <= $2 AND (superseded_at IS NULL OR superseded_at > $2)
+                 END
+           ORDER BY version""",
         passport_id,
+        known_at,
     )
 
 

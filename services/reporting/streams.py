@@ -128,6 +128,8 @@ def passport_changed_json(
     changed_fields: list[str],
     changed_at: str,
     state: bytes,
+    valid_from: str | None = None,
+    data_version: int | None = None,
 ) -> bytes:
     """`PassportChanged` v1 as JSON, `state` spliced in as encoded (same document as `model_dump_json`)."""
     return orjson.dumps(
@@ -139,6 +141,8 @@ def passport_changed_json(
             "changed_fields": changed_fields,
             "changed_at": changed_at,
             "state": orjson.Fragment(state),
+            "valid_from": valid_from,
+            "data_version": data_version,
         }
     )
 

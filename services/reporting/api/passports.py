@@ -87,9 +87,10 @@ class Counts(BaseModel):
 
 
 class VersionEntry(BaseModel):
-    version: int
-    change: str
-    valid_from: datetime
+    version: int = Field(description="Read-model revision (the `version` of the state and of the change stream).")
+    change: str = Field(description="The kind of fact that made it.", examples=["status_changed"])
+    valid_from: datetime = Field(description="Event time: when what it shows happened.")
+    recorded_at: datetime = Field(description="Record time: when the platform wrote it.")
 
 
 class Versions(BaseModel):
@@ -231,10 +232,19 @@ async def _answer(
     return view
 
 
+VERSION_DOC = (
+    " Two times: `as_of` is event time (what had happened by then: facts are folded in the order they happened, "
+    "whenever they arrived), `known_at` is record time (what the platform had recorded by then); both together answer "
+    '"what did we show on date K about date T". `version` counts the read model\'s revisions of the passport; '
+    "`data_version` is identity's version of the static data (identity's ETag)."
+)
+
+
 @router.get(
     "/passports/{passport_id}",
     summary="A passport's read model, current or as of an instant",
-    description="The passport's read model: its current version, or with `as_of` the version valid then." + TIER_DOC,
+    description="The passport's read model: its current version, or the version that shows it as it was at the "
+    "event time `as_of`, as known at the record time `known_at`." + VERSION_DOC + TIER_DOC,
     responses=PURPOSE_REQUIRED_RESPONSE,
 )
 async def read_passport(
@@ -242,12 +252,17 @@ async def read_passport(
     request: Request,
     response: Response,
     reader: Annotated[PassportReader, READER],
-    as_of: Annotated[datetime | None, Query(description="Return the version valid at this instant (RFC 3339).")] = None,
+    as_of: Annotated[
+        datetime | None, Query(description="Event time: the version showing the passport as it was then (RFC 3339).")
+    ] = None,
+    known_at: Annotated[
+        datetime | None, Query(description="Record time: as the platform knew it then (RFC 3339); default now.")
+    ] = None,
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
     cache: PassportCache = request.app.state.passport_cache
-    if as_of is not None:
-        row = await store.as_of(runtime.pool, passport_id, as_of)
+    if as_of is not None or known_at is not None:
+        row = await store.as_of(runtime.pool, passport_id, as_of, known_at)
         if row is None:
             raise not_found(passport_id)
         return await _answer(
@@ -274,11 +289,17 @@ async def read_passport(
     "/passports/{passport_id}/versions",
     response_model=Versions,
     summary="Every version of a passport",
-    description="Version numbers, what changed (the kind of fact) and since when." + TIER_DOC,
+    description="The versions that make the passport's history, in event-time order: revision, what changed (the "
+    "kind of fact), since when (event time) and when it was recorded. With `known_at`: as known then (versions a "
+    "later, late-arriving fact superseded included)." + VERSION_DOC + TIER_DOC,
     responses=PURPOSE_REQUIRED_RESPONSE,
 )
 async def versions(
-    passport_id: str, request: Request, response: Response, reader: Annotated[PassportReader, READER]
+    passport_id: str,
+    request: Request,
+    response: Response,
+    reader: Annotated[PassportReader, READER],
+    known_at: Annotated[datetime | None, Query(description="Record time (RFC 3339); default now.")] = None,
 ) -> dict[str, Any]:
     runtime = runtime_of(request)
     row = await store.current(runtime.pool, passport_id)
@@ -287,7 +308,7 @@ async def versions(
     tier = reader.tier_for(row["tenant"])
     if tier is None:
         raise not_found(passport_id)
-    rows = await store.versions(runtime.pool, passport_id)
+    rows = await store.versions(runtime.pool, passport_id, known_at)
     if tier in LOGGED_TIERS:
         await record_read(
             runtime.pool,
@@ -305,7 +326,7 @@ async def versions(
 @router.get(
     "/passports/{passport_id}/versions/{version}",
     summary="One version of a passport's read model",
-    description="The read model as it was at that version." + TIER_DOC,
+    description="The read model as it was at that revision (superseded revisions too)." + TIER_DOC,
     responses=PURPOSE_REQUIRED_RESPONSE,
 )
 async def one_version(

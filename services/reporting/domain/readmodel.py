@@ -24,15 +24,16 @@ STATUSES = ("original", "repurposed", "re-used", "remanufactured", "waste")
 END_OF_LIFE_STAGES = ("collected", "in_treatment", "recycled")
 IN_SERVICE_STAGES = ("placed_on_market", "in_service")
 
-# Stages a custody step moves a passport into; stages only move forward.
-STAGE_AFTER_CUSTODY = {
-    "dispatch": None,
-    "handover": None,
-    "receipt": None,
-    "collection": "collected",
-    "storage": None,
-    "treatment_start": "in_treatment",
-}
+# A custody step never moves the stage here: custody publishes `PassportStatusChanged` for the step that does (the
+# stage and the status it decides arrive together, with one history entry).
+
+# Facts are folded in event-time order; the minting first, whatever its time (it creates the passport).
+MINTED = "minted"
+
+
+def fact_rank(change: str) -> int:
+    return 0 if change == MINTED else 1
+
 
 # Order of the recycled-content figures kept per passport and summed per report dimension.
 RECYCLED_FIELDS = (
@@ -154,12 +155,11 @@ def apply_custody(state: dict[str, Any], fact: CustodyRecorded) -> list[str]:
     )
     timeline.sort(key=lambda step: step["sequence"])
     changed = ["custody_timeline"]
+    # facts are folded in event-time order: this step is the latest one, and the battery is with whom it left it
     holder = fact.to_handler_id or fact.handler_id
     if state.get("current_handler_id") != holder:
         state["current_handler_id"] = holder
         changed.append("current_handler_id")
-    if _advance_stage(state, STAGE_AFTER_CUSTODY.get(fact.kind.value)):
-        changed.append("stage")
     return changed
 
 
@@ -207,9 +207,12 @@ def apply_status(
     by: str | None = None,
     reason: str | None = None,
     responsible_operator: str | None = None,
+    cause: str | None = None,
 ) -> list[str]:
     """A status or stage change (placed on market, put into service, became waste, ...). Each one that changes the
-    status or the stage snapshots the Annex XIII 4(a) performance values as they stand (`performance_snapshots`)."""
+    status or the stage adds one `status_history` entry (its event time, the status and stage it led to, and
+    `cause`: the fact that caused it) and snapshots the Annex XIII 4(a) performance values as they stand
+    (`performance_snapshots`)."""
     _ensure(state)
     changed: list[str] = []
     if status is not None and status != state["status"]:
@@ -229,6 +232,19 @@ def apply_status(
         changed.append("responsible_operator")
     if not changed:
         return []
+    if "status" in changed or "stage" in changed:
+        _history(state, occurred_at=occurred_at, by=by, reason=reason, cause=cause)
+        changed.append("status_history")
+    if ("status" in changed or "stage" in changed) and snapshot_performance(
+        state, at=occurred_at, by=by, reason=reason
+    ):
+        changed.append("performance_snapshots")
+    return sorted(set(changed), key=changed.index)
+
+
+def _history(
+    state: dict[str, Any], *, occurred_at: datetime, by: str | None, reason: str | None, cause: str | None
+) -> None:
     state["status_history"].append(
         {
             "occurred_at": occurred_at.isoformat(),
@@ -236,14 +252,9 @@ def apply_status(
             "stage": state["stage"],
             "by": by,
             "reason": reason,
+            "cause": cause,
         }
     )
-    changed.append("status_history")
-    if ("status" in changed or "stage" in changed) and snapshot_performance(
-        state, at=occurred_at, by=by, reason=reason
-    ):
-        changed.append("performance_snapshots")
-    return sorted(set(changed), key=changed.index)
 
 
 # --- Annex XIII 4(a): performance and durability values at placing on market and at every status change ----------
@@ -379,6 +390,7 @@ def apply_ceased(
     reason: str | None,
     outcome: list[dict[str, Any]] | None = None,
     details: dict[str, Any] | None = None,
+    cause: str | None = None,
 ) -> list[str]:
     """Art. 77(8): after recycling the passport ceases; it is closed, its history stays readable.
 
@@ -395,9 +407,11 @@ def apply_ceased(
         state["recovery"]["outcome"] = outcome or []
         state["recovery"]["treatment"] = details or {}
         changed.append("recovery")
+    by = (details or {}).get("recycler_id")
     if _advance_stage(state, "recycled"):
         changed.append("stage")
-    by = (details or {}).get("recycler_id")
+        _history(state, occurred_at=ceased_at, by=str(by) if by else None, reason=reason, cause=cause)
+        changed.append("status_history")
     if snapshot_performance(state, at=ceased_at, by=str(by) if by else None, reason=reason):
         changed.append("performance_snapshots")
     return changed
@@ -607,6 +621,25 @@ def materials_of(state: dict[str, Any]) -> dict[str, tuple[Decimal, Decimal]]:
     """Recovery outcome: material -> (declared kg, kg in recycled fractions)."""
     outcome = (state.get("recovery") or {}).get("outcome") or []
     return {str(o["material"]): (_dec(o.get("declared_kg")), _dec(o.get("in_recycled_fractions_kg"))) for o in outcome}
+
+
+def changed_paths(state: dict[str, Any], change: str, changed: list[str]) -> list[str]:
+    """What a version changed, for the change stream: top-level fields, except that an amendment names the fields
+    of the static data and extensions it changed (`static_data.warranty_period_months`), as identity listed them."""
+    if change != "amended" or not state.get("amendments"):
+        return changed
+    listed = state["amendments"][-1].get("changed_fields") or []
+    if not listed:
+        return changed
+    paths: list[str] = []
+    for name in changed:
+        if name == "static_data":
+            paths.extend(p if "." in p else f"static_data.{p}" for p in listed if not p.startswith("extensions"))
+        elif name == "extensions":
+            paths.extend([p for p in listed if p.startswith("extensions.")] or [name])
+        else:
+            paths.append(name)
+    return list(dict.fromkeys(paths))
 
 
 # Fields whose change changes a passport's `Sources`.

@@ -134,6 +134,7 @@ STATE_TIERS: Mapping[str, Rule] = {
     "minted_at": LI,
     "data_version": LI,
     "updated_at": LI,
+    "valid_from": LI,  # event time of the version: when what it shows happened
     # Custody: who held the battery, hash-chained; checked by market surveillance, not needed to treat it.
     "custody_timeline": AU,
     "current_handler_id": AU,

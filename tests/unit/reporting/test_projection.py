@@ -37,6 +37,14 @@ class FakeConnection:
         self.rows: dict[str, dict[str, Any]] = {}
         self.versions: dict[tuple[str, int], dict[str, Any]] = {}
         self.counts: dict[tuple[str, ...], tuple[int, int, tuple[Decimal, ...]]] = {}
+        self.facts: list[dict[str, Any]] = []
+        self.next_fact_id = 0
+
+    async def fetchval(self, sql: str, n: int) -> list[int]:
+        assert sql == projection.FACT_IDS_SQL
+        ids = list(range(self.next_fact_id + 1, self.next_fact_id + n + 1))
+        self.next_fact_id += n
+        return ids
 
     async def execute(self, sql: str, *args: Any) -> str:
         if sql == projection.UPSERT_VIEW_SQL:
@@ -52,12 +60,29 @@ class FakeConnection:
                 was = self.counts.get(key, (0, 0, (Decimal(0),) * len(sums)))
                 self.counts[key] = (was[0] + n, was[1] + rc_n, tuple(a + b for a, b in zip(was[2], sums, strict=True)))
         elif sql == projection.INSERT_VERSIONS_SQL:
-            for pid, version, change, whole, delta, _ in zip(*args, strict=True):
+            for pid, version, change, whole, delta, valid_from, fact_id in zip(*args[:7], strict=True):
                 assert (pid, version) not in self.versions
-                self.versions[(pid, version)] = {"change": change, "state_json": whole, "delta_json": delta}
+                self.versions[(pid, version)] = {
+                    "change": change, "state_json": whole, "delta_json": delta, "valid_from": valid_from,
+                    "fact_id": fact_id, "superseded_at": None,
+                }  # fmt: skip
+        elif sql == projection.INSERT_FACTS_SQL:
+            pids, ids, changes, ranks, times, now, bodies = args
+            for pid, fid, change, rank, at, body in zip(pids, ids, changes, ranks, times, bodies, strict=True):
+                self.facts.append({"passport_id": pid, "id": fid, "change": change, "rank": rank,
+                                   "occurred_at": at, "body": body})  # fmt: skip
+        elif sql == projection.SUPERSEDE_SQL:
+            for pid, fid in zip(args[0], args[1], strict=True):
+                for (p, _), row in self.versions.items():
+                    if p == pid and row["fact_id"] == fid and row["superseded_at"] is None:
+                        row["superseded_at"] = args[2]
         return "OK"
 
     async def fetch(self, sql: str, ids: list[str]) -> list[dict[str, Any]]:
+        if sql == projection.STORED_FACTS_SQL:
+            return [f for f in self.facts if f["passport_id"] in ids]
+        if sql == projection.STATIC_DOCUMENTS_SQL:
+            return []
         assert sql == projection.CURRENT_SQL
         return [self.rows[pid] for pid in sorted(ids) if pid in self.rows]
 
@@ -147,7 +172,7 @@ async def test_versions_rebuild_to_what_the_change_stream_published() -> None:
     snapshots = [v for (_, v), row in conn.versions.items() if row["state_json"]]
     assert snapshots == [1, 1 + readmodel.SNAPSHOT_EVERY, 1 + 2 * readmodel.SNAPSHOT_EVERY]
     delta = orjson.loads(conn.versions[(pid, 2)]["delta_json"])
-    assert set(delta) == {"custody_timeline", "current_handler_id", "version", "updated_at"}
+    assert set(delta) == {"custody_timeline", "current_handler_id", "version", "updated_at", "valid_from"}
     row = conn.rows[pid]
     assert "static_data" not in orjson.loads(row["state_json"])
     current = state_json.from_columns(None, row["state_json"], row["static_json"])

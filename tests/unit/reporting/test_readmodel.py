@@ -26,14 +26,31 @@ def test_minted_fills_the_state_and_is_applied_once() -> None:
     assert readmodel.apply_minted(state, again) == []
 
 
-def test_custody_moves_holder_and_stage_forward_only_and_ignores_replays() -> None:
+def test_custody_moves_the_holder_never_the_stage_and_ignores_replays() -> None:
+    """The stage moves with custody's PassportStatusChanged (one history entry with the status it decides), never
+    with the custody step alone: a collection folded before its status fact used to leave a stage without entry."""
     state, pid = folded()
     chain = custody_chain(pid, "acme", ["dispatch", "collection", "treatment_start", "handover"])
     for fact in chain:
         readmodel.apply_custody(state, fact)
-    assert state["stage"] == "in_treatment"  # the later handover does not move it back
+    assert state["stage"] == "manufactured"
+    assert state["status_history"] == []
+    assert state["current_handler_id"] == (chain[-1].to_handler_id or chain[-1].handler_id)
     assert [s["sequence"] for s in state["custody_timeline"]] == [1, 2, 3, 4]
     assert readmodel.apply_custody(state, chain[0]) == []
+
+
+def test_ceased_adds_its_recycled_entry_to_the_history() -> None:
+    state, pid = folded()
+    readmodel.apply_status(state, occurred_at=T0, stage="collected", status="waste", cause="custody:2:e2")
+    fact = ceased(pid, "acme", state["battery_identifier"], T0 + timedelta(days=30))
+    changed = readmodel.apply_ceased(state, ceased_at=fact.ceased_at, reason="recycled", cause="recovery:r:b")
+    assert "status_history" in changed
+    assert [(h["stage"], h["status"], h["cause"]) for h in state["status_history"]] == [
+        ("collected", "waste", "custody:2:e2"),
+        ("recycled", "waste", "recovery:r:b"),
+    ]
+    assert state["status_history"][-1]["occurred_at"] == fact.ceased_at.isoformat()
 
 
 def test_status_changes_record_placed_on_market_and_history() -> None:
