@@ -118,8 +118,37 @@ async def capture(
     )
 
 
-def _may_read(principal: Principal, owner: str) -> bool:
-    return principal.role in {Role.platform_operator, Role.auditor, Role.regulator} or owner == principal.name
+# Cross-tenant readers see every job; an auditor is bound to the tenant that granted it (tenant_view).
+ALL_JOBS_READERS = frozenset({Role.platform_operator, Role.regulator})
+
+
+def _not_visible(capture_id: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_404_NOT_FOUND,
+        {"reason": "capture_not_found", "message": f"No capture job {capture_id} is visible to you."},
+    )
+
+
+async def tenant_view(runtime: Runtime, tenant: str | None, body: dict[str, Any]) -> dict[str, Any] | None:
+    """A job as an auditor of `tenant` sees it: only the events that recorded a step of the tenant's passports
+    (other tenants' passport ids, sequences and entry hashes never show); None when there is none."""
+    if tenant is None:
+        return None
+    named = {str(e["passport_id"]) for ev in body["events"] for e in ev.get("entries") or []}
+    own = await store.tenant_passports(runtime.pool, tenant, named)
+    events = [ev for ev in body["events"] if any(e["passport_id"] in own for e in ev.get("entries") or [])]
+    if not events:
+        return None
+    kept = {ev["index"] for ev in events}
+    for event in events:
+        event["entries"] = [e for e in event.get("entries") or [] if e["passport_id"] in own]
+        event["parkedReferences"] = []
+    return {
+        **body,
+        "eventCount": len(events),
+        "events": events,
+        "errors": [e for e in body["errors"] if e["index"] in kept],
+    }
 
 
 @router.get("/capture/{capture_id}", summary="A capture job: per event its index, eventHash and outcome or errors")
@@ -128,12 +157,14 @@ async def capture_job(
 ) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
     row = await store.get_job(runtime.pool, capture_id)
-    if row is None or not _may_read(principal, row["principal"]):
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            {"reason": "capture_not_found", "message": f"No capture job {capture_id} is visible to you."},
-        )
-    return job_body(row)
+    if row is None:
+        raise _not_visible(capture_id)
+    if principal.role in ALL_JOBS_READERS or (principal.role in HANDLER_ROLES and row["principal"] == principal.name):
+        return job_body(row)
+    view = await tenant_view(runtime, principal.tenant, job_body(row)) if principal.role is Role.auditor else None
+    if view is None:
+        raise _not_visible(capture_id)
+    return view
 
 
 @router.get("/capture", summary="Your capture jobs, newest first")
@@ -143,8 +174,12 @@ async def capture_jobs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
-    owner = None if principal.role in {Role.platform_operator, Role.auditor, Role.regulator} else principal.name
-    rows = await store.list_jobs(runtime.pool, owner, limit)
+    if principal.role in ALL_JOBS_READERS:
+        rows = await store.list_jobs(runtime.pool, None, limit)
+    elif principal.role is Role.auditor:
+        rows = await store.list_tenant_jobs(runtime.pool, principal.tenant, limit) if principal.tenant else []
+    else:
+        rows = await store.list_jobs(runtime.pool, principal.name, limit)
     return {
         "captureJobs": [
             {

@@ -70,3 +70,41 @@ async def list_jobs(conn: DbConnection | asyncpg.Pool, principal: str | None, li
             limit,
         )
     )
+
+
+# A job's entries that record a passport of `$1` (the tenant): tenant-bound auditors see those events only.
+_TENANT_ENTRIES = """
+    SELECT FROM jsonb_array_elements(j.events) AS e(event),
+                jsonb_array_elements(coalesce(e.event -> 'entries', '[]'::jsonb)) AS x(entry)
+    JOIN known_passports k ON k.passport_id = x.entry ->> 'passport_id' AND k.tenant = $1"""
+
+
+async def list_tenant_jobs(conn: DbConnection | asyncpg.Pool, tenant: str, limit: int) -> list[asyncpg.Record]:
+    """The jobs that recorded at least one step of the tenant's passports, newest first; `event_count` counts
+    those events only."""
+    return list(
+        await conn.fetch(
+            f"""SELECT capture_id, principal, channel, running, success, captured_at, finished_at,
+                       (SELECT count(*) FROM jsonb_array_elements(j.events) AS v(event)
+                        WHERE EXISTS (SELECT FROM jsonb_array_elements(coalesce(v.event -> 'entries', '[]'::jsonb))
+                                          AS y(entry)
+                                      JOIN known_passports p ON p.passport_id = y.entry ->> 'passport_id'
+                                           AND p.tenant = $1))::int AS event_count
+                FROM capture_jobs j WHERE EXISTS ({_TENANT_ENTRIES})
+                ORDER BY captured_at DESC LIMIT $2""",
+            tenant,
+            limit,
+        )
+    )
+
+
+async def tenant_passports(conn: DbConnection | asyncpg.Pool, tenant: str, passport_ids: set[str]) -> set[str]:
+    """Those of `passport_ids` that are the tenant's."""
+    if not passport_ids:
+        return set()
+    rows = await conn.fetch(
+        "SELECT passport_id FROM known_passports WHERE tenant = $1 AND passport_id = ANY($2::text[])",
+        tenant,
+        sorted(passport_ids),
+    )
+    return {r["passport_id"] for r in rows}
