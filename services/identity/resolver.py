@@ -1,8 +1,12 @@
 """The public resolver: what a phone reaches by scanning a passport's QR code. No API key.
 
 `/p/<uuid>` and GS1 Digital Link URIs `/01/<GTIN>[/10/<batch>]/21/<serial>` (either qualifier order,
-percent-encoded values) answer with the public tier of the passport: an HTML page for a browser, JSON for a
-machine (`Accept`). The QR code of a passport is public too (it is printed on the battery).
+percent-encoded values) name a passport; identity, which owns the identifiers, checks the link (GTIN check digit,
+qualifiers) and answers `307` to the passport's one public page, `/passport/<passport id>`, which reporting renders
+from the read model (with the passport's end of life: ceased, continued by a successor), as HTML or JSON by
+`Accept` (the redirect keeps the request's headers). As a GS1-conformant resolver does, it redirects rather than
+serves. A link that names no passport, or is not a passport link, is answered here (404, 400; HTML to browsers).
+The QR code of a passport is public too (it is printed on the battery).
 """
 
 from __future__ import annotations
@@ -11,16 +15,17 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from contracts.errors import ValidationFailed
 from services.common.auth import public_surface
+from services.common.negotiation import prefers_html
 from services.common.ratelimit import rate_limited
 from services.common.runtime import violations_response
 from services.identity import identifiers, public, qr, store
-from services.identity.web import DEFAULT_BODY_LIMIT, limited_route, prefers_html, runtime_of
+from services.identity.web import DEFAULT_BODY_LIMIT, limited_route, runtime_of
 
-# Per client address (behind the gateway: its X-Forwarded-For); a phone scanning labels stays far below.
+# Per client address (the connection's, or the one the gateway vouches for); a phone scanning labels stays far below.
 REQUESTS_PER_MINUTE = 600
 router = APIRouter(
     tags=["resolver"],
@@ -32,9 +37,11 @@ router = APIRouter(
 _EITHER: dict[str, dict[str, Any]] = {"application/json": {}, "text/html": {}}
 
 _NEGOTIATED = {"Vary": "Accept", "Cache-Control": "public, max-age=60"}
+# An identifier names the same passport for ever (minting is idempotent): the redirect may be kept a while.
+_REDIRECT = {"Vary": "Accept", "Cache-Control": "public, max-age=300"}
 _QR_CACHE = {"Cache-Control": "public, max-age=86400"}
 _PUBLIC_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The public passport.", "content": _EITHER},
+    307: {"description": "The passport's public page: `Location: /passport/<passport id>` (HTML or JSON by Accept)."},
     404: {"description": "No such passport (`passport_not_found`).", "content": _EITHER},
 }
 _QR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -50,16 +57,13 @@ def _not_found(request: Request, what: str) -> Response:
     return Response(orjson.dumps(body), status_code=404, media_type="application/json", headers=_NEGOTIATED)
 
 
-async def _answer(request: Request, row: dict[str, Any]) -> Response:
-    schema = None
-    if row["extensions"] and row["product_family"]:
-        declared = await store.extension_schema(runtime_of(request).pool, row["tenant"], row["product_family"])
-        schema = declared["json_schema"] if declared else None
-    view = public.public_passport(row, schema)
-    headers = {**_NEGOTIATED, "Link": f'<{row["public_uri"]}>; rel="canonical"'}
-    if prefers_html(request.headers.get("accept")):
-        return HTMLResponse(public.passport_page(view), headers=headers)
-    return Response(orjson.dumps(view), media_type="application/json", headers=headers)
+def public_page(passport_id: str) -> str:
+    """Where the passport's public page is (reporting, behind the same gateway)."""
+    return f"/passport/{passport_id}"
+
+
+def _redirect(passport_id: str) -> Response:
+    return RedirectResponse(public_page(passport_id), status_code=307, headers=_REDIRECT)
 
 
 async def _by_platform_id(request: Request, passport_ref: str) -> dict[str, Any] | None:
@@ -70,12 +74,17 @@ async def _by_platform_id(request: Request, passport_ref: str) -> dict[str, Any]
     return await store.get_passport(runtime_of(request).pool, None, passport_id)
 
 
-@router.get("/p/{passport_ref}", summary="The public passport (HTML or JSON by Accept)", responses=_PUBLIC_RESPONSES)
+@router.get(
+    "/p/{passport_ref}",
+    summary="The passport's QR code URI: 307 to its public page",
+    response_class=Response,
+    responses=_PUBLIC_RESPONSES,
+)
 async def resolve_platform_uri(passport_ref: str, request: Request) -> Response:
     row = await _by_platform_id(request, passport_ref)
     if row is None:
         return _not_found(request, f"/p/{passport_ref}")
-    return await _answer(request, row)
+    return _redirect(row["passport_id"])
 
 
 @router.get(
@@ -110,7 +119,8 @@ async def public_qr_png(
 
 @router.get(
     "/01/{digital_link_path:path}",
-    summary="GS1 Digital Link resolver: /01/<GTIN>[/10/<batch>]/21/<serial>",
+    summary="GS1 Digital Link resolver: /01/<GTIN>[/10/<batch>]/21/<serial>; 307 to the passport's public page",
+    response_class=Response,
     responses={**_PUBLIC_RESPONSES, 400: {"description": "Not a GS1 Digital Link of a passport.", "content": _EITHER}},
 )
 async def resolve_digital_link(digital_link_path: str, request: Request) -> Response:
@@ -126,4 +136,4 @@ async def resolve_digital_link(digital_link_path: str, request: Request) -> Resp
     row = await store.find_by_gtin_serial(runtime_of(request).pool, parts.gtin, parts.serial)
     if row is None or (parts.batch is not None and row["batch_number"] != parts.batch):
         return _not_found(request, f"GTIN {parts.gtin}, serial {parts.serial}")
-    return await _answer(request, row)
+    return _redirect(row["passport_id"])

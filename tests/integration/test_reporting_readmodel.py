@@ -211,7 +211,8 @@ async def test_public_page_is_public_tier_cached_and_invalidated(
 ) -> None:
     row = population["rows"][5]
     pid = row["passport_id"]
-    async with httpx.AsyncClient(base_url=reporting.base_url, timeout=10) as anonymous:
+    browser = {"Accept": "text/html"}  # machines (*/*, no Accept) get JSON
+    async with httpx.AsyncClient(base_url=reporting.base_url, timeout=10, headers=browser) as anonymous:
         first = await anonymous.get(f"/passport/{pid}")
         assert first.status_code == 200
         assert first.headers["x-cache"] == "miss"
@@ -235,7 +236,7 @@ async def test_change_stream_and_compacted_state_topic(
 ) -> None:
     tenant = population["tenant"]
     state_topic = settings.topic(topics.tenant_passport_state(tenant))
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     await admin.start()
     try:
         described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, state_topic)])

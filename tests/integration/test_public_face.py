@@ -1,0 +1,244 @@
+"""One public face: the QR code's URIs (`/01/<GTIN>/21/<serial>`, `/p/<id>`) and `/passport/<id>` show the same page,
+rendered by reporting from the read model, through the local gateway's routing; a recycled battery shows as ceased
+and a continued one links its successor, in HTML and in JSON; the cached page is dropped when the passport changes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from contracts import topics
+from contracts.attributes import BatteryCategory
+from contracts.identity import PassportSuperseded, SecondLifeOperation
+from contracts.passport_data import BatteryStatus
+from services.common.auth import Role
+from services.common.settings import Settings
+from services.identity.examples import EXAMPLE_GTIN, valid_static_payload
+from tests.conftest import PORT_BASE, TEST_PORTS, new_key
+from tests.integration.gateway_support import local_gateway
+from tests.integration.recovery_support import recycler_holding
+from tests.integration.test_recovery_flow import mint as mint_industrial
+from tests.integration.test_recovery_flow import treatment_batch
+from tests.support import ServiceProcess, eventually, send_fact
+
+GATEWAY_PORT = PORT_BASE + 42
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.fixture(scope="module")
+async def gateway(platform: dict[str, ServiceProcess], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    async with local_gateway(tmp_path_factory.mktemp("gateway"), GATEWAY_PORT, TEST_PORTS) as url:
+        yield url
+
+
+@pytest.fixture
+async def anyone(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A reader without a key, through the gateway, following redirects as browsers and `curl -L` do."""
+    async with httpx.AsyncClient(base_url=gateway, timeout=10, follow_redirects=True) as http:
+        yield http
+
+
+async def mint_with_gtin(platform: dict[str, ServiceProcess], oem_key: str) -> dict[str, Any]:
+    body = {
+        "subject": {"kind": "battery", "battery_identifier": f"PF-{uuid.uuid4().hex[:10]}", "gtin": EXAMPLE_GTIN},
+        "category": "ev",
+        "static_data": valid_static_payload(BatteryCategory.ev),
+    }
+    async with httpx.AsyncClient(base_url=platform["identity"].base_url, timeout=10) as http:
+        response = await http.post("/identity/v1/passports", json=body, headers={"X-API-Key": oem_key})
+    assert response.status_code == 201, response.text
+    minted: dict[str, Any] = response.json()
+    return minted
+
+
+def urls_of(minted: dict[str, Any]) -> list[str]:
+    """The three public URLs of a passport, as paths on the gateway."""
+    return [
+        minted["public_uri"].split("passport.example.test", 1)[1],
+        f"/p/{minted['passport_id'].removeprefix('urn:uuid:')}",
+        f"/passport/{minted['passport_id']}",
+    ]
+
+
+async def as_json(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    response = await http.get(url, headers={"Accept": "application/json"})
+    assert response.status_code == 200, (url, response.text)
+    assert response.headers["content-type"].startswith("application/json")
+    view: dict[str, Any] = response.json()
+    return view
+
+
+async def as_html(http: httpx.AsyncClient, url: str) -> httpx.Response:
+    response = await http.get(url, headers={"Accept": BROWSER})
+    assert response.status_code == 200, (url, response.text)
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["vary"] == "Accept"
+    return response
+
+
+async def projected(http: httpx.AsyncClient, passport_id: str, check: str) -> dict[str, Any]:
+    """The public JSON once reporting's read model shows `check` (a key that must be truthy)."""
+
+    async def shown() -> dict[str, Any] | None:
+        response = await http.get(f"/passport/{passport_id}", params={"format": "json"})
+        return response.json() if response.status_code == 200 and response.json().get(check) else None
+
+    return await eventually(shown, timeout=60, what=f"the public page of {passport_id} to show {check}")
+
+
+async def test_every_public_url_of_a_live_passport_is_the_same_page(
+    platform: dict[str, ServiceProcess], tenant: tuple[str, str], anyone: httpx.AsyncClient
+) -> None:
+    minted = await mint_with_gtin(platform, tenant[1])
+    await projected(anyone, minted["passport_id"], "passport_id")
+    views = [await as_json(anyone, url) for url in urls_of(minted)]
+    assert views[0] == views[1] == views[2]
+    view = views[0]
+    assert view["passport_id"] == minted["passport_id"]
+    assert view["public_uri"] == minted["public_uri"]
+    assert (view["ceased"], view["successor_ids"]) == (False, [])
+    assert view["static_data"]["nominal_voltage_v"] == "360"
+    assert "material_composition" not in view["static_data"]  # legitimate interest only
+    for private in ("tenant", "minted_by", "extensions", "status", "custody_timeline"):
+        assert private not in view
+    for url in urls_of(minted):
+        page = (await as_html(anyone, url)).text
+        assert "<html lang='en'>" in page
+        assert "VX-400 NMC811 82 kWh" in page
+        assert "<dt>Passport status</dt><dd>Active</dd>" in page
+        assert "has ceased" not in page
+    # Machines that send */* or nothing get JSON.
+    assert (await anyone.get(urls_of(minted)[0])).headers["content-type"].startswith("application/json")
+    # Straight to the services (no gateway): identity answers the QR code's URI with the page's address.
+    async with httpx.AsyncClient(base_url=platform["identity"].base_url, timeout=10) as identity:
+        redirect = await identity.get(urls_of(minted)[0])
+    assert (redirect.status_code, redirect.headers["location"]) == (307, urls_of(minted)[2])
+    unknown = await anyone.get(f"/passport/{uuid.uuid4()}", headers={"Accept": BROWSER})
+    assert unknown.status_code == 404
+    assert "Passport not found" in unknown.text
+    missing = await anyone.get(f"/passport/{uuid.uuid4()}")
+    assert (missing.status_code, missing.json()["detail"]["reason"]) == (404, "passport_not_found")
+
+
+async def test_a_recycled_battery_shows_as_ceased_on_every_url(
+    platform: dict[str, ServiceProcess],
+    settings: Settings,
+    tenant: tuple[str, str],
+    db: asyncpg.Connection,
+    anyone: httpx.AsyncClient,
+) -> None:
+    oem_key = tenant[1]
+    nmc = await mint_with_gtin(platform, oem_key)
+    async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": oem_key}) as http:
+        lfp, lfp_identifier = await mint_industrial(http, platform["identity"], BatteryCategory.industrial)
+    await projected(anyone, nmc["passport_id"], "passport_id")
+    before = await as_html(anyone, urls_of(nmc)[2])  # cached now: the recycling must drop it
+    assert "has ceased" not in before.text
+
+    tag = uuid.uuid4().hex[:8]
+    recycler = f"recycler-{tag}"
+    async with httpx.AsyncClient(base_url=platform["recovery"].base_url, timeout=10) as recovery:
+        oem = {"X-API-Key": oem_key}
+        for passport_id in (nmc["passport_id"], lfp):
+            await eventually(
+                lambda p=passport_id: _ok(recovery.get(f"/recovery/v1/passports/{p}", headers=oem)),  # type: ignore[misc]
+                what="recovery to know the passport",
+            )
+        await recycler_holding(settings, platform, db, recycler, [nmc["passport_id"], lfp])
+        batch = json.loads(treatment_batch(recycler, f"TB-{tag}", nmc["passport_id"], lfp_identifier).model_dump_json())
+        headers = {"X-API-Key": new_key(settings, Role.recycler, recycler)}
+        created = await recovery.post("/recovery/v1/treatment-batches", json=batch, headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["passports_ceased"] == 2
+
+    await projected(anyone, nmc["passport_id"], "ceased")
+    for url in urls_of(nmc):
+        view = await as_json(anyone, url)
+        assert (view["ceased"], view["ceased_reason"]) == (True, "recycled"), url
+        assert view["ceased_at"].startswith("2026-03-04"), url
+        page = (await as_html(anyone, url)).text
+        assert "This passport has ceased" in page, url
+        assert "<dt>Passport status</dt><dd>Ceased (recycled)</dd>" in page, url
+        assert page.index("This passport has ceased") < page.index("Identification"), url
+
+
+async def test_a_continued_passport_links_its_successor(
+    platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], anyone: httpx.AsyncClient
+) -> None:
+    """Identity's supersession fact (as `POST /identity/v1/second-life` publishes it; tests/integration/
+    test_second_life.py drives that use case) reaches the public page of the predecessor."""
+    tenant_name, oem_key = tenant
+    predecessor = await mint_with_gtin(platform, oem_key)
+    successor = (await mint_with_gtin(platform, oem_key))["passport_id"]
+    await projected(anyone, predecessor["passport_id"], "passport_id")
+    before = await as_html(anyone, urls_of(predecessor)[2])  # cached now: the supersession must drop it
+    assert "has been continued" not in before.text
+
+    fact = PassportSuperseded(
+        passport_id=predecessor["passport_id"],
+        tenant=tenant_name,
+        successor_id=successor,
+        successor_tenant="gridstack-energy",
+        operation=SecondLifeOperation.repurposing,
+        status=BatteryStatus.repurposed,
+        responsible_operator="gridstack-energy",
+        superseded_at=datetime(2026, 3, 2, 9, tzinfo=UTC),
+        superseded_by="repairer:gridstack-energy:key_1",
+    )
+    await send_fact(settings, topics.PASSPORT_SUPERSEDED, fact, predecessor["passport_id"])
+
+    await projected(anyone, predecessor["passport_id"], "successor_ids")
+    for url in urls_of(predecessor):
+        view = await as_json(anyone, url)
+        assert view["successor_ids"] == [successor], url
+        assert view["ceased"] is False
+        assert "status" not in view  # the Annex XIII status itself stays legitimate interest
+        page = (await as_html(anyone, url)).text
+        assert "This passport has been continued" in page, url
+        assert "<dt>Passport status</dt><dd>Continued by a new passport</dd>" in page, url
+        assert f"<a href='/passport/{successor}' rel='successor-version'>" in page, url
+    # The link leads to the successor's own page.
+    await projected(anyone, successor, "passport_id")
+    assert (await as_json(anyone, f"/passport/{successor}"))["passport_id"] == successor
+
+
+async def test_the_page_is_cached_and_dropped_when_the_passport_changes(
+    platform: dict[str, ServiceProcess], tenant: tuple[str, str], anyone: httpx.AsyncClient
+) -> None:
+    minted = await mint_with_gtin(platform, tenant[1])
+    await projected(anyone, minted["passport_id"], "passport_id")
+    page = urls_of(minted)[2]
+    first = await as_html(anyone, page)
+    second = await as_html(anyone, page)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
+    assert (await anyone.get(page, params={"format": "json"})).headers["x-cache"] in ("miss", "hit")
+    assert (await anyone.get(page, params={"format": "json"})).headers["x-cache"] == "hit"
+
+    patch = {"reason": "Type approval test", "static_data": {"rated_capacity_ah": "230"}}
+    async with httpx.AsyncClient(base_url=platform["identity"].base_url, timeout=10) as identity:
+        amended = await identity.patch(
+            f"/identity/v1/passports/{minted['passport_id']}", json=patch, headers={"X-API-Key": tenant[1]}
+        )
+    assert amended.status_code == 200, amended.text
+
+    async def changed() -> dict[str, Any] | None:
+        view = await as_json(anyone, urls_of(minted)[1])  # through the QR code's URI
+        return view if view["static_data"]["rated_capacity_ah"] == "230" else None
+
+    await eventually(changed, timeout=60, what="the public page to show the amendment")
+    fresh = await as_html(anyone, urls_of(minted)[0])
+    assert fresh.headers["x-cache"] == "miss"
+    assert "<dd>230 Ah</dd>" in fresh.text
+    assert "<dd>230 Ah</dd>" not in first.text
+
+
+async def _ok(request: Any) -> bool:
+    response: httpx.Response = await request
+    return response.status_code == 200
