@@ -1,11 +1,14 @@
 """`bpass simulate`: a realistic population played through the same public contracts real partners use.
 
-Roles: a platform operator registers and verifies the handlers (`/custody/v1/handlers`); the OEM declares its
-product families' extension schemas and mints over HTTP (`POST /identity/v1/passports:bulk` with `defaults`);
-carriers, dealers, collectors and a recycler publish custody events on `bpass.custody.events.v1` as
-`urn:bpass:handler:<id>`; the recycler reports treatment batches and a refiner its refined products on the
-recovery inbound topics. At the end the simulator reads every `bpass.<service>.rejected.v1` topic for what it
-sent and fails (exit 1) when anything was refused or flagged.
+Roles: the OEM declares its product families' extension schemas and mints over HTTP (`POST
+/identity/v1/passports:bulk` with `defaults`); a platform operator registers and verifies the handlers
+(`/custody/v1/handlers`), the OEM's carrier and dealer as its delegates; carriers, dealers, collectors and a
+recycler publish custody events on `bpass.custody.events.v1` as `urn:bpass:handler:<id>`; the recycler reports
+treatment batches and a refiner its refined products on the recovery inbound topics. With `shuffle` they arrive
+out of order and partly late (`bpass.simulate_schedule` says exactly how); with `backdate_days` the lifecycles lie
+further in the past. At the end the simulator reads every `bpass.<service>.rejected.v1` topic for what it sent and
+fails (exit 1) when anything was refused or flagged, and compares the read model of a sample of the batteries to
+what it sent (`bpass.simulate_check`): any disagreement fails it too.
 
 Idempotent per `--run` label: identifiers, dates (anchored at a fixed instant, never at "now") and CloudEvents
 ids derive from the label, so a rerun mints nothing (identity returns the existing passports) and every event
@@ -21,10 +24,11 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +52,10 @@ from contracts.base import Message
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
 from contracts.envelope import Envelope
 from contracts.passport_data import BatteryCategory
-from contracts.recovery import RecoveredMaterial, RefinerReportSubmitted, TreatmentBatchReported
+from contracts.recovery import RecoveredMaterial, RecoveryChemistry, RefinerReportSubmitted, TreatmentBatchReported
 from services.common.settings import Settings
 from services.identity.examples import valid_static_payload
+from services.recovery.domain.composition import passport_profile, resolve_chemistry
 
 # Every simulated date lies before this fixed instant: a rerun next month publishes byte-identical events.
 ANCHOR = datetime(2026, 9, 30, 12, 0, tzinfo=UTC)
@@ -110,14 +115,21 @@ CATALOG = (
     Model("IF", IND, "VX-F80 LFP forklift 46 kWh", "vx-f80", LFP, "1250", 6),
     Model("SH", STAT, "VX-H10 LFP home storage 10.24 kWh", "vx-h10", LFP, "95", 12),
 )
-# kg of material per kg of battery (recovery's chemistry defaults, rounded), for plausible assays.
-CONTENT = {
-    "nmc811": {"nickel": 0.0965, "cobalt": 0.0121, "lithium": 0.0143, "manganese": 0.0113, "graphite": 0.14},
-    "nmc622": {"nickel": 0.0727, "cobalt": 0.0243, "lithium": 0.0143, "manganese": 0.0227, "graphite": 0.14},
-    "nca": {"nickel": 0.0977, "cobalt": 0.0184, "lithium": 0.0144, "graphite": 0.14},
-    "lfp": {"lithium": 0.0119, "graphite": 0.13},
-}
-COPPER, ALUMINIUM = 0.09, 0.18
+# What a recycler recovers of each material its inputs hold (the rest is lost): recovery refuses a batch whose
+# lots hold more than the inputs' passports declare (plus an assay tolerance), so the assays stay below that.
+RECOVERED_SHARE = Decimal("0.95")
+BLACK_MASS_MATERIALS = ("nickel", "cobalt", "lithium", "manganese", "graphite")
+
+
+@cache
+def declared_content(model: Model) -> dict[str, Decimal]:
+    """kg per kg of battery of each recoverable material, as the model's passports declare it, read the way
+    recovery reads a passport (its material composition, else the chemistry's typical content)."""
+    static = model_static(model)
+    chemistry, _ = resolve_chemistry(static, RecoveryChemistry(model.recovery_chemistry), "static_data")
+    profile, _ = passport_profile(static, chemistry or RecoveryChemistry(model.recovery_chemistry), "static_data")
+    return {material.value: content.kg_per_kg for material, content in profile.items() if content.kg_per_kg > 0}
+
 
 CARRIER, DEALER, COLLECTOR, RECYCLER, REFINER = (
     "sim-carrier-rhenus",
@@ -321,12 +333,23 @@ def _progress() -> Progress:
     )
 
 
-def handler_registration(handler_id: str, name: str, roles: list[str]) -> dict[str, Any]:
+# The OEM's contracted carrier and its dealer act for it (registry identifier `oem_delegate` = the tenant): custody's
+# write authority lets only the producer's delegates ship a battery from the plant and report its placing on the
+# market and putting into service.
+DELEGATES = frozenset({CARRIER, DEALER})
+DELEGATE_SCHEME = "oem_delegate"
+
+
+def handler_registration(
+    handler_id: str, name: str, roles: list[str], delegate_of: Iterable[str] = ()
+) -> dict[str, Any]:
+    identifiers = [{"scheme": "simulation", "value": handler_id}]
+    identifiers += [{"scheme": DELEGATE_SCHEME, "value": tenant} for tenant in sorted(set(delegate_of))]
     return {
         "handler_id": handler_id,
         "name": name,
         "roles": roles,
-        "identifiers": [{"scheme": "simulation", "value": handler_id}],
+        "identifiers": identifiers,
         "sites": [],
         "permits": [
             {
@@ -357,18 +380,30 @@ def treatment_batch(
     code = run_code(run)
     chemistry = members[0][0].model.recovery_chemistry
     masses = [_round(float(b.model.weight_kg) * b.mass_factor) for b, _ in members]
-    total = float(sum(masses, Decimal(0)))
-    content = CONTENT[chemistry]
-    share_bm = sum(content.values()) * 0.97 / (0.45 if chemistry == "lfp" else 0.80)
-    black_mass = _round(total * share_bm)
-    bm = float(black_mass) or 1.0
-    assay = {m: str(round(min(99.0, v * total * 0.97 / bm * 100), 2)) for m, v in content.items()}
-    copper = _round(total * COPPER * 0.95 / 0.97)
-    aluminium = _round(total * ALUMINIUM * 0.93 / 0.96)
-    ferrous = _round(total * 0.12)
-    plastics = _round(total * 0.08)
+    total = sum(masses, Decimal(0))
+    held: dict[str, Decimal] = {}  # kg of each material the inputs hold, as declared
+    for (battery, _), mass in zip(members, masses, strict=True):
+        for material, per_kg in declared_content(battery.model).items():
+            held[material] = held.get(material, Decimal(0)) + per_kg * mass
+    recovered = {material: kg * RECOVERED_SHARE for material, kg in held.items()}
+    in_black_mass = {m: recovered[m] for m in BLACK_MASS_MATERIALS if m in recovered}
+    # the metals and graphite are 80 % of an NMC/NCA black mass, 45 % of an LFP one (iron phosphate, binder)
+    black_mass = _round(float(sum(in_black_mass.values(), Decimal(0))) / (0.45 if chemistry == "lfp" else 0.80))
+    bm = black_mass or Decimal(1)
+    # assays rounded down: a lot never holds more than was recovered
+    assay = {m: str((kg / bm * 100).quantize(Decimal("0.01"), rounding=ROUND_DOWN)) for m, kg in in_black_mass.items()}
+    copper = (recovered.get("copper", Decimal(0)) / Decimal("0.97")).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
+    aluminium = (recovered.get("aluminium", Decimal(0)) / Decimal("0.96")).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
+    ferrous = _round(float(total) * 0.12)
+    plastics = _round(float(total) * 0.08)
     out = black_mass + copper + aluminium + ferrous + plastics
-    losses = max(Decimal(0), Decimal(str(round(total, 1))) - out)
+    losses = max(Decimal(0), total - out)
+    metal_lots = [
+        {"fraction": fraction, "destination": "recycling", "lot_id": f"{prefix}-{code}-{number:04d}",
+         "mass_kg": str(mass), "assay_pct": {fraction: pct}}
+        for fraction, prefix, mass, pct in (("copper", "CU", copper, "97"), ("aluminium", "AL", aluminium, "96"))
+        if mass > 0
+    ]  # fmt: skip
     return TreatmentBatchReported.model_validate(
         {
             "batch_id": f"TB-{code}-{number:04d}",
@@ -384,10 +419,7 @@ def treatment_batch(
             "outputs": [
                 {"fraction": "black_mass", "destination": "recycling", "lot_id": f"BM-{code}-{number:04d}",
                  "mass_kg": str(black_mass), "assay_pct": assay},
-                {"fraction": "copper", "destination": "recycling", "lot_id": f"CU-{code}-{number:04d}",
-                 "mass_kg": str(copper), "assay_pct": {"copper": "97"}},
-                {"fraction": "aluminium", "destination": "recycling", "lot_id": f"AL-{code}-{number:04d}",
-                 "mass_kg": str(aluminium), "assay_pct": {"aluminium": "96"}},
+                *metal_lots,
                 {"fraction": "ferrous", "destination": "recycling", "lot_id": f"FE-{code}-{number:04d}",
                  "mass_kg": str(ferrous)},
                 {"fraction": "plastics", "destination": "energy_recovery", "mass_kg": str(plastics)},
@@ -511,16 +543,29 @@ class Simulator:
             await asyncio.sleep(0.2)
 
     # --- operator -----------------------------------------------------------------------------------------
-    async def register_handlers(self) -> None:
+    async def tenant(self, passport_id: str) -> str:
+        """The OEM's tenant, as identity tells its owner."""
+        r = await self.http.get(self.url("identity", f"/identity/v1/passports/{passport_id}"), headers=self.oem())
+        if r.status_code != 200 or not r.json().get("tenant"):
+            raise SimulationError(f"reading passport {passport_id} from identity: {r.status_code} {r.text[:300]}")
+        return str(r.json()["tenant"])
+
+    async def register_handlers(self, tenant: str) -> None:
+        """Register and verify the handlers; the OEM's delegates act for `tenant` (as well as any they did)."""
         if not self.operator_key:
             self.notes.append("no operator key: handlers are assumed registered and verified")
             return
         headers = {"X-API-Key": self.operator_key}
         for handler_id, name, roles in HANDLERS:
-            registration = handler_registration(handler_id, name, roles)
+            delegate_of = [tenant] if handler_id in DELEGATES else []
+            registration = handler_registration(handler_id, name, roles, delegate_of)
             r = await self.http.post(self.url("custody", "/custody/v1/handlers"), json=registration, headers=headers)
             if r.status_code == 409 and r.json().get("reason") == "handler_exists":
                 existing = r.json().get("handler") or {}
+                if delegate_of:  # keep the tenants it already acts for (earlier runs of other OEMs)
+                    delegate_of += [i.get("value") for i in existing.get("identifiers") or []
+                                    if i.get("scheme") == DELEGATE_SCHEME]  # fmt: skip
+                    registration = handler_registration(handler_id, name, roles, delegate_of)
                 details = {k: v for k, v in registration.items() if k != "handler_id"}
                 if _norm(existing) != _norm(details):
                     put = await self.http.put(self.url("custody", f"/custody/v1/handlers/{handler_id}"),
@@ -544,7 +589,7 @@ class SimulationError(Exception):
 def _norm(record: dict[str, Any]) -> str:
     """The handler details the simulator sets (permits without their validity timestamps), comparable."""
     out: dict[str, Any] = {"name": record.get("name"), "roles": sorted(record.get("roles") or [])}
-    out["identifiers"] = [(i.get("scheme"), i.get("value")) for i in record.get("identifiers") or []]
+    out["identifiers"] = sorted((i.get("scheme"), i.get("value")) for i in record.get("identifiers") or [])
     out["permits"] = [
         (p.get("number"), sorted(p.get("waste_codes") or []), sorted(p.get("operations") or []))
         for p in record.get("permits") or []
@@ -702,11 +747,7 @@ async def run_simulation(
     try:
         start_offsets = await kafka.ends(list(REJECTED_TOPICS))
         with Progress(*_progress().columns, disable=not progress) as bar:
-            # 1. operator: handler registry
-            t = bar.add_task("operator registers + verifies handlers", total=len(HANDLERS))
-            await sim.register_handlers()
-            bar.update(t, completed=len(HANDLERS))
-            # 2. OEM: extension schemas, then mint per model with defaults
+            # 1. OEM: extension schemas, then mint per model with defaults
             families = sorted({m.family for m in CATALOG})
             t = bar.add_task("OEM declares extension schemas", total=len(families))
             for family in families:
@@ -751,6 +792,11 @@ async def run_simulation(
                 bar.advance(t)
             await kafka.wait_consumed("custody", [topics.PASSPORT_MINTED.name], timeout)
             await kafka.wait_consumed("recovery", [topics.PASSPORT_MINTED.name], timeout)
+            # 2. operator: handler registry (the OEM's carrier and dealer as its delegates: the tenant is needed)
+            t = bar.add_task("operator registers + verifies handlers", total=len(HANDLERS))
+            if lasts:
+                await sim.register_handlers(await sim.tenant(lasts[0]))
+            bar.update(t, completed=len(HANDLERS))
             # 3. carriers, dealers, collectors, the recycler: custody events on Kafka (in the arrival order of
             # bpass.simulate_schedule: event order, or with `shuffle` interleaved and partly held back)
             recycled: dict[str, list[tuple[Battery, str, datetime]]] = {}

@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 
 from bpass.simulate import (
     ANCHOR,
-    CARRIER,
-    COLLECTOR,
     DEALER,
+    DELEGATES,
+    HANDLERS,
     MAX_BACKDATE_DAYS,
-    RECYCLER,
     SimulationError,
+    handler_registration,
     lifecycle,
     population,
 )
@@ -29,7 +29,8 @@ from bpass.simulate_schedule import (
     shuffled,
     truth,
 )
-from contracts.custody import CustodyEventReported
+from contracts.custody import CustodyEventReported, HandlerRecord
+from services.custody.domain.authority import Write, actor_of, authority_violations
 from services.custody.domain.transitions import CustodyState, Step, transition
 
 PID = "urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"
@@ -100,49 +101,63 @@ def test_interleave_keeps_each_sequence_in_its_order(sequences: list[list[int]],
         assert [x for x in merged if x[0] == n] == s
 
 
-# (reporting handler, from, to) of each step of the simulated lifecycle
-PARTIES: dict[str, tuple[str | None, str | None, str | None]] = {
-    "dispatch": ("carrier", None, "dealer"),
-    "receipt": ("dealer", "carrier", None),
-    "placed_on_market": ("dealer", None, None),
-    "in_service": ("dealer", None, None),
-    "collection": ("collector", None, None),
-    "handover": ("collector", "collector", "recycler"),
-    "treatment_start": ("recycler", None, None),
-}
+TENANT = "acme"
 
 
-def replay(kinds: list[str], order: list[int]) -> list[str]:
-    """Custody's transition rules over one battery's steps in arrival order: the reasons it would refuse."""
+def handler_registration_record(handler_id: str, delegate_of: list[str]) -> HandlerRecord:
+    """A simulated handler as the operator registers it, verified."""
+    name, roles = next((n, r) for h, n, r in HANDLERS if h == handler_id)
+    registration = handler_registration(handler_id, name, roles, delegate_of)
+    return HandlerRecord.model_validate(
+        {**registration, "state": "verified", "version": 1, "updated_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    )
+
+
+# The simulated handlers, the carrier and the dealer as the OEM's delegates.
+RECORDS = {h: handler_registration_record(h, [TENANT] if h in DELEGATES else []) for h, _, _ in HANDLERS}
+
+
+def replay(
+    events: list[tuple[str, CustodyEventReported]], order: list[int], records: dict[str, HandlerRecord] = RECORDS
+) -> list[str]:
+    """Custody's write authority and transition rules over one battery's steps in arrival order, as its ingest
+    applies them: the reasons it would refuse or flag."""
     state, reasons = CustodyState(), []
     for n in order:
-        handler, source, to = PARTIES[kinds[n]]
-        state, broken = transition(state, Step(kinds[n], str(handler), source, to))
+        handler, e = events[n]
+        step = Step(e.kind.value, handler, e.from_handler_id, e.to_handler_id)
+        actor = actor_of(f"urn:bpass:handler:{handler}", handler, records)
+        holder = records.get(state.holder) if state.holder else None
+        write = Write(step.kind, step.handler_id, step.from_handler_id, step.to_handler_id)
+        reasons += [v.reason for v in authority_violations(write, actor, TENANT, state, holder)]
+        state, broken = transition(state, step)
         reasons += [v.reason for v in broken]
     return reasons
-
-
-def test_the_replay_plays_the_parties_the_simulator_names() -> None:
-    """(A mismatch would make the custody check below vacuous.)"""
-    names = {CARRIER: "carrier", DEALER: "dealer", COLLECTOR: "collector", RECYCLER: "recycler", None: None}
-    for events in lifecycles("hx", 40, 7):
-        for handler, e in events:
-            played = (names[handler], names[e.from_handler_id], names[e.to_handler_id])
-            assert played == PARTIES[e.kind.value]
 
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32), batteries=st.integers(1, 30))
 def test_every_shuffled_arrival_is_one_custody_accepts_and_sends_every_step_once(seed: int, batteries: int) -> None:
-    kinds = kinds_of("sh", batteries, 7)
+    plans = lifecycles("sh", batteries, 7)
+    kinds = [[e.kind.value for _, e in events] for events in plans]
     first, late = custody_arrivals(random.Random(seed), kinds)
     assert sorted(first + late) == [(b, n) for b, k in enumerate(kinds) for n in range(len(k))]
     assert all(kinds[b][n] in OBSERVATION_KINDS for b, n in late)
     for b, k in enumerate(kinds):
         order = [n for bb, n in first + late if bb == b]
-        assert replay(k, order) == [], (k, order)
+        assert replay(plans[b], order) == [], (k, order)
         transfers = [n for n in order if k[n] not in OBSERVATION_KINDS]
         assert transfers == sorted(transfers)
+
+
+def test_in_event_order_custody_accepts_every_lifecycle_and_the_replay_can_refuse() -> None:
+    plans = lifecycles("sh", 100, 7)
+    assert all(replay(events, list(range(len(events)))) == [] for events in plans)
+    full = next(events for events in plans if len(events) == 7)
+    assert "not_holder" in replay(full, [0, 1, 5, 4])  # a handover before the collection
+    assert replay(full, [1, 0]) != []  # a receipt before its dispatch
+    dealer_not_delegate = {**RECORDS, DEALER: handler_registration_record(DEALER, [])}
+    assert "stage_owner_only" in replay(full, [0, 1, 2], dealer_not_delegate)
 
 
 def test_the_shuffle_really_reorders_and_holds_back() -> None:
