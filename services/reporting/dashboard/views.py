@@ -1,14 +1,16 @@
 """The OEM dashboard: population, passports (search), batches, single passport with its timeline, lifecycle
-stages, the standard reports with charts, and export jobs. Signed in with an API key kept in an HttpOnly,
-SameSite=Strict cookie; the same roles and tenant scoping as the read API."""
+stages, the standard reports with charts, and export jobs. Signing in keeps the API key server side (session.py);
+the cookie holds only a session id. The same roles, tenant scoping and strict query strings as the read API."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -16,9 +18,16 @@ from services.common.auth import OEM_ROLES, Keyring, Principal, Role, db_scope_o
 from services.common.db import set_scope
 from services.reporting import store
 from services.reporting.api.access_log import record_read
-from services.reporting.api.common import PassportReader, runtime_of, scope_tenant, visible
+from services.reporting.api.common import FILTERS, FilterParams, PassportReader, runtime_of, scope_tenant, visible
+from services.reporting.api.queries import FILTER_ENUMS, QueryProblem, StrictQueryRoute
 from services.reporting.api.reports import ReportName, build_report
 from services.reporting.dashboard.html import cards, e, link, page, passport_link, table
+from services.reporting.dashboard.session import (
+    COOKIE,
+    DashboardSessions,
+    clear_session_cookie,
+    set_session_cookie,
+)
 from services.reporting.domain import query
 from services.reporting.domain.charts import bar_chart
 from services.reporting.domain.custody_chain import verify_chain
@@ -28,17 +37,45 @@ from services.reporting.domain.reports import REPORTS
 from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state_for_tier
 from services.reporting.exports.jobs import create_job, job_view
 
-router = APIRouter(prefix="/dashboard", include_in_schema=False)
-COOKIE = "bpass_dashboard_key"
+
+class DashboardQueryRoute(StrictQueryRoute):
+    """The read API's strict query strings, for pages: blank form fields count as absent, every page takes the
+    `tenant` of cross-tenant readers (Ctx reads it), and a refusal is a 400 page."""
+
+    always_allowed = frozenset({"tenant"})
+    blank_means_absent = True
+
+    def refuse(self, request: Request, problems: Sequence[QueryProblem]) -> Response:
+        items = "".join(
+            f"<li data-reason='{e(p.reason)}' data-field='{e(p.field)}'><code>{e(p.field)}</code>: {e(p.message)}</li>"
+            for p in problems
+        )
+        body = f"<p class='bad' role='alert'>This page cannot answer that query.</p><ul id='refused'>{items}</ul>"
+        return HTMLResponse(page("Bad request", body), status_code=status.HTTP_400_BAD_REQUEST)
+
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=DashboardQueryRoute)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 ALLOWED = frozenset({*OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator})
 
 
-def _principal(request: Request) -> Principal:
+def _sessions(request: Request) -> DashboardSessions:
+    return DashboardSessions(runtime_of(request).redis)
+
+
+async def _principal(request: Request) -> Principal:
     keyring: Keyring = request.app.state.keyring
-    key = request.cookies.get(COOKIE) or request.headers.get("x-api-key")
+    key = request.headers.get("x-api-key")
+    if key is None:
+        try:
+            key = await _sessions(request).api_key(request.cookies.get(COOKIE))
+        except aioredis.RedisError:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                {"reason": "sessions_unavailable", "message": "Sessions cannot be read just now; try again."},
+            ) from None
     principal = keyring.authenticate(key) if key else None
-    if principal is None:
+    if principal is None:  # no session, or a forged, expired or closed one, or its key since revoked
         raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/dashboard/login"})
     if principal.role not in ALLOWED:
         raise HTTPException(status.HTTP_403_FORBIDDEN, {"reason": "role_not_allowed", "message": "Not for this key."})
@@ -48,14 +85,18 @@ def _principal(request: Request) -> Principal:
 class Ctx:
     """Who is looking, at which tenant."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, principal: Principal) -> None:
         self.request = request
-        self.principal = _principal(request)
+        self.principal = principal
         self.tenant = scope_tenant(self.principal, request.query_params.get("tenant"))
         self.cross = self.principal.role in {Role.regulator, Role.platform_operator}
         self.tenant_q = f"?tenant={quote(self.tenant)}" if self.cross else ""
         set_scope(db_scope_of(self.principal))  # the dashboard authenticates by cookie, not by the dependency
         self.pool = runtime_of(request).pool
+
+    @classmethod
+    async def of(cls, request: Request) -> Ctx:
+        return cls(request, await _principal(request))
 
     def render(self, title: str, body: str, active: str) -> HTMLResponse:
         who = f"{self.principal.role.value} · {self.tenant}"
@@ -106,15 +147,18 @@ async def login(request: Request) -> Response:
     principal = keyring.authenticate(api_key.strip())
     if principal is None or principal.role not in ALLOWED:
         return RedirectResponse("/dashboard/login?error=1", status.HTTP_303_SEE_OTHER)
+    sessions = _sessions(request)
+    await sessions.close(request.cookies.get(COOKIE))  # a new id at every sign-in (no session fixation)
     response = RedirectResponse("/dashboard", status.HTTP_303_SEE_OTHER)
-    response.set_cookie(COOKIE, api_key.strip(), httponly=True, samesite="strict", path="/dashboard", max_age=8 * 3600)
+    set_session_cookie(response, request, await sessions.open(api_key.strip()))
     return response
 
 
-@router.get("/logout")
-async def logout() -> Response:
+@router.api_route("/logout", methods=["GET", "POST"])
+async def logout(request: Request) -> Response:
+    await _sessions(request).close(request.cookies.get(COOKIE))
     response = RedirectResponse("/dashboard/login", status.HTTP_303_SEE_OTHER)
-    response.delete_cookie(COOKIE, path="/dashboard")
+    clear_session_cookie(response, request)
     return response
 
 
@@ -128,7 +172,7 @@ def _charts(report: dict[str, Any], name: str) -> str:
 
 @router.get("", response_class=HTMLResponse)
 async def population(request: Request) -> HTMLResponse:
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     report = await build_report(runtime_of(request), "population", ctx.filters())
     stages = report["by_stage"]
     body = cards(
@@ -155,17 +199,15 @@ FILTER_FIELDS = ("model", "chemistry", "category", "batch", "plant", "status", "
 
 
 @router.get("/passports", response_class=HTMLResponse)
-async def passports(request: Request, cursor: str | None = None) -> HTMLResponse:
-    ctx = Ctx(request)
-    params = {k: request.query_params.get(k) or None for k in FILTER_FIELDS}
-    equals = {k: v for k, v in params.items() if v}
-    extensions = query.parse_extension_filters(dict(request.query_params))
-    filters = Filters(tenant=ctx.tenant, equals=equals, extensions=extensions)
+async def passports(
+    request: Request, filter_params: Annotated[FilterParams, FILTERS], cursor: str | None = None
+) -> HTMLResponse:
+    ctx = await Ctx.of(request)
+    filters = filter_params.resolve(ctx.principal)
+    equals = filters.equals
+    params = {k: equals.get(k) for k in FILTER_FIELDS}
     items, next_cursor = await store.search(ctx.pool, filters, query.decode_cursor(cursor) if cursor else None, 50)
-    inputs = "".join(
-        f"<label for='f-{k}'>{k.replace('_', ' ')}<input id='f-{k}' name='{k}' value='{e(params[k] or '')}'></label>"
-        for k in FILTER_FIELDS
-    )
+    inputs = "".join(_filter_input(k, params[k]) for k in FILTER_FIELDS)
     hidden = f"<input type='hidden' name='tenant' value='{e(ctx.tenant)}'>" if ctx.cross else ""
     body = (
         f"<form class='filters' method='get' role='search'>{hidden}{inputs}<button type='submit'>Filter</button></form>"
@@ -193,15 +235,29 @@ async def passports(request: Request, cursor: str | None = None) -> HTMLResponse
     if next_cursor:
         body += (
             "<p>"
-            + link("/dashboard/passports", "Next page →", cursor=next_cursor, tenant=ctx.tenant_param, **equals)
+            + link(
+                "/dashboard/passports", "Next page →", cursor=next_cursor, tenant=ctx.tenant_param, **filters.describe()
+            )
             + "</p>"
         )
     return ctx.render("Passports", body, "passports")
 
 
+def _filter_input(name: str, value: str | None) -> str:
+    """A text box, or for an enumerated filter a list of its values (so the form cannot ask what is refused)."""
+    label = name.replace("_", " ")
+    allowed = FILTER_ENUMS.get(name)
+    if allowed is None:
+        return f"<label for='f-{name}'>{label}<input id='f-{name}' name='{name}' value='{e(value or '')}'></label>"
+    options = "".join(
+        f"<option value='{e(v)}'{' selected' if v == value else ''}>{e(v) or 'any'}</option>" for v in ("", *allowed)
+    )
+    return f"<label for='f-{name}'>{label}<select id='f-{name}' name='{name}'>{options}</select></label>"
+
+
 @router.get("/batches", response_class=HTMLResponse)
 async def batches(request: Request) -> HTMLResponse:
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     rows = await store.batches(ctx.pool, ctx.tenant)
     body = table(
         ["batch", "model", "chemistry", "passports", "end of life", "first minted"],
@@ -224,7 +280,7 @@ async def batches(request: Request) -> HTMLResponse:
 
 @router.get("/batches/{batch}", response_class=HTMLResponse)
 async def batch(request: Request, batch: str) -> HTMLResponse:
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     filters = ctx.filters(batch=batch)
     groups, _ = await store.counts(ctx.pool, filters, ["stage"])
     items, _ = await store.search(ctx.pool, filters, None, 200)
@@ -269,7 +325,7 @@ async def batch(request: Request, batch: str) -> HTMLResponse:
 async def passport(
     request: Request, passport_id: str, as_of: Annotated[datetime | None, Query()] = None
 ) -> HTMLResponse:
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     row = await store.current(ctx.pool, passport_id)
     reader = PassportReader(ctx.principal, None, None)
     tier = reader.tier_for(row["tenant"]) if row is not None and visible(ctx.principal, row["tenant"]) else None
@@ -377,7 +433,7 @@ async def passport(
 
 @router.get("/stages", response_class=HTMLResponse)
 async def stages(request: Request) -> HTMLResponse:
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     groups, _ = await store.counts(ctx.pool, ctx.filters(), ["stage", "category"])
     by_stage: dict[str, int] = {}
     for g in groups:
@@ -411,7 +467,7 @@ async def stages(request: Request) -> HTMLResponse:
 
 @router.get("/reports", response_class=HTMLResponse)
 async def report_index(request: Request) -> HTMLResponse:
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     body = (
         "<ul>"
         + "".join(
@@ -425,7 +481,7 @@ async def report_index(request: Request) -> HTMLResponse:
 
 @router.get("/reports/{name}", response_class=HTMLResponse)
 async def report(request: Request, name: ReportName) -> HTMLResponse:
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     data = await build_report(runtime_of(request), name.value, ctx.filters())
     rows = data["rows"]
     body = (
@@ -444,7 +500,7 @@ async def report(request: Request, name: ReportName) -> HTMLResponse:
 async def report_file(request: Request, name: ReportName, fmt: str) -> Response:
     from services.reporting.domain.reports import to_csv
 
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     data = await build_report(runtime_of(request), name.value, ctx.filters())
     if fmt == "csv":
         return Response(
@@ -457,7 +513,7 @@ async def report_file(request: Request, name: ReportName, fmt: str) -> Response:
 
 @router.post("/exports")
 async def start_export(request: Request) -> Response:
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     form = await _form(request)
     format = form.get("format", "")
     batch = form.get("batch") or None
@@ -492,12 +548,12 @@ async def _job_row(ctx: Ctx, job_id: str) -> Any:
 
 @router.get("/exports/{job_id}.json")
 async def export_status(request: Request, job_id: str) -> dict[str, Any]:
-    return job_view(await _job_row(Ctx(request), job_id))
+    return job_view(await _job_row(await Ctx.of(request), job_id))
 
 
 @router.get("/exports/{job_id}", response_class=HTMLResponse)
 async def export_page(request: Request, job_id: str) -> HTMLResponse:
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     job = job_view(await _job_row(ctx, job_id))
     body = (
         f"<p>Format {e(job['format'])}; {e(job['processed'])} of {e(job['total'] or '?')} passports.</p>"
@@ -519,7 +575,7 @@ async def export_page(request: Request, job_id: str) -> HTMLResponse:
 
 @router.get("/exports/{job_id}/{part}")
 async def export_file(request: Request, job_id: str, part: str) -> Response:
-    ctx = Ctx(request)
+    ctx = await Ctx.of(request)
     row = await ctx.pool.fetchrow(
         "SELECT status, content, file_name, media_type, signature FROM export_jobs WHERE job_id = $1 AND tenant = $2",
         job_id,
