@@ -94,7 +94,7 @@ def producer(settings: Settings) -> AIOKafkaProducer:
     # The services' partitioner: the partitions aiokafka's default would choose (tests/unit/test_hot_path_equivalence
     # holds them equal), without its pure-Python hash, which made the publisher compete with custody for the CPU.
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **settings.kafka_client_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -149,7 +149,7 @@ class FactWatcher:
     async def start(self) -> None:
         name = self.settings.topic(topics.CUSTODY_RECORDED.name)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
+            **self.settings.kafka_client_options(), enable_auto_commit=False, fetch_max_wait_ms=20
         )
         await consumer.start()
         partitions = consumer.partitions_for_topic(name)
@@ -366,7 +366,7 @@ async def baseline(settings: Settings, db: asyncpg.Connection, total: int) -> fl
     )
     consumer = AIOKafkaConsumer(
         settings.topic(topics.CUSTODY_EVENTS.name),
-        bootstrap_servers=settings.kafka_bootstrap,
+        **settings.kafka_client_options(),
         group_id=f"{settings.topic_namespace}bench-baseline",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -185,7 +185,7 @@ async def run(args: argparse.Namespace) -> None:
             [sys.executable, "-m", "services.identity"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
         )
     base_url = f"http://127.0.0.1:{port}"
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
     try:
         await wait_ready(base_url, process, log_path)
         await consumer.start()

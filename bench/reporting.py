@@ -323,7 +323,7 @@ def mixed_facts(passports: int, steps: int, tenant: str) -> dict[str, list[Fact]
 
 
 async def publish_facts(settings: Settings, streams: dict[str, list[Fact]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all", enable_idempotence=True,
                                 linger_ms=20, max_batch_size=512 * 1024)  # fmt: skip
     await producer.start()
     try:
@@ -336,7 +336,7 @@ async def publish_facts(settings: Settings, streams: dict[str, list[Fact]]) -> N
 
 
 async def kafka_read_rate(settings: Settings, names: list[str], expected: int) -> float:
-    consumer = AIOKafkaConsumer(*[settings.topic(n) for n in names], bootstrap_servers=settings.kafka_bootstrap,
+    consumer = AIOKafkaConsumer(*[settings.topic(n) for n in names], **settings.kafka_client_options(),
                                 group_id=f"bench-baseline-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest",
                                 enable_auto_commit=False, max_poll_records=500)  # fmt: skip
     await consumer.start()

@@ -66,7 +66,7 @@ async def main() -> None:
         sys.executable, "-m", "services.custody", cwd=ROOT, env=env, stdout=log, stderr=log
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **settings.kafka_client_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,

@@ -499,7 +499,7 @@ class Simulator:
         self.notes: list[str] = []
         self.progress_enabled = console_progress
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+            **settings.kafka_client_options(), acks="all", enable_idempotence=True, linger_ms=20,
             request_timeout_ms=30_000, max_batch_size=1_048_576,
         )  # fmt: skip
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(120, connect=10))
@@ -605,9 +605,9 @@ class Kafka:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+        self.consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False,
                                          request_timeout_ms=30_000)  # fmt: skip
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=30_000)
+        self.admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=30_000)
 
     async def start(self) -> None:
         await self.consumer.start()

@@ -112,6 +112,7 @@ async def settings(infrastructure: Settings, tmp_path_factory: pytest.TempPathFa
             "database_url": database_url,
             "topic_namespace": namespace(f"t{uuid.uuid4().hex[:8]}"),
             "api_keys_file": keyring,
+            "secrets_dir": tmp_path_factory.mktemp("secrets"),  # partners' Kafka credentials the tests create
             "public_base_url": "https://passport.example.test",
             "identity_port": TEST_PORTS["identity"],
             "custody_port": TEST_PORTS["custody"],

@@ -65,7 +65,7 @@ def cloudevent_headers(
 async def publish(
     settings: Settings, topic: str, value: bytes, *, key: str | None, headers: list[tuple[str, bytes]]
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -78,7 +78,7 @@ async def publish(
 async def read_topic(settings: Settings, topic: str, *, physical: bool = False, timeout: float = 5.0) -> list[Any]:
     """Every record currently on a topic (from the beginning), read without a consumer group."""
     name = topic if physical else settings.topic(topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(name)
@@ -134,7 +134,7 @@ class ServiceProcess:
                 stderr=log,
             )
 
-    async def wait_ready(self, timeout: float = 60.0) -> None:
+    async def wait_ready(self, timeout: float = 120.0) -> None:  # a loaded 2-core machine: imports alone took 45 s
         async with httpx.AsyncClient(timeout=2) as client:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:

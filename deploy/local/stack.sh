@@ -9,9 +9,11 @@
 #   bash deploy/local/stack.sh wipe           same as down --wipe
 #   bash deploy/local/stack.sh status         one line per component
 #   bash deploy/local/stack.sh env            export lines for the services: eval "$(bash deploy/local/stack.sh env)"
+#                                             (Kafka's SASL user, database and Redis URLs, with their generated passwords)
 #
-# All state (data, logs, pid files) lives under $BPASS_LOCAL_VAR (default <repo>/var/local). Everything binds to
-# 127.0.0.1. Ports: BPASS_KAFKA_PORT (39092), BPASS_KAFKA_CONTROLLER_PORT (39093), BPASS_PG_PORT (35432),
+# All state (data, logs, pid files, generated passwords in secrets/) lives under $BPASS_LOCAL_VAR (default
+# <repo>/var/local). Everything binds to 127.0.0.1; Kafka authenticates clients (SASL/SCRAM), Redis and PostgreSQL
+# require passwords (docs/security/kafka.md). Ports: BPASS_KAFKA_PORT (39092), BPASS_KAFKA_CONTROLLER_PORT (39093), BPASS_PG_PORT (35432),
 # BPASS_REDIS_PORT (36379), BPASS_HTTP_PORT (8080); upstreams BPASS_IDENTITY_PORT (8101), BPASS_CUSTODY_PORT (8102),
 # BPASS_RECOVERY_PORT (8103), BPASS_REPORTING_PORT (8104). BPASS_LOCAL_NGINX=0 leaves nginx out.
 set -euo pipefail
@@ -36,12 +38,14 @@ WITH_NGINX="${BPASS_LOCAL_NGINX:-1}"
 KAFKA_TIMEOUT="${BPASS_KAFKA_TIMEOUT:-90}"
 KAFKA_HEAP_OPTS="${BPASS_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 
-PG_DB=bpass PG_ROLE=bpass PG_PASSWORD=bpass
+PG_DB=bpass PG_ROLE=bpass
+KAFKA_ADMIN_USER=bpass-platform  # the platform's own Kafka user (the services, the CLI, the tests): a super user
 
 KAFKA_DIR="$VAR/kafka"
 REDIS_DIR="$VAR/redis"
 NGINX_DIR="$VAR/nginx"
 LOG_DIR="$VAR/logs"          # install logs (apt, mvn)
+SECRETS_DIR="$VAR/secrets"   # generated passwords, one file each, 0600 (directory 0700)
 
 # ---------------------------------------------------------------------------------------------------- helpers
 say()  { printf '==> %s\n' "$*"; }
@@ -101,6 +105,28 @@ check_port_free() { # check_port_free COMPONENT PORT ENV-VAR
   if port_open "$2"; then
     die "$1: port $HOST:$2 is already in use by $(port_owner "$2"). Stop that process or choose another port ($3=...)."
   fi
+}
+
+# ---------------------------------------------------------------------------------------------------- secrets
+# Every password of the local stack is generated once, on this machine, and kept in $SECRETS_DIR (0700, files
+# 0600): PostgreSQL's three roles, Redis, the platform's Kafka user. Nothing here is a default anyone could guess.
+secret() { # secret NAME: prints the password NAME, generating it on first use
+  local f="$SECRETS_DIR/$1"
+  if [[ ! -s $f ]]; then
+    (umask 077; mkdir -p "$SECRETS_DIR"; chmod 0700 "$SECRETS_DIR"
+     head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32 >"$f.tmp" && mv "$f.tmp" "$f")
+  fi
+  chmod 0600 "$f"
+  cat "$f"
+}
+ensure_secrets() {
+  local name
+  for name in postgres-bpass postgres-bpass_app postgres-bpass_platform redis "kafka-$KAFKA_ADMIN_USER"; do
+    secret "$name" >/dev/null
+  done
+  # Files an earlier version of this script (or the CLI) left readable by others.
+  local f
+  for f in "$VAR/demo-keys.json" "$VAR/api-keys.json"; do [[ ! -f $f ]] || chmod 0600 "$f"; done
 }
 
 # ---------------------------------------------------------------------------------------------------- install
@@ -321,7 +347,7 @@ start_postgres() {
       || die_log "postgres: initdb failed (as user $PG_OS_USER): see $(rel "$PG_DIR/initdb.log")" "$PG_DIR/initdb.log"
     printf "\n# Local stack settings (port, sockets, tuning)\ninclude_if_exists = 'bpass-local.conf'\n" >>"$tmp/postgresql.conf"
     rm -rf "$data"; mv "$tmp" "$data"
-    info "postgres: initialised $(rel "$data") (superuser postgres via unix socket, $PG_ROLE/$PG_PASSWORD over TCP)"
+    info "postgres: initialised $(rel "$data") (superuser postgres via unix socket; over TCP the roles log in with the passwords of $(rel "$SECRETS_DIR"))"
   fi
   pg_write_conf
   if ! as_pg "$PGBIN/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null 2>&1; then
@@ -335,13 +361,20 @@ start_postgres() {
 pg_ensure_db() {
   psql_admin -c "DO \$\$ BEGIN
       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ROLE') THEN
-        CREATE ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD';
+        CREATE ROLE $PG_ROLE LOGIN CREATEDB;
       END IF;
       ALTER ROLE $PG_ROLE NOSUPERUSER BYPASSRLS;
       END \$\$;" >/dev/null \
     || die "postgres: could not create role $PG_ROLE"
   psql_admin -f - <"$ROOT/deploy/postgres/roles.sql" >/dev/null \
     || die "postgres: could not create the roles of deploy/postgres/roles.sql"
+  # Each role's generated password, set on every 'up' (an earlier stack's roles had their names as passwords).
+  # Given on standard input, never on a command line another user could read.
+  psql_admin -f - >/dev/null <<EOF || die "postgres: could not set the roles' passwords"
+ALTER ROLE $PG_ROLE PASSWORD '$(secret postgres-bpass)';
+ALTER ROLE bpass_app PASSWORD '$(secret postgres-bpass_app)';
+ALTER ROLE bpass_platform PASSWORD '$(secret postgres-bpass_platform)';
+EOF
   if [[ $(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") != 1 ]]; then
     psql_admin -c "CREATE DATABASE $PG_DB OWNER $PG_ROLE" >/dev/null || die "postgres: could not create database $PG_DB"
   fi
@@ -357,14 +390,26 @@ stop_postgres() {
 
 # ---------------------------------------------------------------------------------------------------- redis
 redis_pid() { local p; p=$(read_pid "$REDIS_DIR/redis.pid"); pid_is "$p" redis-server && printf '%s' "$p" || true; }
-redis_ping() { [[ $(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
+# The password travels in REDISCLI_AUTH (the environment), never on redis-cli's command line.
+redis_cli() { REDISCLI_AUTH=$(secret redis) redis-cli --no-auth-warning -h "$HOST" -p "$REDIS_PORT" "$@"; }
+redis_ping() { [[ $(redis_cli ping 2>/dev/null) == PONG ]]; }
+# A Redis started by an earlier version of this script has no password: give it one, live (its configuration file is
+# written again, with requirepass, on its next start).
+redis_require_password() {
+  [[ $(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] || return 0
+  printf '%s' "$(secret redis)" | redis-cli -h "$HOST" -p "$REDIS_PORT" -x CONFIG SET requirepass >/dev/null \
+    || die "redis: could not set its password"
+  info "redis: password required from now on (it had none)"
+}
 start_redis() {
   local t0 pid; t0=$(now_us)
   mkdir -p "$REDIS_DIR"
   pid=$(redis_pid)
+  [[ -z $pid ]] || redis_require_password
   if [[ -n $pid ]] && redis_ping; then say "redis: already running on $HOST:$REDIS_PORT (pid $pid)"; return; fi
   [[ -z $pid ]] || die "redis: running (pid $pid) but not answering on $HOST:$REDIS_PORT; run 'stack.sh down' then 'up' again"
   check_port_free redis "$REDIS_PORT" BPASS_REDIS_PORT
+  (umask 077; : >"$REDIS_DIR/redis.conf")
   cat >"$REDIS_DIR/redis.conf" <<EOF
 # Written by deploy/local/stack.sh on every 'up' (edit the script, not this file).
 bind $HOST
@@ -377,7 +422,9 @@ dir "$REDIS_DIR"
 appendonly yes
 appendfsync everysec
 save 3600 1 300 100 60 10000
+requirepass $(secret redis)
 EOF
+  chmod 0600 "$REDIS_DIR/redis.conf"
   redis-server "$REDIS_DIR/redis.conf" >>"$REDIS_DIR/redis.log" 2>&1 || die_log "redis: redis-server failed to start" "$REDIS_DIR/redis.log"
   local n=150
   until redis_ping; do
@@ -407,11 +454,39 @@ kafka_jvm_args() { # the java command line before the main class, one word per l
 kafka_render_props() {
   local data="$KAFKA_DIR/data"
   sed -e "s|^controller\.quorum\.voters=.*|controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT|" \
-      -e "s|^listeners=.*|listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT|" \
-      -e "s|^advertised\.listeners=.*|advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT|" \
+      -e "s|^listeners=.*|listeners=SASL_PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT|" \
+      -e "s|^advertised\.listeners=.*|advertised.listeners=SASL_PLAINTEXT://$HOST:$KAFKA_PORT|" \
+      -e "s|^super\.users=.*|super.users=User:$KAFKA_ADMIN_USER|" \
       -e "s|^log\.dirs=.*|log.dirs=$data|" \
       "$HERE/kafka/server.properties" >"$KAFKA_PROPS.tmp"
+  local password; password=$(secret "kafka-$KAFKA_ADMIN_USER")
+  chmod 0600 "$KAFKA_PROPS.tmp"
+  cat >>"$KAFKA_PROPS.tmp" <<EOF
+
+# [written by stack.sh] the platform user's credentials: as the broker's own client (inter-broker, controller), and
+# the controller's one PLAIN user.
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_ADMIN_USER" password="$password";
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$KAFKA_ADMIN_USER" password="$password" user_$KAFKA_ADMIN_USER="$password";
+EOF
   mv "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
+}
+# The data directory was formatted for SASL with the platform user's current password (a stamp written after the
+# format holds a digest of it). A directory of an earlier PLAINTEXT stack, or one whose password was lost, is not.
+KAFKA_AUTH_STAMP="$KAFKA_DIR/data/bpass-sasl-scram.sha256"
+kafka_auth_digest() { printf 'SCRAM-SHA-512 %s %s' "$KAFKA_ADMIN_USER" "$(secret "kafka-$KAFKA_ADMIN_USER")" | sha256sum | cut -d' ' -f1; }
+kafka_auth_current() { [[ -f $KAFKA_AUTH_STAMP && $(<"$KAFKA_AUTH_STAMP") == "$(kafka_auth_digest)" ]]; }
+# Reformat such a directory: SCRAM users of KRaft live in the metadata log and the first one can only be added by
+# `storage format`. The broker is stopped first if it runs; its topics and consumer offsets are lost (local data).
+kafka_migrate_auth() {
+  [[ -f $KAFKA_DIR/data/meta.properties ]] || return 0
+  kafka_auth_current && return 0
+  if [[ -n $(kafka_pid) ]]; then
+    info "kafka: the running broker does not authenticate clients (an earlier PLAINTEXT stack): restarting it with SASL"
+    stop_kafka
+  fi
+  rm -rf "$KAFKA_DIR/data"
+  mkdir -p "$KAFKA_DIR/data"
+  info "kafka: reformatting $(rel "$KAFKA_DIR/data") for SASL/SCRAM (its earlier topics and offsets are dropped)"
 }
 KAFKA_T0=""
 KAFKA_LAUNCHED_AT=""  # when this broker was launched, as Kafka's log lines stamp their time ("%Y-%m-%d %H:%M:%S")
@@ -421,6 +496,7 @@ KAFKA_STARTING=0
 KAFKA_LAUNCH_PID=""
 kafka_launch() { # starts the broker in the background; kafka_wait waits for it
   KAFKA_T0=$(now_us)
+  kafka_migrate_auth
   local pid; pid=$(kafka_pid)
   mkdir -p "$KAFKA_DIR/logs" "$KAFKA_DIR/data"
   if [[ -n $pid ]] && port_open "$KAFKA_PORT"; then
@@ -445,10 +521,14 @@ kafka_launch() { # starts the broker in the background; kafka_wait waits for it
     done
     printf '%s' "$id" >"$id_file"
     local jvm; mapfile -t jvm < <(kafka_jvm_args)
+    # The platform user's SCRAM credential (the storage tool takes it only as an argument: visible in the process
+    # list for the few seconds the format lasts, on this machine only).
     java "${jvm[@]}" kafka.tools.StorageTool format --cluster-id="$id" -c "$KAFKA_PROPS" --ignore-formatted \
+      --add-scram "SCRAM-SHA-512=[name=$KAFKA_ADMIN_USER,password=$(secret "kafka-$KAFKA_ADMIN_USER")]" \
       </dev/null >"$KAFKA_DIR/logs/format.log" 2>&1 \
       || die_log "kafka: formatting storage failed (kafka.tools.StorageTool format)" "$KAFKA_DIR/logs/format.log"
-    info "kafka: formatted $(rel "$KAFKA_DIR/data") (cluster id $id)"
+    kafka_auth_digest >"$KAFKA_AUTH_STAMP"
+    info "kafka: formatted $(rel "$KAFKA_DIR/data") (cluster id $id; SASL/SCRAM user $KAFKA_ADMIN_USER)"
   fi
   KAFKA_LAUNCHED_AT=$(date '+%F %T')
   printf '\n==== %s stack.sh up: starting Kafka %s\n' "$(date -u +%FT%TZ)" "$(kafka_version)" >>"$KAFKA_DIR/logs/kafka.out"
@@ -590,6 +670,7 @@ preflight() {
 do_up() {
   local t0; t0=$(now_us)
   do_install
+  ensure_secrets
   preflight
   kafka_launch          # the JVM boots in the background while the others start
   start_postgres
@@ -642,10 +723,19 @@ do_status() {
 }
 
 do_env() {
+  ensure_secrets
   cat <<EOF
 export BPASS_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
-export BPASS_DATABASE_URL=postgresql://$PG_ROLE:$PG_PASSWORD@$HOST:$PG_PORT/$PG_DB
-export BPASS_REDIS_URL=redis://$HOST:$REDIS_PORT/0
+export BPASS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT
+export BPASS_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+export BPASS_KAFKA_SASL_USERNAME=$KAFKA_ADMIN_USER
+export BPASS_KAFKA_SASL_PASSWORD=$(secret "kafka-$KAFKA_ADMIN_USER")
+export BPASS_DATABASE_URL=postgresql://$PG_ROLE:$(secret postgres-bpass)@$HOST:$PG_PORT/$PG_DB
+export BPASS_APP_DATABASE_PASSWORD=$(secret postgres-bpass_app)
+export BPASS_PLATFORM_DATABASE_PASSWORD=$(secret postgres-bpass_platform)
+export BPASS_REDIS_URL=redis://:$(secret redis)@$HOST:$REDIS_PORT/0
+export BPASS_SECRETS_DIR=$SECRETS_DIR
+export BPASS_KAFKA_LIBS=$(kafka_libs)
 EOF
 }
 

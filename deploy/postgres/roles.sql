@@ -5,8 +5,10 @@
 --   bpass_platform  consumers, the outbox relay, background jobs and cross-tenant principals (handlers,
 --                   authorities, the platform operator, the public QR surface). BYPASSRLS; the services decide
 --                   what such a principal may see, row by row (custody, access tiers).
--- The passwords below are the local stack's; a deployment sets its own (ALTER ROLE ... PASSWORD) and gives the
--- services BPASS_APP_DATABASE_URL / BPASS_PLATFORM_DATABASE_URL.
+-- The passwords below are placeholders for the compose laptop set-up only. The local stack (deploy/local/stack.sh)
+-- replaces them at once with generated ones (var/local/secrets, 0600; exported as BPASS_APP_DATABASE_PASSWORD /
+-- BPASS_PLATFORM_DATABASE_PASSWORD); a deployment sets its own (ALTER ROLE ... PASSWORD) and gives the services
+-- BPASS_APP_DATABASE_URL / BPASS_PLATFORM_DATABASE_URL.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bpass_app') THEN

@@ -46,6 +46,7 @@ def build_broker(settings: Settings, service: str, tracer_provider: TracerProvid
         middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)],
         description=f"Battery passport platform: the {service} service",
         graceful_timeout=15.0,
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
         **SAFE_PRODUCER_SETTINGS,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = Field(default=None, description="This service's Kafka user (SASL).")
     kafka_sasl_password: SecretStr | None = Field(default=None, description="Its password (SASL).")
+    kafka_metadata_max_age_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        description="How often the services' Kafka clients refresh metadata: how soon a new partner's topics are "
+        "found by the pattern subscriptions (aiokafka's default, 5 minutes, would leave them unread that long).",
+    )
     database_url: str = Field(
         default="postgresql://bpass:bpass@127.0.0.1:35432/bpass",
         description="The schema owner's connection: migrations only.",
@@ -42,7 +48,25 @@ class Settings(BaseSettings):
         "security): consumers, the outbox relay, jobs, cross-tenant principals. Default: database_url as "
         "bpass_platform/bpass_platform.",
     )
-    redis_url: str = Field(default="redis://127.0.0.1:36379/0")
+    app_database_password: SecretStr | None = Field(
+        default=None,
+        description="Password of `bpass_app` when app_database_url is not given (the local stack generates it: "
+        "var/local/secrets). Unset: the role's name, the compose laptop set-up's placeholder.",
+    )
+    platform_database_password: SecretStr | None = Field(
+        default=None, description="Password of `bpass_platform` when platform_database_url is not given (as above)."
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:36379/0", description="With the password: redis://:pw@host:port/0."
+    )
+    secrets_dir: Path = Field(
+        default=REPO_ROOT / "var" / "local" / "secrets",
+        description="Where the local stack keeps generated passwords (0600), and the CLI the partners' Kafka "
+        "credentials it creates.",
+    )
+    kafka_libs: Path | None = Field(
+        default=None, description="The broker's jars (the local stack's): the CLI's Kafka admin tool runs on them."
+    )
     topic_namespace: str = Field(
         default="",
         description="Prefix of every physical topic and consumer group (isolates test runs sharing a broker).",
@@ -85,11 +109,11 @@ class Settings(BaseSettings):
 
     def app_dsn(self) -> str:
         """Where HTTP requests of a tenant's principals connect: the role that sees only that tenant's rows."""
-        return self.app_database_url or _as_role(self.database_url, APP_ROLE)
+        return self.app_database_url or _as_role(self.database_url, APP_ROLE, self.app_database_password)
 
     def platform_dsn(self) -> str:
         """Where consumers, the relay, jobs and cross-tenant principals connect."""
-        return self.platform_database_url or _as_role(self.database_url, PLATFORM_ROLE)
+        return self.platform_database_url or _as_role(self.database_url, PLATFORM_ROLE, self.platform_database_password)
 
     def kafka_client_options(self) -> dict[str, Any]:
         """Connection options of every aiokafka client (producers, consumers, admin)."""
@@ -120,10 +144,11 @@ class Settings(BaseSettings):
         return f"{self.topic_namespace}bpass-{service}"
 
 
-def _as_role(dsn: str, role: str) -> str:
-    """`dsn` with its user and password replaced by `role` (whose local password is its name)."""
+def _as_role(dsn: str, role: str, password: SecretStr | None) -> str:
+    """`dsn` with its user and password replaced by `role` and its password (unset: the role's name)."""
     parts = urlsplit(dsn)
-    netloc = f"{role}:{role}@{parts.hostname or '127.0.0.1'}"
+    secret = quote(password.get_secret_value(), safe="") if password is not None else role
+    netloc = f"{role}:{secret}@{parts.hostname or '127.0.0.1'}"
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))

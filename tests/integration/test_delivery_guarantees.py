@@ -104,8 +104,8 @@ def custody_event(passport_id: str, handler_id: str = "carrier-1") -> CustodyEve
 
 
 async def committed_offsets_reach_end(settings: Settings, group: str, topic: str) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options())
     await admin.start()
     await consumer.start()
     try:
