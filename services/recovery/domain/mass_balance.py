@@ -14,7 +14,7 @@ typically good to a few percent relative, and a passport's composition is a mode
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from contracts.errors import Violation
 from contracts.recovery import RecoveredMaterial, RecoveryFlag
@@ -51,7 +51,7 @@ def conservation_violation(
     """`mass_balance_exceeded` naming the material, the declared and the claimed mass; None when within."""
     if not exceeds(declared_kg, claimed_kg, tolerance_pct):
         return None
-    ceiling = ceiling_kg(declared_kg, tolerance_pct).quantize(Decimal("0.001"))
+    ceiling = ceiling_kg(declared_kg, tolerance_pct).quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
     return Violation(
         field=field,
         reason=REASON,

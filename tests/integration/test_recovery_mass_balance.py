@@ -1,0 +1,201 @@
+"""Conservation on the real stack: recovery credits no more of a material than the passports declared plus the
+assay tolerance (5 %).
+
+A treatment batch whose black mass assay claims 1.5 × the cobalt it should (9.240 kg where the inputs declare
+7.035 kg) is refused over HTTP (422) and on the topic (`bpass.recovery.rejected.v1`) with `mass_balance_exceeded`,
+naming the field, the material, the declared and the claimed mass; nothing of it is recorded, attributed or
+published, and the passports stay active until a batch within the tolerance is accepted. A lot recorded before the
+rule with an over-stated assay cannot credit more through refiners either, earlier reports counted.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+
+from contracts import topics
+from contracts.attributes import BatteryCategory
+from contracts.recovery import (
+    RecoveredMaterial,
+    RefinedProduct,
+    RefinedProductKind,
+    RefinerFeed,
+    RefinerReportSubmitted,
+    TreatmentBatchReported,
+)
+from services.common.auth import Role
+from services.common.settings import Settings
+from tests.conftest import new_key
+from tests.integration.recovery_support import recycler_holding, refusals
+from tests.integration.test_recovery_flow import mint, send, treatment_batch
+from tests.support import ServiceProcess, eventually, read_topic
+
+M = RecoveredMaterial
+D = Decimal
+DECLARED_COBALT = D("7.035")  # NMC passport 4.612 kg + NMC scrap 2.423 kg; the LFP battery declares none
+
+
+def over_claiming(recycler: str, batch_id: str, nmc: str, lfp_identifier: str) -> TreatmentBatchReported:
+    """The balanced batch of test_recovery_flow, its black mass assayed at 1.5 × the cobalt (1.65 % of 560 kg)."""
+    batch = treatment_batch(recycler, batch_id, nmc, lfp_identifier)
+    black_mass = batch.outputs[0]
+    assay = {**black_mass.assay_pct, M.cobalt: black_mass.assay_pct[M.cobalt] * D("1.5")}
+    outputs = [black_mass.model_copy(update={"assay_pct": assay}), *batch.outputs[1:]]
+    return batch.model_copy(update={"outputs": outputs})
+
+
+def refiner_report(refiner: str, recycler: str, lot_id: str, report_id: str, fed_kg: str, cobalt_kg: str) -> Any:
+    """Cobalt sulphate at 20 % cobalt holding exactly `cobalt_kg`, as JSON."""
+    report = RefinerReportSubmitted(
+        report_id=report_id,
+        refiner_id=refiner,
+        period_start=datetime(2026, 3, 5, tzinfo=UTC),
+        period_end=datetime(2026, 3, 31, tzinfo=UTC),
+        inputs=[RefinerFeed(recycler_id=recycler, lot_id=lot_id, mass_kg=D(fed_kg))],
+        products=[
+            RefinedProduct(
+                product_lot_id=f"CS-{report_id}",
+                product=RefinedProductKind.cobalt_sulphate,
+                mass_kg=D(cobalt_kg) * 5,
+                metal_content_pct={M.cobalt: D("20")},
+            )
+        ],
+    )
+    return json.loads(report.model_dump_json())
+
+
+async def test_a_batch_claiming_more_cobalt_than_declared_is_refused_over_http_and_kafka_and_nothing_is_credited(
+    platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], db: asyncpg.Connection
+) -> None:
+    _, oem_key = tenant
+    identity, recovery = platform["identity"], platform["recovery"]
+    base = f"{recovery.base_url}/recovery/v1"
+    tag = uuid.uuid4().hex[:8]
+    recycler, refiner = f"recycler-{tag}", f"refiner-{tag}"
+    as_recycler = {"X-API-Key": new_key(settings, Role.recycler, recycler)}
+    as_refiner = {"X-API-Key": new_key(settings, Role.refiner, refiner)}
+    async with httpx.AsyncClient(timeout=10) as http:
+        oem = {"X-API-Key": oem_key}
+        http.headers.update(oem)
+        nmc, _ = await mint(http, identity, BatteryCategory.ev)
+        lfp, lfp_identifier = await mint(http, identity, BatteryCategory.industrial)
+        del http.headers["X-API-Key"]
+        for passport_id in (nmc, lfp):
+            await eventually(
+                lambda p=passport_id: db.fetchval(  # type: ignore[misc]
+                    "SELECT 1 FROM recovery.known_passports WHERE passport_id = $1", p
+                ),
+                what="recovery to know the passport",
+            )
+        await recycler_holding(settings, platform, db, recycler, [nmc, lfp], refiner=refiner)
+
+        # HTTP: 422, the reason naming the assay's field, the material, the declared and the claimed mass.
+        over_http = over_claiming(recycler, f"TB-{tag}-H", nmc, lfp_identifier)
+        refused = await http.post(
+            f"{base}/treatment-batches", json=json.loads(over_http.model_dump_json()), headers=as_recycler
+        )
+        assert refused.status_code == 422, refused.text
+        [violation] = refused.json()["violations"]
+        assert (violation["field"], violation["reason"]) == ("outputs.0.assay_pct.cobalt", "mass_balance_exceeded")
+        assert "9.240 kg cobalt" in violation["message"]
+        assert f"declare {DECLARED_COBALT} kg" in violation["message"]
+        assert "at most 7.386 kg" in violation["message"]  # 7.035 × 1.05 = 7.38675
+
+        # Kafka: the same batch (under another id) is answered on recovery's rejected topic, for its sender.
+        over_topic = over_claiming(recycler, f"TB-{tag}-K", nmc, lfp_identifier)
+        event_id = await send(
+            settings,
+            topics.TREATMENT_BATCHES.name,
+            over_topic,
+            source=f"urn:bpass:handler:{recycler}",
+            key=over_topic.batch_id,
+        )
+
+        async def rejected() -> list[tuple[str, str]] | None:
+            return (await refusals(settings)).get(event_id)
+
+        assert await eventually(rejected, what="the refusal on the rejected topic") == [
+            ("outputs.0.assay_pct.cobalt", "mass_balance_exceeded")
+        ]
+
+        # Nothing of either is recorded or attributed; the passports are not ceased.
+        for batch_id in (over_http.batch_id, over_topic.batch_id):
+            assert (
+                await db.fetchval(
+                    "SELECT count(*) FROM recovery.treatment_batches WHERE recycler_id = $1 AND batch_id = $2",
+                    recycler,
+                    batch_id,
+                )
+                == 0
+            )
+        lines = await db.fetchval(
+            "SELECT count(*) FROM recovery.attribution_lines WHERE passport_id = ANY($1::text[])", [nmc, lfp]
+        )
+        assert lines == 0
+        statuses = await db.fetch(
+            "SELECT ceased_batch FROM recovery.known_passports WHERE passport_id = ANY($1::text[])", [nmc, lfp]
+        )
+        assert [r["ceased_batch"] for r in statuses] == [None, None]
+        view = await http.get(f"{base}/passports/{nmc}/attribution", headers=oem)
+        assert view.status_code == 200, view.text
+        assert (view.json()["status"], view.json()["lines"]) == ("active", [])
+
+        # The batch as assayed (6.160 kg cobalt, 87.6 % of the declared) is accepted; its facts are the only ones.
+        within = treatment_batch(recycler, f"TB-{tag}", nmc, lfp_identifier)
+        accepted = await http.post(
+            f"{base}/treatment-batches", json=json.loads(within.model_dump_json()), headers=as_recycler
+        )
+        assert accepted.status_code == 201, accepted.text
+
+        async def facts() -> dict[str, list[dict[str, Any]]] | None:
+            found = {
+                name: [json.loads(r.value) for r in await read_topic(settings, name) if r.key == nmc.encode()]
+                for name in (topics.RECOVERY_ATTRIBUTED.name, topics.PASSPORT_CEASED.name)
+            }
+            return found if all(found.values()) else None
+
+        published = await eventually(facts, what="the accepted batch's facts")
+        assert {f["batch_id"] for fs in published.values() for f in fs} == {within.batch_id}
+        [ceased] = published[topics.PASSPORT_CEASED.name]
+        cobalt = next(o for o in ceased["recovery_outcome"] if o["material"] == "cobalt")
+        assert D(cobalt["in_recycled_fractions_kg"]) <= D(cobalt["declared_kg"]) * D("1.05")
+
+        # A lot recorded before the rule, its assay over-stated at 3 % cobalt (16.8 kg in 560 kg): refiners still
+        # credit the batch at most 7.386 kg of cobalt, over all their reports.
+        lot_id = f"{within.batch_id}-BM"
+        await db.execute(
+            """UPDATE recovery.recycler_lots SET assay_pct = jsonb_set(assay_pct, '{cobalt}', '"3.0"')
+               WHERE recycler_id = $1 AND lot_id = $2""",
+            recycler,
+            lot_id,
+        )
+        too_much = refiner_report(refiner, recycler, lot_id, f"RR-{tag}-0", "300", "7.400")
+        refused = await http.post(f"{base}/refiner-reports", json=too_much, headers=as_refiner)
+        assert refused.status_code == 422, refused.text
+        [violation] = refused.json()["violations"]
+        assert (violation["field"], violation["reason"]) == ("inputs.0.lot_id", "mass_balance_exceeded")
+        assert "7.400 kg cobalt" in violation["message"]
+        first = refiner_report(refiner, recycler, lot_id, f"RR-{tag}-1", "300", "7.000")
+        assert (await http.post(f"{base}/refiner-reports", json=first, headers=as_refiner)).status_code == 201
+        second = refiner_report(refiner, recycler, lot_id, f"RR-{tag}-2", "260", "0.400")
+        refused = await http.post(f"{base}/refiner-reports", json=second, headers=as_refiner)
+        assert refused.status_code == 422, refused.text
+        [violation] = refused.json()["violations"]
+        assert violation["reason"] == "mass_balance_exceeded"
+        assert "7.000 kg of earlier reports included" in violation["message"]
+        last = refiner_report(refiner, recycler, lot_id, f"RR-{tag}-3", "260", "0.386")
+        assert (await http.post(f"{base}/refiner-reports", json=last, headers=as_refiner)).status_code == 201
+
+    refined = await db.fetchval(
+        """SELECT sum(a.amount_kg) FROM recovery.attribution_lines a JOIN recovery.treatment_batches b ON b.id = a.batch
+           WHERE b.recycler_id = $1 AND b.batch_id = $2 AND a.stage = 'refining' AND a.material = 'cobalt'""",
+        recycler,
+        within.batch_id,
+    )
+    assert refined == D("7.386")
