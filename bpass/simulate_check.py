@@ -110,7 +110,7 @@ def compare_as_of(
     actual = "no version" if state is None else state.get("stage")
     if expected == actual:
         return []
-    return [Disagreement(truth.identifier, passport_id, f"stage@as_of={instant.isoformat()}", expected, str(actual))]
+    return [Disagreement(truth.identifier, passport_id, f"as_of.stage@{instant.isoformat()}", expected, str(actual))]
 
 
 def sample_of(truths: Mapping[str, Truth], size: int, rng: random.Random) -> list[str]:

@@ -70,7 +70,7 @@ def test_as_of_reads_compare_the_stage_at_that_instant() -> None:
     assert compare_as_of(t, PID, inside_collected, {"stage": "collected"}) == []
     wrong = compare_as_of(t, PID, inside_collected, {"stage": "recycled"})
     assert [(d.expected, d.actual) for d in wrong] == [("collected", "recycled")]
-    assert wrong[0].field.startswith("stage@as_of=2025-03-06")
+    assert wrong[0].field.startswith("as_of.stage@2025-03-06")
     nothing = compare_as_of(t, PID, AT + timedelta(hours=12), None)
     assert [(d.expected, d.actual) for d in nothing] == [("manufactured", "no version")]
 
@@ -82,11 +82,11 @@ def test_the_summary_counts_batteries_not_fields() -> None:
     bad.disagreements = [
         Disagreement("B1", "p1", "stage", "recycled", "in_treatment"),
         Disagreement("B1", "p1", "status_history", "[a]", "[b]"),
-        Disagreement("B2", "p2", "stage@as_of=2025-01-01T00:00:00+00:00", "collected", "in_service"),
+        Disagreement("B2", "p2", "as_of.stage@2025-01-01T00:00:00+00:00", "collected", "in_service"),
     ]
     lines = bad.summary()
     assert lines[0] == "60 batteries checked, 150 as_of reads: 58 agree, 2 disagree"
-    assert lines[1] == "disagreements by field: stage 2, status_history 1"
+    assert lines[1] == "disagreements by field: stage 1, status_history 1, as_of.stage 1"
     assert len(lines) == 5
 
 
