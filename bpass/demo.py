@@ -73,7 +73,7 @@ async def run_demo(settings: Settings, base_url: str = "http://127.0.0.1:8080") 
         _step(
             f"the platform operator registers and verifies carrier {CARRIER_ID} (POST {base_url}/custody/v1/handlers)"
         )
-        await _register_carrier(http, keys["operator"]["key"])
+        await _register_carrier(http, keys["operator"]["key"], keys["oem"]["tenant"])
 
         _step(f"a carrier publishes a custody event on Kafka topic {topics.CUSTODY_EVENTS.name}")
         event = CustodyEventReported(
@@ -111,11 +111,22 @@ Where to look
     )
 
 
-async def _register_carrier(http: httpx.AsyncClient, operator_key: str) -> None:
-    """Only verified handlers may report custody steps; a second run finds the carrier already verified (409)."""
+async def _register_carrier(http: httpx.AsyncClient, operator_key: str, tenant: str) -> None:
+    """Only verified handlers may report custody steps, and only a battery's holder ships it: the carrier is the
+    OEM's delegate (registry identifier `oem_delegate`), so it holds the OEM's new batteries. A second run finds
+    it registered (409): it is amended to act for this tenant too."""
     headers = {"X-API-Key": operator_key}
-    body = {"handler_id": CARRIER_ID, "name": "Demo Carrier Ltd", "roles": ["carrier"]}
-    registered = await http.post("/custody/v1/handlers", json=body, headers=headers)
+    delegation = {"scheme": "oem_delegate", "value": tenant}
+    details: dict[str, Any] = {"name": "Demo Carrier Ltd", "roles": ["carrier"], "identifiers": [delegation]}
+    registered = await http.post("/custody/v1/handlers", json={"handler_id": CARRIER_ID, **details}, headers=headers)
+    if registered.status_code == 409:
+        current = await http.get(f"/custody/v1/handlers/{CARRIER_ID}", headers=headers)
+        known = current.json().get("identifiers", []) if current.status_code == 200 else []
+        if (tenant, "oem_delegate") not in {(i.get("value"), i.get("scheme")) for i in known}:
+            details["identifiers"] = [*known, delegation]
+            amended = await http.put(f"/custody/v1/handlers/{CARRIER_ID}", json=details, headers=headers)
+            if amended.status_code != 200:
+                raise SystemExit(f"amending the demo carrier failed ({amended.status_code}): {amended.text}")
     verified = await http.post(f"/custody/v1/handlers/{CARRIER_ID}/verify", headers=headers)
     for response in (registered, verified):
         if response.status_code not in (200, 201, 409):
