@@ -462,8 +462,11 @@ async def main() -> None:
             await wait_ready(f"http://127.0.0.1:{port}", process, log)
         base_url = f"http://127.0.0.1:{processes[0][1]}"
         async with httpx.AsyncClient(base_url=base_url, timeout=10, headers={"X-API-Key": operator}) as http:
+            # The OEM's delegate (write authority: it holds the OEM's batteries before their first custody step).
+            delegate = [{"scheme": "oem_delegate", "value": TENANT}]
             registered = await http.post(
-                "/custody/v1/handlers", json={"handler_id": HANDLER, "name": "Bench Carrier", "roles": ["carrier"]}
+                "/custody/v1/handlers",
+                json={"handler_id": HANDLER, "name": "Bench Carrier", "roles": ["carrier"], "identifiers": delegate},
             )
             verified = await http.post(f"/custody/v1/handlers/{HANDLER}/verify")
             if registered.status_code != 201 or verified.status_code != 200:
