@@ -15,7 +15,9 @@ import orjson
 import uuid_utils
 
 from contracts.attributes import AccessTier
+from contracts.errors import ValidationFailed, Violation
 from services.reporting import store
+from services.reporting.api.queries import export_filter_problems
 from services.reporting.domain import query
 from services.reporting.domain.query import Filters
 from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state_for_tier
@@ -51,6 +53,9 @@ MEDIA = {
 
 def filters_from_request(tenant: str, request: dict[str, Any]) -> Filters:
     raw = request.get("filters") or {}
+    refused = export_filter_problems(raw)
+    if refused:  # checked when the job was asked for; a job queued before that check fails rather than widens
+        raise ValidationFailed([Violation(field=p.field, reason=p.reason, message=p.message) for p in refused])
     placed_from = raw.get("placed_from")
     placed_to = raw.get("placed_to")
     return Filters(

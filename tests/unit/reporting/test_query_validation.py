@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.attributes import BatteryCategory
+from contracts.errors import ValidationFailed
 from contracts.passport_data import BatteryKind
 from services.common.runtime import Runtime
 from services.reporting.api.queries import (
@@ -29,6 +30,7 @@ from services.reporting.api.queries import (
 )
 from services.reporting.app import build_spec
 from services.reporting.domain.readmodel import STAGES, STATUSES
+from services.reporting.exports.jobs import filters_from_request
 
 
 class Colour(StrEnum):
@@ -196,3 +198,11 @@ def test_export_filters_search_accepts_pass() -> None:
         )
         == []
     )
+
+
+def test_an_export_job_with_refused_filters_fails_rather_than_widens() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        filters_from_request("acme", {"format": "csv", "filters": {"colour": "red", "stage": "in_service"}})
+    assert [(v.field, v.reason) for v in refused.value.violations] == [("filters.colour", "unknown_filter")]
+    filters = filters_from_request("acme", {"format": "csv", "filters": {"stage": "in_service", "ext.colour": "red"}})
+    assert (filters.equals, filters.extensions) == ({"stage": "in_service"}, {"colour": "red"})
