@@ -177,16 +177,34 @@ def end_of_life(
     }
 
 
+# Recovery credits a passport at most its declared content plus this assay tolerance (recovery's default
+# `BPASS_RECOVERY_ASSAY_TOLERANCE_PCT`, services/recovery/domain/mass_balance.py), to the 0.001 kg of its share-out: a
+# yield above it comes from attributions recorded before that rule (or a gram of rounding), shown capped and flagged.
+RECOVERY_ASSAY_TOLERANCE_PCT = Decimal(5)
+
+
 def recovery_yields(
     tenant: str,
     totals: list[tuple[str, str, int, Decimal, Decimal]],
     generated_at: datetime,
     filters: Mapping[str, Any] | None = None,
+    *,
+    tolerance_pct: Decimal = RECOVERY_ASSAY_TOLERANCE_PCT,
 ) -> dict[str, Any]:
-    """`totals`: (chemistry, material, passports, contained kg, recovered kg)."""
+    """`totals`: (chemistry, material, passports, contained kg, recovered kg).
+
+    A row's recovered mass counts at most contained × (1 + `tolerance_pct` %), so no yield shown passes
+    100 % + the tolerance; a row capped so (legacy data) says `capped` and keeps what was reported in
+    `recovered_kg_reported`.
+    """
     rows = []
     by_material: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for chemistry, material, passports, contained, recovered in sorted(totals):
+    capped_rows = 0
+    for chemistry, material, passports, contained, reported in sorted(totals):
+        ceiling = max(contained, Decimal(0)) * (1 + tolerance_pct / 100)
+        recovered = min(reported, ceiling)
+        capped = reported > ceiling
+        capped_rows += capped
         rows.append(
             {
                 "chemistry": _label(chemistry),
@@ -194,15 +212,19 @@ def recovery_yields(
                 "passports": passports,
                 "contained_kg": str(round(contained, 3)),
                 "recovered_kg": str(round(recovered, 3)),
-                "yield_pct": str(round(recovered * 100 / contained, 1)) if contained else None,
+                "yield_pct": str(_yield_pct(recovered, contained)) if contained > 0 else None,
+                "capped": capped,
+                "recovered_kg_reported": str(round(reported, 3)),
             }
         )
         by_material[material][0] += contained
         by_material[material][1] += recovered
-    yields = [(m, float(round(r * 100 / c, 1)) if c else 0.0) for m, (c, r) in sorted(by_material.items())]
+    yields = [(m, float(_yield_pct(r, c)) if c > 0 else 0.0) for m, (c, r) in sorted(by_material.items())]
     return {
         **_header("recovery-yields", tenant, generated_at, filters or {}),
         "recovered_kg_total": str(round(sum((r for _, (_, r) in by_material.items()), Decimal(0)), 3)),
+        "tolerance_pct": str(tolerance_pct),
+        "capped_rows": capped_rows,
         "rows": rows,
         "charts": [
             _chart("Recovery yield by material", yields, unit="%"),
@@ -213,6 +235,10 @@ def recovery_yields(
             ),
         ],
     }
+
+
+def _yield_pct(recovered: Decimal, contained: Decimal) -> Decimal:
+    return round(recovered * 100 / contained, 1)
 
 
 SHORT_RC = {
