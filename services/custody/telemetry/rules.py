@@ -6,12 +6,13 @@ from datetime import datetime, timedelta
 
 from contracts.errors import Violation
 from contracts.telemetry import METRIC_RANGES, TelemetryReported
+from services.custody.domain.event_time import EARLIEST, event_time_violations
 
 CLOCK_SKEW = timedelta(minutes=5)
 
 
 def check_readings(message: TelemetryReported, now: datetime) -> list[Violation]:
-    """Every reading within its metric's physical range and not measured in the future."""
+    """Every reading within its metric's physical range, not measured in the future nor before 2000."""
     violations = []
     for index, reading in enumerate(message.readings):
         low, high = METRIC_RANGES[reading.metric]
@@ -31,4 +32,6 @@ def check_readings(message: TelemetryReported, now: datetime) -> list[Violation]
                     message=f"measured_at {reading.measured_at.isoformat()} is in the future; check the BMS clock.",
                 )
             )
+        elif reading.measured_at < EARLIEST:  # the event-time window of every custody input
+            violations += event_time_violations(reading.measured_at, now, f"readings.{index}.measured_at")
     return violations

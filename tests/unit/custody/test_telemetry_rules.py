@@ -44,6 +44,15 @@ def test_reading_from_the_future_is_refused() -> None:
     assert [(v.field, v.reason) for v in violations] == [("readings.0.measured_at", "measured_in_future")]
 
 
+def test_reading_before_2000_is_refused_not_stored_as_minus_infinity() -> None:
+    readings = [
+        Reading(metric=TelemetryMetric.full_cycles, value=Decimal(3), measured_at=datetime(1, 1, 1, tzinfo=UTC)),
+        Reading(metric=TelemetryMetric.full_cycles, value=Decimal(3), measured_at=datetime(2000, 1, 1, tzinfo=UTC)),
+    ]
+    violations = check_readings(message(*readings), NOW)
+    assert [(v.field, v.reason) for v in violations] == [("readings.0.measured_at", "occurred_at_out_of_range")]
+
+
 def test_non_finite_values_never_reach_the_rules() -> None:
     with pytest.raises(ValueError, match="finite"):
         Reading(metric=TelemetryMetric.temperature_c, value=Decimal("NaN"), measured_at=NOW)
