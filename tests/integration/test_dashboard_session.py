@@ -14,7 +14,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from services.common.auth import Role, list_keys, revoke_key
+from services.common.runtime import Runtime
 from services.common.settings import Settings
+from services.reporting.app import build_spec
 from services.reporting.dashboard.session import COOKIE, KEY_PREFIX, TTL_S
 from tests.conftest import new_key
 from tests.support import ServiceProcess
@@ -116,3 +118,20 @@ async def test_forged_closed_and_revoked_sessions_are_refused(
         assert wrong.status_code == 303
         assert wrong.headers["location"] == "/dashboard/login?error=1"
         assert not [c for c in wrong.headers.get_list("set-cookie") if c.startswith(f"{COOKIE}=")]
+
+
+async def test_without_redis_signing_in_is_a_503_not_a_cookie_holding_the_key(settings: Settings) -> None:
+    runtime = Runtime(build_spec(settings), settings)
+    runtime._redis = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)  # nothing listens
+    key = new_key(settings, Role.oem_admin, f"oem-{uuid.uuid4().hex[:10]}")
+    transport = httpx.ASGITransport(app=runtime.http_app())
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://reporting") as http:
+            refused = await sign_in(http, key)
+            assert refused.status_code == 503
+            assert refused.json()["detail"]["reason"] == "sessions_unavailable"
+            assert not refused.headers.get_list("set-cookie")
+            page = await http.get("/dashboard", headers=as_session(secrets.token_urlsafe(32)))
+            assert page.status_code == 503
+    finally:
+        await runtime._redis.aclose()

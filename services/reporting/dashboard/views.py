@@ -63,6 +63,14 @@ def _sessions(request: Request) -> DashboardSessions:
     return DashboardSessions(runtime_of(request).redis)
 
 
+def _sessions_unavailable() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        {"reason": "sessions_unavailable", "message": "Sessions cannot be reached just now; try again."},
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _principal(request: Request) -> Principal:
     keyring: Keyring = request.app.state.keyring
     key = request.headers.get("x-api-key")
@@ -70,10 +78,7 @@ async def _principal(request: Request) -> Principal:
         try:
             key = await _sessions(request).api_key(request.cookies.get(COOKIE))
         except aioredis.RedisError:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                {"reason": "sessions_unavailable", "message": "Sessions cannot be read just now; try again."},
-            ) from None
+            raise _sessions_unavailable() from None
     principal = keyring.authenticate(key) if key else None
     if principal is None:  # no session, or a forged, expired or closed one, or its key since revoked
         raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/dashboard/login"})
@@ -148,15 +153,22 @@ async def login(request: Request) -> Response:
     if principal is None or principal.role not in ALLOWED:
         return RedirectResponse("/dashboard/login?error=1", status.HTTP_303_SEE_OTHER)
     sessions = _sessions(request)
-    await sessions.close(request.cookies.get(COOKIE))  # a new id at every sign-in (no session fixation)
+    try:
+        await sessions.close(request.cookies.get(COOKIE))  # a new id at every sign-in (no session fixation)
+        session_id = await sessions.open(api_key.strip())
+    except aioredis.RedisError:
+        raise _sessions_unavailable() from None
     response = RedirectResponse("/dashboard", status.HTTP_303_SEE_OTHER)
-    set_session_cookie(response, request, await sessions.open(api_key.strip()))
+    set_session_cookie(response, request, session_id)
     return response
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
 async def logout(request: Request) -> Response:
-    await _sessions(request).close(request.cookies.get(COOKIE))
+    try:
+        await _sessions(request).close(request.cookies.get(COOKIE))
+    except aioredis.RedisError:
+        raise _sessions_unavailable() from None
     response = RedirectResponse("/dashboard/login", status.HTTP_303_SEE_OTHER)
     clear_session_cookie(response, request)
     return response
