@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +22,10 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(contracts_app, name="contracts")
 dlq_app = typer.Typer(help="Dead letters: messages a service gave up on after its bounded tries.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+kafka_user_app = typer.Typer(
+    help="Partners' Kafka users: SCRAM credentials and the ACLs of their own topics.", no_args_is_help=True
+)
+app.add_typer(kafka_user_app, name="kafka-user")
 SERVICES = ("identity", "custody", "recovery", "reporting")
 
 DEMO_TENANT = "demo-oem"
@@ -74,6 +79,7 @@ def keys_demo(
     settings = Settings()
     path = demo_keys_path(settings)
     if path.exists() and settings.api_keys_file.exists():
+        path.chmod(0o600)  # the operator's key is in it: an earlier version left it readable by anyone
         if not quiet:
             typer.echo(path.read_text())
         return
@@ -85,8 +91,34 @@ def keys_demo(
     ):
         _, key = add_key(settings.api_keys_file, tenant=tenant, role=role, key_id=f"demo-{name}", created_by="cli")
         demo[name] = {"key": key, "role": role.value, "tenant": tenant}
-    path.write_text(json.dumps(demo, indent=2), encoding="utf-8")
+    # The keys in clear (the operator's included): readable by this user only.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(json.dumps(demo, indent=2))
+    path.chmod(0o600)
     typer.echo(f"==> demo API keys written to {path}")
+
+
+@kafka_user_app.command("add")
+def kafka_user_add(
+    partner: Annotated[str, typer.Argument(help="The partner's tenant name or handler id.")],
+    namespace: Annotated[str | None, typer.Option(help="Topic namespace (default: BPASS_TOPIC_NAMESPACE).")] = None,
+) -> None:
+    """Create a partner's Kafka user (or give it a new password), its topics and ACLs; its client settings are
+    written 0600 under the secrets directory."""
+    from bpass.kafka_users import add_partner
+
+    credentials = asyncio.run(add_partner(Settings(), partner, namespace=namespace))
+    typer.echo(f"==> Kafka user {credentials.user}: client settings in {credentials.properties_file} (0600)")
+
+
+@kafka_user_app.command("remove")
+def kafka_user_remove(partner: Annotated[str, typer.Argument(help="The partner's tenant name or handler id.")]) -> None:
+    """Delete a partner's Kafka user and its ACLs (its topics and what they hold stay)."""
+    from bpass.kafka_users import remove_partners
+
+    remove_partners(Settings(), [partner])
+    typer.echo(f"==> Kafka user partner-{partner} removed")
 
 
 @contracts_app.command("write")

@@ -338,13 +338,14 @@ def _progress() -> Progress:
 # market and putting into service.
 DELEGATES = frozenset({CARRIER, DEALER})
 DELEGATE_SCHEME = "oem_delegate"
+MAX_DELEGATIONS = 20  # a registration holds at most 50 identifiers; each OEM that ran the simulator adds one
 
 
 def handler_registration(
     handler_id: str, name: str, roles: list[str], delegate_of: Iterable[str] = ()
 ) -> dict[str, Any]:
     identifiers = [{"scheme": "simulation", "value": handler_id}]
-    identifiers += [{"scheme": DELEGATE_SCHEME, "value": tenant} for tenant in sorted(set(delegate_of))]
+    identifiers += [{"scheme": DELEGATE_SCHEME, "value": tenant} for tenant in dict.fromkeys(delegate_of)]
     return {
         "handler_id": handler_id,
         "name": name,
@@ -562,9 +563,10 @@ class Simulator:
             r = await self.http.post(self.url("custody", "/custody/v1/handlers"), json=registration, headers=headers)
             if r.status_code == 409 and r.json().get("reason") == "handler_exists":
                 existing = r.json().get("handler") or {}
-                if delegate_of:  # keep the tenants it already acts for (earlier runs of other OEMs)
-                    delegate_of += [i.get("value") for i in existing.get("identifiers") or []
-                                    if i.get("scheme") == DELEGATE_SCHEME]  # fmt: skip
+                if delegate_of:  # keep the latest tenants it acted for (earlier runs of other OEMs), this one last
+                    before = [i.get("value") for i in existing.get("identifiers") or []
+                              if i.get("scheme") == DELEGATE_SCHEME and i.get("value") != tenant]  # fmt: skip
+                    delegate_of = [*before, tenant][-MAX_DELEGATIONS:]
                     registration = handler_registration(handler_id, name, roles, delegate_of)
                 details = {k: v for k, v in registration.items() if k != "handler_id"}
                 if _norm(existing) != _norm(details):

@@ -5,6 +5,7 @@ https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/bindings/kafka-proto
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
@@ -17,6 +18,35 @@ CONTENT_TYPE = "application/json"
 TYPE_PREFIX = "eu.battery-passport."
 
 RawHeaders = Iterable[tuple[str, bytes]]
+
+# Sources that name a partner principal, `urn:bpass:tenant:<tenant>[:<system>]` and `urn:bpass:handler:<handler id>`,
+# and the form of that name (a tenant's or handler's id: also the name of its Kafka topics and user).
+PRINCIPAL_KINDS = ("tenant", "handler")
+PRINCIPAL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+def source_principal(source: str) -> tuple[str, str] | None:
+    """(`tenant`|`handler`, name) of a source naming a partner principal (the name as written, valid or not)."""
+    parts = source.split(":")
+    if len(parts) >= 3 and parts[0] == "urn" and parts[1] == "bpass" and parts[2] in PRINCIPAL_KINDS:
+        return parts[2], parts[3] if len(parts) > 3 else ""
+    return None
+
+
+def source_violations(source: str) -> list[Violation]:
+    """A source naming a tenant or handler must name a valid one: checked once, here, for every service."""
+    principal = source_principal(source)
+    if principal is None or PRINCIPAL_NAME.match(principal[1]):
+        return []
+    kind, name = principal
+    return [
+        Violation(
+            field="headers.ce_source",
+            reason="invalid_source",
+            message=f"ce_source names {kind} {name[:80]!r}, which is not a valid {kind} name "
+            "(a-z, 0-9 and '-', 2..63 characters, starting with a letter or digit).",
+        )
+    ]
 
 
 class Envelope(BaseModel):
@@ -89,6 +119,8 @@ def envelope_from_header_map(h: Mapping[str, str]) -> Envelope | list[Violation]
                     message=f"Header {required} is required (CloudEvents 1.0, Kafka binary mode).",
                 )
             )
+    if h.get("ce_source"):
+        violations.extend(source_violations(h["ce_source"]))
     if h.get("ce_specversion") and h["ce_specversion"] != SPEC_VERSION:
         violations.append(
             Violation(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -248,6 +249,47 @@ def tenant_passport_state(tenant: str) -> str:
     if not TENANT_NAME.match(tenant):
         raise ValueError(f"tenant {tenant!r} is not a valid tenant name (a-z, 0-9, '-', 2..63 chars)")
     return TENANT_PASSPORT_STATE.format(tenant=tenant)
+
+
+# Per-partner topics (docs/security/kafka.md). A partner (an OEM tenant, or a handler: carrier, collector, recycler,
+# refiner, repairer) publishes only to topics under `bpass.partner.<partner>.` (a prefixed WRITE ACL for its Kafka
+# user), so the broker tells the services who sent a message: the services refuse one whose ce_source names another
+# principal (`source_not_principal`). Each inbound topic has a partner form, `bpass.partner.<partner>.<domain>.<name>
+# .v<N>`, and every refusal of a partner's message goes to its own `bpass.partner.<partner>.rejected.v1`, which only it
+# may read (and, by a DENY ACL, not write).
+PARTNER_PREFIX = "bpass.partner."
+PARTNER_TOPIC = re.compile(r"^bpass\.partner\.(?P<partner>[a-z0-9][a-z0-9-]{1,62})\.(?P<rest>[a-z0-9.-]+)$")
+PARTNER_REJECTED = "rejected.v1"
+
+
+def _partner_name(partner: str) -> str:
+    if not TENANT_NAME.match(partner):
+        raise ValueError(f"partner {partner!r} is not a valid tenant or handler id (a-z, 0-9, '-', 2..63 chars)")
+    return partner
+
+
+def partner_topic(partner: str, topic: Topic) -> str:
+    """The partner's own form of an inbound topic: `bpass.partner.<partner>.<domain>.<name>.v<N>`."""
+    if topic.kind is not TopicKind.inbound:
+        raise ValueError(f"{topic.name} is not an inbound topic")
+    return f"{PARTNER_PREFIX}{_partner_name(partner)}.{topic.name.removeprefix('bpass.')}"
+
+
+def partner_rejected_topic(partner: str) -> str:
+    """Where the refusals of the partner's messages go, whichever service refused them."""
+    return f"{PARTNER_PREFIX}{_partner_name(partner)}.{PARTNER_REJECTED}"
+
+
+def partner_topic_pattern(namespace: str, inbound: Sequence[Topic]) -> str:
+    """A regular expression of every partner's form of the `inbound` topics (namespaced): a pattern subscription."""
+    forms = "|".join(re.escape(topic.name.removeprefix("bpass.")) for topic in inbound)
+    return f"^{re.escape(namespace + PARTNER_PREFIX)}[a-z0-9][a-z0-9-]{{1,62}}\\.(?:{forms})$"
+
+
+def partner_of(name: str) -> str | None:
+    """The partner a topic (without its namespace) belongs to, or None for a platform topic."""
+    match = PARTNER_TOPIC.match(name)
+    return match.group("partner") if match else None
 
 
 def dead_letter_topic(service: str) -> str:

@@ -44,11 +44,11 @@ from prometheus_client import Histogram
 from pydantic import ValidationError
 
 from contracts.base import Message
-from contracts.envelope import Envelope, envelope_from_header_map, header_map
+from contracts.envelope import Envelope, envelope_from_header_map, header_map, source_principal
 from contracts.errors import ValidationFailed, Violation
 from contracts.rejections import MessageRejected
-from contracts.topics import Topic, dead_letter_topic
-from services.common import jsonpolicy, metrics
+from contracts.topics import Topic, dead_letter_topic, partner_of, partner_rejected_topic
+from services.common import metrics
 from services.common.db import DbConnection
 from services.common.messaging import spans_dropped
 from services.common.outbox import Outbox, OutboxRow, build_row, new_event_id
@@ -138,6 +138,11 @@ class UnitOfWork:
             if token is not None:
                 otel_context.detach(token)
 
+    def rejection_topic(self, topic: str) -> str:
+        """Where the refusal of a message read from `topic` (namespaced) goes: a partner's own rejected topic for a
+        message of a partner topic (no other partner sees it), else the service's."""
+        return rejection_topic_of(self.settings, topic, self.rejected_topic)
+
     def reject(self, item: Inbound[Any], violations: list[Violation]) -> None:
         """Refuse an item for a domain reason: nothing of it is applied, the publisher is told why."""
         self.outcomes[item.dedup_key] = "rejected"
@@ -172,12 +177,40 @@ def rejection_row(
     )
     key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else None
     return build_row(
-        uow.rejected_topic,
+        uow.rejection_topic(record.topic),
         message,
         source=uow.outbox.source,
         key=key,
         subject=envelope.subject if envelope else None,
     )
+
+
+def partner_of_topic(settings: Settings, topic: str) -> str | None:
+    """The partner whose topic `topic` (namespaced) is, or None for a platform topic."""
+    if not topic.startswith(settings.topic_namespace):
+        return None
+    return partner_of(topic[len(settings.topic_namespace) :])
+
+
+def rejection_topic_of(settings: Settings, topic: str, default: str) -> str:
+    partner = partner_of_topic(settings, topic)
+    return settings.topic(partner_rejected_topic(partner)) if partner is not None else default
+
+
+def principal_violations(partner: str, envelope: Envelope) -> list[Violation]:
+    """A message on a partner's topic was published by that partner (the broker's ACLs let no one else write
+    there): its source must name that partner, as a tenant or a handler, or it is refused, never applied."""
+    principal = source_principal(envelope.source)
+    if principal is not None and principal[1] == partner:
+        return []
+    return [
+        Violation(
+            field="headers.ce_source",
+            reason="source_not_principal",
+            message=f"This topic is partner {partner}'s: its messages must come from urn:bpass:tenant:{partner} or "
+            f"urn:bpass:handler:{partner}, not {envelope.source[:200]!r}.",
+        )
+    ]
 
 
 @dataclass(slots=True)
@@ -247,9 +280,6 @@ def parse_record(record: ConsumerRecord[Any, Any], payload_type: type[P]) -> Par
             message=f"Topic {record.topic} carries {payload_type.event_type}, not {envelope.type}.",
         )
         return Parsed(record, envelope.dedup_key, envelope, None, [violation], headers)
-    refused = jsonpolicy.violations(record.value or b"")  # the one JSON policy (HTTP's too) before decoding
-    if refused:
-        return Parsed(record, envelope.dedup_key, envelope, None, refused, headers)
     try:
         payload = payload_type.model_validate_json(record.value or b"")
     except ValidationError as exc:
@@ -411,14 +441,42 @@ class Consumer:
         self.name = ",".join(topic.name for topic, _ in routes)  # what the batch metrics and logs call it
         self.rejected_topic = settings.topic(rejected_topic)
         self.source = f"urn:bpass:service:{service}"
+        # A partner's form of a routed inbound topic (`bpass.partner.<partner>.<domain>.<name>.v<N>`, read by a pattern
+        # subscription): its physical name -> the route, filled as records of such topics arrive.
+        self._by_name = {topic.name: route for route in routes for topic in (route[0],)}
+        self._partner_routes: dict[str, tuple[Topic, BatchHandler[Any]]] = {}
+
+    def route_of(self, name: str) -> tuple[Topic, BatchHandler[Any]]:
+        route = self.routes.get(name) or self._partner_routes.get(name)
+        if route is None:
+            partner = partner_of_topic(self.settings, name)
+            if partner is None:
+                raise KeyError(name)
+            logical = "bpass." + name[len(self.settings.topic(f"bpass.partner.{partner}.")) :]
+            route = self._partner_routes[name] = self._by_name[logical]
+        return route
 
     def topic_of(self, record: ConsumerRecord[Any, Any]) -> Topic:
-        return self.routes[record.topic][0]
+        return self.route_of(record.topic)[0]
+
+    def parse(self, record: ConsumerRecord[Any, Any]) -> Parsed[Any]:
+        """`parse_record`, and for a partner's topic the binding of the message's source to that partner."""
+        parsed = parse_record(record, self.topic_of(record).payload)
+        if parsed.envelope is not None and record.topic not in self.routes:
+            partner = partner_of_topic(self.settings, record.topic)
+            if partner is not None:
+                refused = principal_violations(partner, parsed.envelope)
+                if refused:
+                    parsed.payload = None
+                    parsed.violations = refused + parsed.violations
+                    # Not under the source it claims: its id must not stand in for that principal's own message.
+                    parsed.dedup_key = f"kafka:{record.topic}:{record.partition}:{record.offset}"
+        return parsed
 
     async def consume(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         started = time.perf_counter()
         with collector_pause:
-            parsed = [parse_record(record, self.topic_of(record).payload) for record in records]
+            parsed = [self.parse(record) for record in records]
             try:
                 await self._apply(parsed)
             except INFRASTRUCTURE_ERRORS:
@@ -436,7 +494,7 @@ class Consumer:
         for record in records:
             ages.setdefault(record.topic, []).append(max(0.0, (now_ms - record.timestamp) / 1000))
         for name, amounts in ages.items():
-            observe_each(metrics.EVENT_AGE_SECONDS.labels(self.service, self.routes[name][0].name), amounts)
+            observe_each(metrics.EVENT_AGE_SECONDS.labels(self.service, self.route_of(name)[0].name), amounts)
         if self.settings.fault_inject == "crash_after_db_commit":
             log.error("fault injection: crashing after the database commit, before the offset commit")
             os._exit(97)
@@ -559,7 +617,7 @@ class Consumer:
             await conn.executemany("UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", changed)
         outcomes = Counter((item.record.topic, uow.outcomes.get(item.dedup_key, "applied")) for item in accepted)
         for (name, outcome), count in outcomes.items():
-            metrics.MESSAGES_IN.labels(self.service, self.routes[name][0].name, outcome).inc(count)
+            metrics.MESSAGES_IN.labels(self.service, self.route_of(name)[0].name, outcome).inc(count)
         await outbox.flush(conn)
         for step in uow.before_commit:
             await step()
@@ -567,12 +625,12 @@ class Consumer:
     async def _handle(self, uow: UnitOfWork, accepted: list[Inbound[Any]]) -> None:
         """Each topic's items to its handler, topics in the order of `routes`; then what handlers deferred to the
         end of the batch (`UnitOfWork.batch`)."""
-        by_topic: dict[str, list[Inbound[Any]]] = {}
+        by_topic: dict[str, list[Inbound[Any]]] = {}  # by the topic's registry name: a partner's form joins it
         for item in accepted:
-            by_topic.setdefault(item.record.topic, []).append(item)
-        for name, (_, handler) in self.routes.items():
-            if name in by_topic:
-                await handler(uow, by_topic[name])
+            by_topic.setdefault(self.topic_of(item.record).name, []).append(item)
+        for topic, handler in self.routes.values():
+            if topic.name in by_topic:
+                await handler(uow, by_topic[topic.name])
         for step in uow.before_flush:
             await step()
 

@@ -36,7 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from contracts.errors import ValidationFailed, Violation
-from contracts.topics import Topic, dead_letter_topic
+from contracts.topics import Topic, TopicKind, dead_letter_topic, partner_topic_pattern
 from services.common import metrics
 from services.common.auth import Keyring
 from services.common.consumer import BatchHandler, Consumer
@@ -49,7 +49,6 @@ from services.common.db import (
     pending_migrations,
     set_scope,
 )
-from services.common.jsonpolicy import JsonPolicyMiddleware
 from services.common.messaging import build_broker, build_producer, ensure_topics
 from services.common.outbox import Outbox
 from services.common.relay import OutboxRelay
@@ -169,22 +168,32 @@ class Runtime:
         options: dict[str, Any] = {}
         if len(subscriptions) > 1:  # partition i of every topic to one member: a key's facts meet in one process
             options["partition_assignment_strategy"] = (RangePartitionAssignor,)
-        broker.subscriber(
-            *(self.settings.topic(s.topic.name) for s in subscriptions),
-            group_id=self.settings.group_id(self.name),
-            batch=True,
-            max_records=self.spec.consumer_max_records or self.settings.consumer_max_records,
-            batch_timeout_ms=50,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            session_timeout_ms=6_000,
-            heartbeat_interval_ms=1_000,
-            decoder=keep_raw,
-            parser=tolerant_parse,
-            title=",".join(s.topic.name for s in subscriptions),
-            description=" ".join(s.description for s in subscriptions),
-            **options,
-        )(on_messages)
+        # Every partner's own form of the inbound topics (`bpass.partner.<partner>.…`, contracts/topics.py), read by a
+        # second consumer of the same group through a pattern, and applied by the same Consumer, which binds each
+        # message's source to the partner named by its topic. Not in the AsyncAPI document (a broker only described).
+        inbound = [s.topic for s in subscriptions if s.topic.kind is TopicKind.inbound]
+        sources: list[dict[str, Any]] = [{"topics": [self.settings.topic(s.topic.name) for s in subscriptions]}]
+        if inbound and broker is self.broker:
+            sources.append({"pattern": partner_topic_pattern(self.settings.topic_namespace, inbound)})
+        for source in sources:
+            broker.subscriber(
+                *source.get("topics", ()),
+                pattern=source.get("pattern"),
+                group_id=self.settings.group_id(self.name),
+                batch=True,
+                max_records=self.spec.consumer_max_records or self.settings.consumer_max_records,
+                batch_timeout_ms=50,
+                auto_offset_reset="earliest",
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                session_timeout_ms=6_000,
+                heartbeat_interval_ms=1_000,
+                decoder=keep_raw,
+                parser=tolerant_parse,
+                title=",".join(s.topic.name for s in subscriptions)
+                + (" (partner topics)" if "pattern" in source else ""),
+                description=" ".join(s.description for s in subscriptions),
+                **options,
+            )(on_messages)
         if broker is self.broker:
             self._consumer_slots.append((subscriptions, consumer_holder))
 
@@ -368,7 +377,6 @@ class Runtime:
         for name, value in self.spec.state.items():
             setattr(app.state, name, value)
         install_error_handlers(app)
-        app.add_middleware(JsonPolicyMiddleware)  # before any route decodes a body (services/common/jsonpolicy.py)
         service = self.name
 
         @app.middleware("http")

@@ -56,7 +56,7 @@ def notice_row(uow: UnitOfWork, received: dict[str, Any], violations: list[Viola
         violations=violations,
     )
     return build_row(
-        uow.rejected_topic,
+        uow.rejection_topic(received.get("topic") or ""),
         message,
         source=uow.outbox.source,
         key=received.get("key"),

@@ -215,7 +215,13 @@ def _reject_parked(uow: UnitOfWork, row: asyncpg.Record, envelope: Envelope, vio
         violations=violations,
     )
     uow.outbox.add_row(
-        build_row(uow.rejected_topic, message, source=uow.outbox.source, key=row["kafka_key"], subject=envelope.subject)
+        build_row(
+            uow.rejection_topic(row["kafka_topic"]),
+            message,
+            source=uow.outbox.source,
+            key=row["kafka_key"],
+            subject=envelope.subject,
+        )
     )
 
 
