@@ -44,7 +44,7 @@ async def register_handler(
 
 async def receive(settings: Settings, custody: ServiceProcess, handler_id: str, passport_ids: list[str]) -> None:
     """`handler_id` receives the passports (HTTP): their producer's plant (a delegate handler of each passport's
-    tenant, as write authority asks) dispatches them to it, and it reports the receipt; it holds them afterwards."""
+    tenant, as write authority asks) hands them over to it, one custody step; it holds them afterwards."""
     conn = await asyncpg.connect(settings.database_url, timeout=10)
     try:
         rows = await eventually(
@@ -61,8 +61,7 @@ async def receive(settings: Settings, custody: ServiceProcess, handler_id: str, 
         await register_handler(
             custody, operator_key, plant, ["carrier"], identifiers=[{"scheme": "oem_delegate", "value": tenant}]
         )
-        await _report(settings, custody, plant, Role.carrier, "dispatch", of_tenant, to_handler_id=handler_id)
-    await _report(settings, custody, handler_id, Role.recycler, "receipt", passport_ids)
+        await _report(settings, custody, plant, "handover", of_tenant, from_handler_id=plant, to_handler_id=handler_id)
 
 
 async def _tenants_once_known(conn: asyncpg.Connection, passport_ids: list[str]) -> list[tuple[str, str]] | None:
@@ -73,15 +72,9 @@ async def _tenants_once_known(conn: asyncpg.Connection, passport_ids: list[str])
 
 
 async def _report(
-    settings: Settings,
-    custody: ServiceProcess,
-    handler_id: str,
-    role: Role,
-    kind: str,
-    passport_ids: list[str],
-    **parties: str,
+    settings: Settings, custody: ServiceProcess, handler_id: str, kind: str, passport_ids: list[str], **parties: str
 ) -> None:
-    key = new_key(settings, role, handler_id)
+    key = new_key(settings, Role.carrier, handler_id)
     event = {
         "kind": kind,
         "occurred_at": datetime(2026, 3, 1, 9, tzinfo=UTC).isoformat(),
