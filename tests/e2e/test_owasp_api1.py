@@ -146,7 +146,7 @@ class World:
 async def ok(call: Callable[[], Awaitable[httpx.Response]], what: str) -> httpx.Response:
     async def attempt() -> httpx.Response | None:
         response = await call()
-        return response if response.status_code in (200, 201, 202) else None
+        return response if response.status_code in (200, 201, 202, 307) else None  # 307: the QR resolver
 
     return await eventually(attempt, timeout=30, what=what)
 
