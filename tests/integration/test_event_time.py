@@ -93,7 +93,9 @@ def _reading(pid: str, tenant: str, at: datetime, soh: int) -> InServiceDataUpda
     return InServiceDataUpdated(
         passport_id=pid,
         tenant=tenant,
-        latest={TelemetryMetric.state_of_health_pct: LatestValue(value=Decimal(soh), measured_at=at, source_system="b")},
+        latest={
+            TelemetryMetric.state_of_health_pct: LatestValue(value=Decimal(soh), measured_at=at, source_system="b")
+        },
         readings_stored=1,
     )
 
@@ -192,7 +194,7 @@ async def test_any_arrival_order_tells_the_same_history(conn: asyncpg.Connection
     arrived: list[tuple[int, Message]] = []
     stream: list[dict[str, Any]] = []
     for batch in batches:
-        uow = UnitOfWork(conn, Outbox(streams.SOURCE), "reporting", Settings(), "bpass.reporting.rejected.v1")  # type: ignore[arg-type]
+        uow = UnitOfWork(conn, Outbox(streams.SOURCE), "reporting", Settings(), "bpass.reporting.rejected.v1")
         async with conn.transaction():
             await projection.apply(uow, [_change(fact, static_data) for _, fact in batch])
             for hook in uow.before_commit:
@@ -220,7 +222,8 @@ async def test_any_arrival_order_tells_the_same_history(conn: asyncpg.Connection
         instant = T0 + (end - T0) * rng.random()
         at = truth(life, [(i, f) for i, f in arrived if _key(f, i)[1] <= instant], static_data)
         row = await store.as_of(conn, life.pid, instant)
-        assert row is not None and at is not None
+        assert row is not None
+        assert at is not None
         assert compared(row["state"]) == compared(at), f"as_of {instant.isoformat()}"
 
     # known_at: what the platform had been told after each batch, about the end of the lifecycle and a random instant
@@ -235,7 +238,8 @@ async def test_any_arrival_order_tells_the_same_history(conn: asyncpg.Connection
 
     # the change stream: revisions in order, each valid, the last one the current state
     versions = [m["version"] for m in stream]
-    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    assert versions == sorted(versions)
+    assert len(set(versions)) == len(versions)
     for message in stream:
         PassportChanged.model_validate(message)
     assert stream[-1]["version"] == current["version"]
