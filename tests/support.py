@@ -199,3 +199,43 @@ async def send_fact(settings: Settings, topic: Topic, fact: Message, key: str) -
         key=key,
         headers=cloudevent_headers(fact, source=f"urn:bpass:service:{topic.owner}", subject=key),
     )
+
+
+async def entitled_reader(
+    settings: Settings,
+    db: Any,
+    handler_id: str,
+    roles: list[str],
+    *,
+    state: str = "verified",
+    version: int = 1,
+) -> None:
+    """Make reporting know `handler_id` as a registered handler with `roles` in `state` (the registry fact custody
+    publishes), and wait until it does: value-chain operators read the legitimate-interest tier only so."""
+    from contracts import topics
+    from contracts.custody import HandlerChange, HandlerRecord, HandlerRegistryChanged
+
+    now = datetime.now(UTC)
+    record = HandlerRecord.model_validate(
+        {
+            "handler_id": handler_id,
+            "name": f"{handler_id} Ltd",
+            "roles": roles,
+            "state": state,
+            "version": version,
+            "updated_at": now,
+        }
+    )
+    change = {"verified": HandlerChange.verified, "suspended": HandlerChange.suspended}.get(state)
+    fact = HandlerRegistryChanged(
+        change=change or HandlerChange.registered, handler=record, changed_at=now, changed_by="test"
+    )
+    await send_fact(settings, topics.CUSTODY_HANDLER_REGISTRY, fact, handler_id)
+
+    async def known() -> bool:
+        row = await db.fetchrow(
+            "SELECT state, version FROM reporting.handler_registry WHERE handler_id = $1", handler_id
+        )
+        return row is not None and row["version"] >= version
+
+    await eventually(known, what=f"reporting to learn handler {handler_id}")

@@ -82,3 +82,57 @@ def visible_extensions(extensions: dict[str, Any], public_fields: set[str], tier
     if tier is AccessTier.owner:
         return dict(extensions)
     return {name: value for name, value in extensions.items() if name in public_fields}
+
+
+# --- Who may read the legitimate-interest tier, for which purpose (Art. 77(2)) ---------------------------------------
+
+# Registry roles (contracts.custody.HandlerRole values) whose work each stated purpose belongs to. Authorities'
+# purposes name no handler role: a handler key never reads for them.
+PURPOSE_ROLES: dict[ReadPurpose, frozenset[str]] = {
+    ReadPurpose.repair: frozenset({"repairer"}),
+    ReadPurpose.maintenance: frozenset({"repairer"}),
+    ReadPurpose.repurposing: frozenset({"repairer", "second_life_operator"}),
+    ReadPurpose.remanufacturing: frozenset({"repairer", "second_life_operator"}),
+    ReadPurpose.preparing_for_reuse: frozenset({"repairer", "second_life_operator"}),
+    ReadPurpose.collection: frozenset({"collector", "carrier"}),
+    ReadPurpose.transport: frozenset({"carrier"}),
+    ReadPurpose.dismantling: frozenset({"recycler", "repairer", "second_life_operator"}),
+    ReadPurpose.recycling: frozenset({"recycler", "collector"}),
+    ReadPurpose.refining: frozenset({"refiner"}),
+    ReadPurpose.market_surveillance: frozenset(),
+    ReadPurpose.conformity_assessment: frozenset(),
+    ReadPurpose.customs_control: frozenset(),
+}
+HANDLER_NOT_REGISTERED = "handler_not_registered"
+HANDLER_NOT_VERIFIED = "handler_not_verified"
+HANDLER_SUSPENDED = "handler_suspended"
+PURPOSE_NOT_ALLOWED_FOR_ROLE = "purpose_not_allowed_for_role"
+
+
+def read_entitlement_refusal(
+    principal: Principal, purpose: ReadPurpose, registry_state: str | None, registry_roles: frozenset[str]
+) -> tuple[str, str] | None:
+    """Why a value-chain operator's key may not read the legitimate-interest tier for `purpose` (reason code,
+    sentence), or None when it may: its handler (the key's tenant) must be registered and verified in the handler
+    registry, and the purpose must be the work of one of the roles its registry record holds (the registry, which
+    the operator keeps, says what a company does; the key's role does not widen it)."""
+    handler = principal.tenant
+    if handler is None or registry_state is None:
+        return HANDLER_NOT_REGISTERED, (
+            f"The key's handler {handler or '(none)'} is not in the handler registry: only registered, verified "
+            "operators read the legitimate-interest tier."
+        )
+    if registry_state == "suspended":
+        return (
+            HANDLER_SUSPENDED,
+            f"Handler {handler} is suspended in the handler registry; it reads the public tier only.",
+        )
+    if registry_state != "verified":
+        return HANDLER_NOT_VERIFIED, f"Handler {handler} is not verified yet; it reads the public tier until it is."
+    if not PURPOSE_ROLES[purpose] & registry_roles:
+        allowed = ", ".join(sorted(PURPOSE_ROLES[purpose])) or "authorities only"
+        return PURPOSE_NOT_ALLOWED_FOR_ROLE, (
+            f"The purpose {purpose.value} is the work of: {allowed}; handler {handler} is registered as "
+            f"{', '.join(sorted(registry_roles)) or 'nothing'} and may not state it."
+        )
+    return None

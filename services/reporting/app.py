@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from contracts import topics
 from contracts.base import Message
-from contracts.custody import CustodyRecorded, PassportStatusChanged
+from contracts.custody import CustodyRecorded, HandlerRegistryChanged, PassportStatusChanged
 from contracts.identity import PassportAmended, PassportMinted, PassportSuperseded
 from contracts.recovery import PassportCeased, RecoveryAttributed
 from contracts.telemetry import InServiceDataUpdated
@@ -27,6 +27,7 @@ from services.reporting.api import reports as reports_api
 from services.reporting.cache import PassportCache
 from services.reporting.dashboard import views as dashboard
 from services.reporting.exports.jobs import ExportRunner
+from services.reporting.handler_registry import on_handler_registry_changed
 from services.reporting.handlers import Projector
 from services.reporting.projection import Projection
 from services.reporting.streams import TenantTopics
@@ -55,6 +56,7 @@ def subscriptions(projector: Projector) -> list[Subscription]:
         (InServiceDataUpdated, projector.on_in_service_data, "Latest in-service (BMS) values."),
         (RecoveryAttributed, projector.on_recovery_attributed, "Recovered material attributed to passports."),
         (PassportCeased, projector.on_passport_ceased, "Recycled passports cease, with their recovery outcome."),
+        (HandlerRegistryChanged, on_handler_registry_changed, "Handler registry: who may read for which purpose."),
     ]
     found = []
     for payload, handler, description in wanted:

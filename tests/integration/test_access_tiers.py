@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -25,7 +26,7 @@ from services.common.settings import Settings
 from services.identity.examples import valid_static_data
 from services.reporting.domain.tiers import state_for_tier
 from tests.conftest import new_key
-from tests.support import ServiceProcess, eventually, send_fact
+from tests.support import ServiceProcess, entitled_reader, eventually, send_fact
 from tests.unit.reporting.factories import T0, batteries, custody_chain, minted, replaced
 
 OWNER_ONLY = ("extensions", "product_family", "amendments", "minted_by")
@@ -43,7 +44,7 @@ class World:
 
 
 @pytest.fixture
-async def world(platform: dict[str, ServiceProcess], settings: Settings) -> World:
+async def world(platform: dict[str, ServiceProcess], settings: Settings, db: asyncpg.Connection) -> World:
     """A passport with static data of every tier, extensions, custody steps and in-service data."""
     tenant = f"oem-{uuid.uuid4().hex[:10]}"
     fact = minted(batteries(1)[0], tenant)
@@ -60,11 +61,14 @@ async def world(platform: dict[str, ServiceProcess], settings: Settings) -> Worl
         passport_id=pid, tenant=tenant, latest={TelemetryMetric.state_of_health_pct: soh}, readings_stored=1
     )
     await send_fact(settings, topics.IN_SERVICE_DATA, usage, pid)
+    # A registered, verified operator whose roles cover every purpose these tests state.
+    recycler_id = f"recycler-{uuid.uuid4().hex[:8]}"
+    await entitled_reader(settings, db, recycler_id, ["carrier", "collector", "recycler", "repairer"])
     keys = {
         "owner": new_key(settings, Role.oem_admin, tenant),
         "auditor": new_key(settings, Role.auditor, tenant),
         "other_oem": new_key(settings, Role.oem_admin, f"oem-{uuid.uuid4().hex[:10]}"),
-        "recycler": new_key(settings, Role.recycler),
+        "recycler": new_key(settings, Role.recycler, recycler_id),
         "regulator": new_key(settings, Role.regulator),
     }
     world = World(platform["reporting"].base_url, tenant, pid, keys)

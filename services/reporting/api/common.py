@@ -22,6 +22,7 @@ from services.common.access import (
 )
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.runtime import Runtime
+from services.reporting.api.entitlement import require_read_entitlement
 from services.reporting.api.queries import PassportStatus, Stage
 from services.reporting.domain import query
 from services.reporting.domain.query import Filters
@@ -62,6 +63,7 @@ class PassportReader:
 
 
 async def passport_reader(
+    request: Request,
     principal: Annotated[Principal, PASSPORT_READERS],
     purpose: Annotated[
         ReadPurpose | None,
@@ -80,6 +82,7 @@ async def passport_reader(
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, {"reason": "purpose_required", "message": purpose_required_message()}
         )
+    await require_read_entitlement(request, principal, purpose)  # registered, verified, a role fitting the purpose
     return PassportReader(principal, purpose, purpose_text or None)
 
 
