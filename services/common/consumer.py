@@ -48,7 +48,7 @@ from contracts.envelope import Envelope, envelope_from_header_map, header_map, s
 from contracts.errors import ValidationFailed, Violation
 from contracts.rejections import MessageRejected
 from contracts.topics import Topic, dead_letter_topic, partner_of, partner_rejected_topic
-from services.common import metrics
+from services.common import jsonpolicy, metrics
 from services.common.db import DbConnection
 from services.common.messaging import spans_dropped
 from services.common.outbox import Outbox, OutboxRow, build_row, new_event_id
@@ -280,6 +280,9 @@ def parse_record(record: ConsumerRecord[Any, Any], payload_type: type[P]) -> Par
             message=f"Topic {record.topic} carries {payload_type.event_type}, not {envelope.type}.",
         )
         return Parsed(record, envelope.dedup_key, envelope, None, [violation], headers)
+    refused = jsonpolicy.violations(record.value or b"")  # the one JSON policy (HTTP's too) before decoding
+    if refused:
+        return Parsed(record, envelope.dedup_key, envelope, None, refused, headers)
     try:
         payload = payload_type.model_validate_json(record.value or b"")
     except ValidationError as exc:

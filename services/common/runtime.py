@@ -49,6 +49,7 @@ from services.common.db import (
     pending_migrations,
     set_scope,
 )
+from services.common.jsonpolicy import JsonPolicyMiddleware
 from services.common.messaging import build_broker, build_producer, ensure_topics
 from services.common.outbox import Outbox
 from services.common.relay import OutboxRelay
@@ -377,6 +378,7 @@ class Runtime:
         for name, value in self.spec.state.items():
             setattr(app.state, name, value)
         install_error_handlers(app)
+        app.add_middleware(JsonPolicyMiddleware)  # before any route decodes a body (services/common/jsonpolicy.py)
         service = self.name
 
         @app.middleware("http")
