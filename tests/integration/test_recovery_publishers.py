@@ -50,10 +50,15 @@ async def test_recovery_believes_only_verified_handlers_and_passports_in_the_rec
     await register_handler(custody, operator_key, carrier, ["carrier"])
     await register_handler(custody, operator_key, collector, ["collector"])
     async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": oem_key}) as http:
-        held, held_lfp = await mint(http, identity, BatteryCategory.ev), await mint(http, identity, BatteryCategory.ev)
+        # An NMC and an LFP battery each, as the batch's assay expects: two NMC batteries would declare less lithium
+        # and graphite than its lots hold (mass_balance_exceeded).
+        held, held_lfp = (
+            await mint(http, identity, BatteryCategory.ev),
+            await mint(http, identity, BatteryCategory.industrial),
+        )
         early, early_lfp = (
             await mint(http, identity, BatteryCategory.ev),
-            await mint(http, identity, BatteryCategory.ev),
+            await mint(http, identity, BatteryCategory.industrial),
         )
         for passport_id, _ in (held, held_lfp, early, early_lfp):
             await eventually(
