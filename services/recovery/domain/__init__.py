@@ -6,6 +6,7 @@
 - `treatment`: a recycler's treatment batch — rejections, flags, attribution of its lots to its inputs
   (`treatment_rules`: the checks it must pass).
 - `refining`: a refiner's report — rejections, attribution of its products to lots and inputs.
+- `mass_balance`: conservation — nothing credited beyond the declared content plus the assay tolerance.
 - `annex_xii`: recycling efficiency and material recovery rates against the targets.
 - `recycled_content`: Art. 8 claims checked against attributed material; shares and minimums.
 """
