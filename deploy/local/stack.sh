@@ -119,6 +119,11 @@ secret() { # secret NAME: prints the password NAME, generating it on first use
   chmod 0600 "$f"
   cat "$f"
 }
+# applied COMPONENT: its server now requires the generated password. `env` exports a component's generated
+# credentials only then: until the next `up` migrates a stack an earlier version of this script started (PLAINTEXT
+# Kafka, PostgreSQL roles with their names as passwords, Redis without one), `env` still describes that stack.
+applied() { mkdir -p "$SECRETS_DIR"; : >"$SECRETS_DIR/.applied-$1"; }
+is_applied() { [[ -f $SECRETS_DIR/.applied-$1 ]]; }
 ensure_secrets() {
   local name
   for name in postgres-bpass postgres-bpass_app postgres-bpass_platform redis "kafka-$KAFKA_ADMIN_USER"; do
@@ -375,6 +380,7 @@ ALTER ROLE $PG_ROLE PASSWORD '$(secret postgres-bpass)';
 ALTER ROLE bpass_app PASSWORD '$(secret postgres-bpass_app)';
 ALTER ROLE bpass_platform PASSWORD '$(secret postgres-bpass_platform)';
 EOF
+  applied postgres
   if [[ $(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") != 1 ]]; then
     psql_admin -c "CREATE DATABASE $PG_DB OWNER $PG_ROLE" >/dev/null || die "postgres: could not create database $PG_DB"
   fi
@@ -399,6 +405,7 @@ redis_require_password() {
   [[ $(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] || return 0
   printf '%s' "$(secret redis)" | redis-cli -h "$HOST" -p "$REDIS_PORT" -x CONFIG SET requirepass >/dev/null \
     || die "redis: could not set its password"
+  applied redis
   info "redis: password required from now on (it had none)"
 }
 start_redis() {
@@ -406,7 +413,7 @@ start_redis() {
   mkdir -p "$REDIS_DIR"
   pid=$(redis_pid)
   [[ -z $pid ]] || redis_require_password
-  if [[ -n $pid ]] && redis_ping; then say "redis: already running on $HOST:$REDIS_PORT (pid $pid)"; return; fi
+  if [[ -n $pid ]] && redis_ping; then applied redis; say "redis: already running on $HOST:$REDIS_PORT (pid $pid)"; return; fi
   [[ -z $pid ]] || die "redis: running (pid $pid) but not answering on $HOST:$REDIS_PORT; run 'stack.sh down' then 'up' again"
   check_port_free redis "$REDIS_PORT" BPASS_REDIS_PORT
   (umask 077; : >"$REDIS_DIR/redis.conf")
@@ -431,6 +438,7 @@ EOF
     ((n-- > 0)) || die_log "redis: not answering PING on $HOST:$REDIS_PORT after 15 s" "$REDIS_DIR/redis.log"
     sleep 0.1
   done
+  applied redis
   say "redis: started on $HOST:$REDIS_PORT (pid $(redis_pid)) in $(since "$t0")"
 }
 stop_redis() {
@@ -724,16 +732,32 @@ do_status() {
 
 do_env() {
   ensure_secrets
-  cat <<EOF
-export BPASS_KAFKA_BOOTSTRAP=$HOST:$KAFKA_PORT
+  printf 'export BPASS_KAFKA_BOOTSTRAP=%s\n' "$HOST:$KAFKA_PORT"
+  if kafka_auth_current; then
+    cat <<EOF
 export BPASS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT
 export BPASS_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
 export BPASS_KAFKA_SASL_USERNAME=$KAFKA_ADMIN_USER
 export BPASS_KAFKA_SASL_PASSWORD=$(secret "kafka-$KAFKA_ADMIN_USER")
+EOF
+  else
+    echo "export BPASS_KAFKA_SECURITY_PROTOCOL=PLAINTEXT  # an earlier stack's broker: 'up' moves it to SASL"
+  fi
+  if is_applied postgres; then
+    cat <<EOF
 export BPASS_DATABASE_URL=postgresql://$PG_ROLE:$(secret postgres-bpass)@$HOST:$PG_PORT/$PG_DB
 export BPASS_APP_DATABASE_PASSWORD=$(secret postgres-bpass_app)
 export BPASS_PLATFORM_DATABASE_PASSWORD=$(secret postgres-bpass_platform)
-export BPASS_REDIS_URL=redis://:$(secret redis)@$HOST:$REDIS_PORT/0
+EOF
+  else
+    echo "export BPASS_DATABASE_URL=postgresql://$PG_ROLE:$PG_ROLE@$HOST:$PG_PORT/$PG_DB  # until 'up' sets the generated passwords"
+  fi
+  if is_applied redis; then
+    echo "export BPASS_REDIS_URL=redis://:$(secret redis)@$HOST:$REDIS_PORT/0"
+  else
+    echo "export BPASS_REDIS_URL=redis://$HOST:$REDIS_PORT/0  # until 'up' sets its password"
+  fi
+  cat <<EOF
 export BPASS_SECRETS_DIR=$SECRETS_DIR
 export BPASS_KAFKA_LIBS=$(kafka_libs)
 EOF
