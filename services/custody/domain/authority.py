@@ -169,7 +169,6 @@ def authority_violations(
     (`holder_record`: the registry record of the handler holding it, for the collector -> recycler rule)."""
     kind = write.kind
     who = actor.id
-    place = _holding(state)
     if kind in TRANSFER_KINDS and actor.kind is not ActorKind.handler:
         return _refusal(
             "kind",
@@ -187,7 +186,7 @@ def authority_violations(
             )
         if not me.holder:
             field = "from_handler_id" if write.from_handler_id else "handler_id"
-            return _refusal(field, NOT_HOLDER, f"{who} may not {kind} this battery: {place}.")
+            return _refusal(field, NOT_HOLDER, f"{who} may not {kind} this battery: {_holding(state)}.")
         return []
     if kind == "receipt":
         receiver = write.to_handler_id or write.handler_id
@@ -206,21 +205,22 @@ def authority_violations(
             and "collector" in {r.value for r in holder_record.roles}
         ):
             return []  # a recycler receiving waste from the collector holding it
-        return _refusal("handler_id", NOT_CONSIGNEE, f"{who} is not the consignee of this battery: {place}.")
+        return _refusal("handler_id", NOT_CONSIGNEE, f"{who} is not the consignee of this battery: {_holding(state)}.")
     if kind == "collection":
         if "collector" not in actor.roles:
             return _refusal(
                 "handler_id", COLLECTOR_ONLY, f"{who} is not a registered collector; only collectors collect waste."
             )
         if state.in_transit and state.pending_to not in (None, who):
-            return _refusal("handler_id", NOT_CONSIGNEE, f"{who} may not collect this battery: {place}.")
+            return _refusal("handler_id", NOT_CONSIGNEE, f"{who} may not collect this battery: {_holding(state)}.")
         if state.stage in WASTE_STAGES and state.holder not in (None, who):
-            return _refusal(
-                "handler_id", NOT_HOLDER, f"{who} may not collect this battery: it is waste already and {place}."
-            )
+            where = _holding(state)
+            return _refusal("handler_id", NOT_HOLDER, f"{who} may not collect this battery: it is waste and {where}.")
         return []
     if kind in ("storage", "treatment_start"):
-        return [] if me.holder else _refusal("handler_id", NOT_HOLDER, f"{who} may not record {kind}: {place}.")
+        if me.holder:
+            return []
+        return _refusal("handler_id", NOT_HOLDER, f"{who} may not record {kind}: {_holding(state)}.")
     if kind in STAGE_KINDS:
         if me.owner:
             return []
@@ -233,8 +233,9 @@ def authority_violations(
     if kind in HOLDER_OR_AUTHORITY_KINDS:
         if me.holder or me.authority:
             return []
+        where = _holding(state)
         return _refusal(
-            "kind", HOLDER_OR_AUTHORITY_ONLY, f"{kind} is recorded by the holder or an authority, not {who}: {place}."
+            "kind", HOLDER_OR_AUTHORITY_ONLY, f"{kind} is recorded by the holder or an authority, not {who}: {where}."
         )
     if kind in OWNER_OR_AUTHORITY_KINDS:
         if me.owner or me.authority:
@@ -246,4 +247,4 @@ def authority_violations(
         )
     if me.holder or me.consignee or me.authority:
         return []
-    return _refusal("handler_id", NOT_HOLDER, f"{who} may not record {kind} on this battery: {place}.")
+    return _refusal("handler_id", NOT_HOLDER, f"{who} may not record {kind} on this battery: {_holding(state)}.")

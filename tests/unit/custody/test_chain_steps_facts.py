@@ -17,7 +17,14 @@ from services.custody.capture.steps import gln_of, to_step
 from services.custody.domain.chain import GENESIS_HASH, LogEntry, verify_chain
 from services.custody.epcis import to_custody_observation
 from services.custody.ingest.facts import fast_row, recorded
-from services.custody.ingest.steps import CustodyStep, from_native, gs1_path, parking_key, source_violations
+from services.custody.ingest.steps import (
+    CustodyStep,
+    from_native,
+    gs1_path,
+    parking_key,
+    source_violations,
+    text_violations,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -185,3 +192,17 @@ def test_an_epcis_event_becomes_a_step_between_registered_parties() -> None:
     assert nobody.hard_violations[0].reason == "handler_unknown"
     assert nobody.hard_violations[0].field == "epcisBody.eventList.3"
     assert gln_of("https://id.gs1.org/414/9521234000013/254/1") == "9521234000013"
+
+
+def test_text_postgresql_cannot_store_is_refused_naming_its_field() -> None:
+    def fields(content: dict[str, Any]) -> list[tuple[str, str]]:
+        return [(v.field, v.reason) for v in text_violations(content)]
+
+    assert fields({"transport_document": "CMR-\x001"}) == [("transport_document", "invalid_character")]
+    assert fields({"targets": {"battery_identifiers": ["ok", "\ud800"]}}) == [
+        ("targets.battery_identifiers.1", "invalid_character")
+    ]
+    # Look-alikes are stored as they are: a backslash followed by u0000, integers beyond 64 bits.
+    assert fields({"note": "\\u0000", "big": 2**70}) == []
+    step = from_native(native(transport_document="CMR-\x001"), envelope())
+    assert [(v.field, v.reason) for v in step.hard_violations] == [("transport_document", "invalid_character")]
