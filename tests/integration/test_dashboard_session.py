@@ -17,7 +17,7 @@ from services.common.auth import Role, list_keys, revoke_key
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.reporting.app import build_spec
-from services.reporting.dashboard.session import COOKIE, KEY_PREFIX, TTL_S
+from services.reporting.dashboard.session import COOKIE, KEY_PREFIX, LEGACY_COOKIE, TTL_S
 from tests.conftest import new_key
 from tests.support import ServiceProcess
 
@@ -77,6 +77,11 @@ async def test_the_cookie_holds_an_opaque_session_id_and_the_key_stays_in_redis(
         page = await http.get("/dashboard", headers=as_session(session_id))
         assert page.status_code == 200
         assert tenant in page.text
+
+        # A browser still holding the cookie of old, which held the key itself, has it deleted at sign-in.
+        legacy = await sign_in(http, key, Cookie=f"{LEGACY_COOKIE}={key}")
+        assert any(c.startswith(f'{LEGACY_COOKIE}=""') for c in legacy.headers.get_list("set-cookie"))
+        assert not any(key in c for c in legacy.headers.get_list("set-cookie"))
 
         # Behind the gateway's TLS (X-Forwarded-Proto: https) the cookie is Secure.
         over_tls = await sign_in(http, key, **{"X-Forwarded-Proto": "https"})

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 COOKIE = "bpass_dashboard_session"
+LEGACY_COOKIE = "bpass_dashboard_key"  # held the API key itself before sessions: deleted wherever it is still sent
 COOKIE_PATH = "/dashboard"
 TTL_S = 8 * 3600
 KEY_PREFIX = "bpass:dashboard:session:"
@@ -56,6 +57,8 @@ class DashboardSessions:
 
 
 def set_session_cookie(response: Response, request: Request, session_id: str) -> None:
+    if LEGACY_COOKIE in request.cookies:
+        response.delete_cookie(LEGACY_COOKIE, path=COOKIE_PATH)
     response.set_cookie(
         COOKIE,
         session_id,
@@ -68,4 +71,6 @@ def set_session_cookie(response: Response, request: Request, session_id: str) ->
 
 
 def clear_session_cookie(response: Response, request: Request) -> None:
+    if LEGACY_COOKIE in request.cookies:
+        response.delete_cookie(LEGACY_COOKIE, path=COOKIE_PATH)
     response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=over_tls(request))

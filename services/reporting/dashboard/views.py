@@ -4,115 +4,45 @@ the cookie holds only a session id. The same roles, tenant scoping and strict qu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from services.common.auth import OEM_ROLES, Keyring, Principal, Role, db_scope_of
-from services.common.db import set_scope
+from services.common.auth import Keyring
 from services.reporting import store
 from services.reporting.api.access_log import record_read
-from services.reporting.api.common import FILTERS, FilterParams, PassportReader, runtime_of, scope_tenant, visible
-from services.reporting.api.queries import FILTER_ENUMS, QueryProblem, StrictQueryRoute
+from services.reporting.api.common import FILTERS, FilterParams, PassportReader, runtime_of, visible
+from services.reporting.api.queries import FILTER_ENUMS
 from services.reporting.api.reports import ReportName, build_report
-from services.reporting.dashboard.html import cards, e, link, page, passport_link, table
+from services.reporting.dashboard.context import (
+    ALLOWED,
+    Ctx,
+    DashboardQueryRoute,
+    form_of,
+    sessions_of,
+    sessions_unavailable,
+)
+from services.reporting.dashboard.html import cards, e, link, passport_link, table
 from services.reporting.dashboard.session import (
     COOKIE,
-    DashboardSessions,
     clear_session_cookie,
     set_session_cookie,
 )
 from services.reporting.domain import query
 from services.reporting.domain.charts import bar_chart
 from services.reporting.domain.custody_chain import verify_chain
-from services.reporting.domain.query import Filters
 from services.reporting.domain.readmodel import STAGES
 from services.reporting.domain.reports import REPORTS
 from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state_for_tier
 from services.reporting.exports.jobs import create_job, job_view
 
-
-class DashboardQueryRoute(StrictQueryRoute):
-    """The read API's strict query strings, for pages: blank form fields count as absent, every page takes the
-    `tenant` of cross-tenant readers (Ctx reads it), and a refusal is a 400 page."""
-
-    always_allowed = frozenset({"tenant"})
-    blank_means_absent = True
-
-    def refuse(self, request: Request, problems: Sequence[QueryProblem]) -> Response:
-        items = "".join(
-            f"<li data-reason='{e(p.reason)}' data-field='{e(p.field)}'><code>{e(p.field)}</code>: {e(p.message)}</li>"
-            for p in problems
-        )
-        body = f"<p class='bad' role='alert'>This page cannot answer that query.</p><ul id='refused'>{items}</ul>"
-        return HTMLResponse(page("Bad request", body), status_code=status.HTTP_400_BAD_REQUEST)
-
-
 router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=DashboardQueryRoute)
 STATIC = Path(__file__).resolve().parent.parent / "static"
-ALLOWED = frozenset({*OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator})
-
-
-def _sessions(request: Request) -> DashboardSessions:
-    return DashboardSessions(runtime_of(request).redis)
-
-
-def _sessions_unavailable() -> HTTPException:
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        {"reason": "sessions_unavailable", "message": "Sessions cannot be reached just now; try again."},
-        headers={"Retry-After": "5"},
-    )
-
-
-async def _principal(request: Request) -> Principal:
-    keyring: Keyring = request.app.state.keyring
-    key = request.headers.get("x-api-key")
-    if key is None:
-        try:
-            key = await _sessions(request).api_key(request.cookies.get(COOKIE))
-        except aioredis.RedisError:
-            raise _sessions_unavailable() from None
-    principal = keyring.authenticate(key) if key else None
-    if principal is None:  # no session, or a forged, expired or closed one, or its key since revoked
-        raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/dashboard/login"})
-    if principal.role not in ALLOWED:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, {"reason": "role_not_allowed", "message": "Not for this key."})
-    return principal
-
-
-class Ctx:
-    """Who is looking, at which tenant."""
-
-    def __init__(self, request: Request, principal: Principal) -> None:
-        self.request = request
-        self.principal = principal
-        self.tenant = scope_tenant(self.principal, request.query_params.get("tenant"))
-        self.cross = self.principal.role in {Role.regulator, Role.platform_operator}
-        self.tenant_q = f"?tenant={quote(self.tenant)}" if self.cross else ""
-        set_scope(db_scope_of(self.principal))  # the dashboard authenticates by cookie, not by the dependency
-        self.pool = runtime_of(request).pool
-
-    @classmethod
-    async def of(cls, request: Request) -> Ctx:
-        return cls(request, await _principal(request))
-
-    def render(self, title: str, body: str, active: str) -> HTMLResponse:
-        who = f"{self.principal.role.value} · {self.tenant}"
-        return HTMLResponse(page(title, body, active=active, who=who, tenant_q=self.tenant_q))
-
-    def filters(self, **equals: str | None) -> Filters:
-        return Filters(tenant=self.tenant, equals={k: v for k, v in equals.items() if v})
-
-    @property
-    def tenant_param(self) -> str | None:
-        return self.tenant if self.cross else None
 
 
 @router.get("/static/{name}")
@@ -139,25 +69,19 @@ async def login_form(error: str | None = None) -> str:
     )
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """An urlencoded form body (the dashboard's forms are small; no multipart)."""
-    body = (await request.body())[:65_536].decode("utf-8", "replace")
-    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
-
-
 @router.post("/login")
 async def login(request: Request) -> Response:
     keyring: Keyring = request.app.state.keyring
-    api_key = (await _form(request)).get("api_key", "")
+    api_key = (await form_of(request)).get("api_key", "")
     principal = keyring.authenticate(api_key.strip())
     if principal is None or principal.role not in ALLOWED:
         return RedirectResponse("/dashboard/login?error=1", status.HTTP_303_SEE_OTHER)
-    sessions = _sessions(request)
+    sessions = sessions_of(request)
     try:
         await sessions.close(request.cookies.get(COOKIE))  # a new id at every sign-in (no session fixation)
         session_id = await sessions.open(api_key.strip())
     except aioredis.RedisError:
-        raise _sessions_unavailable() from None
+        raise sessions_unavailable() from None
     response = RedirectResponse("/dashboard", status.HTTP_303_SEE_OTHER)
     set_session_cookie(response, request, session_id)
     return response
@@ -166,9 +90,9 @@ async def login(request: Request) -> Response:
 @router.api_route("/logout", methods=["GET", "POST"])
 async def logout(request: Request) -> Response:
     try:
-        await _sessions(request).close(request.cookies.get(COOKIE))
+        await sessions_of(request).close(request.cookies.get(COOKIE))
     except aioredis.RedisError:
-        raise _sessions_unavailable() from None
+        raise sessions_unavailable() from None
     response = RedirectResponse("/dashboard/login", status.HTTP_303_SEE_OTHER)
     clear_session_cookie(response, request)
     return response
@@ -526,7 +450,7 @@ async def report_file(request: Request, name: ReportName, fmt: str) -> Response:
 @router.post("/exports")
 async def start_export(request: Request) -> Response:
     ctx = await Ctx.of(request)
-    form = await _form(request)
+    form = await form_of(request)
     format = form.get("format", "")
     batch = form.get("batch") or None
     if format not in {"csv", "json", "batterypass-json", "audit-pack-pdf"}:
