@@ -10,8 +10,10 @@ rule with an over-stated assay cannot credit more through refiners either, earli
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -70,30 +72,65 @@ def refiner_report(refiner: str, recycler: str, lot_id: str, report_id: str, fed
     return json.loads(report.model_dump_json())
 
 
+@dataclass(frozen=True)
+class Setup:
+    tag: str
+    recycler: str
+    refiner: str
+    nmc: str
+    lfp: str
+    lfp_identifier: str
+    as_recycler: dict[str, str]
+    as_refiner: dict[str, str]
+
+
+async def _recycler_holding_two_passports(
+    platform: dict[str, ServiceProcess],
+    settings: Settings,
+    db: asyncpg.Connection,
+    http: httpx.AsyncClient,
+    oem: dict[str, str],
+) -> Setup:
+    """An NMC and an LFP passport minted by the OEM, held by a verified recycler; a verified refiner."""
+    tag = uuid.uuid4().hex[:8]
+    recycler, refiner = f"recycler-{tag}", f"refiner-{tag}"
+    http.headers.update(oem)
+    try:
+        nmc, _ = await mint(http, platform["identity"], BatteryCategory.ev)
+        lfp, lfp_identifier = await mint(http, platform["identity"], BatteryCategory.industrial)
+    finally:
+        del http.headers["X-API-Key"]
+    for passport_id in (nmc, lfp):
+        await eventually(
+            lambda p=passport_id: db.fetchval(  # type: ignore[misc]
+                "SELECT 1 FROM recovery.known_passports WHERE passport_id = $1", p
+            ),
+            what="recovery to know the passport",
+        )
+    await recycler_holding(settings, platform, db, recycler, [nmc, lfp], refiner=refiner)
+    return Setup(
+        tag,
+        recycler,
+        refiner,
+        nmc,
+        lfp,
+        lfp_identifier,
+        {"X-API-Key": new_key(settings, Role.recycler, recycler)},
+        {"X-API-Key": new_key(settings, Role.refiner, refiner)},
+    )
+
+
 async def test_a_batch_claiming_more_cobalt_than_declared_is_refused_over_http_and_kafka_and_nothing_is_credited(
     platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], db: asyncpg.Connection
 ) -> None:
     _, oem_key = tenant
-    identity, recovery = platform["identity"], platform["recovery"]
-    base = f"{recovery.base_url}/recovery/v1"
-    tag = uuid.uuid4().hex[:8]
-    recycler, refiner = f"recycler-{tag}", f"refiner-{tag}"
-    as_recycler = {"X-API-Key": new_key(settings, Role.recycler, recycler)}
-    as_refiner = {"X-API-Key": new_key(settings, Role.refiner, refiner)}
+    base = f"{platform['recovery'].base_url}/recovery/v1"
     async with httpx.AsyncClient(timeout=10) as http:
         oem = {"X-API-Key": oem_key}
-        http.headers.update(oem)
-        nmc, _ = await mint(http, identity, BatteryCategory.ev)
-        lfp, lfp_identifier = await mint(http, identity, BatteryCategory.industrial)
-        del http.headers["X-API-Key"]
-        for passport_id in (nmc, lfp):
-            await eventually(
-                lambda p=passport_id: db.fetchval(  # type: ignore[misc]
-                    "SELECT 1 FROM recovery.known_passports WHERE passport_id = $1", p
-                ),
-                what="recovery to know the passport",
-            )
-        await recycler_holding(settings, platform, db, recycler, [nmc, lfp], refiner=refiner)
+        setup = await _recycler_holding_two_passports(platform, settings, db, http, oem)
+        tag, recycler, refiner = setup.tag, setup.recycler, setup.refiner
+        nmc, lfp, lfp_identifier = setup.nmc, setup.lfp, setup.lfp_identifier
+        as_recycler, as_refiner = setup.as_recycler, setup.as_refiner
 
         # HTTP: 422, the reason naming the assay's field, the material, the declared and the claimed mass.
         over_http = over_claiming(recycler, f"TB-{tag}-H", nmc, lfp_identifier)
@@ -199,3 +236,77 @@ async def test_a_batch_claiming_more_cobalt_than_declared_is_refused_over_http_a
         within.batch_id,
     )
     assert refined == D("7.386")
+
+
+async def test_two_refiner_reports_on_lots_of_one_batch_are_checked_one_after_the_other(
+    platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], db: asyncpg.Connection
+) -> None:
+    """Two reports feeding two lots of one batch, each within its ceiling alone, not together: they are made to
+    arrive while the batch row is locked, and the one decided second sees the first's attribution."""
+    _, oem_key = tenant
+    base = f"{platform['recovery'].base_url}/recovery/v1"
+    async with httpx.AsyncClient(timeout=30) as http:
+        setup = await _recycler_holding_two_passports(platform, settings, db, http, {"X-API-Key": oem_key})
+        batch = treatment_batch(setup.recycler, f"TB-{setup.tag}", setup.nmc, setup.lfp_identifier)
+        accepted = await http.post(
+            f"{base}/treatment-batches", json=json.loads(batch.model_dump_json()), headers=setup.as_recycler
+        )
+        assert accepted.status_code == 201, accepted.text
+        # Lots recorded before the rule: the black mass at 3 % cobalt (16.8 kg), the ferrous lot at 2 % (8.4 kg).
+        for suffix, pct in (("BM", "3.0"), ("FE", "2.0")):
+            await db.execute(
+                """UPDATE recovery.recycler_lots SET assay_pct = jsonb_set(assay_pct, '{cobalt}', to_jsonb($3::text))
+                   WHERE recycler_id = $1 AND lot_id = $2""",
+                setup.recycler,
+                f"{batch.batch_id}-{suffix}",
+                pct,
+            )
+        reports = [
+            refiner_report(setup.refiner, setup.recycler, f"{batch.batch_id}-{suffix}", f"RR-{setup.tag}-{suffix}",
+                           "300", "5.000")
+            for suffix in ("BM", "FE")
+        ]  # fmt: skip
+
+        holder = await asyncpg.connect(settings.database_url, timeout=10)
+        try:
+            async with holder.transaction():
+                await holder.execute(
+                    """SELECT id FROM recovery.treatment_batches WHERE recycler_id = $1 AND batch_id = $2
+                       FOR NO KEY UPDATE""",
+                    setup.recycler,
+                    batch.batch_id,
+                )
+                holder_xid = await holder.fetchval(
+                    "SELECT backend_xid::text FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+                )
+                posted = [
+                    asyncio.ensure_future(http.post(f"{base}/refiner-reports", json=r, headers=setup.as_refiner))
+                    for r in reports
+                ]
+
+                async def both_waiting() -> bool:
+                    waiting = await db.fetchval(
+                        """SELECT count(*) FROM pg_locks WHERE NOT granted
+                           AND ((locktype = 'transactionid' AND transactionid::text = $1)
+                                OR (locktype = 'tuple' AND relation = 'recovery.treatment_batches'::regclass))""",
+                        holder_xid,
+                    )
+                    return bool(waiting >= 2)
+
+                await eventually(both_waiting, what="both reports to wait for the batch row")
+        finally:
+            await holder.close()
+        answers = await asyncio.gather(*posted)
+
+    assert sorted(a.status_code for a in answers) == [201, 422], [a.text for a in answers]
+    [refused] = [a for a in answers if a.status_code == 422]
+    [violation] = refused.json()["violations"]
+    assert violation["reason"] == "mass_balance_exceeded"
+    assert "5.000 kg of earlier reports included" in violation["message"]
+    refined = await db.fetchval(
+        """SELECT sum(a.amount_kg) FROM recovery.attribution_lines a JOIN recovery.treatment_batches b ON b.id = a.batch
+           WHERE b.recycler_id = $1 AND b.batch_id = $2 AND a.stage = 'refining' AND a.material = 'cobalt'""",
+        setup.recycler,
+        batch.batch_id,
+    )
+    assert refined == D("5.000")

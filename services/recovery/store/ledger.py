@@ -250,16 +250,20 @@ async def lock_refined_by_batch(
     conn: DbConnection, batches: Sequence[int]
 ) -> dict[tuple[str, str], dict[RecoveredMaterial, Decimal]]:
     """Refined metal attributed so far to each batch, per material; the batch rows locked (in id order) so that
-    two reports feeding lots of one batch check its mass balance one after the other."""
+    two reports feeding lots of one batch check its mass balance one after the other.
+
+    Two statements: under READ COMMITTED the sums are read after the lock is granted, so they include what the
+    report that held it committed (one statement would read them as of its start, before the wait)."""
+    wanted = sorted(set(batches))
+    await conn.execute(
+        "SELECT id FROM treatment_batches WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE", wanted
+    )
     rows = await conn.fetch(
-        """WITH locked AS (
-               SELECT id, recycler_id, batch_id FROM treatment_batches WHERE id = ANY($1::bigint[])
-               ORDER BY id FOR NO KEY UPDATE
-           )
-           SELECT b.recycler_id, b.batch_id, a.material, sum(a.amount_kg) AS refined_kg
-           FROM locked b JOIN attribution_lines a ON a.batch = b.id AND a.stage = 'refining'
+        """SELECT b.recycler_id, b.batch_id, a.material, sum(a.amount_kg) AS refined_kg
+           FROM treatment_batches b JOIN attribution_lines a ON a.batch = b.id AND a.stage = 'refining'
+           WHERE b.id = ANY($1::bigint[])
            GROUP BY b.recycler_id, b.batch_id, a.material""",
-        sorted(set(batches)),
+        wanted,
     )
     refined: dict[tuple[str, str], dict[RecoveredMaterial, Decimal]] = {}
     for r in rows:
