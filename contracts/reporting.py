@@ -32,8 +32,8 @@ class PassportChanged(Message):
     state: dict[str, Any] = Field(description="The passport's owner-tier read model after the change.")
     valid_from: datetime | None = Field(
         default=None,
-        description="Event time: when what this version shows happened (the time of the fact that made it, never "
-        "before the version it follows). A late fact makes versions whose valid_from lies before earlier messages'.",
+        description="Event time: when what this version shows happened (the time of the fact that made it). A late "
+        "fact makes versions whose valid_from lies before earlier messages'.",
     )
     data_version: int | None = Field(
         default=None, description="Identity's data version of the static data (its ETag) in this state."

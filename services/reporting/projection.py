@@ -193,7 +193,6 @@ class _Passport:
     # The last fact folded (None: none yet); `keeps_facts` False: projected before facts were kept (never replayed).
     key: FactKey | None = None
     keeps_facts: bool = True
-    valid_from: datetime | None = None  # event time of the current version
 
     def load_static(self) -> None:
         """Decode the stored static data into the state (before any fold changes it: `before` gets its figures)."""
@@ -232,7 +231,6 @@ def _from_row(row: Any) -> _Passport:
                          sources, recycled_known=static is None)  # fmt: skip
     if row["fact_time"] is not None:
         passport.key = (row["fact_rank"], row["fact_time"], row["fact_id"])
-        passport.valid_from = readmodel._ts(passport.state.get("valid_from")) or row["fact_time"]
     else:
         passport.keeps_facts = False
     passport.before = Dimensions(
@@ -286,12 +284,12 @@ class _Batch:
         snapshot: bool = False,
     ) -> None:
         """A new version of the passport: its row (a snapshot, or the fields it set), its change-stream message.
-        Its `valid_from` is the event time of the fact that made it, never before the version it follows."""
+        Its `valid_from` is the event time of the fact that made it. Facts are folded in event-time order, the
+        minting first: a fact dated before the minting (a battery made, shipped or used before its passport was
+        issued) makes a version valid from its own time, and that version includes the minting's data, so an
+        `as_of` before the minting shows the passport as the battery was then."""
         state = passport.state
         occurred_at = key[1] if key is not None else self.now
-        if passport.valid_from is not None and passport.valid_from > occurred_at:
-            occurred_at = passport.valid_from
-        passport.valid_from = occurred_at
         if state_json.STATIC in changed:
             passport.static = state_json.dump_static(state)
             passport.static_changed = True
@@ -477,7 +475,7 @@ class Projection:
             entries.sort(key=lambda e: e[0])
             batch.supersede(pid, [key[2] for key, *_ in entries if key >= first])
             state = readmodel.empty_state(pid, passport.state["tenant"])
-            passport.state, passport.valid_from, passport.static = state, None, None
+            passport.state, passport.static = state, None
             passport.static_changed, passport.sources, passport.recycled_known = True, None, True
             snapshot = True
             for key, change_name, apply, traceparent in entries:
@@ -486,8 +484,7 @@ class Projection:
                 passport.key = key
                 if not changed:
                     continue
-                if key < first:  # as it was folded before: only the version's event time is needed
-                    passport.valid_from = key[1] if passport.valid_from is None else max(passport.valid_from, key[1])
+                if key < first:  # folded before as now: its version stands
                     continue
                 passport.static = state_json.dump_static(state)
                 batch.version(pid, passport, change_name, changed, keys_before, key, traceparent, snapshot=snapshot)

@@ -118,7 +118,7 @@ async def versions(db: Db, passport_id: str, known_at: datetime | None = None) -
              AND CASE WHEN $2::timestamptz IS NULL THEN superseded_at IS NULL
                       ELSE coalesce(recorded_at, valid_from) <= $2 AND (superseded_at IS NULL OR superseded_at > $2)
                  END
-           ORDER BY version""",
+           ORDER BY valid_from, version""",
         passport_id,
         known_at,
     )
