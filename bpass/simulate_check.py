@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class CheckResult:
     checked: int = 0
     as_of_reads: int = 0
     disagreements: list[Disagreement] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def disagreeing(self) -> int:
@@ -57,6 +59,9 @@ class CheckResult:
         lines = [f"{self.checked} batteries checked{sampled}, {self.as_of_reads} as_of reads: {agree} agree"]
         if self.disagreements:
             lines[0] += f", {self.disagreeing} disagree"
+        if self.seconds:
+            lines[0] += f" in {self.seconds:.1f} s"
+        if self.disagreements:
             by_field = Counter(d.field.split("@")[0] for d in self.disagreements)
             lines.append("disagreements by field: " + ", ".join(f"{k} {v}" for k, v in by_field.most_common()))
             lines += [d.line() for d in self.disagreements[:limit]]
@@ -131,6 +136,7 @@ async def check_read_model(
     concurrency: int = 8,
 ) -> CheckResult:
     """Read a sample of the passports as the OEM (current and `as_of`) and compare each to its truth."""
+    started = time.monotonic()
     chosen = sample_of(truths, sample, rng)
     probes = {pid: truths[pid].probe_instants(rng, AS_OF_PROBES) for pid in chosen}
     result = CheckResult(population=len(truths))
@@ -163,4 +169,5 @@ async def check_read_model(
     for found in await asyncio.gather(*(check(pid) for pid in chosen)):
         result.disagreements += found
     result.checked = len(chosen)
+    result.seconds = time.monotonic() - started
     return result

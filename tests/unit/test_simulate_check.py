@@ -78,6 +78,8 @@ def test_as_of_reads_compare_the_stage_at_that_instant() -> None:
 def test_the_summary_counts_batteries_not_fields() -> None:
     ok = CheckResult(population=3000, checked=200, as_of_reads=480)
     assert ok.summary() == ["200 batteries checked (a sample of 3000), 480 as_of reads: 200 agree"]
+    ok.seconds = 3.21
+    assert ok.summary() == ["200 batteries checked (a sample of 3000), 480 as_of reads: 200 agree in 3.2 s"]
     bad = CheckResult(population=60, checked=60, as_of_reads=150)
     bad.disagreements = [
         Disagreement("B1", "p1", "stage", "recycled", "in_treatment"),
