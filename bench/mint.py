@@ -38,6 +38,7 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 
+from bpass.gtin import EXAMPLE_PREFIX, ensure_verified_prefix  # noqa: E402
 from contracts import topics  # noqa: E402
 from contracts.attributes import BatteryCategory  # noqa: E402
 from services.common.auth import Role, add_key  # noqa: E402
@@ -162,6 +163,7 @@ async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bpass-bench-mint-"))
     keyring = workdir / "api-keys.json"
     _, key = add_key(keyring, tenant=TENANT, role=Role.oem_admin)
+    _, operator_key = add_key(keyring, tenant=None, role=Role.platform_operator)
     port = free_port()
     database_url = await create_database(base, database)
     settings = base.model_copy(update={"database_url": database_url, "topic_namespace": namespace})
@@ -188,6 +190,8 @@ async def run(args: argparse.Namespace) -> None:
     consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
     try:
         await wait_ready(base_url, process, log_path)
+        async with httpx.AsyncClient(timeout=30) as http:  # the tenant mints under its verified GS1 prefix
+            await ensure_verified_prefix(http, base_url, key, operator_key, EXAMPLE_PREFIX)
         await consumer.start()
         await consumer._client.force_metadata_update()
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0, 1, 2})]

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from bpass.gtin import EXAMPLE_PREFIX, ensure_verified_prefix
 from contracts import topics
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
 from contracts.envelope import Envelope
@@ -59,6 +60,11 @@ async def run_demo(settings: Settings, base_url: str = "http://127.0.0.1:8080") 
     keys = json.loads(settings.api_keys_file.with_name("demo-keys.json").read_text(encoding="utf-8"))
     oem_key = keys["oem"]["key"]
     async with httpx.AsyncClient(base_url=base_url, timeout=30, headers={"X-API-Key": oem_key}) as http:
+        _step(
+            f"the OEM declares GS1 company prefix {EXAMPLE_PREFIX} and the platform operator verifies it "
+            f"(POST {base_url}/identity/v1/gtin-prefixes, .../verify): only then may it mint under its GTINs"
+        )
+        await ensure_verified_prefix(http, base_url, oem_key, keys["operator"]["key"], EXAMPLE_PREFIX)
         _step(f"minting 3 passports as tenant {keys['oem']['tenant']} (POST {base_url}/identity/v1/passports:bulk)")
         body = {"passports": [s.model_dump(mode="json", exclude_none=True) for s in _specs(run)]}
         response = await http.post("/identity/v1/passports:bulk", json=body)

@@ -45,6 +45,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from bpass.gtin import SIMULATION_PREFIX, ensure_verified_prefix
 from bpass.simulate_check import DEFAULT_SAMPLE, CheckResult, check_read_model
 from bpass.simulate_schedule import Truth, custody_arrivals, late_merge, shuffled, truth
 from contracts import topics
@@ -749,7 +750,8 @@ async def run_simulation(
     try:
         start_offsets = await kafka.ends(list(REJECTED_TOPICS))
         with Progress(*_progress().columns, disable=not progress) as bar:
-            # 1. OEM: extension schemas, then mint per model with defaults
+            # 1. OEM: its GS1 company prefix (verified by the operator), extension schemas, then mint per model
+            await ensure_verified_prefix(sim.http, endpoints.identity, oem_key, operator_key, SIMULATION_PREFIX)
             families = sorted({m.family for m in CATALOG})
             t = bar.add_task("OEM declares extension schemas", total=len(families))
             for family in families:

@@ -239,3 +239,26 @@ async def entitled_reader(
         return row is not None and row["version"] >= version
 
     await eventually(known, what=f"reporting to learn handler {handler_id}")
+
+
+EXAMPLE_GTIN_PREFIX = "9506000"  # the GS1 company prefix of services.identity.examples.EXAMPLE_GTIN
+_operator_keys: dict[Path, str] = {}
+
+
+async def verified_gtin_prefix(
+    identity_url: str, keys_file: Path, tenant: str, prefix: str = EXAMPLE_GTIN_PREFIX, *, shared: bool = True
+) -> None:
+    """Have the platform operator verify a GS1 company prefix for `tenant` on the identity at `identity_url`, so that
+    it mints passports naming GTINs under it (the example prefix is shared by every test tenant)."""
+    from services.common.auth import Role, add_key
+
+    key = _operator_keys.get(keys_file)
+    if key is None:
+        _, key = add_key(keys_file, tenant=None, role=Role.platform_operator)
+        _operator_keys[keys_file] = key
+    async with httpx.AsyncClient(base_url=identity_url, timeout=30, headers={"X-API-Key": key}) as http:
+        response = await http.post(
+            f"/identity/v1/tenants/{tenant}/gtin-prefixes/{prefix}/verify",
+            json={"shared": shared, "reason": "test tenant"},
+        )
+    assert response.status_code == 200, response.text

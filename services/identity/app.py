@@ -7,7 +7,16 @@ from pathlib import Path
 from contracts import topics
 from services.common.runtime import ServiceSpec, Subscription, serve
 from services.common.settings import Settings
-from services.identity import api, api_keys, api_labels, api_second_life, handlers, lifecycle, resolver
+from services.identity import (
+    api,
+    api_gtin_prefixes,
+    api_keys,
+    api_labels,
+    api_second_life,
+    handlers,
+    lifecycle,
+    resolver,
+)
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
@@ -39,6 +48,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             api_second_life.router,
             api_labels.router,
             api_keys.router,
+            api_gtin_prefixes.router,
             resolver.router,
         ],
     )

@@ -19,7 +19,7 @@ from services.common.consumer import Inbound, UnitOfWork
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
-from services.identity import domain, extensions, facts, store
+from services.identity import domain, extensions, facts, gtin_prefixes, identifiers, store
 from services.identity.documents import StaticDocuments, document_of_json
 
 GTIN_SERIAL_TAKEN = "gtin_serial_taken"
@@ -98,6 +98,25 @@ async def extension_validators(
     }
 
 
+async def gtin_ownership_violations(
+    conn: DbConnection, tenant: str, items: Sequence[domain.MintItem]
+) -> list[Violation]:
+    """Every item naming a GTIN outside the tenant's verified GS1 company prefixes (gtin_prefix_not_owned)."""
+    named = [item for item in items if item.subject.gtin]
+    if not named:
+        return []
+    prefixes = await gtin_prefixes.verified_prefixes(conn, tenant)
+    found = []
+    for item in named:
+        gtin = str(item.subject.gtin)
+        if identifiers.validate_gtin(gtin):
+            continue  # domain.check_items names the invalid GTIN
+        gtin14 = gtin.zfill(14)
+        if not gtin_prefixes.owned(gtin14, prefixes):
+            found.append(gtin_prefixes.not_owned(f"{item.path}.subject.gtin".lstrip("."), gtin14))
+    return found
+
+
 async def mint_items(
     conn: DbConnection,
     outbox: Outbox,
@@ -113,6 +132,7 @@ async def mint_items(
     now = now or datetime.now(UTC)
     laps = laps or Laps()
     violations = domain.check_items(items, now=now)
+    violations += await gtin_ownership_violations(conn, tenant, items)
     validators = await extension_validators(conn, tenant, items)
     violations += domain.check_extensions(items, validators)
     domain.fail_if(violations)

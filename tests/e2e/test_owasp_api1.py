@@ -35,7 +35,7 @@ from services.identity.examples import EXAMPLE_GTIN, valid_static_payload
 from tests.conftest import new_key
 from tests.integration.recovery_support import recycler_holding
 from tests.integration.test_recovery_flow import mint, treatment_batch
-from tests.support import ServiceProcess, eventually
+from tests.support import EXAMPLE_GTIN_PREFIX, ServiceProcess, eventually, verified_gtin_prefix
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -75,6 +75,9 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/identity/v1/api-keys/{key_id}"): Case(NOT_FOUND),
     ("POST", "/identity/v1/api-keys/{key_id}/revoke"): Case(NOT_FOUND),
+    ("POST", "/identity/v1/tenants/{tenant}/gtin-prefixes/{prefix}/verify"): Case(
+        ROLE_REFUSED, owner="operator", body={"shared": True}
+    ),
     ("GET", "/p/{passport_ref}"): Case(PUBLIC),
     ("GET", "/p/{passport_ref}/qr.svg"): Case(PUBLIC),
     ("GET", "/p/{passport_ref}/qr.png"): Case(PUBLIC),
@@ -170,6 +173,7 @@ async def build_world(
     }
     oem = keys["oem"]
     family, serial = f"API1-{tag}", f"API1-{tag}"
+    await verified_gtin_prefix(base["identity"], settings.api_keys_file, name)
 
     async def passport() -> str:
         body = {
@@ -296,6 +300,7 @@ async def build_world(
             "family": family,
             "key_id": key_id,
             "tenant": name,
+            "prefix": EXAMPLE_GTIN_PREFIX,
             "handler_id": recycler,
             "capture_id": capture_id,
             "recycler_id": recycler,

@@ -29,7 +29,16 @@ from contracts.rejections import MessageRejected
 from services.common.settings import Settings
 from services.identity.examples import EXAMPLE_GTIN, valid_static_data, valid_static_payload
 from tests.conftest import PORT_BASE, _ensure_database
-from tests.support import ServiceProcess, cloudevent_headers, eventually, namespace, publish, read_topic, service_env
+from tests.support import (
+    ServiceProcess,
+    cloudevent_headers,
+    eventually,
+    namespace,
+    publish,
+    read_topic,
+    service_env,
+    verified_gtin_prefix,
+)
 
 
 @dataclass
@@ -168,6 +177,7 @@ async def test_the_mint_request_topic_mints_and_answers_refusals(identity: Ident
         )
 
     source = f"urn:bpass:tenant:{tenant_name}:mes-1"
+    await verified_gtin_prefix(identity.url, identity.settings.api_keys_file, tenant_name)
     for message in (request(good_id, EXAMPLE_GTIN), request(bad_id, "09506000134353")):
         await publish(
             identity.settings,
@@ -251,8 +261,11 @@ async def test_a_gtin_and_serial_have_one_passport_whichever_tenant_mints_them(
     from services.common.auth import Role
     from tests.conftest import new_key
 
-    _, key = tenant
-    other = new_key(identity.settings, Role.oem_admin, f"oem-{uuid.uuid4().hex[:10]}")
+    tenant_name, key = tenant
+    other_name = f"oem-{uuid.uuid4().hex[:10]}"
+    other = new_key(identity.settings, Role.oem_admin, other_name)
+    for name in (tenant_name, other_name):  # a prefix licensed to both on purpose (brand owner and manufacturer)
+        await verified_gtin_prefix(identity.url, identity.settings.api_keys_file, name)
     body = spec(f"G{uuid.uuid4().hex[:8]}", gtin=EXAMPLE_GTIN)
     async with httpx.AsyncClient(timeout=30) as http:
         first = await http.post(f"{identity.url}/identity/v1/passports", json=body, headers={"X-API-Key": key})

@@ -25,7 +25,7 @@ from services.common.settings import Settings
 from services.identity.examples import EXAMPLE_GTIN, valid_static_payload
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_identity_minting import Identity, identity_service
-from tests.support import eventually
+from tests.support import eventually, verified_gtin_prefix
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
@@ -38,6 +38,7 @@ async def identity(settings: Settings, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture
 async def owner(identity: Identity, tenant: tuple[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    await verified_gtin_prefix(identity.url, identity.settings.api_keys_file, tenant[0])
     async with httpx.AsyncClient(base_url=identity.url, timeout=30, headers={"X-API-Key": tenant[1]}) as http:
         yield http
 

@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,7 +19,7 @@ from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.identity import PassportSuperseded, SecondLifeOperation
 from contracts.passport_data import BatteryStatus
-from services.common.auth import Role
+from services.common.auth import Keyring, Role
 from services.common.settings import Settings
 from services.identity.examples import EXAMPLE_GTIN, valid_static_payload
 from tests.conftest import PORT_BASE, TEST_PORTS, new_key
@@ -26,7 +27,7 @@ from tests.integration.gateway_support import local_gateway
 from tests.integration.recovery_support import recycler_holding
 from tests.integration.test_recovery_flow import mint as mint_industrial
 from tests.integration.test_recovery_flow import treatment_batch
-from tests.support import ServiceProcess, eventually, send_fact
+from tests.support import ServiceProcess, eventually, send_fact, verified_gtin_prefix
 
 GATEWAY_PORT = PORT_BASE + 42
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -46,6 +47,11 @@ async def anyone(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def mint_with_gtin(platform: dict[str, ServiceProcess], oem_key: str) -> dict[str, Any]:
+    keys_file = Path(platform["identity"].env["BPASS_API_KEYS_FILE"])
+    owner = Keyring(keys_file).authenticate(oem_key)
+    assert owner is not None
+    assert owner.tenant is not None
+    await verified_gtin_prefix(platform["identity"].base_url, keys_file, owner.tenant)
     body = {
         "subject": {"kind": "battery", "battery_identifier": f"PF-{uuid.uuid4().hex[:10]}", "gtin": EXAMPLE_GTIN},
         "category": "ev",
