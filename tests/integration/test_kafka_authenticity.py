@@ -30,6 +30,10 @@ from services.common.settings import Settings
 from services.identity.examples import EXAMPLE_GTIN, valid_static_data
 from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, read_topic
 
+# The first test to use `platform` starts all four services within its own time (up to two minutes on a loaded
+# machine), before it waits up to a minute for what it checks.
+pytestmark = pytest.mark.timeout(300)
+
 
 @dataclass
 class Partner:
