@@ -506,3 +506,47 @@ async def test_a_nul_in_a_custody_event_is_refused_naming_the_field_not_dead_let
     content = json.loads(entry) if isinstance(entry, str) else entry
     assert content["transport_document"] == "CMR-1"
     assert isinstance(CustodyEventReported.model_validate(content), CustodyEventReported)
+
+
+# --- EPCIS: the same rules, by the event's place in the document -----------------------------------------------------
+
+
+async def publish_document(custody: Custody, source: str, body: dict[str, Any], key: str) -> str:
+    event_id = str(uuid.uuid4())
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", event_id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", b"eu.battery-passport.custody.epcis-document.v1"),
+        ("ce_time", datetime.now(UTC).isoformat().encode()),
+        ("content-type", b"application/json"),
+    ]
+    await publish(
+        custody.settings, topics.CUSTODY_EPCIS_DOCUMENTS.name, json.dumps(body).encode(), key=key, headers=headers
+    )
+    return event_id
+
+
+async def test_epcis_captures_are_held_to_the_same_rules(custody: Custody, world: World) -> None:
+    passport_id, serial = await mint_gs1(custody, world.tenant)
+    # A stranger's capture over HTTP: shipping a battery it does not hold.
+    job = await capture(custody, world.keys["stranger"], document(object_event(serial)))
+    assert job["success"] is False
+    assert job["errors"][0]["index"] == 0
+    assert ("handler_id", "not_holder") in {(v["field"], v["reason"]) for v in job["errors"][0]["errors"]}
+    # On the topic: a stranger's placing on the market is refused; the OEM's own is recorded under its name.
+    selling = document(object_event(serial, "retail_selling"))
+    refused = await publish_document(custody, f"urn:bpass:handler:{world.ids['stranger']}", selling, serial)
+    answer = await rejection_of(custody, refused)
+    assert ("epcisBody.eventList.0.kind", "stage_owner_only") in {
+        (v["field"], v["reason"]) for v in answer["violations"]
+    }
+    await publish_document(
+        custody, f"urn:bpass:tenant:{world.tenant}:plm", document(object_event(serial, "retail_selling")), serial
+    )
+    await wait_log(custody, passport_id, 1)
+    row = await custody.db.fetchrow(
+        "SELECT kind, handler_id, source FROM custody.custody_log WHERE passport_id = $1", passport_id
+    )
+    assert row is not None
+    assert tuple(row) == ("placed_on_market", world.tenant, f"urn:bpass:tenant:{world.tenant}:plm")

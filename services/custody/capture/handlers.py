@@ -11,6 +11,7 @@ from contracts.errors import ValidationFailed, Violation
 from services.common.consumer import Inbound, UnitOfWork
 from services.custody.capture.api import topic_capture_id
 from services.custody.capture.service import capture_document, document_violations
+from services.custody.domain.authority import source_party
 from services.custody.ingest import facts
 from services.custody.ingest.steps import HANDLER_SOURCE_PREFIX
 
@@ -28,9 +29,12 @@ async def on_epcis_documents(uow: UnitOfWork, items: list[Inbound[EpcisDocumentS
                 uow.reject(item, violations)
                 continue
             source = item.envelope.source
+            party = source_party(source)  # an OEM or an authority captures under its own name (write authority)
             capturer = (
                 source[len(HANDLER_SOURCE_PREFIX) :].split(":", 1)[0]
                 if source.startswith(HANDLER_SOURCE_PREFIX)
+                else party[1]
+                if party is not None
                 else None
             )
             try:
