@@ -90,14 +90,16 @@ async def test_read_lookup_versions_and_as_of(reporting: ServiceProcess, populat
         assert view["stage"] == "in_service"
         assert len(view["custody_timeline"]) == 2
         versions = (await http.get(f"/reporting/v1/passports/{first['passport_id']}/versions")).json()["versions"]
-        # Facts of different topics are consumed side by side: their order between topics is not fixed.
-        assert versions[0]["change"] == "minted"
-        assert sorted(v["change"] for v in versions[1:]) == ["custody_recorded", "custody_recorded", "status_changed"]
-        old = await http.get(
-            f"/reporting/v1/passports/{first['passport_id']}", params={"as_of": versions[0]["valid_from"]}
-        )
-        assert old.json()["version"] == 1
-        assert old.json()["custody_timeline"] == []
+        # Facts of different topics are consumed side by side, but the versions tell them in event-time order: the
+        # minting and the in-service status (both at T0), then the dispatch (T0 + 1 day) and the receipt (+ 2 days).
+        assert sorted(v["change"] for v in versions[:2]) == ["minted", "status_changed"]
+        assert [v["change"] for v in versions[2:]] == ["custody_recorded", "custody_recorded"]
+        pid = first["passport_id"]
+        at_t0 = (await http.get(f"/reporting/v1/passports/{pid}", params={"as_of": versions[0]["valid_from"]})).json()
+        assert at_t0["stage"] == "in_service"
+        assert at_t0["custody_timeline"] == []
+        shipped = (await http.get(f"/reporting/v1/passports/{pid}", params={"as_of": versions[2]["valid_from"]})).json()
+        assert [step["kind"] for step in shipped["custody_timeline"]] == ["dispatch"]
         found = await http.get("/reporting/v1/passports:lookup", params={"battery_identifier": first["identifier"]})
         assert found.json()["passport_ids"] == [first["passport_id"]]
         by_uri = await http.get("/reporting/v1/passports:lookup", params={"uri": view["public_uri"]})

@@ -125,3 +125,23 @@ def test_dimensions_of_a_minted_passport() -> None:
     assert dims.plant.startswith("GLN")
     assert dims.recycled is not None
     assert len(dims.recycled) == len(readmodel.RECYCLED_FIELDS)
+
+
+def test_an_amendment_names_the_fields_it_changed_not_their_container() -> None:
+    state, _ = folded()
+    static = {**state["static_data"], "warranty_period_months": 97}
+    changed = readmodel.apply_amended(
+        state,
+        static_data=static,
+        extensions={"fleet": "north"},
+        data_version=2,
+        amended_at=T0,
+        changed_fields=["warranty_period_months", "extensions.fleet"],
+    )
+    assert readmodel.changed_paths(state, "amended", changed) == [
+        "data_version",
+        "amendments",
+        "static_data.warranty_period_months",
+        "extensions.fleet",
+    ]
+    assert readmodel.changed_paths(state, "custody_recorded", ["custody_timeline"]) == ["custody_timeline"]
