@@ -1,10 +1,12 @@
-"""`bpass simulate` against the four services as processes: no refusals, every stage, recovery outcomes."""
+"""`bpass simulate` against the four services as processes: no refusals, every stage, recovery outcomes, and a read
+model that tells what was sent although it arrived out of order and months late."""
 
 from __future__ import annotations
 
 import uuid
 
 import httpx
+import pytest
 
 from bpass.simulate import Endpoints, run_simulation
 from services.common.auth import Role
@@ -13,7 +15,9 @@ from tests.conftest import new_key
 from tests.support import ServiceProcess
 
 
-async def test_simulation_reaches_every_stage_without_refusals(
+# two runs of the whole platform, each with its end check (about a minute each on a quiet machine)
+@pytest.mark.timeout(600)
+async def test_shuffled_backdated_simulation_reaches_every_stage_and_the_read_model_tells_what_was_sent(
     settings: Settings, tenant: tuple[str, str], platform: dict[str, ServiceProcess]
 ) -> None:
     _, oem_key = tenant
@@ -30,9 +34,15 @@ async def test_simulation_reaches_every_stage_without_refusals(
         endpoints=endpoints,
         timeout=60,
         progress=False,
+        shuffle=True,
+        backdate_days=500,
     )
 
     assert result["refusals"] == [], result["reasons"]
+    assert result["counts"]["custody_events_held_back"] > 0, result["counts"]
+    check = result["check"]
+    assert (check.checked, check.disagreements) == (60, []), "\n".join(check.summary(limit=200))
+    assert check.as_of_reads >= 60
     assert result["counts"]["minted"] == 60
     stages = result["stages"]
     assert sum(stages.values()) == 60
@@ -49,7 +59,7 @@ async def test_simulation_reaches_every_stage_without_refusals(
         outcome = (recycled.get("recovery") or {}).get("outcome") or []
         assert any(float(line["in_recycled_fractions_kg"]) > 0 for line in outcome), recycled.get("recovery")
 
-    # A rerun of the same label adds nothing and is refused nothing.
+    # A rerun of the same label (in event order this time) adds nothing, is refused nothing, and still agrees.
     again = await run_simulation(
         settings,
         batteries=60,
@@ -59,8 +69,10 @@ async def test_simulation_reaches_every_stage_without_refusals(
         endpoints=endpoints,
         timeout=60,
         progress=False,
+        backdate_days=500,
     )
     assert again["counts"]["minted"] == 0
     assert again["counts"]["already_minted"] == 60
     assert again["refusals"] == []
     assert again["stages"] == stages
+    assert again["disagreements"] == [], "\n".join(again["check"].summary(limit=200))
