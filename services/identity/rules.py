@@ -86,6 +86,7 @@ MEMBERS_REQUIRED = "members_required"
 MEMBERS_NOT_ALLOWED = "members_not_allowed"
 DUPLICATE_MEMBER = "duplicate_member"
 SELF_MEMBER = "self_member"
+NUMBER_OUT_OF_RANGE = "number_out_of_range"
 SERIAL_TOO_LONG_FOR_GS1 = "serial_too_long_for_gs1"
 
 _STATE_OF_HEALTH = "state of health, updated on placing on the market and on every status change."
@@ -333,7 +334,42 @@ def validate_static_data(
         + _ordering_rules(data, path_prefix, now.astimezone(UTC))
         + _share_rules(data, path_prefix)
         + _composition_rules(data, path_prefix)
+        + _representable_rules(data, path_prefix)
     )
+
+
+def _decimals(value: object, path: str) -> Iterable[tuple[str, Decimal]]:
+    if isinstance(value, Decimal):
+        yield path, value
+    elif isinstance(value, pydantic.BaseModel):
+        for name in type(value).model_fields:
+            yield from _decimals(getattr(value, name), _join(path, name))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _decimals(item, _join(path, i))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _decimals(item, _join(path, str(key)))
+
+
+def _representable_rules(data: StaticPassportData, prefix: str) -> list[Violation]:
+    """Every quantity must survive the double every reader computes with: a non-zero one that a double holds as 0
+    (`"weight_kg": "1e-400"` passed `> 0`) or as infinity is refused."""
+    found = []
+    for path, value in _decimals(data, prefix):
+        if value.is_zero():
+            continue
+        as_double = float(value)
+        if as_double == 0.0 or as_double in (float("inf"), float("-inf")):
+            found.append(
+                Violation(
+                    field=path,
+                    reason=NUMBER_OUT_OF_RANGE,
+                    message=f"{value} is too small or too large a quantity to be stored and read back; give it in "
+                    "ordinary decimal notation (e.g. 512.5).",
+                )
+            )
+    return found
 
 
 def validate_subject(subject: PassportSubject, *, path_prefix: str = "") -> list[Violation]:

@@ -118,3 +118,18 @@ async def test_a_kafka_message_breaking_the_policy_is_refused_naming_the_rule(
     found = await eventually(rejections, what="both refusals on the rejected topic")
     for name, (_, reason) in shapes.items():
         assert found[ids[name]] == [("", reason)], (name, found)
+
+
+async def test_a_time_filter_is_rfc_3339_text_not_a_number(
+    platform: dict[str, ServiceProcess], tenant: tuple[str, str]
+) -> None:
+    _, key = tenant
+    async with httpx.AsyncClient(
+        base_url=platform["reporting"].base_url, timeout=30, headers={"X-API-Key": key}
+    ) as http:
+        for value in ("0.5", "1e-400", "1700000000"):
+            refused = await http.get("/reporting/v1/passports", params={"placed_to": value})
+            assert refused.status_code == 422, (value, refused.text)
+            assert [v["field"] for v in refused.json()["violations"]] == ["query.placed_to"], refused.text
+        accepted = await http.get("/reporting/v1/passports", params={"placed_to": "2026-03-01T00:00:00Z"})
+        assert accepted.status_code == 200, accepted.text

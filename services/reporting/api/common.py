@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +10,7 @@ from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, status
+from pydantic import BeforeValidator
 
 from contracts.attributes import AccessTier, BatteryCategory
 from contracts.errors import ValidationFailed, Violation
@@ -43,6 +45,18 @@ PURPOSE_REQUIRED_RESPONSE: dict[int | str, dict[str, Any]] = {
         "they read (query parameter `purpose`); also an unparsable request."
     }
 }
+
+
+def _rfc3339_text(value: object) -> object:
+    """A time in the query string is RFC 3339 text; pydantic alone reads a bare number (`placed_to=0.5`) as Unix
+    seconds, a filter nobody meant."""
+    if not isinstance(value, str) or not _RFC3339_DATE.match(value):
+        raise ValueError("give an RFC 3339 date-time, e.g. 2026-03-01T00:00:00Z")
+    return value
+
+
+_RFC3339_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]|$)")
+QueryTime = Annotated[datetime, BeforeValidator(_rfc3339_text)]
 
 
 @dataclass(frozen=True)
@@ -141,8 +155,8 @@ class FilterParams:
         stage: Annotated[Stage | None, Query(description="Lifecycle stage.")] = None,
         current_handler: Annotated[str | None, Query(description="Registered handler holding it now.")] = None,
         kind: Annotated[BatteryKind | None, Query(description="What the passport is issued for.")] = None,
-        placed_from: Annotated[datetime | None, Query(description="Placed on market at or after (RFC 3339).")] = None,
-        placed_to: Annotated[datetime | None, Query(description="Placed on market before (RFC 3339).")] = None,
+        placed_from: Annotated[QueryTime | None, Query(description="Placed on market at or after (RFC 3339).")] = None,
+        placed_to: Annotated[QueryTime | None, Query(description="Placed on market before (RFC 3339).")] = None,
         ceased: Annotated[bool | None, Query(description="Only ceased (true) or live (false) passports.")] = None,
     ) -> None:
         self.tenant = tenant
