@@ -206,6 +206,10 @@ class JsonPolicyMiddleware:
         if not _is_json(content_type):
             await self.app(scope, receive, send)
             return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:  # refused before a byte of it is read
+            await self._refuse(send, JsonPolicyViolation(BODY_TOO_LARGE, f"At most {self.max_bytes} bytes."))
+            return
         chunks: list[bytes] = []
         size = 0
         more = True

@@ -137,3 +137,45 @@ def test_text_is_left_to_the_services_field_checks_unless_asked() -> None:
     nul = b'{"battery_model": "VX\\u0000400"}'
     assert jsonpolicy.violations(nul) == []
     assert [v.reason for v in jsonpolicy.violations(nul, text=True)] == ["unstorable_text"]
+
+
+async def run_middleware(body: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[list[Any], list[bytes]]:
+    """The middleware in front of an app that records the body it receives; (messages sent, bodies received)."""
+    sent: list[Any] = []
+    received: list[bytes] = []
+    chunks = [body[i : i + 1000] for i in range(0, len(body), 1000)] or [b""]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        received.append(message["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive() -> dict[str, Any]:
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "headers": headers}
+    await jsonpolicy.JsonPolicyMiddleware(app, max_bytes=100_000)(scope, receive, send)
+    return sent, received
+
+
+async def test_the_middleware_refuses_before_the_app_and_passes_the_same_body_on() -> None:
+    json_type = [(b"content-type", b"application/json")]
+    sent, received = await run_middleware(b"[" * 5_000 + b"]" * 5_000, json_type)
+    assert received == []
+    assert sent[0]["status"] == 400
+    assert json.loads(sent[1]["body"])["violations"][0]["reason"] == "json_too_deep"
+
+    body = json.dumps({"a": [1, 2, {"b": "x" * 3_000}]}).encode()
+    sent, received = await run_middleware(body, json_type)
+    assert received == [body]
+    assert sent[0]["status"] == 200
+
+    sent, received = await run_middleware(b"[1]", [*json_type, (b"content-length", b"999999999")])
+    assert (sent[0]["status"], received) == (413, [])
+    sent, received = await run_middleware(b"[" * 5_000, [(b"content-type", b"text/plain")])
+    assert received == [b"[" * 1000]  # not JSON: the route decides
