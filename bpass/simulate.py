@@ -47,13 +47,14 @@ from rich.progress import (
 
 from bpass.gtin import SIMULATION_PREFIX, ensure_verified_prefix
 from bpass.simulate_check import DEFAULT_SAMPLE, CheckResult, check_read_model
-from bpass.simulate_schedule import Truth, custody_arrivals, late_merge, shuffled, truth
+from bpass.simulate_schedule import Truth, custody_arrivals, interleave, late_merge, shuffled, truth
 from contracts import topics
 from contracts.base import Message
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
 from contracts.envelope import Envelope
 from contracts.passport_data import BatteryCategory
 from contracts.recovery import RecoveredMaterial, RecoveryChemistry, RefinerReportSubmitted, TreatmentBatchReported
+from contracts.telemetry import Reading, TelemetryMetric, TelemetryReported
 from services.common.settings import Settings
 from services.identity.examples import valid_static_payload
 from services.recovery.domain.composition import passport_profile, resolve_chemistry
@@ -322,6 +323,41 @@ def lifecycle(battery: Battery, passport_id: str) -> tuple[list[tuple[str, Custo
         for n, (handler, extra) in enumerate(plan[: min(steps, len(plan))])
     ]
     return events, times[7]
+
+
+BMS = "sim-bms"  # the source_system of the readings: the dealer's fleet system reading the batteries' BMS
+READINGS_IN_SERVICE = 3
+
+
+def telemetry(
+    battery: Battery, passport_id: str, events: list[tuple[str, CustodyEventReported]]
+) -> list[TelemetryReported]:
+    """The state-of-health readings of a battery put into service, one message each, in measured order: a few
+    random instants between its putting into service and its collection (or the anchor), ageing ~3 %/year."""
+    times = {e.kind.value: e.occurred_at for _, e in events}
+    start = times.get("in_service")
+    if start is None:
+        return []
+    end = times.get("collection", ANCHOR)
+    span_min = int((end - start) / timedelta(minutes=1))
+    if span_min < 2 * 24 * 60:
+        return []
+    rng = random.Random(f"telemetry:{battery.identifier}")
+    offsets = sorted(rng.sample(range(24 * 60, span_min - 60), READINGS_IN_SERVICE))
+    readings = []
+    for minutes in offsets:
+        at = start + timedelta(minutes=minutes)
+        soh = Decimal(100) - Decimal(str(round(minutes / 525_600 * 3 + rng.uniform(0, 0.5), 1)))
+        readings.append(
+            TelemetryReported(
+                passport_id=passport_id,
+                source_system=f"{BMS}-{battery.model.family}",
+                readings=[
+                    Reading(metric=TelemetryMetric.state_of_health_pct, value=max(soh, Decimal(0)), measured_at=at)
+                ],
+            )
+        )
+    return readings
 
 
 def _progress() -> Progress:
@@ -819,10 +855,25 @@ async def run_simulation(
                 ce_id = event_id("sim", run, people[b].identifier, str(n), event.kind.value)
                 return Outgoing(topics.CUSTODY_EVENTS.name, pid, event, handler, ce_id)
 
+            # the BMS readings of the batteries in service, one message each (shuffled: any order, among the steps)
+            readings = [telemetry(people[b], pid, events) for b, (pid, events) in enumerate(plans)]
+
+            def bms_send(b: int, k: int, message: TelemetryReported) -> Outgoing:
+                ce_id = event_id("sim", run, people[b].identifier, "telemetry", str(k))
+                return Outgoing(topics.TELEMETRY.name, plans[b][0], message, DEALER, ce_id)
+
+            per_battery = [[bms_send(b, k, m) for k, m in enumerate(ms)] for b, ms in enumerate(readings)]
+            bms = (
+                interleave(order, [shuffled(order, sent) for sent in per_battery])
+                if order
+                else [o for sent in per_battery for o in sent]
+            )
+            steps = [custody_send(b, n) for b, n in first]
             counts["custody_events"] = len(first) + len(late)
             counts["custody_events_held_back"] = len(late)
-            t = bar.add_task("handlers publish custody events (Kafka)", total=len(first))
-            await sim.publish([custody_send(b, n) for b, n in first], bar, t)
+            counts["telemetry_messages"] = len(bms)
+            t = bar.add_task("handlers + BMS publish custody events, readings", total=len(steps) + len(bms))
+            await sim.publish(interleave(order, [steps, bms]) if order else steps + bms, bar, t)
             # 4. the recycler's treatment batches, once recovery knows the passports and custody has the steps
             batches: list[TreatmentBatchReported] = []
             number = 0
@@ -873,7 +924,12 @@ async def run_simulation(
             counts["refiner_reports"] = len(reports)
             ceased_at = {pid: tb.completed_at for tb in batches for pid in (i.passport_id for i in tb.inputs)}
             truths = {
-                pid: truth(people[b].identifier, [(e.kind.value, e.occurred_at) for _, e in events], ceased_at.get(pid))
+                pid: truth(
+                    people[b].identifier,
+                    [(e.kind.value, e.occurred_at) for _, e in events],
+                    ceased_at.get(pid),
+                    [(r.measured_at, r.value) for m in readings[b] for r in m.readings],
+                )
                 for b, (pid, events) in enumerate(plans)
             }
             # 6. everything consumed; then read the refusals
@@ -883,12 +939,12 @@ async def run_simulation(
             # after their inputs were consumed: settled means every topic stopped growing and is read.
             await kafka.wait_settled(
                 {
-                    "custody": [topics.CUSTODY_EVENTS.name],
+                    "custody": [topics.CUSTODY_EVENTS.name, topics.TELEMETRY.name],
                     "recovery": [topics.TREATMENT_BATCHES.name, topics.REFINER_REPORTS.name,
                                  topics.CUSTODY_RECORDED.name],
                     "reporting": [topics.PASSPORT_MINTED.name, topics.CUSTODY_RECORDED.name,
                                   topics.CUSTODY_PASSPORT_STATUS.name, topics.RECOVERY_ATTRIBUTED.name,
-                                  topics.PASSPORT_CEASED.name],
+                                  topics.PASSPORT_CEASED.name, topics.IN_SERVICE_DATA.name],
                 },
                 timeout,
             )  # fmt: skip
@@ -911,6 +967,7 @@ async def run_simulation(
     print(
         f"==> simulated {batteries} batteries in {elapsed:.1f} s: {counts['minted']} minted, "
         f"{counts['already_minted']} already there, {counts['custody_events']} custody events, "
+        f"{counts['telemetry_messages']} BMS readings, "
         f"{counts['treatment_batches']} treatment batches, {counts['refiner_reports']} refiner reports"
     )
     print("    stages (reporting, this run): " + ", ".join(f"{k} {v}" for k, v in sorted(stages.items())))

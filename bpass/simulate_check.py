@@ -3,8 +3,9 @@
 For a sample of the simulated batteries it reads the passport as the OEM (`GET /reporting/v1/passports/{id}`)
 and compares it to the ground truth (`bpass.simulate_schedule.Truth`): the final stage, status and `ceased`, and
 the stages of `status_history` in order with their event times (a leading `manufactured` entry, the mint, is
-allowed); then it reads the passport `as_of` a few random instants between the battery's events and compares
-the stage then. The comparisons are pure functions; only `check_read_model` does I/O.
+allowed), and the latest state-of-health reading (the one measured last, whatever order they arrived in); then
+it reads the passport `as_of` a few random instants between the battery's events and compares the stage then.
+The comparisons are pure functions; only `check_read_model` does I/O.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -104,7 +106,28 @@ def compare_current(truth: Truth, passport_id: str, state: Mapping[str, Any]) ->
     actual = read_history(state)
     if expected != actual:
         differs("status_history", _history_text(list(expected)), _history_text(actual))
+    if truth.latest_soh is not None:
+        at, value = truth.latest_soh
+        differs("in_service.latest.state_of_health_pct", f"{_number(value)}@{at.isoformat()}", _latest_soh(state))
     return out
+
+
+def _latest_soh(state: Mapping[str, Any]) -> str:
+    """The latest state-of-health reading the read model holds, as `value@measured_at` (normalised)."""
+    reading = ((state.get("in_service") or {}).get("latest") or {}).get("state_of_health_pct")
+    if not reading:
+        return "none"
+    at = _instant(reading.get("measured_at"))
+    try:
+        value = Decimal(str(reading.get("value")))
+    except InvalidOperation:
+        return str(reading)
+    return f"{_number(value)}@{at.isoformat() if at else reading.get('measured_at')}"
+
+
+def _number(value: Decimal) -> str:
+    """98.70 and 98.7 alike, 100 not 1E+2."""
+    return format(value.normalize(), "f")
 
 
 def compare_as_of(

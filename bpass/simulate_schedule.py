@@ -7,6 +7,9 @@ Ground truth (`Truth`): the stages a battery went through after manufacture, eac
 gave it (custody steps' `occurred_at`, the treatment batch's `completed_at` for `recycled`), with the status it
 had then (`waste` from collection on, Art. 3(58)).
 
+Telemetry: a battery put into service reports its state of health a few times while in use (BMS readings on
+`bpass.custody.telemetry.v1`); the truth keeps the reading measured last.
+
 Arrival order (`custody_arrivals`, `late_merge`), with `--shuffle`:
 - custody's transfer steps of a battery (dispatch, receipt, collection, handover, treatment start) keep their
   order: custody checks them in arrival order against who holds the battery (`services/custody/domain/
@@ -18,6 +21,7 @@ Arrival order (`custody_arrivals`, `late_merge`), with `--shuffle`:
   interleaved with the refiner reports;
 - batteries are interleaved with each other at random (each battery's own order is kept: its Kafka key is its
   passport id, so one partition carries it in the order sent);
+- a battery's telemetry messages go out in a random order, among the custody steps (`shuffled`, `interleave`);
 - treatment batches are published in a random order, and so are the refiner reports.
 Without `--shuffle` every battery's steps go out in event-time order, battery after battery, nothing held back.
 """
@@ -29,6 +33,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TypeVar
 
 # Custody's transfer steps: custody decides them in arrival order (who holds the battery), so their order stays.
@@ -67,6 +72,8 @@ class Truth:
     first_event_at: datetime | None  # the first custody step sent, whatever its kind
     history: tuple[StageEntry, ...]
     ceased: bool
+    # the state-of-health reading measured last (when, value), whatever order the readings arrived in
+    latest_soh: tuple[datetime, Decimal] | None = None
 
     @property
     def stage(self) -> str:
@@ -102,7 +109,12 @@ class Truth:
         return instants
 
 
-def truth(identifier: str, steps: Sequence[tuple[str, datetime]], ceased_at: datetime | None) -> Truth:
+def truth(
+    identifier: str,
+    steps: Sequence[tuple[str, datetime]],
+    ceased_at: datetime | None,
+    soh_readings: Sequence[tuple[datetime, Decimal]] = (),
+) -> Truth:
     """The ground truth of a battery from the custody steps sent (kind, occurred_at) and when it ceased, if it did."""
     entries: list[StageEntry] = []
     status = "original"
@@ -115,7 +127,8 @@ def truth(identifier: str, steps: Sequence[tuple[str, datetime]], ceased_at: dat
     if ceased_at is not None:
         entries.append(StageEntry(ceased_at, "recycled", "waste"))
     first = min((at for _, at in steps), default=None)
-    return Truth(identifier, first, tuple(entries), ceased_at is not None)
+    latest = max(soh_readings, default=None)
+    return Truth(identifier, first, tuple(entries), ceased_at is not None, latest)
 
 
 def interleave(rng: random.Random, sequences: Sequence[Sequence[T]]) -> list[T]:

@@ -40,6 +40,7 @@ async def test_shuffled_backdated_simulation_reaches_every_stage_and_the_read_mo
 
     assert result["refusals"] == [], result["reasons"]
     assert result["counts"]["custody_events_held_back"] > 0, result["counts"]
+    assert result["counts"]["telemetry_messages"] > 0, result["counts"]
     check = result["check"]
     assert (check.checked, check.disagreements) == (60, []), "\n".join(check.summary(limit=200))
     assert check.as_of_reads >= 60

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from bpass.simulate_check import CheckResult, Disagreement, compare_as_of, compare_current, sample_of
@@ -14,8 +15,12 @@ AT = datetime(2025, 3, 1, 8, tzinfo=UTC)
 KINDS = ["dispatch", "receipt", "placed_on_market", "in_service", "collection", "handover", "treatment_start"]
 
 
+SOH = [(AT + timedelta(days=3, hours=h), Decimal(v)) for h, v in ((5, "99.5"), (30, "98.10"), (9, "99.0"))]
+
+
 def recycled() -> Truth:
-    return truth("B1", [(kind, AT + timedelta(days=d)) for d, kind in enumerate(KINDS)], AT + timedelta(days=9))
+    steps = [(kind, AT + timedelta(days=d)) for d, kind in enumerate(KINDS)]
+    return truth("B1", steps, AT + timedelta(days=9), SOH)
 
 
 def state_of(t: Truth, **overrides: Any) -> dict[str, Any]:
@@ -25,7 +30,15 @@ def state_of(t: Truth, **overrides: Any) -> dict[str, Any]:
         {"occurred_at": e.occurred_at.isoformat().replace("+00:00", "Z"), "stage": e.stage, "status": e.status}
         for e in t.history
     ]
-    return {"stage": t.stage, "status": t.status, "ceased": t.ceased, "status_history": history, **overrides}
+    latest = {"state_of_health_pct": {"value": "98.1", "measured_at": "2025-03-05T14:00:00Z", "source_system": "b"}}
+    return {
+        "stage": t.stage,
+        "status": t.status,
+        "ceased": t.ceased,
+        "status_history": history,
+        "in_service": {"latest": latest},
+        **overrides,
+    }
 
 
 def fields(found: list[Disagreement]) -> list[str]:
@@ -62,6 +75,28 @@ def test_a_history_in_arrival_order_or_with_a_wrong_time_or_a_missing_stage_disa
     mint_last["status_history"].append(mint_last["status_history"].pop(0))
     for state in (swapped, late_time, missing, mint_last):
         assert fields(compare_current(t, PID, state)) == ["status_history"]
+
+
+def test_the_latest_reading_is_the_one_measured_last_not_the_one_that_arrived_last() -> None:
+    t = recycled()
+    assert t.latest_soh == (AT + timedelta(days=4, hours=6), Decimal("98.10"))
+    arrived_last = state_of(t)
+    arrived_last["in_service"]["latest"]["state_of_health_pct"] = {
+        "value": "99.0",
+        "measured_at": (AT + timedelta(days=3, hours=9)).isoformat(),
+    }
+    found = compare_current(t, PID, arrived_last)
+    assert [(d.field, d.expected, d.actual) for d in found] == [
+        (
+            "in_service.latest.state_of_health_pct",
+            "98.1@2025-03-05T14:00:00+00:00",
+            "99@2025-03-04T17:00:00+00:00",
+        )
+    ]
+    assert fields(compare_current(t, PID, state_of(t, in_service={}))) == ["in_service.latest.state_of_health_pct"]
+    no_readings = truth("B2", [], None)
+    assert no_readings.latest_soh is None
+    assert compare_current(no_readings, PID, {"stage": "manufactured", "status": "original", "ceased": False}) == []
 
 
 def test_as_of_reads_compare_the_stage_at_that_instant() -> None:

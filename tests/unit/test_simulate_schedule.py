@@ -19,6 +19,7 @@ from bpass.simulate import (
     handler_registration,
     lifecycle,
     population,
+    telemetry,
 )
 from bpass.simulate_schedule import (
     OBSERVATION_KINDS,
@@ -234,3 +235,23 @@ def test_the_truth_of_a_recycled_battery() -> None:
     assert t.stage_at(at + timedelta(days=10)) == "recycled"
     manufactured_only = truth("X2", [], None)
     assert (manufactured_only.stage, manufactured_only.probe_instants(random.Random(1), 3)) == ("manufactured", [])
+
+
+@settings(max_examples=10, deadline=None)
+@given(days=st.one_of(st.none(), st.integers(1, MAX_BACKDATE_DAYS)))
+def test_bms_readings_fall_while_the_battery_is_in_service_and_age_it(days: int | None) -> None:
+    with_readings = 0
+    for battery in population("tm", 60, 7, days):
+        events, _ = lifecycle(battery, PID)
+        messages = telemetry(battery, PID, events)
+        times = {e.kind.value: e.occurred_at for _, e in events}
+        if "in_service" not in times:
+            assert messages == []
+            continue
+        with_readings += bool(messages)
+        readings = [r for m in messages for r in m.readings]
+        assert [r.measured_at for r in readings] == sorted(r.measured_at for r in readings)
+        assert all(times["in_service"] < r.measured_at < times.get("collection", ANCHOR) for r in readings)
+        assert all(0 < r.value <= 100 for r in readings)
+        assert readings == [r for m in telemetry(battery, PID, events) for r in m.readings]  # deterministic
+    assert with_readings > 10
