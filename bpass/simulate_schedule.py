@@ -13,17 +13,21 @@ Telemetry: a battery put into service reports its state of health a few times wh
 Arrival order (`custody_arrivals`, `late_merge`), with `--shuffle`:
 - custody's transfer steps of a battery (dispatch, receipt, collection, handover, treatment start) keep their
   order: custody checks them in arrival order against who holds the battery (`services/custody/domain/
-  transitions.py`), and a receipt before its dispatch, or a handover before the collection, is refused;
-- its observations (placed on the market, put into service) are legal in any custody state: they are permuted
-  and put at random places among the transfers (before the dispatch, after the treatment start, ...);
+  transitions.py`, `authority.py`), and a receipt before its dispatch, or a handover before the collection, is
+  refused;
+- its observations (placed on the market, put into service) are legal in any custody state (the OEM's delegate
+  reports them, whoever holds the battery): they are permuted and put at random places among the transfers
+  (before the dispatch, after the treatment start, ...);
 - for about one battery in four (`LATE_SHARE`) the observations are held back altogether and published only
-  after the treatment batches were applied (so after the battery's `recycled`/ceased fact, for a recycled one),
-  interleaved with the refiner reports;
+  once the treatment batches were applied and reporting folded the ceased facts (so after the battery's
+  `recycled` entry, for a recycled one), interleaved with the refiner reports;
 - batteries are interleaved with each other at random (each battery's own order is kept: its Kafka key is its
   passport id, so one partition carries it in the order sent);
 - a battery's telemetry messages go out in a random order, among the custody steps (`shuffled`, `interleave`);
 - treatment batches are published in a random order, and so are the refiner reports.
-Without `--shuffle` every battery's steps go out in event-time order, battery after battery, nothing held back.
+Without `--shuffle` every battery's steps go out in event-time order, battery after battery, nothing held back,
+then the readings in measured order; batches and reports in their order.
+The unit tests replay every shuffled order through custody's authority and transition rules.
 """
 
 from __future__ import annotations
