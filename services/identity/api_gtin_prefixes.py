@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -109,5 +109,28 @@ async def verify_prefix(
             reason=verification.reason,
             shared=verification.shared,
             now=datetime.now(UTC),
+        )
+    return gtin_prefixes.body(row)
+
+
+@router.post(
+    "/tenants/{tenant}/gtin-prefixes/{prefix}/revoke",
+    summary="Revoke a tenant's GS1 company prefix (platform operator only): no more passports under its GTINs",
+    responses={404: {"description": "`gtin_prefix_not_found`: the tenant has no such prefix."}},
+)
+async def revoke_prefix(
+    tenant: TenantPath,
+    prefix: PrefixPath,
+    request: Request,
+    principal: Annotated[Principal, OPERATOR],
+    verification: PrefixVerification | None = None,
+) -> Any:
+    reason = verification.reason if verification else None
+    async with runtime_of(request).pool.acquire() as conn, conn.transaction():
+        row = await gtin_prefixes.revoke(conn, tenant, prefix, by=principal.name, reason=reason, now=datetime.now(UTC))
+    if row is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            {"reason": "gtin_prefix_not_found", "message": f"Tenant {tenant} has no GS1 company prefix {prefix}."},
         )
     return gtin_prefixes.body(row)

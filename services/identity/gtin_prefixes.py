@@ -98,6 +98,21 @@ async def verify(
     return row
 
 
+async def revoke(
+    conn: DbConnection, tenant: str, prefix: str, *, by: str, reason: str | None, now: datetime
+) -> asyncpg.Record | None:
+    """Revoke a tenant's prefix (kept for the record); None when the tenant has no such prefix."""
+    return await conn.fetchrow(
+        """UPDATE gtin_prefixes SET state = 'revoked', verified_at = $3, verified_by = $4, reason = $5
+           WHERE tenant = $1 AND prefix = $2 RETURNING *""",
+        tenant,
+        prefix,
+        now,
+        by,
+        reason,
+    )
+
+
 async def listed(conn: DbConnection | asyncpg.Pool, tenant: str | None) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(

@@ -19,7 +19,7 @@ from services.common.consumer import Inbound, UnitOfWork
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
-from services.identity import domain, extensions, facts, gtin_prefixes, identifiers, store
+from services.identity import domain, extensions, facts, gtin_prefixes, store
 from services.identity.documents import StaticDocuments, document_of_json
 
 GTIN_SERIAL_TAKEN = "gtin_serial_taken"
@@ -101,18 +101,20 @@ async def extension_validators(
 async def gtin_ownership_violations(
     conn: DbConnection, tenant: str, items: Sequence[domain.MintItem]
 ) -> list[Violation]:
-    """Every item naming a GTIN outside the tenant's verified GS1 company prefixes (gtin_prefix_not_owned)."""
+    """Every item naming a GTIN outside the tenant's verified GS1 company prefixes (gtin_prefix_not_owned). The
+    GTINs are valid (domain.check_items ran); a bulk request's items mostly share one, decided once."""
     named = [item for item in items if item.subject.gtin]
     if not named:
         return []
     prefixes = await gtin_prefixes.verified_prefixes(conn, tenant)
+    decided: dict[str, bool] = {}
     found = []
     for item in named:
-        gtin = str(item.subject.gtin)
-        if identifiers.validate_gtin(gtin):
-            continue  # domain.check_items names the invalid GTIN
-        gtin14 = gtin.zfill(14)
-        if not gtin_prefixes.owned(gtin14, prefixes):
+        gtin14 = str(item.subject.gtin).zfill(14)
+        ok = decided.get(gtin14)
+        if ok is None:
+            ok = decided[gtin14] = gtin_prefixes.owned(gtin14, prefixes)
+        if not ok:
             found.append(gtin_prefixes.not_owned(f"{item.path}.subject.gtin".lstrip("."), gtin14))
     return found
 
@@ -132,7 +134,6 @@ async def mint_items(
     now = now or datetime.now(UTC)
     laps = laps or Laps()
     violations = domain.check_items(items, now=now)
-    violations += await gtin_ownership_violations(conn, tenant, items)
     validators = await extension_validators(conn, tenant, items)
     violations += domain.check_extensions(items, validators)
     domain.fail_if(violations)
@@ -147,6 +148,8 @@ async def mint_items(
     schema_versions = {family: validator.version for family, validator in validators.items()}
     existing = await store.existing_by_identifier(conn, tenant, [p.battery_identifier for p in planned])
     fresh = [p for p in planned if p.battery_identifier not in existing]
+    # New passports only: a retried mint of one made before its prefix was revoked still answers with it.
+    domain.fail_if(await gtin_ownership_violations(conn, tenant, [p.item for p in fresh]))
     created = await store.insert_passports(conn, fresh, documents, schema_versions)
     laps.lap("store")
     if len(created) < len(fresh):  # minted meanwhile by a concurrent request, or another tenant's GTIN + serial
@@ -167,7 +170,9 @@ async def mint_items(
         ]
         domain.fail_if(taken)  # the caller's transaction rolls back what was inserted
     new = [p for p in planned if p.passport_id in created]
-    for fact in facts.minted_rows(new, documents, topic=settings.topic(topics.PASSPORT_MINTED.name), source=SOURCE):
+    schemas = {family: validator.schema for family, validator in validators.items()}
+    topic = settings.topic(topics.PASSPORT_MINTED.name)
+    for fact in facts.minted_rows(new, documents, topic=topic, source=SOURCE, extension_schemas=schemas):
         outbox.add_row(fact)
     laps.lap("facts")
     results = []
@@ -257,9 +262,9 @@ async def amend_passport(
         now=now,
     )
     schema_version: int | None = current["extension_schema_version"]
+    family = current["product_family"]
+    row = await store.extension_schema(conn, tenant, family) if family and amendment.extensions else None
     if request.extensions and amendment.extensions:
-        family = current["product_family"]
-        row = await store.extension_schema(conn, tenant, family) if family else None
         if row is None:
             raise ValidationFailed([extensions.without_schema(family, path="extensions")])
         validator = extensions.ExtensionValidator(family, row["version"], row["json_schema"])
@@ -293,6 +298,7 @@ async def amend_passport(
             changed_fields=amendment.changed_fields,
             static_data=amendment.static_data,
             extensions=amendment.extensions,
+            public_extensions=extensions.public_view(row["json_schema"], amendment.extensions) if row else {},
             amended_at=now,
             amended_by=amended_by,
             reason=request.reason,

@@ -78,6 +78,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/identity/v1/tenants/{tenant}/gtin-prefixes/{prefix}/verify"): Case(
         ROLE_REFUSED, owner="operator", body={"shared": True}
     ),
+    ("POST", "/identity/v1/tenants/{tenant}/gtin-prefixes/{prefix}/revoke"): Case(
+        ROLE_REFUSED, owner="operator", body={}
+    ),
     ("GET", "/p/{passport_ref}"): Case(PUBLIC),
     ("GET", "/p/{passport_ref}/qr.svg"): Case(PUBLIC),
     ("GET", "/p/{passport_ref}/qr.png"): Case(PUBLIC),

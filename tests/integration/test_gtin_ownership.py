@@ -93,6 +93,22 @@ async def test_only_the_verified_prefix_holder_mints_under_its_gtins(identity: I
         assert [(p["prefix"], p["state"]) for p in listed.json()["prefixes"]] == [(PREFIX, "verified")]
         assert (await http.get("/identity/v1/gtin-prefixes", headers=squatter)).json()["prefixes"] == []
 
+        # Revoked (the licence lapsed): no more passports under it; those minted stay.
+        revoke = f"/identity/v1/tenants/{owner_name}/gtin-prefixes/{PREFIX}/revoke"
+        assert (await http.post(revoke, json={}, headers=owner)).status_code == 403
+        revoked = await http.post(revoke, json={"reason": "licence lapsed"}, headers=operator)
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["state"] == "revoked"
+        after = await http.post("/identity/v1/passports", json=spec(f"R{serial}", gtin=GTIN), headers=owner)
+        assert after.status_code == 422, after.text
+        assert violations(after) == [("subject.gtin", "gtin_prefix_not_owned")]
+        again = await http.post("/identity/v1/passports", json=body, headers=owner)
+        assert again.status_code == 200, again.text  # its existing passport, as minting is idempotent
+        unknown = await http.post(
+            f"/identity/v1/tenants/{squatter_name}/gtin-prefixes/{PREFIX}/revoke", headers=operator
+        )
+        assert unknown.status_code == 404
+
 
 async def test_a_mint_request_on_kafka_under_anothers_prefix_is_refused_naming_the_field(identity: Identity) -> None:
     squatter = f"oem-{uuid.uuid4().hex[:8]}"
