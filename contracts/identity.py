@@ -79,6 +79,12 @@ class PassportMinted(Message):
         "publication; absent from the others (the consumer has read it earlier on the same partition).",
     )
     extensions: dict[str, Any] = Field(default_factory=dict, description="OEM extension values.")
+    public_extensions: dict[str, Any] = Field(
+        default_factory=dict,
+        description='The extension values the family\'s schema marks `"x-public": true` when minted: shown on the '
+        "public passport (the others are the owner's only).",
+        examples=[{"recycling_hotline": "+49 30 1234567"}],
+    )
     version: int = Field(ge=1, description="Passport data version, 1 at minting.")
     minted_at: datetime = Field(description="When it was minted (UTC).")
     minted_by: str = Field(description="Principal that minted it (API key id or message source).")
@@ -172,6 +178,12 @@ class PassportAmended(Message):
     static_data: StaticPassportData = Field(description="Model-level data of the new version, complete.")
     extensions: dict[str, Any] = Field(
         default_factory=dict, description="OEM extension values of the new version, complete."
+    )
+    public_extensions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The new version's extension values the family's schema marks `\"x-public\": true`: shown on the "
+        "public passport.",
+        examples=[{"recycling_hotline": "+49 30 1234567"}],
     )
     amended_at: datetime = Field(description="When the new version was recorded (UTC).")
     amended_by: str = Field(

@@ -8,7 +8,7 @@ A consumer reads a partition in order, so it has the document before any fact th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -18,11 +18,14 @@ from contracts.envelope import Envelope
 from contracts.identity import PassportMinted
 from services.common.messaging import partition_for
 from services.common.outbox import OutboxRow, current_traceparent, new_event_id
+from services.identity import extensions
 from services.identity.documents import StaticDocument, StaticDocuments
 from services.identity.domain import NewPassport
 
 
-def minted_payload(p: NewPassport, document: StaticDocument, *, carry: bool) -> bytes:
+def minted_payload(
+    p: NewPassport, document: StaticDocument, *, carry: bool, public_extensions: Mapping[str, Any] | None = None
+) -> bytes:
     subject = p.item.subject
     body: dict[str, Any] = {
         "passport_id": p.passport_id,
@@ -44,6 +47,8 @@ def minted_payload(p: NewPassport, document: StaticDocument, *, carry: bool) -> 
         "minted_by": p.minted_by,
         "predecessor_ids": list(p.item.predecessor_ids),
     }
+    if public_extensions:  # absent means none, as the contract's default
+        body["public_extensions"] = dict(public_extensions)
     if carry:
         body["static_data"] = orjson.Fragment(document.json_bytes)
     try:
@@ -60,6 +65,7 @@ def minted_payload(p: NewPassport, document: StaticDocument, *, carry: bool) -> 
                 static_data_digest=document.digest,
                 static_data=p.item.static_data if carry else None,
                 extensions=dict(p.item.extensions),
+                public_extensions=dict(public_extensions or {}),
                 version=1,
                 minted_at=p.minted_at,
                 minted_by=p.minted_by,
@@ -71,10 +77,16 @@ def minted_payload(p: NewPassport, document: StaticDocument, *, carry: bool) -> 
 
 
 def minted_rows(
-    planned: Sequence[NewPassport], documents: StaticDocuments, *, topic: str, source: str
+    planned: Sequence[NewPassport],
+    documents: StaticDocuments,
+    *,
+    topic: str,
+    source: str,
+    extension_schemas: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[OutboxRow]:
     """One outbox row per passport, keyed (and CloudEvents subject) by passport id. The partition each row goes
-    to is the one the relay will pick (Kafka's default partitioner over the topic's registered partitions)."""
+    to is the one the relay will pick (Kafka's default partitioner over the topic's registered partitions).
+    `extension_schemas` (family -> JSON Schema) decide which extension values each fact names public."""
     if not planned:
         return []
     partitions = range(topics.PASSPORT_MINTED.partitions)
@@ -100,5 +112,8 @@ def minted_rows(
             partition = partition_for(key, partitions, ())
             carry = partition not in where
             where.add(partition)
-        rows.append(OutboxRow(topic, key, headers, minted_payload(p, document, carry=carry)))
+        family = p.item.product_family
+        schema = (extension_schemas or {}).get(family) if family and p.item.extensions else None
+        public = extensions.public_view(schema, p.item.extensions) if schema is not None else None
+        rows.append(OutboxRow(topic, key, headers, minted_payload(p, document, carry=carry, public_extensions=public)))
     return rows

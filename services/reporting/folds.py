@@ -90,6 +90,7 @@ def _amended(f: PassportAmended) -> Apply:
         readmodel.apply_amended,
         static_data=f.static_data.model_dump(mode="json", exclude_none=True),
         extensions=f.extensions,
+        public_extensions=f.public_extensions,
         data_version=f.version,
         amended_at=f.amended_at,
         amended_by=f.amended_by,

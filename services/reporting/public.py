@@ -159,6 +159,12 @@ def render_html(view: dict[str, Any], restricted: dict[str, list[str]]) -> str:
     body = "".join(
         f"<section><h2>{escape(name)}</h2><dl>{''.join(items)}</dl></section>" for name, items in sections.items()
     )
+    if view["public_extensions"]:
+        items = "".join(
+            f"<dt>{escape(name.replace('_', ' ').capitalize())}</dt><dd>{_value(value)}</dd>"
+            for name, value in view["public_extensions"].items()
+        )
+        body += f"<section><h2>More from the manufacturer</h2><dl>{items}</dl></section>"
     if restricted:
         lines = "".join(
             f"<li>{escape(', '.join(_label(n) for n in names))}: for {escape(TIER_READERS.get(tier, tier))}.</li>"

@@ -46,7 +46,7 @@ async def anyone(gateway: str) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def mint_with_gtin(platform: dict[str, ServiceProcess], oem_key: str) -> dict[str, Any]:
+async def mint_with_gtin(platform: dict[str, ServiceProcess], oem_key: str, **extra: Any) -> dict[str, Any]:
     keys_file = Path(platform["identity"].env["BPASS_API_KEYS_FILE"])
     owner = Keyring(keys_file).authenticate(oem_key)
     assert owner is not None
@@ -56,6 +56,7 @@ async def mint_with_gtin(platform: dict[str, ServiceProcess], oem_key: str) -> d
         "subject": {"kind": "battery", "battery_identifier": f"PF-{uuid.uuid4().hex[:10]}", "gtin": EXAMPLE_GTIN},
         "category": "ev",
         "static_data": valid_static_payload(BatteryCategory.ev),
+        **extra,
     }
     async with httpx.AsyncClient(base_url=platform["identity"].base_url, timeout=10) as http:
         response = await http.post("/identity/v1/passports", json=body, headers={"X-API-Key": oem_key})
@@ -248,3 +249,42 @@ async def test_the_page_is_cached_and_dropped_when_the_passport_changes(
 async def _ok(request: Any) -> bool:
     response: httpx.Response = await request
     return response.status_code == 200
+
+
+async def test_extension_values_the_schema_marks_public_are_shown_and_no_others(
+    platform: dict[str, ServiceProcess], tenant: tuple[str, str], anyone: httpx.AsyncClient
+) -> None:
+    family = f"VX-{uuid.uuid4().hex[:6]}"
+    schema = {
+        "type": "object",
+        "properties": {
+            "recycling_hotline": {"type": "string", "x-public": True},
+            "cell_supplier_code": {"type": "string"},
+        },
+        "additionalProperties": False,
+    }
+    owner = {"X-API-Key": tenant[1]}
+    async with httpx.AsyncClient(base_url=platform["identity"].base_url, timeout=10, headers=owner) as identity:
+        declared = await identity.put(f"/identity/v1/product-families/{family}/extension-schema", json=schema)
+        assert declared.status_code == 201, declared.text
+        values = {"recycling_hotline": "+49 30 123", "cell_supplier_code": "CS-17"}
+        minted = await mint_with_gtin(platform, tenant[1], product_family=family, extensions=values)
+        await projected(anyone, minted["passport_id"], "public_extensions")
+        for url in urls_of(minted):
+            view = await as_json(anyone, url)
+            assert view["public_extensions"] == {"recycling_hotline": "+49 30 123"}, url
+            assert "extensions" not in view
+            page = (await as_html(anyone, url)).text
+            assert "<dt>Recycling hotline</dt><dd>+49 30 123</dd>" in page, url
+            assert "CS-17" not in page, url
+
+        patch = {"reason": "New hotline", "extensions": {"recycling_hotline": "+49 30 999"}}
+        amended = await identity.patch(f"/identity/v1/passports/{minted['passport_id']}", json=patch)
+        assert amended.status_code == 200, amended.text
+
+    async def changed() -> dict[str, Any] | None:
+        view = await as_json(anyone, urls_of(minted)[0])
+        return view if view["public_extensions"] == {"recycling_hotline": "+49 30 999"} else None
+
+    await eventually(changed, timeout=60, what="the public page to show the amended public extension value")
+    assert "CS-17" not in (await as_html(anyone, urls_of(minted)[1])).text

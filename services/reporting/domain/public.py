@@ -1,8 +1,8 @@
 """The public tier of a passport (Art. 77(2), Annex XIII 1): what anyone scanning the QR code may read.
 
-It is the public cut of `tiers` (identification, category, kind, the public static data fields) and the end of the
-passport's life, which `tiers` makes public too: whether it has ceased, when and why (Art. 77(8)), and the passports
-that continue it (Art. 77(7)). No I/O.
+It is the public cut of `tiers` (identification, category, kind, the public static data fields, the extension values
+the OEM's schema marks `x-public`) and the end of the passport's life, which `tiers` makes public too: whether it
+has ceased, when and why (Art. 77(8)), and the passports that continue it (Art. 77(7)). No I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def public_view(state: dict[str, Any]) -> dict[str, Any]:
     view["static_data"] = {name: static[name] for name in PUBLIC_FIELDS if static.get(name) not in (None, [], {})}
     view["ceased"] = bool(view.get("ceased"))
     view["successor_ids"] = list(view.get("successor_ids") or [])
+    view["public_extensions"] = dict(view.get("public_extensions") or {})
     return view
 
 

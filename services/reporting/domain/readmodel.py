@@ -101,6 +101,7 @@ def apply_minted(state: dict[str, Any], fact: PassportMinted, static_data: dict[
             "public_uri": fact.public_uri,
             "static_data": static_data,
             "extensions": fact.extensions,
+            "public_extensions": dict(fact.public_extensions),
             "data_version": fact.version,
             "minted_at": fact.minted_at.isoformat(),
             "minted_by": fact.minted_by,
@@ -116,6 +117,7 @@ def apply_minted(state: dict[str, Any], fact: PassportMinted, static_data: dict[
         "public_uri",
         "static_data",
         "extensions",
+        "public_extensions",
         "data_version",
         "minted_at",
         "minted_by",
@@ -170,6 +172,7 @@ def apply_amended(
     extensions: dict[str, Any] | None,
     data_version: int,
     amended_at: datetime,
+    public_extensions: dict[str, Any] | None = None,
     amended_by: str | None = None,
     reason: str | None = None,
     changed_fields: list[str] | None = None,
@@ -195,6 +198,9 @@ def apply_amended(
     if extensions is not None and extensions != state.get("extensions"):
         state["extensions"] = extensions
         changed.append("extensions")
+    if public_extensions is not None and public_extensions != state.get("public_extensions", {}):
+        state["public_extensions"] = public_extensions
+        changed.append("public_extensions")
     return changed
 
 

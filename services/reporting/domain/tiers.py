@@ -114,6 +114,8 @@ STATE_TIERS: Mapping[str, Rule] = {
     "version": P,  # read-model version, so a reader can tell two reads apart
     "responsible_operator": by_key("operator_identifier").access_tier,  # Art. 77(7)
     "static_data": STATIC_DATA,
+    # OEM extension values the family's schema marks "x-public" (identity names them on its facts).
+    "public_extensions": P,
     # Status and lifecycle (longlist 11, battery_status; Annex XIII 4(c)).
     "status": by_key("battery_status").access_tier,
     "stage": by_key("battery_status").access_tier,
