@@ -67,7 +67,7 @@ class FakeConnection:
                     "fact_id": fact_id, "superseded_at": None,
                 }  # fmt: skip
         elif sql == projection.INSERT_FACTS_SQL:
-            pids, ids, changes, ranks, times, now, bodies = args
+            pids, ids, changes, ranks, times, _now, bodies = args
             for pid, fid, change, rank, at, body in zip(pids, ids, changes, ranks, times, bodies, strict=True):
                 self.facts.append({"passport_id": pid, "id": fid, "change": change, "rank": rank,
                                    "occurred_at": at, "body": body})  # fmt: skip
