@@ -10,11 +10,13 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from contracts import topics
 from services.common.auth import Role
 from services.common.settings import Settings
-from tests.conftest import new_key
+from tests.conftest import PORT_BASE, TEST_PORTS, new_key
+from tests.integration.gateway_support import client_from, local_gateway, loopback_address
 from tests.integration.test_delivery_guarantees import custody_event
 from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, read_topic
 
@@ -133,3 +135,19 @@ async def test_a_time_filter_is_rfc_3339_text_not_a_number(
             assert [v["field"] for v in refused.json()["violations"]] == ["query.placed_to"], refused.text
         accepted = await http.get("/reporting/v1/passports", params={"placed_to": "2026-03-01T00:00:00Z"})
         assert accepted.status_code == 200, accepted.text
+
+
+async def test_through_the_gateway_the_refusal_is_a_400_and_the_next_request_is_answered(
+    platform: dict[str, ServiceProcess], settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """nginx answered the request after such a body with 502: the worker behind it was gone."""
+    key = new_key(settings, Role.carrier, f"carrier-{uuid.uuid4().hex[:8]}")
+    gateway = local_gateway(tmp_path_factory.mktemp("gateway-json"), PORT_BASE + 63, TEST_PORTS)
+    async with gateway as url, client_from(loopback_address(), url, timeout=60, headers={"X-API-Key": key}) as http:
+        # Bodies within nginx's in-memory buffer (its workers may not write the test's temporary directory), deep
+        # enough to exhaust Python's recursion.
+        for body in (b"[" * 3_000 + b"]" * 3_000, b'{"a":' * 1_200 + b"1" + b"}" * 1_200, LONG_INTEGER):
+            refused = await http.post("/epcis/capture", content=body, headers={"Content-Type": "application/json"})
+            assert refused.status_code == 400, refused.text
+            after = await http.get("/custody/health/live")
+            assert after.status_code == 200, after.text
