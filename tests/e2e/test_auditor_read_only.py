@@ -96,6 +96,7 @@ async def test_every_write_operation_refuses_an_auditor(
             "job_id": str(uuid.uuid4()),
             "name": "population",
             "digital_link_path": "09506000134352/21/AUD-1",
+            "prefix": "0950600",
         }
         writes = [
             (method, template, op)
