@@ -292,7 +292,13 @@ def test_connection_settings_point_at_the_compose_containers(services: dict[str,
 
         # The services connect as the roles the database's init script creates (row-level security), never as
         # the owner of the tables.
-        settings = Settings(database_url=env["database_url"])
+        # (what compose gives them: the local stack's generated passwords, exported in this shell, are not theirs)
+        compose_env = environment(services[name])
+        settings = Settings(
+            database_url=env["database_url"],
+            app_database_password=compose_env.get("BPASS_APP_DATABASE_PASSWORD"),
+            platform_database_password=compose_env.get("BPASS_PLATFORM_DATABASE_PASSWORD"),
+        )
         for role, dsn in (("bpass_app", settings.app_dsn()), ("bpass_platform", settings.platform_dsn())):
             parsed = urlparse(dsn)
             assert (parsed.username, parsed.hostname) == (role, "postgres")
