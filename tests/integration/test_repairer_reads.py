@@ -18,17 +18,33 @@ pytestmark = pytest.mark.timeout(90)
 async def test_a_second_life_operator_reads_its_own_passport_only(
     platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str]
 ) -> None:
-    _, oem_key = tenant
+    oem, oem_key = tenant
     identity, custody = platform["identity"].base_url, platform["custody"].base_url
-    operator_id, rival_id = uid("reuse"), uid("reuse")
+    operator_id, rival_id, carrier_id = uid("reuse"), uid("reuse"), uid("carrier")
     platform_key = new_key(settings, Role.platform_operator)
     await register(custody, platform_key, operator_id, ["repairer", "second_life_operator"])
+    # The OEM's carrier (its delegate: write authority lets it move the OEM's batteries from the plant).
+    await register(
+        custody, platform_key, carrier_id, ["carrier"], identifiers=[{"scheme": "oem_delegate", "value": oem}]
+    )
+    carrier_key = new_key(settings, Role.carrier, carrier_id)
     operator = {"X-API-Key": new_key(settings, Role.repairer, operator_id)}
     rival = {"X-API-Key": new_key(settings, Role.repairer, rival_id)}
 
     async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": oem_key}) as oem_http:
         predecessor = await mint_ev(oem_http, identity)
         untouched = await mint_ev(oem_http, identity)
+    await report(
+        custody,
+        carrier_key,
+        {
+            "kind": "dispatch",
+            "occurred_at": "2026-03-01T08:00:00Z",
+            "handler_id": carrier_id,
+            "to_handler_id": operator_id,
+            "targets": {"passport_ids": [predecessor]},
+        },
+    )
     await report(
         custody,
         operator["X-API-Key"],

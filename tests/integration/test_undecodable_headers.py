@@ -18,7 +18,7 @@ from tests.support import ServiceProcess, cloudevent_headers, eventually, publis
 async def test_undecodable_headers_never_block_the_partition(
     platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], db: asyncpg.Connection
 ) -> None:
-    passport_id = await passport_custody_knows(platform, settings, tenant[1], db, "HDR")
+    passport_id = await passport_custody_knows(platform, settings, tenant[1], db, "HDR", owner=tenant[0])
     source = "urn:bpass:handler:carrier-1"
     topic = topics.CUSTODY_EVENTS.name
     good = custody_event(passport_id)
