@@ -190,6 +190,10 @@ def problem_body(refused: JsonPolicyViolation) -> bytes:
     )
 
 
+# How far past the limit a body is still read (and dropped) so that its sender gets the 413.
+DRAIN_BYTES = 16 * 1024 * 1024
+
+
 class JsonPolicyMiddleware:
     """ASGI middleware: reads a JSON request body (stopping past `max_bytes`), answers 400/413 problem+json
     when it breaks the policy, and otherwise hands the same body on to the application."""
@@ -206,9 +210,10 @@ class JsonPolicyMiddleware:
         if not _is_json(content_type):
             await self.app(scope, receive, send)
             return
+        too_large = JsonPolicyViolation(BODY_TOO_LARGE, f"At most {self.max_bytes} bytes.")
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:  # refused before a byte of it is read
-            await self._refuse(send, JsonPolicyViolation(BODY_TOO_LARGE, f"At most {self.max_bytes} bytes."))
+        if declared.isdigit() and int(declared) > self.max_bytes + DRAIN_BYTES:  # refused before a byte is read
+            await self._refuse(send, too_large)
             return
         chunks: list[bytes] = []
         size = 0
@@ -219,11 +224,19 @@ class JsonPolicyMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
+            more = message.get("more_body", False)
             if size > self.max_bytes:
-                await self._refuse(send, JsonPolicyViolation(BODY_TOO_LARGE, f"At most {self.max_bytes} bytes."))
+                # A body a little over the limit is read to its end (and dropped), so that its sender, still
+                # writing, reads the refusal instead of a reset connection; beyond that the connection is closed.
+                while more and size <= self.max_bytes + DRAIN_BYTES:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return
+                    size += len(message.get("body", b""))
+                    more = message.get("more_body", False)
+                await self._refuse(send, too_large)
                 return
             chunks.append(chunk)
-            more = message.get("more_body", False)
         body = b"".join(chunks)
         try:
             check(body, max_bytes=self.max_bytes)

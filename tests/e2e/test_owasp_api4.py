@@ -19,10 +19,12 @@ from services.identity.resolver import REQUESTS_PER_MINUTE as RESOLVER_PER_MINUT
 from services.reporting.domain.query import MAX_PAGE
 from services.reporting.public import REQUESTS_PER_MINUTE as PUBLIC_PAGE_PER_MINUTE
 from tests.conftest import new_key
+from tests.integration.gateway_support import client_from
 from tests.support import ServiceProcess
 
 pytestmark = pytest.mark.timeout(120)
 UNKNOWN = "0190d8f4-0000-7000-8000-000000000000"  # a well-formed passport id nobody minted
+GATEWAY = "127.0.0.2"  # the local gateway's address (BPASS_GATEWAY_ADDRESSES)
 
 
 def violation_reasons(response: httpx.Response) -> set[str]:
@@ -94,7 +96,9 @@ async def test_the_public_surface_is_rate_limited_per_address(
     platform: dict[str, ServiceProcess], service: str, path: str, per_minute: int
 ) -> None:
     address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
-    async with httpx.AsyncClient(base_url=platform[service].base_url, timeout=20) as http:
+    # As the gateway calls the services (from its own address, 127.0.0.2, the one whose X-Forwarded-For they trust),
+    # naming the client address it saw.
+    async with client_from(GATEWAY, platform[service].base_url, timeout=20) as http:
         refused = await _until_limited(http, path, address, per_minute)
         assert refused is not None, f"no 429 after {2 * per_minute + 1} requests from one address"
         assert refused.json()["detail"]["reason"] == "rate_limited"
