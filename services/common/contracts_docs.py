@@ -30,7 +30,16 @@ def asyncapi_documents() -> dict[str, str]:
     docs = {}
     for service in SERVICES:
         module = __import__(f"services.{service}.app", fromlist=["build_spec"])
-        settings = Settings(topic_namespace="", kafka_bootstrap="kafka:9092")
+        # What a deployment runs (compose and the local stack alike: SASL/SCRAM-SHA-512), whatever this shell's
+        # environment says, so that the documents are the same wherever they are generated.
+        settings = Settings(
+            topic_namespace="",
+            kafka_bootstrap="kafka:9092",
+            kafka_security_protocol="SASL_PLAINTEXT",
+            kafka_sasl_mechanism="SCRAM-SHA-512",
+            kafka_sasl_username=None,
+            kafka_sasl_password=None,
+        )
         runtime = Runtime(module.build_spec(settings), settings)
         docs[f"{service}.yaml"] = runtime.asyncapi_yaml()
     return docs
