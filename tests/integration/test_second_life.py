@@ -96,6 +96,13 @@ async def post_until(
     return await eventually(attempt, timeout=30, what=f"{wanted} {reason or ''} from {url}")
 
 
+def _json(value: bytes | None) -> Any:
+    try:
+        return json.loads(value or b"")
+    except ValueError:
+        return None
+
+
 def reason_of(response: httpx.Response) -> tuple[int, str, str]:
     detail = response.json()["detail"]
     return response.status_code, detail["reason"], detail["field"]
@@ -191,17 +198,18 @@ async def test_n_to_1_second_life_links_supersedes_and_shows_the_lineage(
     # The facts leave through the outbox relay, a moment after the HTTP answer.
     async def published(topic: str, count: int, mine: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         async def found() -> list[dict[str, Any]] | None:
-            bodies = [json.loads(r.value) for r in await read_topic(settings, topic)]
+            # (other tests of the session publish refused messages of other shapes on the same topics)
+            bodies = [b for r in await read_topic(settings, topic) if isinstance(b := _json(r.value), dict)]
             matching = [b for b in bodies if mine(b)]
             return matching if len(matching) >= count else None
 
         return await eventually(found, what=f"{count} facts on {topic}")
 
-    minted = await published(topics.PASSPORT_MINTED.name, 1, lambda b: b["passport_id"] == successor)
+    minted = await published(topics.PASSPORT_MINTED.name, 1, lambda b: b.get("passport_id") == successor)
     assert len(minted) == 1
     assert minted[0]["tenant"] == operator_id
     assert minted[0]["predecessor_ids"] == [first, second]
-    superseded = await published(topics.PASSPORT_SUPERSEDED.name, 2, lambda b: b["successor_id"] == successor)
+    superseded = await published(topics.PASSPORT_SUPERSEDED.name, 2, lambda b: b.get("successor_id") == successor)
     assert sorted(s["passport_id"] for s in superseded) == sorted([first, second])  # the retry published nothing
     assert {(s["tenant"], s["responsible_operator"], s["status"]) for s in superseded} == {
         (oem, operator_id, "repurposed")
