@@ -22,7 +22,7 @@ INSERT INTO static_documents_seen (digest, static_data)
 SELECT * FROM unnest($1::text[], $2::jsonb[])
 ON CONFLICT (digest) DO NOTHING
 """
-_FIND_SQL = "SELECT digest, static_data FROM static_documents_seen WHERE digest = ANY($1::text[])"
+FIND_SQL = "SELECT digest, static_data FROM static_documents_seen WHERE digest = ANY($1::text[])"
 
 
 async def static_documents_of(conn: DbConnection, facts: Iterable[PassportMinted]) -> dict[str, dict[str, Any]]:
@@ -41,8 +41,12 @@ async def static_documents_of(conn: DbConnection, facts: Iterable[PassportMinted
     named -= carried.keys()
     if not named:
         return carried
-    found = {row["digest"]: row["static_data"] for row in await conn.fetch(_FIND_SQL, sorted(named))}
-    return {**carried, **found}
+    return {**carried, **await documents_by_digest(conn, named)}
+
+
+async def documents_by_digest(conn: DbConnection, digests: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Digest -> static data (JSON form) of the kept documents among `digests`."""
+    return {row["digest"]: row["static_data"] for row in await conn.fetch(FIND_SQL, sorted(set(digests)))}
 
 
 async def resolve_or_refuse(

@@ -23,6 +23,7 @@ import orjson
 
 from contracts import topics
 from services.common.consumer import UnitOfWork
+from services.common.static_documents import documents_by_digest
 from services.reporting import folds, state_json, streams
 from services.reporting.cache import PassportCache
 from services.reporting.domain import readmodel
@@ -130,7 +131,6 @@ FROM unnest($1::text[], $2::bigint[]) AS x(p, f)
 WHERE v.passport_id = x.p AND v.fact_id = x.f AND v.superseded_at IS NULL
 """
 
-STATIC_DOCUMENTS_SQL = "SELECT digest, static_data FROM static_documents_seen WHERE digest = ANY($1::text[])"
 
 UPSERT_COUNTS_SQL = """
 INSERT INTO population_counts AS pc
@@ -460,11 +460,7 @@ class Projection:
             )
             if row["change"] == readmodel.MINTED:
                 digests.add(folds.minted_digest(body))
-        documents: dict[str, dict[str, Any]] = {}
-        if digests:
-            for row in await conn.fetch(STATIC_DOCUMENTS_SQL, sorted(digests)):
-                doc = row["static_data"]
-                documents[row["digest"]] = orjson.loads(doc) if isinstance(doc, str | bytes) else doc
+        documents = await documents_by_digest(conn, digests) if digests else {}
         for pid, new in late:
             passport = passports[pid]
             first = new[0][0]

@@ -9,7 +9,7 @@ import pytest
 from services.common.auth import Role
 from services.common.settings import Settings
 from tests.conftest import new_key
-from tests.integration.test_second_life import mint_ev, post_until, register, report, second_life_body, uid
+from tests.integration.test_second_life import deliver, mint_ev, post_until, register, second_life_body, uid
 from tests.support import ServiceProcess
 
 pytestmark = pytest.mark.timeout(90)
@@ -34,27 +34,7 @@ async def test_a_second_life_operator_reads_its_own_passport_only(
     async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": oem_key}) as oem_http:
         predecessor = await mint_ev(oem_http, identity)
         untouched = await mint_ev(oem_http, identity)
-    await report(
-        custody,
-        carrier_key,
-        {
-            "kind": "dispatch",
-            "occurred_at": "2026-03-01T08:00:00Z",
-            "handler_id": carrier_id,
-            "to_handler_id": operator_id,
-            "targets": {"passport_ids": [predecessor]},
-        },
-    )
-    await report(
-        custody,
-        operator["X-API-Key"],
-        {
-            "kind": "receipt",
-            "occurred_at": "2026-03-01T09:00:00Z",
-            "handler_id": operator_id,
-            "targets": {"passport_ids": [predecessor]},
-        },
-    )
+    await deliver(custody, (carrier_id, carrier_key), (operator_id, operator["X-API-Key"]), [predecessor])
     async with httpx.AsyncClient(base_url=identity, timeout=10) as http:
         # Identity learns from custody's facts that the operator holds the predecessor: retried until it does.
         async with httpx.AsyncClient(base_url=identity, timeout=10, headers=operator) as op:

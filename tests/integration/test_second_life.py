@@ -67,6 +67,32 @@ async def report(custody: str, key: str, event: dict[str, Any]) -> None:
         assert response.status_code in (201, 202), response.text
 
 
+async def deliver(custody: str, carrier: tuple[str, str], operator: tuple[str, str], passport_ids: list[str]) -> None:
+    """The OEM's delegate carrier (handler id, key) dispatches the batteries to the operator, which receives them."""
+    (carrier_id, carrier_key), (operator_id, operator_key) = carrier, operator
+    await report(
+        custody,
+        carrier_key,
+        {
+            "kind": "dispatch",
+            "occurred_at": "2026-03-01T08:00:00Z",
+            "handler_id": carrier_id,
+            "to_handler_id": operator_id,
+            "targets": {"passport_ids": passport_ids},
+        },
+    )
+    await report(
+        custody,
+        operator_key,
+        {
+            "kind": "receipt",
+            "occurred_at": "2026-03-01T09:00:00Z",
+            "handler_id": operator_id,
+            "targets": {"passport_ids": passport_ids},
+        },
+    )
+
+
 def second_life_body(predecessors: list[str], identifier: str) -> dict[str, Any]:
     static = valid_static_payload(BatteryCategory.stationary)
     static["battery_status"] = "repurposed"
@@ -133,27 +159,7 @@ async def test_n_to_1_second_life_links_supersedes_and_shows_the_lineage(
         elsewhere = await mint_ev(oem_http, identity)
 
     # The operator receives the two packs from the OEM's carrier; a third is dispatched to it but not received yet.
-    await report(
-        custody,
-        carrier_key,
-        {
-            "kind": "dispatch",
-            "occurred_at": "2026-03-01T08:00:00Z",
-            "handler_id": carrier_id,
-            "to_handler_id": operator_id,
-            "targets": {"passport_ids": [first, second]},
-        },
-    )
-    await report(
-        custody,
-        operator_key,
-        {
-            "kind": "receipt",
-            "occurred_at": "2026-03-01T09:00:00Z",
-            "handler_id": operator_id,
-            "targets": {"passport_ids": [first, second]},
-        },
-    )
+    await deliver(custody, (carrier_id, carrier_key), (operator_id, operator_key), [first, second])
     await report(
         custody,
         carrier_key,

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from contracts.reporting import PassportChanged, PassportState
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
+from services.common import static_documents
 from services.common.consumer import UnitOfWork
 from services.common.outbox import Outbox, build_row
 from services.common.settings import Settings
@@ -81,7 +82,7 @@ class FakeConnection:
     async def fetch(self, sql: str, ids: list[str]) -> list[dict[str, Any]]:
         if sql == projection.STORED_FACTS_SQL:
             return [f for f in self.facts if f["passport_id"] in ids]
-        if sql == projection.STATIC_DOCUMENTS_SQL:
+        if sql == static_documents.FIND_SQL:
             return []
         assert sql == projection.CURRENT_SQL
         return [self.rows[pid] for pid in sorted(ids) if pid in self.rows]
