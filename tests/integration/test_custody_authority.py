@@ -23,9 +23,13 @@ from typing import Any
 import pytest
 
 from contracts import topics
+from contracts.attributes import BatteryCategory
 from contracts.custody import CustodyEventKind, CustodyEventReported
+from contracts.identity import PassportMinted
+from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
 from services.common.settings import Settings
+from services.identity.examples import valid_static_data
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_custody_epcis import capture, document, mint_gs1, object_event
 from tests.integration.test_custody_events import (
@@ -33,7 +37,6 @@ from tests.integration.test_custody_events import (
     custody_alone,
     event,
     log_length,
-    mint,
     register,
     rejection_of,
     send,
@@ -41,7 +44,7 @@ from tests.integration.test_custody_events import (
     verification,
     wait_log,
 )
-from tests.support import cloudevent_headers, headers_of, publish, read_topic
+from tests.support import cloudevent_headers, eventually, headers_of, publish, read_topic
 
 WASTE = {"ewc_code": "16 06 01*"}
 AUTHORITY = "msa-de"
@@ -86,8 +89,38 @@ async def world(custody: Custody) -> World:
 
 async def mint_many(custody: Custody, tenant: str, count: int) -> list[str]:
     """`count` passports of `tenant` (identity's minted facts, published at once); custody knows them all."""
-    minted = await asyncio.gather(*(mint(custody, tenant) for _ in range(count)))
-    return [passport_id for passport_id, _ in minted]
+    passport_ids = [f"urn:uuid:{uuid.uuid4()}" for _ in range(count)]
+
+    async def one(passport_id: str) -> None:
+        fact = PassportMinted(
+            passport_id=passport_id,
+            tenant=tenant,
+            subject=PassportSubject(kind=BatteryKind.battery, battery_identifier=uid("BAT")),
+            category=BatteryCategory.ev,
+            public_uri=f"https://passport.example.test/p/{passport_id[9:]}",
+            static_data=valid_static_data(BatteryCategory.ev),
+            version=1,
+            minted_at=datetime.now(UTC),
+            minted_by="urn:bpass:service:identity",
+        )
+        await publish(
+            custody.settings,
+            topics.PASSPORT_MINTED.name,
+            fact.model_dump_json().encode(),
+            key=passport_id,
+            headers=cloudevent_headers(fact, source="urn:bpass:service:identity", subject=passport_id),
+        )
+
+    await asyncio.gather(*(one(p) for p in passport_ids))
+
+    async def known() -> bool:
+        found = await custody.db.fetchval(
+            "SELECT count(*) FROM custody.known_passports WHERE passport_id = ANY($1::text[])", passport_ids
+        )
+        return bool(found == count)
+
+    await eventually(known, what=f"custody to learn {count} passports")
+    return passport_ids
 
 
 async def post(custody: Custody, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
