@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.errors import Violation
 from contracts.topics import TENANT_NAME
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
-from services.common.runtime import violations_response
+from services.common.problems import violations_response
 from services.identity import gtin_prefixes
 from services.identity.web import DEFAULT_BODY_LIMIT, ERROR_RESPONSES, limited_route, runtime_of, tenant_of
 

@@ -20,8 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from contracts.errors import ValidationFailed
 from services.common.auth import public_surface
 from services.common.negotiation import prefers_html
+from services.common.problems import violations_response
 from services.common.ratelimit import rate_limited
-from services.common.runtime import violations_response
 from services.identity import identifiers, public, qr, store
 from services.identity.web import DEFAULT_BODY_LIMIT, limited_route, runtime_of
 

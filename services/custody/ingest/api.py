@@ -16,7 +16,8 @@ from contracts.custody import CustodyEventReported
 from contracts.envelope import Envelope
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.outbox import Outbox
-from services.common.runtime import Runtime, violations_response
+from services.common.problems import violations_response
+from services.common.runtime import Runtime
 from services.custody.domain import authority
 from services.custody.http_errors import ERROR_RESPONSES, UNSTORABLE_TEXT, TenantPath, refused_response, unstorable_text
 from services.custody.ingest import facts

@@ -23,7 +23,8 @@ from contracts.passport_data import BatteryStatus
 from services.common.auth import Principal, Role, require_roles
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
-from services.common.runtime import Runtime, violations_response
+from services.common.problems import violations_response
+from services.common.runtime import Runtime
 from services.custody.domain.chain import LogEntry
 from services.custody.http_errors import ERROR_RESPONSES, PassportIdPath
 from services.custody.ingest import facts

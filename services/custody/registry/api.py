@@ -24,7 +24,8 @@ from contracts.errors import Violation
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
-from services.common.runtime import Runtime, violations_response
+from services.common.problems import violations_response
+from services.common.runtime import Runtime
 from services.custody.domain.registry import IllegalRegistryChange, amend, change_state, register
 from services.custody.http_errors import ERROR_RESPONSES, HandlerIdPath
 from services.custody.registry import store

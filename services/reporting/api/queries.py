@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 
 from contracts.attributes import BatteryCategory
 from contracts.passport_data import BatteryKind
-from services.common.runtime import ErrorResponse
+from services.common.problems import ErrorResponse
 from services.reporting.domain import query
 from services.reporting.domain.readmodel import STAGES, STATUSES
 
