@@ -6,6 +6,10 @@ A treatment batch whose black mass assay claims 1.5 × the cobalt it should (9.2
 naming the field, the material, the declared and the claimed mass; nothing of it is recorded, attributed or
 published, and the passports stay active until a batch within the tolerance is accepted. A lot recorded before the
 rule with an over-stated assay cannot credit more through refiners either, earlier reports counted.
+
+The batch's own mass balance (inputs − outputs − declared losses within 1 % of the input, either way) holds at its
+boundary on the real service too: a gap of exactly 1 % is accepted (flagged), a gram more is refused, whether mass
+is unaccounted for or over-accounted, over HTTP and on the topic.
 """
 
 from __future__ import annotations
@@ -24,17 +28,30 @@ import httpx
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.recovery import (
+    OutputDestination,
+    OutputFraction,
     RecoveredMaterial,
+    RecoveryChemistry,
     RefinedProduct,
     RefinedProductKind,
     RefinerFeed,
     RefinerReportSubmitted,
     TreatmentBatchReported,
+    TreatmentInput,
+    TreatmentOutput,
+    TreatmentProcess,
+    WasteOrigin,
 )
 from services.common.auth import Role
 from services.common.settings import Settings
 from tests.conftest import new_key
-from tests.integration.recovery_support import recycler_holding, refusals
+from tests.integration.recovery_support import (
+    batch_outcome,
+    recovery_knows_handler,
+    recycler_holding,
+    refusals,
+    register_handler,
+)
 from tests.integration.test_recovery_flow import mint, send, treatment_batch
 from tests.support import ServiceProcess, eventually, read_topic
 
@@ -310,3 +327,96 @@ async def test_two_refiner_reports_on_lots_of_one_batch_are_checked_one_after_th
         batch.batch_id,
     )
     assert refined == D("5.000")
+
+
+GAP_INPUT_KG = D("1962.5")  # 1 % of it, 19.625 kg, falls between two grams
+GAP_OUTPUTS_KG = D("1400.0")
+
+
+def gap_batch(recycler: str, batch_id: str, gap_kg: Decimal) -> TreatmentBatchReported:
+    """Production scrap only (no passport is ceased, so every accepted batch stands alone), its declared losses
+    leaving exactly `gap_kg` unaccounted (negative: more accounted for than came in)."""
+    return TreatmentBatchReported(
+        batch_id=batch_id,
+        recycler_id=recycler,
+        processes=[TreatmentProcess.mechanical],
+        started_at=datetime(2026, 3, 2, 6, tzinfo=UTC),
+        completed_at=datetime(2026, 3, 4, 17, tzinfo=UTC),
+        inputs=[
+            TreatmentInput(
+                unidentified_reference=f"SCRAP-{batch_id}",
+                chemistry=RecoveryChemistry.nmc811,
+                origin=WasteOrigin.pre_consumer,
+                mass_kg=GAP_INPUT_KG,
+            )
+        ],
+        outputs=[
+            TreatmentOutput(
+                fraction=OutputFraction.ferrous,
+                destination=OutputDestination.recycling,
+                lot_id=f"{batch_id}-FE",
+                mass_kg=D("1000.0"),
+            ),
+            TreatmentOutput(
+                fraction=OutputFraction.plastics, destination=OutputDestination.energy_recovery, mass_kg=D("400.0")
+            ),
+        ],
+        losses_kg=GAP_INPUT_KG - GAP_OUTPUTS_KG - gap_kg,
+    )
+
+
+async def test_the_batch_mass_balance_holds_at_one_percent_either_way_over_http_and_kafka(
+    platform: dict[str, ServiceProcess], settings: Settings, db: asyncpg.Connection
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    recycler = f"recycler-{tag}"
+    await register_handler(platform["custody"], new_key(settings, Role.platform_operator), recycler, ["recycler"])
+    await recovery_knows_handler(db, recycler)
+    boundary = GAP_INPUT_KG * D("0.01")
+    within, beyond = D("19.625"), D("19.626")  # the boundary itself; the gram after it
+    assert within == boundary
+    base = f"{platform['recovery'].base_url}/recovery/v1"
+    cases = {"unaccounted": D(1), "over-accounted": D(-1)}
+    async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": new_key(settings, Role.recycler, recycler)}) as http:
+        for direction, sign in cases.items():
+            accepted = gap_batch(recycler, f"TB-{tag}-{direction}-in", sign * within)
+            response = await http.post(f"{base}/treatment-batches", json=json.loads(accepted.model_dump_json()))
+            assert response.status_code == 201, (direction, response.text)
+            flags = [(f["field"], f["reason"]) for f in response.json()["flags"]]
+            assert ("losses_kg", "mass_balance_difference") in flags, (direction, flags)
+            assert D(response.json()["losses_kg"]) == accepted.losses_kg
+
+            refused = gap_batch(recycler, f"TB-{tag}-{direction}-out", sign * beyond)
+            response = await http.post(f"{base}/treatment-batches", json=json.loads(refused.model_dump_json()))
+            assert response.status_code == 422, (direction, response.text)
+            reasons = [(v["field"], v["reason"]) for v in response.json()["violations"]]
+            assert reasons == [("losses_kg", "mass_balance_gap")], (direction, reasons)
+            assert f"leave {sign * beyond} kg unaccounted, more than 1 % of the inputs" in str(
+                response.json()["violations"][0]["message"]
+            )
+
+    # On the topic: the same four, under other ids; the two within are recorded, the two beyond answered.
+    sent: dict[str, tuple[str, bool]] = {}
+    for direction, sign in cases.items():
+        for side, gap in (("in", within), ("out", beyond)):
+            message = gap_batch(recycler, f"TB-{tag}-{direction}-{side}-K", sign * gap)
+            event_id = await send(
+                settings, topics.TREATMENT_BATCHES.name, message, source=f"urn:bpass:handler:{recycler}", key=recycler
+            )
+            sent[message.batch_id] = (event_id, side == "in")
+    for batch_id, (event_id, is_within) in sent.items():
+        if is_within:
+            outcome = json.loads(await batch_outcome(db, recycler, batch_id, what=f"{batch_id} to be recorded"))
+            assert "mass_balance_difference" in {f["reason"] for f in outcome["flags"]}, outcome
+        else:
+
+            async def refusal(event_id: str = event_id) -> list[tuple[str, str]] | None:
+                return (await refusals(settings)).get(event_id)
+
+            assert await eventually(refusal, what=f"{batch_id} to be refused") == [("losses_kg", "mass_balance_gap")]
+    recorded = await db.fetch(
+        "SELECT batch_id FROM recovery.treatment_batches WHERE recycler_id = $1 ORDER BY batch_id", recycler
+    )
+    assert [r["batch_id"] for r in recorded] == sorted(
+        [f"TB-{tag}-{d}-in" for d in cases] + [f"TB-{tag}-{d}-in-K" for d in cases]
+    )
