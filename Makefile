@@ -6,8 +6,10 @@ STACK := bash deploy/local/stack.sh
 WITH_ENV := eval "$$($(STACK) env)" &&
 SERVICES := bash deploy/local/services.sh
 PYTEST_ARGS ?=
+MUTATION_TARGETS ?= scripts/mutation_targets.toml
+MUTATION_ARGS ?=
 
-.PHONY: help install browser stack run demo test check unit integration e2e stop status asyncapi schemas clean-data
+.PHONY: help install browser stack run demo test check unit integration e2e stop status asyncapi schemas clean-data mutation
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +53,9 @@ integration: stack
 
 e2e: stack
 	@$(WITH_ENV) $(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+mutation: stack ## mutation testing of the modules that carry guarantees (slow, not part of `make test`)
+	@$(WITH_ENV) nice -n 10 $(PY) scripts/mutation.py --targets $(MUTATION_TARGETS) $(MUTATION_ARGS)
 
 asyncapi: install ## regenerate the committed AsyncAPI documents and JSON Schemas
 	@$(PY) -m bpass.cli contracts write
