@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 MUTATION_TARGETS ?= scripts/mutation_targets.toml
 MUTATION_ARGS ?=
 
-.PHONY: help install browser stack run demo test check unit integration e2e stop status asyncapi schemas clean-data mutation
+.PHONY: help install browser stack run demo test check unit integration e2e stop status asyncapi release-contracts schemas clean-data mutation
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,8 +57,11 @@ e2e: stack
 mutation: stack ## mutation testing of the modules that carry guarantees (slow, not part of `make test`)
 	@$(WITH_ENV) nice -n 10 $(PY) scripts/mutation.py --targets $(MUTATION_TARGETS) $(MUTATION_ARGS)
 
-asyncapi: install ## regenerate the committed AsyncAPI documents and JSON Schemas
+asyncapi: install ## regenerate the committed AsyncAPI documents and JSON Schemas (refuses breaking changes)
 	@$(PY) -m bpass.cli contracts write
+
+release-contracts: install ## record the current payload schemas as released (contracts/released/)
+	@$(PY) -m bpass.cli contracts release
 
 stop: ## stop the services and the stack (data is kept)
 	@$(SERVICES) down

@@ -123,11 +123,41 @@ def kafka_user_remove(partner: Annotated[str, typer.Argument(help="The partner's
 
 @contracts_app.command("write")
 def contracts_write() -> None:
-    """Regenerate contracts/schemas/*.json and docs/asyncapi/*.yaml."""
-    from services.common.contracts_docs import write_all
+    """Regenerate contracts/schemas/*.json and docs/asyncapi/*.yaml; refuse a schema that breaks its released or
+    committed one (a breaking change is a new topic version)."""
+    from bpass.contract_release import IncompatibleContracts, write_schemas
+    from services.common.contracts_docs import ASYNCAPI_DIR, SCHEMAS_DIR, asyncapi_documents, payload_schemas
 
-    for path in write_all():
+    try:
+        written = write_schemas(payload_schemas(), SCHEMAS_DIR)
+    except IncompatibleContracts as refused:
+        typer.echo(str(refused), err=True)
+        raise typer.Exit(1) from None
+    ASYNCAPI_DIR.mkdir(parents=True, exist_ok=True)
+    for name, text in asyncapi_documents().items():
+        path = ASYNCAPI_DIR / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    for path in written:
         typer.echo(f"wrote {path}")
+
+
+@contracts_app.command("release")
+def contracts_release() -> None:
+    """Record the current payload schemas as released (contracts/released/<type>/v<N>.json), the baseline every
+    later change is checked against; refuse when one breaks its released schema."""
+    from bpass.contract_release import IncompatibleContracts, release
+    from services.common.contracts_docs import payload_schemas
+
+    try:
+        written = release(payload_schemas())
+    except IncompatibleContracts as refused:
+        typer.echo(str(refused), err=True)
+        raise typer.Exit(1) from None
+    for path in written:
+        typer.echo(f"released {path}")
+    if not written:
+        typer.echo("==> every payload schema is released as it is")
 
 
 @app.command()
