@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from contracts import topics
-from contracts.base import Message
-from contracts.custody import CustodyRecorded, HandlerRegistryChanged, PassportStatusChanged
-from contracts.identity import PassportAmended, PassportMinted, PassportSuperseded
-from contracts.recovery import PassportCeased, RecoveryAttributed
-from contracts.telemetry import InServiceDataUpdated
-from services.common.consumer import BatchHandler
-from services.common.runtime import Runtime, ServiceSpec, Subscription, serve
+from services.common.runtime import Runtime, ServiceSpec, serve
 from services.common.settings import Settings
 from services.reporting import public, signing
 from services.reporting.api import access_log as access_log_api
@@ -24,13 +17,12 @@ from services.reporting.api import exports as exports_api
 from services.reporting.api import lineage as lineage_api
 from services.reporting.api import passports as passports_api
 from services.reporting.api import reports as reports_api
-from services.reporting.cache import PassportCache
 from services.reporting.dashboard import views as dashboard
 from services.reporting.exports.jobs import ExportRunner
-from services.reporting.handler_registry import on_handler_registry_changed
-from services.reporting.handlers import Projector
-from services.reporting.projection import Projection
-from services.reporting.streams import TenantTopics
+from services.reporting.messaging.streams import TenantTopics
+from services.reporting.messaging.subscribers import FactSubscriber, subscriptions
+from services.reporting.store.cache import PassportCache
+from services.reporting.usecases.project import Projection
 
 home = APIRouter()
 
@@ -45,32 +37,11 @@ async def index() -> str:
     )
 
 
-def subscriptions(projector: Projector) -> list[Subscription]:
-    """Every fact topic the read model folds in; a payload whose topic is not registered yet is skipped."""
-    wanted: list[tuple[type[Message], BatchHandler[Any], str]] = [
-        (PassportMinted, projector.on_passport_minted, "Minted passports."),
-        (PassportAmended, projector.on_passport_amended, "New versions of passport data."),
-        (PassportSuperseded, projector.on_passport_superseded, "Passports continued by a second-life passport."),
-        (CustodyRecorded, projector.on_custody_recorded, "Custody steps (timeline, current handler)."),
-        (PassportStatusChanged, projector.on_status_changed, "Lifecycle stage and status changes."),
-        (InServiceDataUpdated, projector.on_in_service_data, "Latest in-service (BMS) values."),
-        (RecoveryAttributed, projector.on_recovery_attributed, "Recovered material attributed to passports."),
-        (PassportCeased, projector.on_passport_ceased, "Recycled passports cease, with their recovery outcome."),
-        (HandlerRegistryChanged, on_handler_registry_changed, "Handler registry: who may read for which purpose."),
-    ]
-    found = []
-    for payload, handler, description in wanted:
-        for topic in topics.ALL:
-            if topic.payload is payload and topic.kind is topics.TopicKind.fact:
-                found.append(Subscription(topic, handler, description))
-    return found
-
-
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
     settings = settings or Settings()
     cache = PassportCache()
     tenant_topics = TenantTopics(settings)
-    projector = Projector(Projection(cache, tenant_topics.ensure))
+    facts = FactSubscriber(Projection(cache, tenant_topics.ensure))
     signing_slot = signing.SignerSlot()
 
     async def bind_cache(runtime: Runtime) -> None:
@@ -93,7 +64,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         "per-tenant passport change streams (plus a compacted latest-state topic per tenant).",
         migrations=Path(__file__).parent / "migrations",
         rejected_topic=topics.REPORTING_REJECTED,
-        subscriptions=subscriptions(projector),
+        subscriptions=subscriptions(facts),
         publishes=[topics.REPORTING_REJECTED],
         routers=[
             passports_api.router,

@@ -22,9 +22,9 @@ from contracts.passport_data import longlist_key_of
 from services.common.auth import public_surface
 from services.common.negotiation import prefers_html
 from services.common.ratelimit import rate_limited
-from services.reporting import store
+from services.reporting.store import passports as store
 from services.reporting.api.common import runtime_of
-from services.reporting.cache import PassportCache
+from services.reporting.store.cache import PassportCache
 from services.reporting.domain.public import public_view, restricted_fields
 
 # Per client address (the connection's, or the one the gateway vouches for), like the identity resolver.

@@ -30,15 +30,16 @@ from contracts.custody import CustodyEventKind, CustodyRecorded
 from contracts.reporting import PassportChanged
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
 from services.common.consumer import UnitOfWork
-from services.common.db import init_connection, migrate
-from services.common.outbox import Outbox
+from services.common.db import DbConnection, init_connection, migrate
+from services.common.outbox import Outbox, OutboxRow
 from services.common.settings import Settings
 from services.common.static_documents import static_documents_of
-from services.reporting import store, streams
-from services.reporting.cache import PassportCache
-from services.reporting.domain import readmodel
-from services.reporting.folds import FOLDS, minted
-from services.reporting.projection import FactChange, Projection
+from services.reporting.domain import dimensions, readmodel
+from services.reporting.domain.folds import FOLDS, minted
+from services.reporting.messaging import streams
+from services.reporting.store import passports as store
+from services.reporting.store.cache import PassportCache
+from services.reporting.usecases.project import FactChange, Projection
 from tests.unit.reporting.factories import batteries, ceased, status_changed
 from tests.unit.reporting.factories import minted as minted_fact
 
@@ -65,6 +66,21 @@ async def conn(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
+
+
+class KeptOutbox(Outbox):
+    """The outbox the projection writes, kept here (the change stream this test reads) instead of in the table: no
+    relay publishes what this test projects."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self.written: list[OutboxRow] = []
+
+    async def flush(self, conn: DbConnection) -> int:
+        self.written += self.rows
+        count = len(self.rows)
+        self.rows.clear()
+        return count
 
 
 @dataclass(frozen=True)
@@ -196,14 +212,13 @@ async def test_any_arrival_order_tells_the_same_history(conn: asyncpg.Connection
     arrived: list[tuple[int, Message]] = []
     stream: list[dict[str, Any]] = []
     for batch in batches:
-        uow = UnitOfWork(conn, Outbox(streams.SOURCE), "reporting", Settings(), "bpass.reporting.rejected.v1")
+        outbox = KeptOutbox(streams.SOURCE)
+        uow = UnitOfWork(conn, outbox, "reporting", Settings(), "bpass.reporting.rejected.v1")
         async with conn.transaction():
-            await projection.apply(uow, [_change(fact, static_data) for _, fact in batch])
-            for hook in uow.before_commit:
-                await hook()
+            await projection.project(uow, [_change(fact, static_data) for _, fact in batch])
         stream += [
             orjson.loads(row.payload)
-            for row in uow.outbox.rows
+            for row in outbox.written
             if dict(row.headers).get("ce_type") == streams.CHANGED_TYPE
         ]
         arrived += batch
@@ -220,7 +235,7 @@ async def test_any_arrival_order_tells_the_same_history(conn: asyncpg.Connection
 
     # as_of: at random instants, the version that shows the battery as it was then
     mint = life.facts[0]
-    end = readmodel._ts(expected.get("ceased_at")) or T0 + timedelta(days=700)
+    end = dimensions.ts(expected.get("ceased_at")) or T0 + timedelta(days=700)
     for _ in range(4):
         instant = T0 - timedelta(days=5) + (end - T0 + timedelta(days=10)) * rng.random()
         happened = [(i, f) for i, f in arrived if _key(f, i)[1] <= instant]

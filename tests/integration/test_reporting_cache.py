@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from services.common.consumer import UnitOfWork
 from services.common.outbox import Outbox
 from services.common.settings import Settings
-from services.reporting.cache import CHANGED_TTL_S, PassportCache
+from services.reporting.store.cache import CHANGED_TTL_S, PassportCache
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -15,10 +16,12 @@ from contracts import topics
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.reporting.domain import readmodel
+from services.reporting.domain import dimensions, readmodel
 from tests.conftest import new_key
 from tests.support import ServiceProcess, eventually, read_topic, send_fact
 from tests.unit.reporting.factories import T0, batteries, custody_chain, minted
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "reporting" / "migrations"
 
 
 def in_service(pid: str, tenant: str, day: int) -> InServiceDataUpdated:
@@ -89,7 +92,7 @@ async def _at_least(http: httpx.AsyncClient, pid: str, version: int) -> bool:
     return await version_of(http, pid) >= version
 
 
-async def test_a_passport_projected_before_migration_003_reads_and_moves_on(
+async def test_a_passport_projected_before_migration_003_moves_to_the_json_columns_and_on(
     reporting: ServiceProcess, settings: Settings, db: asyncpg.Connection
 ) -> None:
     tenant = f"oem-{uuid.uuid4().hex[:10]}"
@@ -99,7 +102,7 @@ async def test_a_passport_projected_before_migration_003_reads_and_moves_on(
     state = readmodel.empty_state(pid, tenant)
     readmodel.apply_minted(state, fact)
     state.update(version=1, updated_at=T0.isoformat())
-    dims = readmodel.dimensions(state)
+    dims = dimensions.dimensions(state)
     # as the projection wrote it before migration 003: the whole state in jsonb, a full version row
     await db.execute(
         """INSERT INTO reporting.passport_view (passport_id, tenant, version, state, updated_at, battery_identifier,
@@ -115,6 +118,13 @@ async def test_a_passport_projected_before_migration_003_reads_and_moves_on(
         orjson.dumps(state).decode(),
         T0,
     )
+    # migration 011, as an upgrade applies it: the row moves to the JSON columns the projection reads
+    async with db.transaction():
+        await db.execute("SET LOCAL search_path = reporting")
+        await db.execute((MIGRATIONS / "011_projection_rows_as_json.sql").read_text())
+    moved = await db.fetchrow("SELECT state, state_json FROM reporting.passport_view WHERE passport_id = $1", pid)
+    assert moved["state"] is None
+    assert "static_data" not in json.loads(moved["state_json"])
     async with httpx.AsyncClient(base_url=reporting.base_url, timeout=10, headers={"X-API-Key": key}) as http:
         before = (await http.get(f"/reporting/v1/passports/{pid}")).json()
         assert before == state

@@ -10,7 +10,7 @@ from fastapi import HTTPException, Request, status
 from services.common.access import LEGITIMATE_INTEREST_ROLES, ReadPurpose, read_entitlement_refusal
 from services.common.auth import Principal
 from services.common.runtime import Runtime
-from services.reporting.handler_registry import registered_handler
+from services.reporting.store.handler_registry import registered_handler
 
 
 async def require_read_entitlement(request: Request, principal: Principal, purpose: ReadPurpose | None) -> None:

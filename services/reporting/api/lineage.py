@@ -13,12 +13,12 @@ from contracts.attributes import AccessTier
 from services.common.access import ReadPurpose
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.db import PLATFORM, tenant_scope
-from services.reporting import store
 from services.reporting.api.access_log import record_read
 from services.reporting.api.common import PassportReader, not_found, runtime_of, visible
 from services.reporting.api.queries import StrictQueryRoute
 from services.reporting.domain import tiers
 from services.reporting.domain.tiers import LOGGED_TIERS
+from services.reporting.store import passports as store
 
 router = APIRouter(prefix="/reporting/v1", tags=["passports"], route_class=StrictQueryRoute)
 

@@ -13,7 +13,6 @@ from contracts.attributes import AccessTier, can_read
 from contracts.errors import ValidationFailed, Violation
 from services.common.access import reader_tier
 from services.common.auth import Principal
-from services.reporting import store
 from services.reporting.api.access_log import record_read
 from services.reporting.api.common import (
     DIMENSION_NOT_PERMITTED_RESPONSE,
@@ -29,7 +28,6 @@ from services.reporting.api.common import (
     scope_tenant,
 )
 from services.reporting.api.queries import StrictQueryRoute
-from services.reporting.cache import PassportCache
 from services.reporting.domain import query
 from services.reporting.domain.tiers import (
     DIMENSION_SOURCES,
@@ -38,6 +36,8 @@ from services.reporting.domain.tiers import (
     state_for_tier,
     tier_of_path,
 )
+from services.reporting.store import passports as store
+from services.reporting.store.cache import PassportCache
 
 # Every route refuses query parameters it does not declare and enumerated values outside their enum (400).
 router = APIRouter(prefix="/reporting/v1", tags=["passports"], route_class=StrictQueryRoute)

@@ -12,11 +12,11 @@ from fastapi.responses import JSONResponse, Response
 from contracts.errors import ValidationFailed, Violation
 from services.common.auth import Principal
 from services.common.runtime import Runtime
-from services.reporting import store
 from services.reporting.api.common import DIMENSION_NOT_PERMITTED_RESPONSE, FILTERS, READERS, FilterParams, runtime_of
 from services.reporting.api.queries import StrictQueryRoute
 from services.reporting.domain import reports
 from services.reporting.domain.query import Filters
+from services.reporting.store import passports as store
 
 router = APIRouter(prefix="/reporting/v1", tags=["reports"], route_class=StrictQueryRoute)
 

@@ -14,7 +14,6 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from services.common.auth import Keyring
-from services.reporting import store
 from services.reporting.api.access_log import record_read
 from services.reporting.api.common import FILTERS, FilterParams, PassportReader, runtime_of, visible
 from services.reporting.api.queries import FILTER_ENUMS
@@ -40,6 +39,7 @@ from services.reporting.domain.readmodel import STAGES
 from services.reporting.domain.reports import REPORTS
 from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state_for_tier
 from services.reporting.exports.jobs import create_job, job_view
+from services.reporting.store import passports as store
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=DashboardQueryRoute)
 STATIC = Path(__file__).resolve().parent.parent / "static"

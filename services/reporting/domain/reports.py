@@ -13,13 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from services.reporting.domain.readmodel import (
-    END_OF_LIFE_STAGES,
-    IN_SERVICE_STAGES,
-    RECYCLED_FIELDS,
-    STAGES,
-    STATUSES,
-)
+from services.reporting.domain.dimensions import RECYCLED_FIELDS
+from services.reporting.domain.readmodel import END_OF_LIFE_STAGES, IN_SERVICE_STAGES, STAGES, STATUSES
 
 REPORTS = {
     "population": "Battery population",

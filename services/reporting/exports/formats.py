@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from services.reporting.domain.batterypass import ASPECTS, to_batterypass
-from services.reporting.domain.readmodel import dimensions
+from services.reporting.domain.dimensions import dimensions
 
 CSV_COLUMNS = (
     "passport_id",

@@ -16,7 +16,6 @@ import uuid_utils
 
 from contracts.attributes import AccessTier
 from contracts.errors import ValidationFailed, Violation
-from services.reporting import store
 from services.reporting.api.queries import export_filter_problems
 from services.reporting.domain import query
 from services.reporting.domain.query import Filters
@@ -24,6 +23,7 @@ from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state
 from services.reporting.exports.auditpack import build_pdf
 from services.reporting.exports.formats import CsvWriter, JsonWriter
 from services.reporting.signing import Signer
+from services.reporting.store import passports as store
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from services.reporting.domain import readmodel, reports
+from services.reporting.domain import counters, dimensions, performance, readmodel, reports
 from services.reporting.domain.reports import LifecycleRow
 from tests.unit.reporting.factories import T0, batteries, ceased, minted
 
@@ -56,7 +56,7 @@ def test_a_status_change_snapshots_static_and_latest_in_service_values() -> None
     assert values["full_cycles"]["unit"] == "cycles"
     assert "state_of_charge_pct" not in values
     for name, entry in values.items():
-        assert entry["unit"] == {**readmodel.PERFORMANCE_STATIC, **readmodel.PERFORMANCE_DYNAMIC}[name]
+        assert entry["unit"] == {**performance.PERFORMANCE_STATIC, **performance.PERFORMANCE_DYNAMIC}[name]
 
 
 def test_snapshots_follow_each_change_once_and_stand_as_taken() -> None:
@@ -80,8 +80,8 @@ def test_snapshots_follow_each_change_once_and_stand_as_taken() -> None:
 
 def test_the_same_change_is_never_snapshotted_twice() -> None:
     state = fresh()
-    assert readmodel.snapshot_performance(state, at=T0, by=None, reason=None)
-    assert not readmodel.snapshot_performance(state, at=T0, by="someone else", reason="again")
+    assert performance.snapshot_performance(state, at=T0, by=None, reason=None)
+    assert not performance.snapshot_performance(state, at=T0, by="someone else", reason="again")
     assert len(state["performance_snapshots"]) == 1
 
 
@@ -97,12 +97,12 @@ def test_snapshots_are_deterministic() -> None:
 def test_snapshots_are_bounded_keeping_the_baseline_and_the_latest() -> None:
     state = fresh()
     statuses = ["repurposed", "re-used"]
-    for i in range(readmodel.MAX_PERFORMANCE_SNAPSHOTS + 10):
+    for i in range(performance.MAX_PERFORMANCE_SNAPSHOTS + 10):
         readmodel.apply_status(state, occurred_at=T0 + timedelta(days=i), status=statuses[i % 2])
     snaps = state["performance_snapshots"]
-    assert len(snaps) == readmodel.MAX_PERFORMANCE_SNAPSHOTS
+    assert len(snaps) == performance.MAX_PERFORMANCE_SNAPSHOTS
     assert snaps[0]["at"] == T0.isoformat()
-    assert snaps[-1]["at"] == (T0 + timedelta(days=readmodel.MAX_PERFORMANCE_SNAPSHOTS + 9)).isoformat()
+    assert snaps[-1]["at"] == (T0 + timedelta(days=performance.MAX_PERFORMANCE_SNAPSHOTS + 9)).isoformat()
 
 
 def test_ceasing_snapshots_once() -> None:
@@ -130,51 +130,51 @@ def test_without_static_data_in_the_state_only_dynamic_values_are_taken() -> Non
 def test_age_counts_from_placing_on_market_in_utc_else_manufacture() -> None:
     state = fresh()
     state["static_data"]["manufacturing_date"] = "2024-05-20"
-    assert readmodel.dimensions(state).age_month == 2024 * 12 + 4
+    assert dimensions.dimensions(state).age_month == 2024 * 12 + 4
     late = datetime(2025, 1, 31, 23, 30, tzinfo=timezone(timedelta(hours=-2)))  # 1 Feb in UTC
     readmodel.apply_status(state, occurred_at=late, stage="placed_on_market")
-    assert readmodel.dimensions(state).age_month == 2025 * 12 + 1
+    assert dimensions.dimensions(state).age_month == 2025 * 12 + 1
     del state["static_data"]["manufacturing_date"]
     state["in_service"].pop("placed_on_market_at")
-    assert readmodel.dimensions(state).age_month == -1
+    assert dimensions.dimensions(state).age_month == -1
 
 
-def dims(**changes: Any) -> readmodel.Dimensions:
+def dims(**changes: Any) -> dimensions.Dimensions:
     state = fresh()
     state["static_data"]["manufacturing_date"] = "2024-05-20"
-    return dataclasses.replace(readmodel.dimensions(state), **changes)
+    return dataclasses.replace(dimensions.dimensions(state), **changes)
 
 
 def test_soh_counters_move_with_the_reading_and_leave_when_ceased() -> None:
     new = dims(state_of_health_pct=Decimal("97.46"))
     assert new.soh_key is not None
     assert new.soh_key[-1] == 974
-    [(key, value)] = readmodel.soh_deltas([("t", None, new)]).items()
+    [(key, value)] = counters.soh_deltas([("t", None, new)]).items()
     assert key == ("t", *new.soh_key)
     assert value == (1, Decimal("97.46"))
     older = dims(state_of_health_pct=Decimal("96.0"))
-    moved = readmodel.soh_deltas([("t", new, older)])
+    moved = counters.soh_deltas([("t", new, older)])
     assert moved[("t", *new.soh_key)] == (-1, Decimal("-97.46"))
     assert moved[("t", *older.soh_key)] == (1, Decimal("96.0"))  # type: ignore[misc]
-    assert readmodel.soh_deltas([("t", new, new)]) == {}
+    assert counters.soh_deltas([("t", new, new)]) == {}
     gone = dims(state_of_health_pct=Decimal("97.46"), ceased=True)
     assert gone.soh_key is None
-    assert readmodel.soh_deltas([("t", new, gone)]) == {("t", *new.soh_key): (-1, Decimal("-97.46"))}
-    assert readmodel.soh_deltas([("t", None, dims())]) == {}  # no reading: not counted
+    assert counters.soh_deltas([("t", new, gone)]) == {("t", *new.soh_key): (-1, Decimal("-97.46"))}
+    assert counters.soh_deltas([("t", None, dims())]) == {}  # no reading: not counted
 
 
 def test_lifecycle_counters_count_predecessors_and_superseded_passports() -> None:
     original = dims()
     superseded = dims(successor_count=2)
-    deltas = readmodel.lifecycle_deltas([("t", None, original)])
+    deltas = counters.lifecycle_deltas([("t", None, original)])
     assert deltas == {("t", *original.lifecycle_key): (1, 0, 0, 0)}
-    deltas = readmodel.lifecycle_deltas([("t", original, superseded)])
+    deltas = counters.lifecycle_deltas([("t", original, superseded)])
     assert deltas == {("t", *original.lifecycle_key): (0, 0, 0, 1)}
     successor = dims(status="repurposed", predecessor_count=3, responsible_operator="second-life-co")
-    deltas = readmodel.lifecycle_deltas([("t", None, successor)])
+    deltas = counters.lifecycle_deltas([("t", None, successor)])
     assert deltas == {("t", successor.model or "", "repurposed", "second-life-co"): (1, 3, 1, 0)}
     not_counted_yet = dims(predecessor_count=None)  # a row written before migration 006
-    assert readmodel.lifecycle_deltas([("t", not_counted_yet, original)]) == {
+    assert counters.lifecycle_deltas([("t", not_counted_yet, original)]) == {
         ("t", *original.lifecycle_key): (1, 0, 0, 0)
     }
 

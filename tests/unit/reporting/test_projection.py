@@ -20,10 +20,11 @@ from services.common import static_documents
 from services.common.consumer import UnitOfWork
 from services.common.outbox import Outbox, build_row
 from services.common.settings import Settings
-from services.reporting import projection, state_json, streams
-from services.reporting.cache import PassportCache
-from services.reporting.domain import readmodel
-from services.reporting.projection import FactChange, Projection
+from services.reporting.domain import dimensions, readmodel, state_json
+from services.reporting.messaging import streams
+from services.reporting.store import projection
+from services.reporting.store.cache import PassportCache
+from services.reporting.usecases.project import FactChange, Projection
 from tests.unit.reporting.factories import T0, batteries, custody_chain, minted, status_changed
 
 UPSERT_COLUMNS = [
@@ -40,6 +41,7 @@ class FakeConnection:
         self.counts: dict[tuple[str, ...], tuple[int, int, tuple[Decimal, ...]]] = {}
         self.facts: list[dict[str, Any]] = []
         self.next_fact_id = 0
+        self.statements: list[str] = []  # what ran, in order
 
     async def fetchval(self, sql: str, n: int) -> list[int]:
         assert sql == projection.FACT_IDS_SQL
@@ -48,6 +50,7 @@ class FakeConnection:
         return ids
 
     async def execute(self, sql: str, *args: Any) -> str:
+        self.statements.append(sql)
         if sql == projection.UPSERT_VIEW_SQL:
             for values in zip(*args, strict=True):
                 row = dict(zip(UPSERT_COLUMNS, values, strict=True))
@@ -99,16 +102,36 @@ async def no_topics(_: set[str]) -> None:
     return None
 
 
+class KeptOutbox(Outbox):
+    """An outbox whose flush keeps what it wrote (`written`, in order) and notes when, among the statements the
+    connection ran (`flushed_after`: how many had run)."""
+
+    def __init__(self, conn: FakeConnection) -> None:
+        super().__init__(streams.SOURCE)
+        self.conn = conn
+        self.written: list[Any] = []
+        self.flushed_after: list[int] = []
+
+    async def flush(self, conn: Any) -> int:
+        self.written += self.rows
+        self.flushed_after.append(len(self.conn.statements))
+        count = len(self.rows)
+        self.rows.clear()
+        return count
+
+
 def unit_of_work(conn: FakeConnection) -> UnitOfWork:
-    return UnitOfWork(conn, Outbox(streams.SOURCE), "reporting", Settings(), "bpass.reporting.rejected.v1")  # type: ignore[arg-type]
+    return UnitOfWork(conn, KeptOutbox(conn), "reporting", Settings(), "bpass.reporting.rejected.v1")  # type: ignore[arg-type]
+
+
+def written(uow: UnitOfWork) -> list[Any]:
+    assert isinstance(uow.outbox, KeptOutbox)
+    return uow.outbox.written
 
 
 async def project(projection: Projection, uow: UnitOfWork, changes: list[FactChange]) -> list[str]:
-    """What the consumer does with a batch: apply it, then what runs just before the commit (the counters)."""
-    touched = await projection.apply(uow, changes)
-    for step in uow.before_commit:
-        await step()
-    return touched
+    """What the consumer does with a batch: one call."""
+    return await projection.project(uow, changes)
 
 
 def in_service(pid: str, tenant: str, day: int) -> FactChange:
@@ -147,7 +170,7 @@ def lifecycle(pid: str, tenant: str) -> list[FactChange]:
 
 
 def published(uow: UnitOfWork, event_type: str) -> list[dict[str, Any]]:
-    rows = [r for r in uow.outbox.rows if dict(r.headers)["ce_type"] == event_type]
+    rows = [r for r in written(uow) if dict(r.headers)["ce_type"] == event_type]
     return [orjson.loads(r.payload) for r in rows]
 
 
@@ -181,25 +204,6 @@ async def test_versions_rebuild_to_what_the_change_stream_published() -> None:
     assert current["static_data"]["battery_model"]
 
 
-async def test_a_row_written_before_the_json_columns_moves_to_them() -> None:
-    conn, tenant = FakeConnection(), "acme"
-    pid = f"urn:uuid:{uuid.uuid4()}"
-    legacy = readmodel.empty_state(pid, tenant)
-    readmodel.apply_minted(legacy, minted(batteries(1)[0], tenant, pid))
-    legacy.update(version=1, updated_at=T0.isoformat())
-    conn.rows[pid] = {"passport_id": pid, "tenant": tenant, "version": 1, "state": legacy, "state_json": None,
-                      "static_json": None}  # fmt: skip
-    uow = unit_of_work(conn)
-    await project(Projection(PassportCache(), no_topics), uow, [in_service(pid, tenant, 5)])
-    row = conn.rows[pid]
-    assert row["version"] == 2
-    assert row["static_json"] is not None
-    current = state_json.from_columns(None, row["state_json"], row["static_json"])
-    assert current["static_data"] == legacy["static_data"]
-    assert current["in_service"]["latest"]["state_of_health_pct"]["value"] == "99.5"
-    assert published(uow, PassportChanged.event_type)[0]["state"] == current
-
-
 async def test_counters_move_with_recycled_content_read_only_when_needed() -> None:
     conn, tenant = FakeConnection(), "acme"
     pid = f"urn:uuid:{uuid.uuid4()}"
@@ -207,7 +211,7 @@ async def test_counters_move_with_recycled_content_read_only_when_needed() -> No
     projected = Projection(PassportCache(), no_topics)
     await project(projected, unit_of_work(conn), [FactChange(pid, tenant, "minted",
                                                           partial(readmodel.apply_minted, fact=fact))])  # fmt: skip
-    recycled = readmodel.recycled_of(fact.static_data.model_dump(mode="json", exclude_none=True))
+    recycled = dimensions.recycled_of(fact.static_data.model_dump(mode="json", exclude_none=True))
     assert recycled is not None
     assert any(recycled)
     [(key, (n, rc_n, sums))] = conn.counts.items()
@@ -231,7 +235,7 @@ async def test_an_amendment_moves_the_recycled_content_sums() -> None:
     await project(projected, unit_of_work(conn), [FactChange(pid, tenant, "minted",
                                                           partial(readmodel.apply_minted, fact=fact))])  # fmt: skip
     static = fact.static_data.model_dump(mode="json", exclude_none=True)
-    old = readmodel.recycled_of(static)
+    old = dimensions.recycled_of(static)
     amended = {**static, "renewable_content_share_pct": "42"}
     change = FactChange(pid, tenant, "amended", partial(readmodel.apply_amended, static_data=amended, extensions=None,
                                                         data_version=2, amended_at=T0), reads_static=True)  # fmt: skip
@@ -239,7 +243,7 @@ async def test_an_amendment_moves_the_recycled_content_sums() -> None:
     await project(projected, uow, [change])
     [(n, rc_n, sums)] = conn.counts.values()
     assert (n, rc_n) == (1, 1)
-    assert sums == readmodel.recycled_of(amended)
+    assert sums == dimensions.recycled_of(amended)
     assert sums != old
     assert published(uow, PassportChanged.event_type)[0]["state"]["static_data"] == amended
     assert orjson.loads(conn.rows[pid]["static_json"]) == amended
@@ -300,17 +304,23 @@ def test_outbox_rows_carry_the_headers_build_row_gives(tracer: trace.Tracer) -> 
     assert streams.traceparent_of(trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)) is None
 
 
-async def test_counters_are_left_to_just_before_the_commit() -> None:
-    """Every batch adds to the same counter rows: they are written after the outbox, so their row locks are held
-    only through the commit (the consumer runs `before_commit` after flushing the outbox)."""
+async def test_counters_are_written_last_after_the_outbox() -> None:
+    """Every batch adds to the same counter rows: the projection writes them after the current rows, the versions
+    and the outbox, so their row locks are held only through the commit."""
     conn, tenant = FakeConnection(), "acme"
     pid = f"urn:uuid:{uuid.uuid4()}"
     uow = unit_of_work(conn)
     fact = minted(batteries(1)[0], tenant, pid)
     change = FactChange(pid, tenant, "minted", partial(readmodel.apply_minted, fact=fact))
-    await Projection(PassportCache(), no_topics).apply(uow, [change])
+    await Projection(PassportCache(), no_topics).project(uow, [change])
     assert conn.rows[pid]["version"] == 1
-    assert conn.counts == {}
-    assert len(uow.before_commit) == 1
-    await uow.before_commit[0]()
     assert sum(n for n, _, _ in conn.counts.values()) == 1
+    assert isinstance(uow.outbox, KeptOutbox)
+    [flushed] = uow.outbox.flushed_after  # one flush, after these statements had run
+    counters = {projection.UPSERT_COUNTS_SQL, projection.UPSERT_RECOVERY_SQL, projection.UPSERT_SOH_SQL,
+                projection.UPSERT_LIFECYCLE_SQL}  # fmt: skip
+    assert projection.UPSERT_COUNTS_SQL in conn.statements[flushed:]
+    assert set(conn.statements[flushed:]) <= counters
+    assert {projection.UPSERT_VIEW_SQL, projection.INSERT_VERSIONS_SQL} <= set(conn.statements[:flushed])
+    assert counters.isdisjoint(conn.statements[:flushed])
+    assert {dict(r.headers)["ce_type"] for r in written(uow)} == {streams.CHANGED_TYPE, streams.STATE_TYPE}

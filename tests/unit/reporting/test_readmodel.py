@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from services.reporting.domain import readmodel
+from services.reporting.domain import counters, dimensions, readmodel
 from tests.unit.reporting.factories import T0, batteries, ceased, custody_chain, minted, status_changed
 
 
@@ -77,7 +77,7 @@ def test_ceased_closes_with_outcome_and_dimensions_carry_yield() -> None:
         reason=fact.reason,
         outcome=[o.model_dump(mode="json") for o in fact.recovery_outcome],
     )
-    dims = readmodel.dimensions(state)
+    dims = dimensions.dimensions(state)
     assert dims.ceased
     assert dims.stage == "recycled"
     assert dims.materials["cobalt"] == (Decimal("4.5"), Decimal("4.1"))
@@ -106,25 +106,25 @@ def test_amendment_is_a_new_data_version_with_reason() -> None:
 
 def test_counter_deltas_move_a_passport_between_rows_and_net_out() -> None:
     state, _ = folded()
-    before = readmodel.dimensions(state)
+    before = dimensions.dimensions(state)
     readmodel.apply_status(state, occurred_at=T0, stage="in_service")
-    after = readmodel.dimensions(state)
-    deltas = readmodel.counter_deltas([("acme", None, before), ("acme", before, after)])
+    after = dimensions.dimensions(state)
+    deltas = counters.counter_deltas([("acme", None, before), ("acme", before, after)])
     assert {key[-1]: d.n for key, d in deltas.items()} == {"in_service": 1}  # the manufactured +1 -1 nets out
     assert sum(d.rc_n for d in deltas.values()) == 1
-    assert readmodel.counter_deltas([("acme", after, after)]) == {}
+    assert counters.counter_deltas([("acme", after, after)]) == {}
 
 
 def test_dimensions_of_a_minted_passport() -> None:
     state, _ = folded()
-    dims = readmodel.dimensions(state)
+    dims = dimensions.dimensions(state)
     assert dims.model
     assert dims.chemistry
     assert dims.batch
     assert dims.plant
     assert dims.plant.startswith("GLN")
     assert dims.recycled is not None
-    assert len(dims.recycled) == len(readmodel.RECYCLED_FIELDS)
+    assert len(dims.recycled) == len(dimensions.RECYCLED_FIELDS)
 
 
 def test_an_amendment_names_the_fields_it_changed_not_their_container() -> None:

@@ -12,7 +12,7 @@ from contracts.identity import PassportMinted, PassportSuperseded
 from contracts.passport_data import BatteryKind, PassportSubject
 from services.identity.examples import valid_static_data
 from services.reporting.domain import readmodel, tiers
-from services.reporting.folds import minted_with_links, superseded
+from services.reporting.domain.folds import minted_with_links, superseded
 
 pytestmark = pytest.mark.unit
 

@@ -1,8 +1,8 @@
 """How the read model folds each fact type: its contract, its event time and its fold (domain.readmodel).
 
-The projection folds a fact when it arrives (`handlers.Projector`) and folds it again from its stored contract JSON
-(`fold_of`) when a fact that happened before it arrives later. A new fact type is one `Fold` here, one handler
-method and one Subscription in app.py.
+The projection folds a fact when it arrives (`messaging.subscribers.FactSubscriber`) and folds it again from its
+stored contract JSON (`fold_of`) when a fact that happened before it arrives later. A new fact type is one `Fold`
+here and one entry of `messaging.subscribers.FACT_TOPICS`.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ class Fold:
 
 
 FOLDS: dict[str, Fold] = {
-    # the minting's static data is resolved by digest: see `Projector.on_passport_minted` and `fold_of`
+    # the minting's static data is resolved by digest: see `FactSubscriber.project` and `fold_of`
     "minted": Fold(PassportMinted, lambda f: minted(f, None), lambda f: f.minted_at),
     "amended": Fold(PassportAmended, _amended, lambda f: f.amended_at, reads_static=True),
     "custody_recorded": Fold(CustodyRecorded, _custody, lambda f: f.occurred_at),

@@ -11,8 +11,7 @@ from urllib.parse import unquote, urlparse
 import asyncpg
 import orjson
 
-from services.reporting import state_json
-from services.reporting.domain import query, readmodel
+from services.reporting.domain import query, readmodel, state_json
 from services.reporting.domain.query import Filters
 from services.reporting.domain.reports import CubeRow, LifecycleRow
 
