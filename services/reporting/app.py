@@ -17,6 +17,7 @@ from services.reporting.api import exports as exports_api
 from services.reporting.api import lineage as lineage_api
 from services.reporting.api import passports as passports_api
 from services.reporting.api import reports as reports_api
+from services.reporting.dashboard import export_pages, passport_page
 from services.reporting.dashboard import views as dashboard
 from services.reporting.exports.jobs import ExportRunner
 from services.reporting.messaging.streams import TenantTopics
@@ -73,6 +74,8 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             access_log_api.router,
             lineage_api.router,
             dashboard.router,
+            passport_page.router,
+            export_pages.router,
             public.router,
             home,
         ],

@@ -14,7 +14,7 @@ from services.common.auth import Principal
 from services.common.runtime import Runtime
 from services.reporting.api.common import DIMENSION_NOT_PERMITTED_RESPONSE, FILTERS, READERS, FilterParams, runtime_of
 from services.reporting.api.queries import StrictQueryRoute
-from services.reporting.domain import reports
+from services.reporting.domain import lifecycle_reports, reports
 from services.reporting.domain.query import Filters
 from services.reporting.store import passports as store
 
@@ -68,9 +68,10 @@ async def build_report(runtime: Runtime, name: str, filters: Filters) -> dict[st
                 ]
             )
         if name == ReportName.second_life:
-            return reports.second_life(filters.tenant, await store.lifecycle_rows(db, filters), now, described)
-        histogram = await store.soh_histogram(db, filters, reports.month_index(now))
-        return reports.state_of_health(filters.tenant, histogram, now, described)
+            rows = await store.lifecycle_rows(db, filters)
+            return lifecycle_reports.second_life(filters.tenant, rows, now, described)
+        histogram = await store.soh_histogram(db, filters, lifecycle_reports.month_index(now))
+        return lifecycle_reports.state_of_health(filters.tenant, histogram, now, described)
     if name == ReportName.recovery_yields:
         return reports.recovery_yields(filters.tenant, await store.recovery_totals(db, filters), now, described)
     return reports.recycled_content(filters.tenant, await store.cube(db, filters), now, described)

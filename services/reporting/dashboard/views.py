@@ -4,18 +4,16 @@ the cookie holds only a session id. The same roles, tenant scoping and strict qu
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from services.common.auth import Keyring
-from services.reporting.api.access_log import record_read
-from services.reporting.api.common import FILTERS, FilterParams, PassportReader, runtime_of, visible
+from services.reporting.api.common import FILTERS, FilterParams, runtime_of
 from services.reporting.api.queries import FILTER_ENUMS
 from services.reporting.api.reports import ReportName, build_report
 from services.reporting.dashboard.context import (
@@ -34,11 +32,8 @@ from services.reporting.dashboard.session import (
 )
 from services.reporting.domain import query
 from services.reporting.domain.charts import bar_chart
-from services.reporting.domain.custody_chain import verify_chain
 from services.reporting.domain.readmodel import STAGES
 from services.reporting.domain.reports import REPORTS
-from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state_for_tier
-from services.reporting.exports.jobs import create_job, job_view
 from services.reporting.store import passports as store
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=DashboardQueryRoute)
@@ -257,116 +252,6 @@ async def batch(request: Request, batch: str) -> HTMLResponse:
     return ctx.render(f"Batch {batch}", body, "batches")
 
 
-@router.get("/passports/{passport_id}", response_class=HTMLResponse)
-async def passport(
-    request: Request, passport_id: str, as_of: Annotated[datetime | None, Query()] = None
-) -> HTMLResponse:
-    ctx = await Ctx.of(request)
-    row = await store.current(ctx.pool, passport_id)
-    reader = PassportReader(ctx.principal, None, None)
-    tier = reader.tier_for(row["tenant"]) if row is not None and visible(ctx.principal, row["tenant"]) else None
-    if row is None or tier is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "passport_not_found", "message": "Not found."})
-    state: dict[str, Any] = row["state"]
-    note = ""
-    if as_of is not None:
-        old = await store.as_of(ctx.pool, passport_id, as_of)
-        if old is None:
-            note = f"<p class='bad'>The passport did not exist yet at {e(as_of.isoformat())}.</p>"
-        else:
-            state = old["state"]
-            note = f"<p class='muted' id='as-of'>As of {e(as_of.isoformat())}: version {e(old['version'])}.</p>"
-    # The same cut as the API: a regulator sees the authorities tier, and that read is logged like any other.
-    state = state_for_tier(state, tier)
-    if tier in LOGGED_TIERS:
-        await record_read(
-            ctx.pool,
-            reader,
-            passport_id=passport_id,
-            tenant=row["tenant"],
-            tier=tier,
-            access="dashboard",
-            fields=returned_fields(state),
-        )
-    static = state.get("static_data") or {}
-    check = verify_chain(state.get("custody_timeline") or [])
-    body = note + cards(
-        [
-            ("stage", state.get("stage")),
-            ("status", state.get("status")),
-            ("version", state.get("version")),
-            ("custody steps", len(state.get("custody_timeline") or [])),
-        ]
-    )
-    identity = [
-        ["passport id", e(state.get("passport_id"))],
-        ["battery identifier", e(state.get("battery_identifier"))],
-        ["public page", f"<a href='/passport/{e(passport_id)}'>{e(state.get('public_uri'))}</a>"],
-        ["model", e(static.get("battery_model"))],
-        ["chemistry", e((static.get("battery_chemistry") or {}).get("short_name"))],
-        ["category", e(state.get("category"))],
-        ["batch", e((state.get("subject") or {}).get("batch_number"))],
-        ["held by", e(state.get("current_handler_id"))],
-        ["minted", e(state.get("minted_at"))],
-        ["ceased", e(state.get("ceased_at") or "no")],
-        ["predecessors", e(", ".join(state.get("predecessor_ids") or []) or "none")],
-        ["successors", e(", ".join(state.get("successor_ids") or []) or "none")],
-    ]
-    body += "<h2>Identity</h2>" + table(["field", "value"], identity, raw_columns={1}, test_id="identity")
-    events: list[tuple[str, str]] = [(str(state.get("minted_at")), f"Minted by {state.get('minted_by', '')}")]
-    for step in state.get("custody_timeline") or []:
-        parties = " → ".join(p for p in (step.get("from_handler_id"), step.get("to_handler_id")) if p)
-        events.append(
-            (step["occurred_at"], f"Custody #{step['sequence']}: {step['kind']} by {step['handler_id']} {parties}")
-        )
-    for h in state.get("status_history") or []:
-        events.append(
-            (
-                h["occurred_at"],
-                f"Status {h['status']}, stage {h['stage']}" + (f" ({h['reason']})" if h.get("reason") else ""),
-            )
-        )
-    for a in (state.get("recovery") or {}).get("attributions") or []:
-        materials = ", ".join(f"{m.get('material')} {m.get('recovered_kg')} kg" for m in a.get("materials", []))
-        events.append((str(a.get("attributed_at") or ""), f"Recovery attributed: {materials}"))
-    if state.get("ceased_at"):
-        events.append((state["ceased_at"], "Passport ceased"))
-    events.sort(key=lambda ev: ev[0])
-    verdict = "<span class='ok'>intact</span>" if check["intact"] else "<span class='bad'>broken</span>"
-    body += f"<h2>Timeline</h2><p>Custody chain linkage: {verdict} ({check['entries']} entries)</p>"
-    body += (
-        "<ol class='timeline' data-timeline>"
-        + "".join(
-            f"<li><time datetime='{e(when)}'>{e(when[:19].replace('T', ' '))}</time><br>{e(text)}</li>"
-            for when, text in events
-        )
-        + "</ol>"
-    )
-    versions = await store.versions(ctx.pool, passport_id)
-    body += "<h2>Versions</h2>" + table(
-        ["version", "change", "valid from", ""],
-        [
-            [
-                v["version"],
-                v["change"],
-                v["valid_from"].isoformat(),
-                link(
-                    f"/dashboard/passports/{passport_id}",
-                    "view as of",
-                    as_of=v["valid_from"].isoformat(),
-                    tenant=ctx.tenant_param,
-                ),
-            ]
-            for v in versions
-        ],
-        raw_columns={3},
-        test_id="versions",
-    )
-    data_rows = [[k, v] for k, v in static.items() if not isinstance(v, dict | list)]
-    body += "<h2>Passport data</h2>" + table(["attribute", "value"], data_rows, test_id="static-data")
-    return ctx.render(f"Passport {state.get('battery_identifier') or passport_id}", body, "passports")
-
-
 @router.get("/stages", response_class=HTMLResponse)
 async def stages(request: Request) -> HTMLResponse:
     ctx = await Ctx.of(request)
@@ -445,86 +330,3 @@ async def report_file(request: Request, name: ReportName, fmt: str) -> Response:
             headers={"Content-Disposition": f'attachment; filename="{name.value}.csv"'},
         )
     return JSONResponse(data)
-
-
-@router.post("/exports")
-async def start_export(request: Request) -> Response:
-    ctx = await Ctx.of(request)
-    form = await form_of(request)
-    format = form.get("format", "")
-    batch = form.get("batch") or None
-    if format not in {"csv", "json", "batterypass-json", "audit-pack-pdf"}:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, {"reason": "unknown_format", "message": format})
-    job_id = await create_job(
-        ctx.pool,
-        tenant=ctx.tenant,
-        requested_by=ctx.principal.name,
-        format=format,
-        request={
-            "format": format,
-            "filters": {"batch": batch} if batch else {},
-            "passport_ids": [],
-            "title": f"Audit pack of batch {batch}" if batch else None,
-        },
-    )
-    return RedirectResponse(f"/dashboard/exports/{job_id}{ctx.tenant_q}", status.HTTP_303_SEE_OTHER)
-
-
-async def _job_row(ctx: Ctx, job_id: str) -> Any:
-    row = await ctx.pool.fetchrow(
-        "SELECT job_id, tenant, format, status, progress_pct, processed, total, request, error, created_at,"
-        " finished_at, file_name FROM export_jobs WHERE job_id = $1 AND tenant = $2",
-        job_id,
-        ctx.tenant,
-    )
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "export_not_found", "message": job_id})
-    return row
-
-
-@router.get("/exports/{job_id}.json")
-async def export_status(request: Request, job_id: str) -> dict[str, Any]:
-    return job_view(await _job_row(await Ctx.of(request), job_id))
-
-
-@router.get("/exports/{job_id}", response_class=HTMLResponse)
-async def export_page(request: Request, job_id: str) -> HTMLResponse:
-    ctx = await Ctx.of(request)
-    job = job_view(await _job_row(ctx, job_id))
-    body = (
-        f"<p>Format {e(job['format'])}; {e(job['processed'])} of {e(job['total'] or '?')} passports.</p>"
-        f"<p id='export-status' data-status='{e(job['status'])}'>{e(job['status'])} ({job['progress_pct']} %)</p>"
-        f"<progress id='export-progress' max='100' value='{job['progress_pct']}'>{job['progress_pct']} %</progress>"
-    )
-    if job["status"] in ("queued", "running"):
-        body += f"<div data-export-job='/dashboard/exports/{e(job_id)}.json{ctx.tenant_q}'></div>"
-    if job["status"] == "done":
-        base = f"/dashboard/exports/{e(job_id)}"
-        body += f"<p><a id='download' href='{base}/download{ctx.tenant_q}'>Download {e(job.get('file_name'))}</a>"
-        if job["format"] == "audit-pack-pdf":
-            body += f" · <a id='signature' href='{base}/signature{ctx.tenant_q}'>signature (.sig.json)</a>"
-        body += "</p>"
-    if job["status"] == "failed":
-        body += f"<p class='bad'>{e(job['error'])}</p>"
-    return ctx.render(f"Export {job_id}", body, "batches")
-
-
-@router.get("/exports/{job_id}/{part}")
-async def export_file(request: Request, job_id: str, part: str) -> Response:
-    ctx = await Ctx.of(request)
-    row = await ctx.pool.fetchrow(
-        "SELECT status, content, file_name, media_type, signature FROM export_jobs WHERE job_id = $1 AND tenant = $2",
-        job_id,
-        ctx.tenant,
-    )
-    if row is None or row["status"] != "done" or part not in {"download", "signature"}:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "export_not_found", "message": job_id})
-    if part == "signature":
-        return JSONResponse(
-            row["signature"], headers={"Content-Disposition": f'attachment; filename="{row["file_name"]}.sig.json"'}
-        )
-    return Response(
-        bytes(row["content"]),
-        media_type=row["media_type"],
-        headers={"Content-Disposition": f'attachment; filename="{row["file_name"]}"'},
-    )

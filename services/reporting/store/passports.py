@@ -12,8 +12,9 @@ import asyncpg
 import orjson
 
 from services.reporting.domain import query, readmodel, state_json
+from services.reporting.domain.lifecycle_reports import LifecycleRow
 from services.reporting.domain.query import Filters
-from services.reporting.domain.reports import CubeRow, LifecycleRow
+from services.reporting.domain.reports import CubeRow
 
 DIGITAL_LINK = re.compile(r"/01/(?P<gtin>\d{8,14})/21/(?P<serial>[^/?#]+)")
 PASSPORT_LINK = re.compile(r"/(?:p|passport)/(?P<id>urn:uuid:[0-9a-fA-F-]{36}|[0-9a-fA-F-]{36})")

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from services.reporting.domain import counters, dimensions, performance, readmodel, reports
-from services.reporting.domain.reports import LifecycleRow
+from services.reporting.domain import counters, dimensions, lifecycle_reports, performance, readmodel, reports
+from services.reporting.domain.lifecycle_reports import LifecycleRow
 from tests.unit.reporting.factories import T0, batteries, ceased, minted
 
 
@@ -192,7 +192,7 @@ def test_second_life_report_groups_by_status_model_and_operator() -> None:
         LifecycleRow("M1", "waste", "pro-scheme", 10, 0, 0, 0),
         LifecycleRow("", "re-used", "", 1, 1, 1, 0),
     ]
-    report = reports.second_life("oem-1", rows, NOW, {})
+    report = lifecycle_reports.second_life("oem-1", rows, NOW, {})
     assert report["by_status"] == {"repurposed": 3, "re-used": 1, "remanufactured": 2, "waste": 10}
     assert report["second_life_total"] == 6
     assert report["predecessor_passports"] == 9
@@ -217,7 +217,7 @@ def test_state_of_health_report_gives_count_min_median_mean_max_and_buckets() ->
         ("M1", 2, 555, 1, Decimal("55.5")),
         ("M2", -1, 1000, 1, Decimal("100")),
     ]
-    report = reports.state_of_health("oem-1", histogram, NOW, {})
+    report = lifecycle_reports.state_of_health("oem-1", histogram, NOW, {})
     rows = {(r["model"], r["age_years"]): r for r in report["rows"]}
     young = rows[("M1", "0")]
     assert (young["passports"], young["min_pct"], young["p50_pct"], young["max_pct"]) == (3, "95.5", "99", "99")
@@ -235,8 +235,9 @@ def test_state_of_health_report_gives_count_min_median_mean_max_and_buckets() ->
 
 
 def test_month_index_matches_the_counters() -> None:
-    assert reports.month_index(NOW) == 2026 * 12 + 2
-    assert dims(placed_on_market_at=datetime(2026, 3, 31, 23, 0, tzinfo=UTC)).age_month == reports.month_index(NOW)
+    assert lifecycle_reports.month_index(NOW) == 2026 * 12 + 2
+    placed = dims(placed_on_market_at=datetime(2026, 3, 31, 23, 0, tzinfo=UTC))
+    assert placed.age_month == lifecycle_reports.month_index(NOW)
     assert dims().manufacturing_date == date(2024, 5, 20)
 
 
