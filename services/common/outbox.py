@@ -10,13 +10,12 @@ import uuid_utils
 from opentelemetry import propagate
 
 from contracts.base import Message
-from contracts.envelope import Envelope
+from contracts.envelope import cloudevent_headers, cloudevent_time
 from services.common.db import DbConnection
 
-# Every service serialises its outbox inserts on this key (per schema, per database), so that the
-# bigserial order of outbox rows equals their commit order and the relay never skips a late committer.
-OUTBOX_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'))"
-# The lock, the relay's wake-up (delivered at commit) and the schema to COPY into, in one round trip.
+# Every service serialises its outbox inserts on this lock (per schema, per database), so that the bigserial order
+# of outbox rows equals their commit order and the relay never skips a late committer; with it, the relay's wake-up
+# (delivered at commit) and the schema to COPY into, in one round trip.
 FLUSH_PREPARE_SQL = (
     "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox')), "
     "pg_notify(current_schema() || '_outbox', ''), current_schema()"
@@ -54,15 +53,14 @@ def build_row(
     time: datetime | None = None,
     extra_headers: list[tuple[str, str]] | None = None,
 ) -> OutboxRow:
-    envelope = Envelope(
+    headers = cloudevent_headers(
         id=event_id or new_event_id(),
         source=source,
         type=message.event_type,
+        time=cloudevent_time(time or datetime.now(UTC)),
         subject=subject,
-        time=time or datetime.now(UTC),
         traceparent=current_traceparent(),
     )
-    headers = [(name, value.decode()) for name, value in envelope.to_headers()]
     if extra_headers:
         headers.extend(extra_headers)
     return OutboxRow(topic, key.encode() if key is not None else None, headers, message.model_dump_json().encode())

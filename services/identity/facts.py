@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from contracts import topics
-from contracts.envelope import Envelope
+from contracts.envelope import cloudevent_headers, cloudevent_time
 from contracts.identity import PassportMinted
 from services.common.messaging import partition_for
 from services.common.outbox import OutboxRow, current_traceparent, new_event_id
@@ -92,18 +92,12 @@ def minted_rows(
     partitions = range(topics.PASSPORT_MINTED.partitions)
     carried: dict[str, set[int]] = {}  # digest -> partitions where a fact of this publication carries its document
     # The CloudEvents headers are the same for every fact of one request but for ce_id and ce_subject.
-    template = Envelope(
-        id="-",
-        source=source,
-        type=PassportMinted.event_type,
-        subject="-",
-        time=planned[0].minted_at,
-        traceparent=current_traceparent(),
-    ).to_headers()
-    fixed = [(name, value.decode()) for name, value in template if name not in ("ce_id", "ce_subject")]
+    event_type, time, parent = PassportMinted.event_type, cloudevent_time(planned[0].minted_at), current_traceparent()
     rows = []
     for p in planned:
-        headers = [("ce_id", new_event_id()), ("ce_subject", p.passport_id), *fixed]
+        headers = cloudevent_headers(
+            id=new_event_id(), source=source, type=event_type, time=time, subject=p.passport_id, traceparent=parent
+        )
         key = p.passport_id.encode()
         document = documents.of(p.item.static_data)
         carry = False

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.custody import CustodyEventReported
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, service_source
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.outbox import Outbox
 from services.common.problems import violations_response
@@ -77,7 +77,7 @@ async def _record(runtime: Runtime, envelope: Envelope, step: CustodyStep) -> Ou
                 envelope.dedup_key,
                 "rejected" if outcome.status == REJECTED else "parked",
             )
-        outbox = Outbox(f"urn:bpass:service:{runtime.name}")
+        outbox = Outbox(service_source(runtime.name))
         for publication in outcome.publications:
             facts.add(outbox, runtime.settings.topic(publication.topic), publication)
         await outbox.flush(conn)

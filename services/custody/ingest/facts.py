@@ -17,7 +17,7 @@ from opentelemetry.trace import Span
 
 from contracts.base import Message
 from contracts.custody import CustodyRecorded
-from contracts.envelope import CONTENT_TYPE, SPEC_VERSION
+from contracts.envelope import cloudevent_headers, cloudevent_time
 from services.common.outbox import Outbox, OutboxRow, current_traceparent
 
 CUSTODY_RECORDED_TYPE = CustodyRecorded.event_type
@@ -58,10 +58,6 @@ def traceparent(span: Span | None = None) -> str | None:
 CURRENT = "current"  # `fast_row(parent=...)`: the current span's traceparent
 
 
-def _time(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def fast_row(
     topic: str, publication: Publication, *, source: str, ce_time: str, parent: str | None = CURRENT
 ) -> OutboxRow:
@@ -69,20 +65,16 @@ def fast_row(
     span it is written in, when the caller has it at hand)."""
     if publication.data is None or publication.event_type is None:
         raise ValueError("a fast-encoded publication carries data and an event type")
-    headers = [
-        ("ce_specversion", SPEC_VERSION),
-        ("ce_id", str(uuid_utils.uuid7())),
-        ("ce_source", source),
-        ("ce_type", publication.event_type),
-        ("ce_time", ce_time),
-        ("content-type", CONTENT_TYPE),
-    ]
-    if publication.subject is not None:
-        headers.append(("ce_subject", publication.subject))
     if parent is CURRENT:
         parent = traceparent()
-    if parent is not None:
-        headers.append(("traceparent", parent))
+    headers = cloudevent_headers(
+        id=str(uuid_utils.uuid7()),
+        source=source,
+        type=publication.event_type,
+        time=ce_time,
+        subject=publication.subject,
+        traceparent=parent,
+    )
     key = publication.key.encode() if publication.key is not None else None
     return OutboxRow(topic, key, headers, orjson.dumps(publication.data, default=_default))
 
@@ -97,7 +89,7 @@ def _default(value: object) -> Any:
 
 def ce_time(now: datetime | None = None) -> str:
     """`ce_time` as the envelope writes it; computed once for a batch of facts."""
-    return _time(now or datetime.now(UTC))
+    return cloudevent_time(now or datetime.now(UTC))
 
 
 def add(

@@ -18,6 +18,7 @@ from contracts.custody import (
     ResponsiblePartyKind,
     WasteDeclarationRequest,
 )
+from contracts.envelope import service_source
 from contracts.errors import Violation
 from contracts.passport_data import BatteryStatus
 from services.common.auth import Principal, Role, require_roles
@@ -223,7 +224,7 @@ async def declare_waste(
     runtime: Runtime = request.app.state.runtime
     now = datetime.now(UTC)
     for attempt in range(1, WRITE_ATTEMPTS + 1):
-        outbox = Outbox(f"urn:bpass:service:{runtime.name}")
+        outbox = Outbox(service_source(runtime.name))
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 result = await _declare(

@@ -20,6 +20,7 @@ from contracts.custody import (
     HandlerRegistryChanged,
     VerificationState,
 )
+from contracts.envelope import service_source
 from contracts.errors import Violation
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.db import DbConnection
@@ -58,7 +59,7 @@ async def _publish(
     by: Principal,
     reason: str | None,
 ) -> None:
-    outbox = Outbox(f"urn:bpass:service:{runtime.name}")
+    outbox = Outbox(service_source(runtime.name))
     fact = HandlerRegistryChanged(
         change=change, handler=record, changed_at=record.updated_at, changed_by=by.name, reason=reason
     )

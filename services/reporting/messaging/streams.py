@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from opentelemetry.trace import Span
 
 from contracts import topics
-from contracts.envelope import CONTENT_TYPE, SPEC_VERSION
+from contracts.envelope import cloudevent_headers, service_source
 from contracts.reporting import PassportChanged, PassportState
 from services.common.outbox import OutboxRow, new_event_id
 from services.common.settings import Settings
@@ -82,7 +82,7 @@ class TenantTopics:
             await admin.close()
 
 
-SOURCE = "urn:bpass:service:reporting"
+SOURCE = service_source("reporting")
 
 
 def rfc3339(instant: datetime) -> str:
@@ -105,17 +105,9 @@ def message_row(
 ) -> OutboxRow:
     """The outbox row `services.common.outbox.build_row` makes (CloudEvents headers of `Envelope.to_headers`), for a
     payload already encoded: a message keyed and subject-ed by its passport id."""
-    headers = [
-        ("ce_specversion", SPEC_VERSION),
-        ("ce_id", new_event_id()),
-        ("ce_source", SOURCE),
-        ("ce_type", event_type),
-        ("ce_time", time),
-        ("content-type", CONTENT_TYPE),
-        ("ce_subject", key),
-    ]
-    if traceparent is not None:
-        headers.append(("traceparent", traceparent))
+    headers = cloudevent_headers(
+        id=new_event_id(), source=SOURCE, type=event_type, time=time, subject=key, traceparent=traceparent
+    )
     return OutboxRow(topic, key.encode(), headers, payload)
 
 
