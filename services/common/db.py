@@ -266,7 +266,3 @@ async def pending_migrations(pool: asyncpg.Pool, schema: str, service_migrations
         return expected
     done = {r["version"] for r in rows}
     return [v for v in expected if v not in done]
-
-
-def record_to_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
-    return dict(record) if record is not None else None
