@@ -229,6 +229,13 @@ async def postgres_cpu(db: asyncpg.Connection, database: str) -> float:
     return total
 
 
+def consumers_per_instance(settings: Settings) -> int:
+    """Custody's Kafka consumers in one process: one per subscription, and one more reading the partners' own forms
+    of the inbound topics (by pattern) where a subscription has any."""
+    subscriptions = build_spec(settings).subscriptions
+    return len(subscriptions) + sum(s.topic.kind is topics.TopicKind.inbound for s in subscriptions)
+
+
 async def wait_group_stable(settings: Settings, members: int, timeout_s: float = 60) -> None:
     """Until custody's consumer group has every instance's consumers and has finished rebalancing."""
     admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=10_000)
@@ -471,7 +478,7 @@ async def main() -> None:
             verified = await http.post(f"/custody/v1/handlers/{HANDLER}/verify")
             if registered.status_code != 201 or verified.status_code != 200:
                 raise SystemExit(f"registering the handler failed: {registered.text} {verified.text}")
-        await wait_group_stable(settings, args.instances * len(build_spec(settings).subscriptions))
+        await wait_group_stable(settings, args.instances * consumers_per_instance(settings))
         say(f"==> minting {args.passports} passports (publishing minted facts)")
         started = time.perf_counter()
         passport_ids = await mint(settings, args.passports, db)
