@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from contracts import topics
 from contracts.reporting import PassportChanged, PassportState
+from services.common.asyncapi import asyncapi_yaml
 from services.common.settings import REPO_ROOT, Settings
 
 SCHEMAS_DIR = REPO_ROOT / "contracts" / "schemas"
@@ -25,8 +26,6 @@ def payload_schemas() -> dict[str, dict[str, Any]]:
 
 
 def asyncapi_documents() -> dict[str, str]:
-    from services.common.runtime import Runtime
-
     docs = {}
     for service in SERVICES:
         module = __import__(f"services.{service}.app", fromlist=["build_spec"])
@@ -40,8 +39,7 @@ def asyncapi_documents() -> dict[str, str]:
             kafka_sasl_username=None,
             kafka_sasl_password=None,
         )
-        runtime = Runtime(module.build_spec(settings), settings)
-        docs[f"{service}.yaml"] = runtime.asyncapi_yaml()
+        docs[f"{service}.yaml"] = asyncapi_yaml(module.build_spec(settings), settings)
     return docs
 
 

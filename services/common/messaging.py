@@ -1,4 +1,6 @@
-"""Kafka plumbing shared by every service: safe producer settings, the FastStream broker, topic creation."""
+"""Kafka clients every service builds the same way: the relay's producer (safe settings, Kafka's partitioner in C),
+the subscriptions' consumers, topic creation. Connection and security options come from
+`Settings.kafka_client_options` alone."""
 
 from __future__ import annotations
 
@@ -9,17 +11,11 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import TopicAlreadyExistsError
-from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from murmurhash2 import murmurhash2 as _murmurhash2
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from opentelemetry.trace import TracerProvider
 
 from services.common.settings import Settings
 
@@ -33,36 +29,6 @@ SAFE_PRODUCER_SETTINGS: dict[str, Any] = {
     "max_batch_size": 256 * 1024,
     "request_timeout_ms": 30_000,
 }
-
-
-def build_broker(settings: Settings, service: str, tracer_provider: TracerProvider | None = None) -> KafkaBroker:
-    """The FastStream broker of a service; `apply_types=False` because the runtime validates messages itself
-    (a bad message must become a rejection fact, not an exception that blocks its partition)."""
-    return KafkaBroker(
-        settings.kafka_bootstrap,
-        security=broker_security(settings),
-        client_id=f"bpass-{service}",
-        apply_types=False,
-        middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)],
-        description=f"Battery passport platform: the {service} service",
-        graceful_timeout=15.0,
-        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
-        **SAFE_PRODUCER_SETTINGS,
-    )
-
-
-def broker_security(settings: Settings) -> BaseSecurity | None:
-    """FastStream's form of the SASL settings (`Settings.kafka_client_options` is aiokafka's)."""
-    if settings.kafka_security_protocol == "PLAINTEXT":
-        return None
-    username = settings.kafka_sasl_username or ""
-    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
-    use_ssl = settings.kafka_security_protocol == "SASL_SSL"
-    if settings.kafka_sasl_mechanism == "SCRAM-SHA-512":
-        return SASLScram512(username, password, use_ssl=use_ssl)
-    if settings.kafka_sasl_mechanism == "SCRAM-SHA-256":
-        return SASLScram256(username, password, use_ssl=use_ssl)
-    return SASLPlaintext(username, password, use_ssl=use_ssl)
 
 
 _KAFKA_MURMUR2_SEED = 0x9747B28C
@@ -83,17 +49,6 @@ def partition_for(key: bytes | None, all_partitions: Sequence[int], available: S
     return all_partitions[(murmur2(key) & 0x7FFFFFFF) % len(all_partitions)]
 
 
-def spans_dropped() -> bool:
-    """True when this process's tracer provider records no span at all (no exporter configured: sampler
-    ALWAYS_OFF). Per-message spans then only cost CPU; the hot paths keep the trace context moving without them."""
-    provider = trace.get_tracer_provider()
-    return (
-        isinstance(provider, SdkTracerProvider)
-        and provider.sampler is ALWAYS_OFF
-        and not getattr(provider, "_disabled", False)  # OTEL_SDK_DISABLED: its tracers return the parent's span
-    )
-
-
 def build_producer(settings: Settings, service: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         **settings.kafka_client_options(),
@@ -104,6 +59,23 @@ def build_producer(settings: Settings, service: str) -> AIOKafkaProducer:
         # broker's log and for every subscriber; consumers decompress them transparently. (aiokafka's LZ4 is LZ4-HC,
         # level 9: five times slower for a worse ratio on these batches.)
         **(SAFE_PRODUCER_SETTINGS | {"max_batch_size": 1_000_000, "compression_type": "zstd"}),
+    )
+
+
+def build_consumer(settings: Settings, service: str, *, co_partitioned: bool) -> AIOKafkaConsumer:
+    """A consumer of the service's group that never commits by itself (the subscriber commits after the database
+    transaction); `co_partitioned`: the range assignor, which gives a member partition i of every topic."""
+    return AIOKafkaConsumer(
+        **settings.kafka_client_options(),
+        group_id=settings.group_id(service),
+        client_id=f"bpass-{service}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6_000,
+        heartbeat_interval_ms=1_000,
+        # Also how soon a pattern subscription finds a new partner's topics.
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
+        **({"partition_assignment_strategy": (RangePartitionAssignor,)} if co_partitioned else {}),
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Sequence
+
 from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES_IN = Counter(
@@ -38,3 +41,20 @@ HTTP_SECONDS = Histogram(
     ["service", "method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 10),
 )
+
+
+def observe_each(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """`histogram.observe(amount)` for every amount, counted into the buckets first and then added once per
+    bucket: one lock and one increment per bucket instead of per record (`Histogram.observe` is a measurable
+    share of a small message's cost). Uses the histogram's own bounds and values, as `observe` does."""
+    bounds = histogram._upper_bounds
+    counts = [0] * len(bounds)
+    for amount in amounts:
+        index = bisect_left(bounds, amount)  # the first bound >= amount: `observe`'s bucket (the last is +Inf)
+        if amount <= bounds[index]:  # false only for NaN, which `observe` counts in no bucket
+            counts[index] += 1
+    histogram._raise_if_not_observable()  # type: ignore[no-untyped-call]  # as `observe`: a labelled child only
+    histogram._sum.inc(sum(amounts))
+    for bucket, count in zip(histogram._buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)

@@ -25,8 +25,9 @@ from opentelemetry.trace import SpanKind
 
 from services.common import metrics
 from services.common.db import init_connection
-from services.common.messaging import partition_for, spans_dropped
+from services.common.messaging import partition_for
 from services.common.settings import Settings
+from services.common.tracing import spans_dropped
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("bpass.relay")
@@ -54,7 +55,6 @@ class OutboxRelay:
         self.producer = producer
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.published = 0
         self.refused: dict[int, str] = {}  # outbox id -> why Kafka refused it, until moved to `outbox_refused`
 
     async def start(self) -> None:
@@ -232,4 +232,3 @@ class OutboxRelay:
                 )
         # Deleting a row costs PostgreSQL a fraction of rewriting it with `published_at` set.
         await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
-        self.published += len(ids) - len(refused)

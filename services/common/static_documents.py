@@ -12,8 +12,8 @@ from typing import Any
 
 from contracts.errors import Violation
 from contracts.identity import PassportMinted
-from services.common.consumer import Inbound, UnitOfWork
 from services.common.db import DbConnection
+from services.common.unit_of_work import Inbound, UnitOfWork
 
 STATIC_DATA_UNKNOWN = "static_data_unknown"
 

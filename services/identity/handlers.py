@@ -12,19 +12,20 @@ from pydantic import BaseModel, Field
 
 from contracts import topics
 from contracts.attributes import BatteryCategory
+from contracts.envelope import service_source
 from contracts.errors import ValidationFailed, Violation
 from contracts.identity import AmendPassportRequest, MintPassportsRequested, PassportAmended
 from services.common.auth import principal_from_source
-from services.common.consumer import Inbound, UnitOfWork
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
+from services.common.unit_of_work import Inbound, UnitOfWork
 from services.identity import domain, extensions, facts, gtin_prefixes, store
 from services.identity.documents import StaticDocuments, document_of_json
 
 GTIN_SERIAL_TAKEN = "gtin_serial_taken"
 LZ4_FROM_PASSPORTS = 1000
-SOURCE = "urn:bpass:service:identity"
+SOURCE = service_source("identity")
 
 
 class MintResult(BaseModel):

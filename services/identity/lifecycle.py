@@ -9,10 +9,10 @@ from contracts import topics
 from contracts.custody import CustodyRecorded
 from contracts.identity import PassportSuperseded, SecondLifeRequest
 from contracts.recovery import PassportCeased
-from services.common.consumer import Inbound, UnitOfWork
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
+from services.common.unit_of_work import Inbound, UnitOfWork
 from services.identity import domain, handlers, second_life, store
 from services.identity import lifecycle_store as lifecycle
 from services.identity.second_life import CustodyView

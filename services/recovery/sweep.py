@@ -13,10 +13,11 @@ import asyncpg
 from prometheus_client import Gauge
 
 from contracts import topics
-from services.common.consumer import UnitOfWork
+from contracts.envelope import service_source
 from services.common.outbox import Outbox
 from services.common.runtime import Runtime
 from services.common.settings import Settings
+from services.common.unit_of_work import UnitOfWork
 from services.recovery.config import recovery_settings
 from services.recovery.handlers.inbound import refuse_expired
 
@@ -49,7 +50,7 @@ async def sweep_parked(pool: asyncpg.Pool, settings: Settings, max_age: timedelt
     total = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            outbox = Outbox(f"urn:bpass:service:{SERVICE}")
+            outbox = Outbox(service_source(SERVICE))
             uow = UnitOfWork(conn, outbox, SERVICE, settings, settings.topic(topics.RECOVERY_REJECTED.name))
             decided = await refuse_expired(uow, max_age, SWEEP_LIMIT)
             await outbox.flush(conn)

@@ -29,11 +29,11 @@ from contracts.base import Message
 from contracts.custody import CustodyEventKind, CustodyRecorded
 from contracts.reporting import PassportChanged
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
-from services.common.consumer import UnitOfWork
 from services.common.db import DbConnection, init_connection, migrate
 from services.common.outbox import Outbox, OutboxRow
 from services.common.settings import Settings
 from services.common.static_documents import static_documents_of
+from services.common.unit_of_work import UnitOfWork
 from services.reporting.domain import dimensions, readmodel
 from services.reporting.domain.folds import FOLDS, minted
 from services.reporting.messaging import streams

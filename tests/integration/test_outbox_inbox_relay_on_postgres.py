@@ -38,11 +38,13 @@ from contracts.envelope import Envelope
 from contracts.errors import ValidationFailed, Violation
 from contracts.topics import Topic, TopicKind
 from services.common import relay as relay_module
-from services.common.consumer import Consumer, Inbound, UnitOfWork
+from services.common import tracing as tracing_module
 from services.common.db import create_pool, migrate
 from services.common.outbox import Outbox, build_row, current_traceparent, new_event_id
 from services.common.relay import LARGE_MESSAGE_BYTES, OutboxRelay
 from services.common.settings import Settings
+from services.common.subscriber import Subscriber
+from services.common.unit_of_work import Inbound, UnitOfWork
 from tests.conftest import TEST_DATABASE, _ensure_database
 
 SERVICE = "delivery-test"
@@ -282,7 +284,7 @@ class Recorder:
         self.calls.append([item.payload.n for item in items])
         for item in items:
             if item.payload.n < 0:
-                raise RuntimeError(f"handler bug on {item.payload.n}")
+                raise RuntimeError(f"handler bug on {item.payload.n}" + "!" * 3000 * (item.payload.n == -3))
             if self.act is not None:  # as handlers do: decide, then write
                 result = self.act(uow, item)
                 if result is not None:
@@ -290,9 +292,14 @@ class Recorder:
             uow.publish("bpass.test.pinged.v1", Ping(n=item.payload.n * 10), key=item.envelope.subject)
 
 
-def consumer_of(db: Db, handler: Recorder) -> Consumer:
-    return Consumer(
-        service=SERVICE, settings=db.settings, pool=db.pool, routes=[(PINGS, handler)], rejected_topic=REJECTED
+def consumer_of(db: Db, handler: Recorder) -> Subscriber:
+    return Subscriber(
+        service=SERVICE,
+        settings=db.settings,
+        pool=db.pool,
+        routes=[(PINGS, handler)],
+        rejected_topic=REJECTED,
+        max_records=500,
     )
 
 
@@ -323,21 +330,43 @@ async def test_each_message_is_applied_once_with_its_inbox_row_and_the_events_it
     duplicates_before = messages_in(db, "duplicate")
 
     await consumer.consume([one, two, one])  # a duplicate inside the batch
-    await consumer.consume([two])  # redelivered after the commit
+    await consumer.consume([two, three := at(db, 12, 3)])  # one redelivered after the commit, one new behind it
 
-    assert handler.calls == [[1, 2]]
+    assert handler.calls == [[1, 2], [3]]
     topic = db.settings.topic(PINGS.name)
     assert await inbox(db) == [
-        (f"urn:bpass:handler:carrier-1\x1f{dict(one.headers)['ce_id'].decode()}", topic, 1, 10, "applied"),
-        (f"urn:bpass:handler:carrier-1\x1f{dict(two.headers)['ce_id'].decode()}", topic, 1, 11, "applied"),
+        (f"urn:bpass:handler:carrier-1\x1f{dict(m.headers)['ce_id'].decode()}", topic, 1, m.offset, "applied")
+        for m in (one, two, three)
     ]
     published = await outbox_rows(db)
     assert [(t, k, payload) for t, k, _, payload in published] == [
         (db.settings.topic("bpass.test.pinged.v1"), b"urn:uuid:passport-1", {"n": 10}),
         (db.settings.topic("bpass.test.pinged.v1"), b"urn:uuid:passport-1", {"n": 20}),
+        (db.settings.topic("bpass.test.pinged.v1"), b"urn:uuid:passport-1", {"n": 30}),
     ]
-    assert messages_in(db, "applied") - applied_before == 2
+    assert messages_in(db, "applied") - applied_before == 3
     assert messages_in(db, "duplicate") - duplicates_before == 2
+
+
+async def test_a_rejection_is_published_in_the_trace_of_the_message_it_refuses(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing_module, "tracer", provider.get_tracer("test"))
+    trace_id, parent_id = 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7
+    bad = at(db, 25, "not a number")
+    bad.headers = [*bad.headers, ("traceparent", f"00-{trace_id:032x}-{parent_id:016x}-01".encode())]
+
+    await consumer_of(db, Recorder([])).consume([bad])
+
+    (span,) = [s for s in exporter.get_finished_spans() if s.name.endswith(" apply")]
+    assert span.parent is not None
+    assert (span.context.trace_id, span.parent.span_id) == (trace_id, parent_id)
+    assert "bpass.outcome" in dict(span.attributes or {}), "ended once the batch is done, not when the row is written"
+    ((_, _, headers, _),) = await outbox_rows(db)
+    assert headers["traceparent"].split("-")[1:3] == [f"{trace_id:032x}", f"{span.context.span_id:016x}"]
 
 
 async def test_an_invalid_message_is_answered_on_the_rejected_topic_and_never_reaches_the_handler(db: Db) -> None:
@@ -400,6 +429,7 @@ async def test_a_failing_message_is_dead_lettered_with_the_error_and_its_batch_m
     handler = Recorder([])
     consumer = consumer_of(db, handler)
     poison = at(db, 50, -1, key=b"passport-poison")
+    poison.headers = [*poison.headers, ("x-legacy", b"caf\xe9")]  # not UTF-8: kept, replaced, not fatal
     dead_before = messages_in(db, "dead_lettered")
 
     await consumer.consume([poison, at(db, 51, 6)])
@@ -415,6 +445,7 @@ async def test_a_failing_message_is_dead_lettered_with_the_error_and_its_batch_m
     _, key, headers, payload = rows[0]
     assert (key, payload) == (b"passport-poison", {"n": -1}), "the message as it came"
     assert headers["ce_id"] == dict(poison.headers)["ce_id"].decode(), "its own headers are kept"
+    assert headers["x-legacy"] == "caf\ufffd"
     assert headers["bpass_dlq_error"] == repr(RuntimeError("handler bug on -1"))
     assert headers["bpass_dlq_error_type"] == "RuntimeError"
     assert headers["bpass_dlq_original_topic"] == db.settings.topic(PINGS.name)
@@ -432,8 +463,10 @@ async def test_a_failing_message_is_dead_lettered_with_the_error_and_its_batch_m
 async def test_a_dead_lettered_message_replayed_is_applied_and_its_inbox_row_says_so(db: Db) -> None:
     calls: list[list[int]] = []
     ce_id = str(uuid_utils.uuid7())
-    await consumer_of(db, Recorder(calls)).consume([at(db, 60, -2, ce_id=ce_id)])
+    await consumer_of(db, Recorder(calls)).consume([at(db, 60, -3, ce_id=ce_id)])
     assert [outcome for *_, outcome in await inbox(db)] == ["dead_lettered"]
+    ((_, _, headers, _),) = await outbox_rows(db)
+    assert headers["bpass_dlq_error"] == repr(RuntimeError("handler bug on -3" + "!" * 3000))[:2000], "cut at 2,000"
     await consumer_of(db, Recorder(calls)).consume([at(db, 61, 7, ce_id=ce_id)])  # the replay: same id, fixed
     assert calls[-1] == [7]
     assert [(offset, outcome) for _, _, _, offset, outcome in await inbox(db)] == [(60, "applied")]
@@ -569,7 +602,6 @@ async def test_the_relay_publishes_in_commit_order_per_partition_and_deletes_wha
         await until(lambda: _empty(db), "the first rows")
         await write_outbox(db, rows[5:])  # its wake-up brings the relay back from a 10 s wait at once
         await until(lambda: _empty(db), "the rows written while it waited", timeout=3.0)
-        assert relay.published == 9
     finally:
         await relay.stop()
     assert sorted(producer.values(), key=int) == [payload for _, _, payload in rows]
@@ -609,7 +641,6 @@ async def test_rows_stay_in_the_outbox_until_kafka_acknowledges_them_with_two_ba
         producer.hold = False
         producer.release()
         await until(lambda: _empty(db), "every row")
-        assert relay.published == 8
         assert producer.values() == [f"{i}".encode() for i in range(8)]
     finally:
         await relay.stop()
@@ -639,7 +670,6 @@ async def test_a_row_kafka_refuses_is_set_aside_with_the_error_and_the_rows_behi
         (ids[2], "bpass.t.v1", b"k", huge)
     ]
     assert refused[0]["error"].startswith("MessageSizeTooLargeError: ")
-    assert relay.published == 3
     assert relay.refused == {}
 
 
@@ -657,7 +687,6 @@ async def test_a_failed_send_is_published_again_from_the_outbox_after_a_pause(
     finally:
         await relay.stop()
     assert producer.values() == [b"1", b"1"], "sent, failed, sent again"
-    assert relay.published == 1
     assert REGISTRY.get_sample_value("bpass_outbox_relay_failures_total", {"service": SERVICE}) == failures_before + 1
 
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from services.common.consumer import UnitOfWork
 from services.common.outbox import Outbox
 from services.common.settings import Settings
+from services.common.unit_of_work import UnitOfWork
 from services.reporting.store.cache import CHANGED_TTL_S, PassportCache
 
 

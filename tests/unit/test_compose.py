@@ -309,7 +309,7 @@ def test_connection_settings_point_at_the_compose_containers(services: dict[str,
         redis = urlparse(env["redis_url"])
         assert (redis.scheme, redis.hostname, redis.port) == ("redis", "redis", 6379)
 
-        # The services append /v1/traces themselves (services/common/telemetry.py).
+        # The services append /v1/traces themselves (services/common/tracing.py).
         otel = urlparse(env["otel_endpoint"])
         assert (otel.scheme, otel.hostname, otel.path.strip("/")) == ("http", "otel-collector", "")
         collector = load_yaml(COMPOSE_DIR / "otel-collector.yaml")

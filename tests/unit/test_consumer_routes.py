@@ -14,10 +14,12 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from contracts import topics
 from contracts.envelope import Envelope
-from services.common.consumer import CollectorPause, Consumer, Inbound, UnitOfWork
+from services.common.collector import CollectorPause
+from services.common.messaging import build_consumer
 from services.common.outbox import Outbox
-from services.common.runtime import Runtime
+from services.common.routing import Routes
 from services.common.settings import Settings
+from services.common.unit_of_work import Inbound, UnitOfWork
 from services.reporting.app import build_spec
 
 SETTINGS = Settings(topic_namespace="t1.")
@@ -47,16 +49,13 @@ async def test_each_topic_goes_to_its_handler_in_declared_order_then_the_deferre
 
         return handle
 
-    consumer = Consumer(
-        service="reporting",
-        settings=SETTINGS,
-        pool=None,  # type: ignore[arg-type]  # _handle does not touch the database
-        routes=[
+    routes = Routes(
+        SETTINGS,
+        [
             (topics.PASSPORT_MINTED, handler("minted")),
             (topics.CUSTODY_RECORDED, handler("custody")),
             (topics.IN_SERVICE_DATA, handler("data")),
         ],
-        rejected_topic=topics.REPORTING_REJECTED.name,
     )
     batch = [
         item(topics.CUSTODY_RECORDED, 7),
@@ -65,10 +64,10 @@ async def test_each_topic_goes_to_its_handler_in_declared_order_then_the_deferre
         item(topics.PASSPORT_MINTED, 4),
     ]
     uow = UnitOfWork(None, Outbox("urn:test"), "reporting", SETTINGS, "rejected")  # type: ignore[arg-type]
-    await consumer._handle(uow, batch)
+    await routes.dispatch(uow, batch)
     assert calls == [("minted", [3, 4]), ("custody", [7, 8])]  # no call for a topic without records
     assert applied == [["minted@3", "minted@4", "custody@7", "custody@8"]]
-    assert consumer.name == ",".join(t.name for t in (topics.PASSPORT_MINTED, topics.CUSTODY_RECORDED,
+    assert routes.name == ",".join(t.name for t in (topics.PASSPORT_MINTED, topics.CUSTODY_RECORDED,
                                                       topics.IN_SERVICE_DATA))  # fmt: skip
 
 
@@ -78,27 +77,24 @@ async def test_a_consumer_of_one_topic_hands_it_the_batch_as_it_came() -> None:
     async def handle(uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
         seen.append([i.record.offset for i in items])
 
-    consumer = Consumer(
-        service="custody",
-        settings=SETTINGS,
-        pool=None,  # type: ignore[arg-type]
-        routes=[(topics.CUSTODY_RECORDED, handle)],
-        rejected_topic=topics.REPORTING_REJECTED.name,
-    )
+    routes = Routes(SETTINGS, [(topics.CUSTODY_RECORDED, handle)])
     uow = UnitOfWork(None, Outbox("urn:test"), "custody", SETTINGS, "rejected")  # type: ignore[arg-type]
-    await consumer._handle(uow, [item(topics.CUSTODY_RECORDED, 2), item(topics.CUSTODY_RECORDED, 1)])
+    await routes.dispatch(uow, [item(topics.CUSTODY_RECORDED, 2), item(topics.CUSTODY_RECORDED, 1)])
     assert seen == [[2, 1]]
     assert uow.before_flush == []
 
 
-def test_reporting_reads_every_fact_topic_with_one_co_partitioned_consumer() -> None:
+async def test_reporting_reads_every_fact_topic_with_one_co_partitioned_consumer() -> None:
     spec = build_spec(SETTINGS)
-    runtime = Runtime(spec, SETTINGS)
-    [subscriber] = runtime.broker.subscribers
-    assert [t.name for t in subscriber.topics] == [SETTINGS.topic(s.topic.name) for s in spec.subscriptions]
+    [subscriptions] = spec.consumer_groups()
+    assert subscriptions == spec.subscriptions
     # the range assignor gives a member the same partition numbers of every topic: one passport's facts of all
     # topics (keyed by passport id, same partition count) reach one process
-    assert subscriber._connection_args["partition_assignment_strategy"] == (RangePartitionAssignor,)
+    consumer = build_consumer(SETTINGS, "reporting", co_partitioned=len(subscriptions) > 1)
+    try:
+        assert consumer._partition_assignment_strategy == (RangePartitionAssignor,)
+    finally:
+        await consumer.stop()  # never started: closes its client
     assert len({s.topic.partitions for s in spec.subscriptions}) == 1
     assert spec.consumer_max_records == SETTINGS.projection_max_records
 

@@ -23,9 +23,10 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from contracts.custody import CustodyEventReported
 from contracts.envelope import Envelope
-from services.common.consumer import _propagated_fields, observe_each, unrecorded_span
 from services.common.messaging import murmur2, partition_for
+from services.common.metrics import observe_each
 from services.common.outbox import OutboxRow
+from services.common.tracing import _propagated_fields, unrecorded_span
 from services.custody.domain.chain import GENESIS_HASH, LogEntry, hash_entry
 from services.custody.ingest import facts
 from services.custody.ingest.steps import from_native

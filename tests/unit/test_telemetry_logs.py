@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from services.common.telemetry import JsonFormatter, current_passport_id
+from services.common.tracing import JsonFormatter, current_passport_id
 
 
 def test_log_lines_carry_the_passport_being_handled() -> None:

@@ -8,7 +8,7 @@ import json
 
 from contracts.custody import EpcisDocumentSubmitted
 from contracts.errors import ValidationFailed, Violation
-from services.common.consumer import Inbound, UnitOfWork
+from services.common.unit_of_work import Inbound, UnitOfWork
 from services.custody.capture.api import topic_capture_id
 from services.custody.capture.service import capture_document, document_violations
 from services.custody.domain.authority import source_party

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from contracts.custody import CustodyEventReported
 from contracts.errors import Violation
 from contracts.identity import PassportMinted
-from contracts.rejections import MessageRejected
-from services.common.consumer import Inbound, UnitOfWork
-from services.common.outbox import OutboxRow, build_row
+from services.common.outbox import OutboxRow
+from services.common.rejections import Origin
+from services.common.unit_of_work import Inbound, UnitOfWork
 from services.custody.ingest import facts, store
 from services.custody.ingest.apply import (
     FLAGGED,
@@ -45,24 +44,18 @@ def received_from(item: Inbound[Any]) -> dict[str, Any]:
 
 def notice_row(uow: UnitOfWork, received: dict[str, Any], violations: list[Violation], *, flagged: bool) -> OutboxRow:
     """A refusal (or a flagged acceptance) on the rejected topic, for a step known by where it came from."""
-    message = MessageRejected(
-        rejected_topic=received.get("topic") or "",
-        rejected_partition=received.get("partition") or 0,
-        rejected_offset=received.get("offset") or 0,
-        rejected_ce_id=received.get("ce_id"),
-        rejected_ce_source=received.get("ce_source"),
-        rejected_ce_type=received.get("ce_type"),
-        rejected_at=datetime.now(UTC),
-        violations=violations,
-    )
-    return build_row(
-        uow.rejection_topic(received.get("topic") or ""),
-        message,
-        source=uow.outbox.source,
+    origin = Origin(
+        topic=received.get("topic") or "",
+        partition=received.get("partition") or 0,
+        offset=received.get("offset") or 0,
         key=received.get("key"),
+        ce_id=received.get("ce_id"),
+        ce_source=received.get("ce_source"),
+        ce_type=received.get("ce_type"),
         subject=received.get("subject"),
-        extra_headers=[(OUTCOME_HEADER, FLAGGED_OUTCOME if flagged else "rejected")],
     )
+    outcome = FLAGGED_OUTCOME if flagged else "rejected"
+    return uow.rejection_row(origin, violations, extra_headers=[(OUTCOME_HEADER, outcome)], counted=not flagged)
 
 
 def publish_outcome(uow: UnitOfWork, outcome: Outcome, at: str | None = None) -> None:

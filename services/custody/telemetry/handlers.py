@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from contracts import topics
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric, TelemetryReported
-from services.common.consumer import Inbound, UnitOfWork
+from services.common.unit_of_work import Inbound, UnitOfWork
 from services.custody.telemetry.rules import check_readings
 
 STAGE_SQL = """

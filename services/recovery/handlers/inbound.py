@@ -9,7 +9,7 @@ waits for have arrived, or refused with `reference_never_appeared` once it has w
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -22,12 +22,10 @@ from contracts.recovery import (
     RefinerReportSubmitted,
     TreatmentBatchReported,
 )
-from contracts.rejections import MessageRejected
-from services.common import metrics
 from services.common.auth import principal_from_source
-from services.common.consumer import Inbound, UnitOfWork
-from services.common.outbox import build_row
+from services.common.rejections import Origin
 from services.common.static_documents import resolve_or_refuse
+from services.common.unit_of_work import Inbound, UnitOfWork
 from services.recovery import store
 from services.recovery.config import recovery_settings
 from services.recovery.domain.parking import expired, never_appeared
@@ -202,27 +200,11 @@ async def _decide_parked(uow: UnitOfWork, row: asyncpg.Record, now: datetime, ma
 
 
 def _reject_parked(uow: UnitOfWork, row: asyncpg.Record, envelope: Envelope, violations: list[Violation]) -> None:
-    for refused in violations:
-        metrics.REJECTIONS.labels(uow.service, row["kafka_topic"], refused.reason).inc()
-    message = MessageRejected(
-        rejected_topic=row["kafka_topic"],
-        rejected_partition=row["kafka_partition"],
-        rejected_offset=row["kafka_offset"],
-        rejected_ce_id=envelope.id,
-        rejected_ce_source=envelope.source,
-        rejected_ce_type=envelope.type,
-        rejected_at=datetime.now(UTC),
-        violations=violations,
-    )
-    uow.outbox.add_row(
-        build_row(
-            uow.rejection_topic(row["kafka_topic"]),
-            message,
-            source=uow.outbox.source,
-            key=row["kafka_key"],
-            subject=envelope.subject,
-        )
-    )
+    origin = Origin(
+        row["kafka_topic"], row["kafka_partition"], row["kafka_offset"], row["kafka_key"], envelope.id,
+        envelope.source, envelope.type, envelope.subject,
+    )  # fmt: skip
+    uow.outbox.add_row(uow.rejection_row(origin, violations))
 
 
 async def on_refiner_reports(uow: UnitOfWork, items: list[Inbound[RefinerReportSubmitted]]) -> None:

@@ -15,9 +15,9 @@ from contracts.custody import CustodyRecorded, HandlerRegistryChanged, PassportS
 from contracts.identity import PassportAmended, PassportMinted, PassportSuperseded
 from contracts.recovery import PassportCeased, RecoveryAttributed
 from contracts.telemetry import InServiceDataUpdated
-from services.common.consumer import BatchHandler, Inbound, UnitOfWork
 from services.common.runtime import Subscription
 from services.common.static_documents import resolve_or_refuse
+from services.common.unit_of_work import BatchHandler, Inbound, UnitOfWork
 from services.reporting.domain.folds import FOLDS, Apply, minted
 from services.reporting.messaging.streams import traceparent_of
 from services.reporting.usecases import handler_registry as registry

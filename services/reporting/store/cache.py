@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
-from services.common.consumer import UnitOfWork
+from services.common.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

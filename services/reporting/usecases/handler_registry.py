@@ -6,7 +6,7 @@ It is read when a value-chain operator asks for the legitimate-interest tier (se
 from __future__ import annotations
 
 from contracts.custody import HandlerRegistryChanged
-from services.common.consumer import Inbound, UnitOfWork
+from services.common.unit_of_work import Inbound, UnitOfWork
 from services.reporting.store import handler_registry
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from contracts import topics
-from services.common.consumer import UnitOfWork
 from services.common.static_documents import documents_by_digest
+from services.common.unit_of_work import UnitOfWork
 from services.reporting.domain import dimensions, folds, readmodel, state_json
 from services.reporting.domain.dimensions import Dimensions
 from services.reporting.domain.folds import Apply

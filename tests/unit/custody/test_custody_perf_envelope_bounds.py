@@ -9,7 +9,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from contracts.custody import CustodyEventReported
-from services.common.consumer import parse_record
+from services.common.parsing import parse_record
 
 pytestmark = pytest.mark.unit
 

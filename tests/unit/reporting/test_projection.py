@@ -17,9 +17,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from contracts.reporting import PassportChanged, PassportState
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
 from services.common import static_documents
-from services.common.consumer import UnitOfWork
 from services.common.outbox import Outbox, build_row
 from services.common.settings import Settings
+from services.common.unit_of_work import UnitOfWork
 from services.reporting.domain import dimensions, readmodel, state_json
 from services.reporting.messaging import streams
 from services.reporting.store import projection

@@ -1,0 +1,150 @@
+"""OpenTelemetry wiring, done once per process; the one span each consumed message gets; JSON logs that carry trace
+and span ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
+
+_provider: TracerProvider | None = None
+tracer = trace.get_tracer("bpass.consumer")
+
+# The passport a message or request is about, for the log lines written while handling it.
+current_passport_id: ContextVar[str | None] = ContextVar("current_passport_id", default=None)
+
+
+def setup_tracing(
+    service_name: str, otel_endpoint: str | None = None, extra_processor: SpanProcessor | None = None
+) -> TracerProvider:
+    """A tracer provider for the service: OTLP/HTTP when an endpoint is configured, else spans are dropped."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    # Spans are only worth recording when something receives them: without an exporter, no span records
+    # (trace context still propagates through Kafka headers), which saves ~0.2 ms of CPU per message.
+    sampler = ParentBased(ALWAYS_ON) if (otel_endpoint or extra_processor) else ALWAYS_OFF
+    provider = TracerProvider(resource=Resource.create({"service.name": f"bpass-{service_name}"}), sampler=sampler)
+    if otel_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otel_endpoint}/v1/traces")))
+    if extra_processor is not None:
+        provider.add_span_processor(extra_processor)
+    trace.set_tracer_provider(provider)
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+    _provider = provider
+    return provider
+
+
+def spans_dropped() -> bool:
+    """True when this process's tracer provider records no span at all (no exporter configured: sampler
+    ALWAYS_OFF). Per-message spans then only cost CPU; the hot paths keep the trace context moving without them."""
+    provider = trace.get_tracer_provider()
+    return (
+        isinstance(provider, TracerProvider)
+        and provider.sampler is ALWAYS_OFF
+        and not getattr(provider, "_disabled", False)  # OTEL_SDK_DISABLED: its tracers return the parent's span
+    )
+
+
+def start_apply_span(
+    topic: str, partition: int, offset: int, carrier: dict[str, str], attributes: dict[str, Any]
+) -> Span:
+    """The one span of a consumed message (`<topic> apply`), child of its publisher's span (W3C traceparent)."""
+    attributes = {
+        "messaging.system": "kafka",
+        "messaging.operation": "process",
+        "messaging.destination.name": topic,
+        "messaging.kafka.destination.partition": partition,
+        "messaging.kafka.message.offset": offset,
+        **attributes,
+    }
+    parent = propagate.extract(carrier)
+    return tracer.start_span(f"{topic} apply", context=parent, kind=SpanKind.CONSUMER, attributes=attributes)
+
+
+def unrecorded_span(carrier: dict[str, str]) -> Span:
+    """The span the SDK's tracer starts when its sampler drops everything (`spans_dropped()`), without the
+    tracer's per-span work: not recording, a new span id, in the trace of the carrier's context (else a new
+    random trace), unsampled. What it causes carries its context, as before."""
+    if _propagated_fields().isdisjoint(carrier):
+        parent = INVALID_SPAN_CONTEXT  # nothing the propagator reads: extracting would find no parent
+    else:
+        parent = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    if parent.is_valid:
+        trace_id, trace_state, random_trace_id = parent.trace_id, parent.trace_state, parent.trace_flags.random_trace_id
+    else:
+        trace_id, trace_state, random_trace_id = _random_id(128), None, True
+    flags = TraceFlags.DEFAULT | TraceFlags.RANDOM_TRACE_ID if random_trace_id else TraceFlags.DEFAULT
+    return NonRecordingSpan(
+        SpanContext(trace_id, _random_id(64), is_remote=False, trace_flags=TraceFlags(flags), trace_state=trace_state)
+    )
+
+
+_fields_of: tuple[TextMapPropagator | None, frozenset[str]] = (None, frozenset())
+
+
+def _propagated_fields() -> frozenset[str]:
+    """The carrier keys the global propagator reads (`fields`, computed again only when the propagator changes)."""
+    global _fields_of
+    textmap = propagate.get_global_textmap()
+    if _fields_of[0] is not textmap:
+        _fields_of = (textmap, frozenset(textmap.fields))
+    return _fields_of[1]
+
+
+def _random_id(bits: int) -> int:
+    """As the SDK's RandomIdGenerator: random bits, never the invalid id 0."""
+    value = 0
+    while not value:
+        value = random.getrandbits(bits)
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        span = trace.get_current_span().get_span_context()
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
+        passport_id = getattr(record, "passport_id", None) or current_passport_id.get()
+        if passport_id:
+            entry["passport_id"] = passport_id
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(service: str, level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("aiokafka", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,133 @@
+"""What a handler of consumed messages works with: the valid messages of a batch (`Inbound`) and the batch's one
+transaction (`UnitOfWork`): its connection, its outbox, and what it records of each message's outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Generic, TypeVar
+
+from aiokafka import ConsumerRecord
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from contracts.base import Message
+from contracts.envelope import Envelope
+from contracts.errors import Violation
+from services.common.db import DbConnection
+from services.common.outbox import Outbox, OutboxRow
+from services.common.rejections import Origin, rejection_row, rejection_topic_of
+from services.common.settings import Settings
+from services.common.tracing import current_passport_id
+
+P = TypeVar("P", bound=Message)
+
+
+@dataclass(frozen=True)
+class Inbound(Generic[P]):
+    """One valid inbound message handed to a handler."""
+
+    record: ConsumerRecord[Any, Any]
+    envelope: Envelope
+    payload: P
+
+    @property
+    def dedup_key(self) -> str:
+        return self.envelope.dedup_key
+
+
+@dataclass
+class UnitOfWork:
+    """What a handler may touch: the transaction's connection and its outbox."""
+
+    conn: DbConnection
+    outbox: Outbox
+    service: str
+    settings: Settings
+    rejected_topic: str
+    outcomes: dict[str, str] = field(default_factory=dict)
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    spans: dict[str, Span] = field(default_factory=dict)
+    before_flush: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    # Run after the outbox is written, just before the commit: writes to rows every batch shares (counters), whose
+    # row locks then last only through the commit instead of holding up the other consumers' batches meanwhile.
+    before_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    _batches: dict[object, list[Any]] = field(default_factory=dict)
+
+    def batch(self, owner: object, apply: Callable[[list[Any]], Awaitable[object]]) -> list[Any]:
+        """A list that every handler of this unit of work asking for `owner`'s shares; `apply(items)` runs once,
+        after the last handler and before the outbox is written. A consumer of several topics hands each topic's
+        items to its own handler: what they add here is applied together, in one pass over the batch."""
+        items = self._batches.get(owner)
+        if items is None:
+            items = self._batches[owner] = []
+            self.before_flush.append(partial(apply, items))
+        return items
+
+    def spent(self) -> None:
+        """Drop the transaction's hooks and deferred batches once they have run. They refer back to this unit of work
+        (`partial(apply, uow)` in `before_flush`): a reference cycle that reference counting cannot free, so every
+        fact, state and row of the batch would wait for the cyclic collector, which then traverses them all."""
+        self.before_flush.clear()
+        self.before_commit.clear()
+        self._batches.clear()
+
+    def each(self, items: Iterable[Inbound[P]]) -> Iterator[Inbound[P]]:
+        """Iterate a batch with each item's trace active: what it causes joins its publisher's trace."""
+        for item in items:
+            with self.tracing(item):
+                yield item
+
+    @contextmanager
+    def tracing(self, item: Inbound[Any]) -> Iterator[None]:
+        span = self.spans.get(item.dedup_key)
+        token = otel_context.attach(trace.set_span_in_context(span)) if span is not None else None
+        passport_token = current_passport_id.set(item.envelope.subject)
+        try:
+            yield
+        finally:
+            current_passport_id.reset(passport_token)
+            if token is not None:
+                otel_context.detach(token)
+
+    def rejection_topic(self, topic: str) -> str:
+        """Where the refusal of a message read from `topic` (namespaced) goes (`rejections.rejection_topic_of`)."""
+        return rejection_topic_of(self.settings, topic, self.rejected_topic)
+
+    def rejection_row(
+        self,
+        origin: Origin,
+        violations: list[Violation],
+        *,
+        extra_headers: list[tuple[str, str]] | None = None,
+        counted: bool = True,
+    ) -> OutboxRow:
+        """The refusal of a message read at `origin`, from this service, on the topic its publisher reads."""
+        return rejection_row(
+            origin,
+            violations,
+            topic=self.rejection_topic(origin.topic),
+            source=self.outbox.source,
+            service=self.service,
+            extra_headers=extra_headers,
+            counted=counted,
+        )
+
+    def reject(self, item: Inbound[Any], violations: list[Violation]) -> None:
+        """Refuse an item for a domain reason: nothing of it is applied, the publisher is told why."""
+        self.outcomes[item.dedup_key] = "rejected"
+        with self.tracing(item):
+            self.outbox.add_row(self.rejection_row(Origin.of(item.record, item.envelope), violations))
+
+    def park(self, item: Inbound[Any]) -> None:
+        """Mark an item as parked: kept by the handler until what it refers to exists."""
+        self.outcomes[item.dedup_key] = "parked"
+
+    def publish(self, topic: str, message: Message, *, key: str | None, subject: str | None = None) -> None:
+        self.outbox.add(self.settings.topic(topic), message, key=key, subject=subject)
+
+
+BatchHandler = Callable[[UnitOfWork, list[Inbound[P]]], Awaitable[None]]
