@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
@@ -27,11 +28,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("services", "contracts", "bpass", "tests")
+PLUGIN = ROOT / "scripts" / "mutation_pytest_plugin.py"
 # Statements not mutated: logging and metrics say what happened, they are not the guarantee under test.
 NOT_MUTATED = [r"^\s*log\.(debug|info|warning|error|exception)\(", r"^\s*metrics\.[A-Z_]+\.labels\("]
 # A mutant is killed when its tests fail, time out or take the test process down (a mutant that calls os._exit);
 # it survives when they pass, or when no test runs its code at all.
 NOT_KILLED = {"survived", "no tests", "not checked"}
+PROGRESS_EVERY_S = 15
 STATUS_BY_EXIT_CODE = {
     1: "killed",
     3: "killed",
@@ -98,7 +101,9 @@ def mutmut_config(targets: list[Target]) -> str:
         f"source_paths = {json.dumps(['services', 'contracts', 'bpass'])}",
         f"only_mutate = {json.dumps(files)}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
-        'pytest_add_cli_args = ["-p", "no:cacheprovider"]',  # no .pytest_cache in the copy
+        # no .pytest_cache in the copy; property tests capped (scripts/mutation_pytest_plugin.py)
+        f'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "{PLUGIN.stem}"]',
+        f"also_copy = {json.dumps([PLUGIN.name])}",
         f"do_not_mutate_patterns = {json.dumps(NOT_MUTATED)}",
         "use_git_change_detection = false",
         "",
@@ -114,6 +119,7 @@ def prepare(work: Path, targets: list[Target]) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
     for name in COPIED:
         shutil.copytree(ROOT / name, work / name, ignore=ignore)
+    shutil.copy(PLUGIN, work / PLUGIN.name)
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     (work / "pyproject.toml").write_text(pyproject + mutmut_config(targets), encoding="utf-8")
 
@@ -129,10 +135,38 @@ def score(work: Path, target: Target) -> Score:
     return Score(sum(s not in NOT_KILLED for s in counted.values()), len(counted), statuses)
 
 
-def run_module(work: Path, target: Target, mutmut: str, max_children: int) -> int:
+def run_module(work: Path, target: Target, mutmut: str, max_children: int, progress: str) -> int:
+    """mutmut over one module's mutants; every `PROGRESS_EVERY_S` a line of how far it got. mutmut's own output (a
+    spinner, and its count over every file it mutated) is shown only when it fails."""
     command = [mutmut, "run", f"--max-children={max_children}", *target.mutant_patterns()]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run(command, cwd=work, env=env, check=False).returncode  # noqa: S603 - our own venv's mutmut
+    output: list[str] = []
+    with subprocess.Popen(  # noqa: S603 - our own venv's mutmut
+        command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as process:
+        assert process.stdout is not None
+        reader = threading.Thread(target=lambda: output.extend(process.stdout or ()), daemon=True)
+        reader.start()
+        started = time.monotonic()
+        while process.poll() is None:
+            time.sleep(0.5)
+            if time.monotonic() - started >= PROGRESS_EVERY_S:
+                started = time.monotonic()
+                print(f"    {progress} {target.name}: {tested(work, target)}", flush=True)
+        reader.join()
+    if process.returncode != 0:
+        print("".join(output)[-6000:].replace("\r", "\n"))
+    return process.returncode
+
+
+def tested(work: Path, target: Target) -> str:
+    try:
+        result = score(work, target)
+    except (OSError, ValueError):  # not written yet, or being written
+        return "preparing"
+    done = [s for s in result.statuses.values() if s != "not checked"]
+    killed = sum(s not in NOT_KILLED for s in done)
+    return f"{len(done)} of {len(result.statuses)} mutants tested, {killed} killed"
 
 
 def survivor_diffs(work: Path, mutmut: str, names: list[str]) -> str:
@@ -170,7 +204,7 @@ def main() -> int:
         what = ", ".join(target.files) + (f" ({', '.join(target.functions)})" if target.functions else "")
         print(f"\n==> [{index}/{len(chosen)}] {target.name}: {what}", flush=True)
         started = time.monotonic()
-        code = run_module(work, target, mutmut, args.max_children)
+        code = run_module(work, target, mutmut, args.max_children, f"[{index}/{len(chosen)}]")
         if code != 0:
             print(f"==> [{index}/{len(chosen)}] {target.name}: mutmut exited {code}", flush=True)
             failed.append(target.name)
