@@ -7,7 +7,7 @@ the interpreter's recursion (a 500, and a worker lost behind nginx), integer lit
 
 | reason | rule | HTTP |
 | --- | --- | --- |
-| `body_too_large` | at most `MAX_BODY_BYTES` | 413 |
+| `request_too_large` | at most `MAX_BODY_BYTES` | 413 |
 | `json_too_deep` | arrays/objects nested at most `MAX_DEPTH` deep | 400 |
 | `number_too_long` | a number literal has at most `MAX_NUMBER_CHARS` characters | 400 |
 | `unstorable_text` | (with `text=True`) no `\\u0000` and no lone surrogate in any string or key | 400 |
@@ -27,12 +27,13 @@ from typing import Any
 import orjson
 
 from contracts.errors import Violation
+from services.common.problems import violations_body
 
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 40
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
-BODY_TOO_LARGE = "body_too_large"
+BODY_TOO_LARGE = "request_too_large"
 JSON_TOO_DEEP = "json_too_deep"
 NUMBER_TOO_LONG = "number_too_long"
 UNSTORABLE_TEXT = "unstorable_text"
@@ -178,15 +179,7 @@ def _is_json(content_type: bytes | None) -> bool:
 def problem_body(refused: JsonPolicyViolation) -> bytes:
     """RFC 9457 problem details, with the reason code and the violation as every other refusal carries them."""
     return orjson.dumps(
-        {
-            "type": f"urn:bpass:problem:{refused.reason}",
-            "title": "The body breaks the JSON policy.",
-            "status": refused.status_code,
-            "detail": refused.message,
-            "error": refused.reason,
-            "message": refused.message,
-            "violations": [refused.violation().model_dump()],
-        }
+        violations_body([refused.violation()], refused.status_code, title="The body breaks the JSON policy.")
     )
 
 

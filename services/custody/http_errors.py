@@ -1,4 +1,4 @@
-"""Error responses the custody routes document (each body names a reason code and a sentence)."""
+"""Error responses the custody routes document (problem+json: services/common/problems.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Path
+from fastapi import Path, status
 from fastapi.responses import JSONResponse
 
 from contracts.errors import Violation
+from services.common.problems import violations_response
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "The request breaks a rule (EPCIS: the document breaks an EPCIS 2.0 rule)."},
@@ -32,35 +33,24 @@ UNSTORABLE_TEXT: tuple[type[BaseException], ...] = (
 
 
 def unstorable_text() -> JSONResponse:
-    return JSONResponse(
-        {
-            "error": "validation_failed",
-            "message": "1 rule(s) broken; fix the named fields and send again.",
-            "violations": [
-                {
-                    "field": "",
-                    "reason": "invalid_character",
-                    "message": "The body holds a NUL character or a lone surrogate, which cannot be stored.",
-                }
-            ],
-        },
-        status_code=422,
+    return violations_response(
+        [
+            Violation(
+                field="",
+                reason="invalid_character",
+                message="The body holds a NUL character or a lone surrogate, which cannot be stored.",
+            )
+        ]
     )
 
 
 def refused_response(violations: Sequence[Violation]) -> JSONResponse:
     """403 problem+json: the caller may not write this step (write authority); every rule broken is named."""
-    return JSONResponse(
-        {
-            "type": "urn:bpass:problem:write_refused",
-            "title": "The caller may not record this step.",
-            "status": 403,
-            "error": "write_refused",
-            "message": f"{len(violations)} rule(s) broken; only the parties the rules name may record this step.",
-            "violations": [v.model_dump() for v in violations],
-        },
-        status_code=403,
-        media_type="application/problem+json",
+    return violations_response(
+        violations,
+        status.HTTP_403_FORBIDDEN,
+        title="The caller may not record this step.",
+        type_="urn:bpass:problem:write_refused",
     )
 
 

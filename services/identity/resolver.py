@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from contracts.errors import ValidationFailed
 from services.common.auth import public_surface
 from services.common.negotiation import prefers_html
-from services.common.problems import violations_response
+from services.common.problems import problem_response, violations_response
 from services.common.ratelimit import rate_limited
 from services.identity import identifiers, public, qr, store
 from services.identity.web import DEFAULT_BODY_LIMIT, limited_route, runtime_of
@@ -53,8 +52,7 @@ def _not_found(request: Request, what: str) -> Response:
     message = f"No passport is known for {what}."
     if prefers_html(request.headers.get("accept")):
         return HTMLResponse(public.not_found_page(message), status_code=404, headers=_NEGOTIATED)
-    body = {"detail": {"reason": "passport_not_found", "message": message}}
-    return Response(orjson.dumps(body), status_code=404, media_type="application/json", headers=_NEGOTIATED)
+    return problem_response(404, "passport_not_found", message, headers=_NEGOTIATED)
 
 
 def public_page(passport_id: str) -> str:

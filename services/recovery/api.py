@@ -73,8 +73,12 @@ def _tenant_of(principal: Principal) -> str:
     return principal.tenant
 
 
-def _not_found(what: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "not_found", "message": f"No {what} is visible to you."})
+def _not_found(kind: str, identifier: object) -> HTTPException:
+    """404 `<kind>_not_found` (`passport_not_found`, `batch_not_found`, `claim_not_found`), as in every service."""
+    return HTTPException(
+        status.HTTP_404_NOT_FOUND,
+        {"reason": f"{kind}_not_found", "message": f"No {kind} {identifier} is visible to you."},
+    )
 
 
 def plain(value: Any) -> Any:
@@ -144,10 +148,10 @@ async def read_treatment_batch(
     recycler_id: str, batch_id: str, request: Request, principal: Annotated[Principal, REPORT_READERS]
 ) -> handlers.TreatmentBatchOutcome:
     if principal.role not in SEES_ALL and principal.tenant != recycler_id:
-        raise _not_found(f"batch {batch_id}")
+        raise _not_found("batch", batch_id)
     outcome = await store.batch_outcome(_runtime(request).pool, recycler_id, batch_id)
     if outcome is None:
-        raise _not_found(f"batch {batch_id}")
+        raise _not_found("batch", batch_id)
     return handlers.TreatmentBatchOutcome.model_validate(outcome)
 
 
@@ -174,7 +178,7 @@ async def known_passport(
         passport_id,
     )
     if row is None or (principal.role not in SEES_ALL and row["tenant"] != principal.tenant):
-        raise _not_found(f"passport {passport_id}")
+        raise _not_found("passport", passport_id)
     body = dict(row)
     body["status"] = "ceased" if row["ceased_at"] else "active"
     return JSONResponse(plain(body))
@@ -191,7 +195,7 @@ async def attribution(
     async with store.snapshot(_runtime(request).pool) as db:
         row = await store.passport_row(db, passport_id)
         if row is None or (principal.role not in SEES_ALL and row["tenant"] != principal.tenant):
-            raise _not_found(f"passport {passport_id}")
+            raise _not_found("passport", passport_id)
         lines = [r["line"] for r in await store.passport_lines(db, passport_id)]
         contents = (
             await store.passport_contents(db, row["batch"], row["input_index"]) if row["batch"] is not None else []
@@ -358,5 +362,5 @@ async def read_claim(claim_id: str, request: Request, principal: Annotated[Princ
     tenant = None if principal.role in SEES_ALL else _tenant_of(principal)
     rows = await store.claims_of(_runtime(request).pool, tenant, claim_id)
     if not rows:
-        raise _not_found(f"claim {claim_id}")
+        raise _not_found("claim", claim_id)
     return JSONResponse(plain(rows[0]["assessment"]))

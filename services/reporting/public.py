@@ -21,11 +21,12 @@ from contracts.attributes import AccessTier, by_key
 from contracts.passport_data import longlist_key_of
 from services.common.auth import public_surface
 from services.common.negotiation import prefers_html
+from services.common.problems import problem_response
 from services.common.ratelimit import rate_limited
-from services.reporting.store import passports as store
 from services.reporting.api.common import runtime_of
-from services.reporting.store.cache import PassportCache
 from services.reporting.domain.public import public_view, restricted_fields
+from services.reporting.store import passports as store
+from services.reporting.store.cache import PassportCache
 
 # Per client address (the connection's, or the one the gateway vouches for), like the identity resolver.
 REQUESTS_PER_MINUTE = 600
@@ -207,8 +208,7 @@ def _not_found(passport_id: str, html: bool) -> Response:
     if html:
         page = not_found_html(passport_id)
         return Response(page, status_code=404, media_type="text/html; charset=utf-8", headers=headers)
-    body = {"detail": {"reason": "passport_not_found", "message": f"No passport {passport_id} is known here."}}
-    return Response(orjson.dumps(body), status_code=404, media_type="application/json", headers=headers)
+    return problem_response(404, "passport_not_found", f"No passport {passport_id} is known here.", headers=headers)
 
 
 @router.get(

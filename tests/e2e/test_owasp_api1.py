@@ -408,7 +408,7 @@ def judge(
         if a_name in text:
             return "the refusal names tenant A"
     elif case.expect == ROLE_REFUSED:
-        if status != 403 or response.json()["detail"]["reason"] != "role_not_allowed":
+        if status != 403 or response.json()["reason"] != "role_not_allowed":
             return "expected 403 role_not_allowed"
     elif case.expect == PUBLIC:
         assert anonymous is not None

@@ -73,7 +73,7 @@ async def test_an_auditor_sees_only_its_tenants_capture_jobs_and_events(custody:
         assert jobs[mixed["captureID"]]["eventCount"] == 1
         hidden = await http.get(f"/epcis/capture/{only_b['captureID']}")
         assert hidden.status_code == 404, hidden.text
-        assert hidden.json()["detail"]["reason"] == "capture_not_found", hidden.text
+        assert hidden.json()["reason"] == "capture_not_found", hidden.text
         seen = await http.get(f"/epcis/capture/{mixed['captureID']}")
         assert seen.status_code == 200, seen.text
     assert passport_b not in seen.text

@@ -94,7 +94,7 @@ async def test_unknown_passports_get_a_clear_404(anyone: httpx.AsyncClient) -> N
     unknown = "01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"
     as_json = await anyone.get(f"/p/{unknown}")
     assert as_json.status_code == 404
-    assert as_json.json()["detail"]["reason"] == "passport_not_found"
+    assert as_json.json()["reason"] == "passport_not_found"
     as_html = await anyone.get(f"/p/{unknown}", headers={"Accept": BROWSER})
     assert as_html.status_code == 404
     assert "Passport not found" in as_html.text
@@ -127,8 +127,8 @@ async def test_an_amendment_is_a_new_version_with_who_when_why_and_a_fact(
         url, json={"reason": "late", "static_data": {"weight_kg": "516"}}, headers={"If-Match": "1"}
     )
     assert stale.status_code == 412
-    assert stale.json()["detail"]["reason"] == "version_mismatch"
-    assert stale.json()["detail"]["current_version"] == 2
+    assert stale.json()["reason"] == "version_mismatch"
+    assert stale.json()["current_version"] == 2
 
     invalid = await owner.patch(url, json={"reason": "x", "static_data": {"nominal_voltage_v": "500"}})
     assert invalid.status_code == 422

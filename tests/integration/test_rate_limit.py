@@ -78,8 +78,8 @@ async def test_a_random_forwarded_for_sent_straight_to_the_service_does_not_esca
             assert codes[-1] == 429
             refused = await http.get("/p/not-a-passport", headers={"X-Forwarded-For": random_ip()})
         assert refused.status_code == 429
-        assert refused.json()["detail"]["reason"] == "rate_limited"
-        assert "127.0.0.1" in refused.json()["detail"]["message"]
+        assert refused.json()["reason"] == "rate_limited"
+        assert "127.0.0.1" in refused.json()["detail"]
         assert 0 < int(refused.headers["retry-after"]) <= 60
     finally:  # the session's other tests read the resolver from 127.0.0.1 too
         counted = await count_of(settings, "127.0.0.1", window, reset=True)

@@ -55,7 +55,7 @@ async def test_a_second_life_operator_reads_its_own_passport_only(
         for passport_id in (predecessor, untouched):
             refused = await http.get(f"/identity/v1/passports/{passport_id}", headers=operator)
             assert refused.status_code == 404, refused.text
-            assert refused.json()["detail"]["reason"] == "passport_not_found"
+            assert refused.json()["reason"] == "passport_not_found"
         assert (await http.get(f"/identity/v1/passports/{successor}", headers=rival)).status_code == 404
         assert (await http.get(f"/identity/v1/passports/{successor}/versions", headers=rival)).status_code == 404
         # Reading is all: the owner's amendments stay with OEM keys.

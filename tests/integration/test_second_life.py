@@ -115,7 +115,7 @@ async def post_until(
         response = await http.post(url, json=body)
         if response.status_code != wanted:
             return None
-        if reason is not None and response.json()["detail"]["reason"] != reason:
+        if reason is not None and response.json()["reason"] != reason:
             return None
         return response
 
@@ -130,7 +130,7 @@ def _json(value: bytes | None) -> Any:
 
 
 def reason_of(response: httpx.Response) -> tuple[int, str, str]:
-    detail = response.json()["detail"]
+    detail = response.json()
     return response.status_code, detail["reason"], detail["field"]
 
 

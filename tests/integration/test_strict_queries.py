@@ -120,7 +120,12 @@ async def test_the_reproduced_queries_are_refused_and_the_right_ones_answer(
         assert refused.status_code == 400
         assert refused.headers["content-type"] == "application/problem+json"
         body = refused.json()
-        assert (body["type"], body["status"], body["field"], body["reason"]) == ("about:blank", 400, field, reason)
+        assert (body["type"], body["status"], body["field"], body["reason"]) == (
+            f"urn:bpass:problem:{reason}",
+            400,
+            field,
+            reason,
+        )
         assert field in body["detail"]
         if reason == "invalid_filter_value":
             assert body["allowed"] == list(FILTER_ENUMS[field])

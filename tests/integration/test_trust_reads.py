@@ -48,7 +48,7 @@ async def read(platform: dict[str, ServiceProcess], key: str, passport_id: str, 
 
 def reason(response: httpx.Response) -> tuple[int, str]:
     body: dict[str, Any] = response.json()
-    return response.status_code, body["detail"]["reason"] if response.status_code != 200 else ""
+    return response.status_code, body["reason"] if response.status_code != 200 else ""
 
 
 async def test_only_registered_verified_handlers_read_for_a_purpose_of_their_role(

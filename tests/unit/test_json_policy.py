@@ -66,7 +66,7 @@ def test_accepted(body: bytes) -> None:
 def test_a_body_over_the_size_limit_is_413() -> None:
     with pytest.raises(JsonPolicyViolation) as refused:
         check(b"[1, 2, 3]", max_bytes=4)
-    assert refused.value.reason == "body_too_large"
+    assert refused.value.reason == "request_too_large"
     assert refused.value.status_code == 413
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from contracts.errors import ValidationFailed, Violation
 from services.common.auth import Principal, Role, require_roles
 from services.common.outbox import Outbox
+from services.common.problems import problem_response, violations_response
 from services.common.runtime import Runtime
 from services.custody.capture import store
 from services.custody.capture.service import capture_document, document_violations, job_body
@@ -32,11 +33,20 @@ MAX_EVENTS = 10_000
 WRITE_ATTEMPTS = 3
 
 
+# The reason of an EPCIS exception that names no broken rule (those that do take the first rule's reason).
+_EPCIS_REASONS = {
+    "UnsupportedMediaType": "unsupported_media_type",
+    "CaptureLimitExceededException": "request_too_large",
+}
+
+
 def _epcis_error(kind: str, title: str, status_code: int, violations: list[Violation] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": f"epcisException:{kind}", "title": title, "status": status_code}
-    if violations is not None:
-        body["violations"] = [v.model_dump() for v in violations]
-    return JSONResponse(body, status_code=status_code, media_type="application/problem+json")
+    """problem+json whose `type` is the EPCIS 2.0 exception (`epcisException:<kind>`)."""
+    if violations:
+        return violations_response(violations, status_code, title=title, type_=f"epcisException:{kind}")
+    return problem_response(
+        status_code, _EPCIS_REASONS.get(kind, "epcis_refused"), title, title=title, type_=f"epcisException:{kind}"
+    )
 
 
 @router.post(

@@ -25,7 +25,8 @@ from starlette.responses import JSONResponse, Response
 
 from contracts.attributes import BatteryCategory
 from contracts.passport_data import BatteryKind
-from services.common.problems import ErrorResponse
+from services.common import problems as problems_module
+from services.common.problems import PROBLEM_MEDIA_TYPE, ErrorResponse
 from services.reporting.domain import query
 from services.reporting.domain.readmodel import STAGES, STATUSES
 
@@ -41,7 +42,6 @@ FILTER_ENUMS: dict[str, tuple[str, ...]] = {
 RANGE_FILTERS = ("placed_from", "placed_to")
 # Every filter name search, counts, reports and exports know (`ext.<field>` besides).
 FILTER_NAMES = frozenset({*query.TEXT_FILTERS, *RANGE_FILTERS, "ceased"})
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class QueryProblem:
 class QueryRefusal(BaseModel):
     """An RFC 9457 problem document; `violations` has the platform's usual (field, reason, message) shape."""
 
-    type: str = Field(description="`about:blank`: the status says it all.", examples=["about:blank"])
+    type: str = Field(description="`urn:bpass:problem:<reason>`.", examples=["urn:bpass:problem:invalid_filter_value"])
     title: str = Field(examples=["Bad Request"])
     status: int = Field(examples=[400])
     detail: str = Field(description="Every refused part, in sentences.")
@@ -81,24 +81,18 @@ REFUSAL_SCHEMA = QueryRefusal.model_json_schema()
 STRICT_QUERY_DOC = (
     "`unknown_query_parameter` (a parameter this operation does not declare), `repeated_query_parameter`, "
     "`invalid_filter_value` / `invalid_query_value` (not one of the enumerated values, listed in `allowed`), as "
-    "application/problem+json; also other refusals (application/json), as described for the operation."
+    "application/problem+json, like every other refusal (services/common/problems.py)."
 )
 
 
 def problem_body(problems: Sequence[QueryProblem]) -> dict[str, Any]:
     first = problems[0]
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": "Bad Request",
-        "status": 400,
-        "detail": " ".join(p.message for p in problems),
-        "reason": first.reason,
-        "field": first.field,
-        "violations": [p.as_dict() for p in problems],
-    }
+    extensions: dict[str, Any] = {"violations": [p.as_dict() for p in problems]}
     if first.allowed:
-        body["allowed"] = list(first.allowed)
-    return body
+        extensions["allowed"] = list(first.allowed)
+    return problems_module.problem_body(
+        400, first.reason, " ".join(p.message for p in problems), field=first.field, extensions=extensions
+    )
 
 
 def problem_response(problems: Sequence[QueryProblem]) -> JSONResponse:
