@@ -30,14 +30,16 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "dashboard"
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
-)
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:  # `make test` runs `make browser` first, which installs them
+        pytest.fail(
+            f"{' and '.join(missing)} missing: run `make browser` (Debian's chromium and chromium-driver); "
+            "`make test` does it before the tests.",
+            pytrace=False,
+        )
     profile = tempfile.mkdtemp(prefix="bpass-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)

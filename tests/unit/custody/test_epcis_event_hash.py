@@ -14,7 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.custody.epcis.event_hash import context_prefixes, event_hash, prehash_string
-from tests.unit.custody.epcis_fixtures import HASH_VECTORS, FixtureEvent, all_fixture_events, events_of
+from tests.unit.custody.epcis_fixtures import (
+    HASH_VECTORS,
+    PLACEHOLDER,
+    FixtureEvent,
+    all_fixture_events,
+    events_of,
+    present,
+    property_events,
+    require_fixtures,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -27,6 +36,8 @@ def _lines(path: Path) -> list[str]:
 
 def _vectors() -> list[tuple[FixtureEvent, str, str]]:
     vectors: list[tuple[FixtureEvent, str, str]] = []
+    if not present():  # one placeholder: its test fails naming the missing directory
+        return [(FixtureEvent(PLACEHOLDER, 0, {}, {}), "", "")]
     for document in sorted(HASH_VECTORS.glob("*.jsonld")):
         events = events_of(document)
         prehashes = _lines(document.with_suffix(".prehashes"))
@@ -38,6 +49,7 @@ def _vectors() -> list[tuple[FixtureEvent, str, str]]:
 
 VECTORS = _vectors()
 ALL_EVENTS = all_fixture_events()
+PROPERTY_EVENTS = property_events()
 
 
 def _explain_mismatch(expected: str, actual: str) -> str:
@@ -54,11 +66,13 @@ def _explain_mismatch(expected: str, actual: str) -> str:
 
 
 def test_all_reference_vectors_are_present() -> None:
+    require_fixtures()
     assert len(VECTORS) == 7
 
 
 @pytest.mark.parametrize(("vector", "prehash", "expected_hash"), VECTORS, ids=[v[0].name for v in VECTORS])
 def test_reference_vector(vector: FixtureEvent, prehash: str, expected_hash: str) -> None:
+    require_fixtures()
     actual = prehash_string(vector.event, vector.prefixes)
     if actual != prehash:
         pytest.fail(_explain_mismatch(prehash, actual))
@@ -67,6 +81,7 @@ def test_reference_vector(vector: FixtureEvent, prehash: str, expected_hash: str
 
 @pytest.mark.parametrize("fixture", ALL_EVENTS, ids=[event.name for event in ALL_EVENTS])
 def test_every_fixture_event_hashes(fixture: FixtureEvent) -> None:
+    require_fixtures()
     assert _NI_URI.fullmatch(event_hash(fixture.event, fixture.prefixes))
 
 
@@ -78,6 +93,7 @@ SAME_EVENT_WRITTEN_TWICE = {
 
 
 def test_fixture_events_collide_only_when_they_are_the_same_event() -> None:
+    require_fixtures()
     by_hash: dict[str, set[str]] = {}
     for fixture in ALL_EVENTS:
         by_hash.setdefault(event_hash(fixture.event, fixture.prefixes), set()).add(fixture.name)
@@ -95,6 +111,7 @@ def test_fixture_events_collide_only_when_they_are_the_same_event() -> None:
     ],
 )
 def test_fields_outside_the_hash(extra: dict[str, Any]) -> None:
+    require_fixtures()
     fixture = VECTORS[-1][0]
     assert event_hash({**fixture.event, **extra}, fixture.prefixes) == VECTORS[-1][2]
 
@@ -183,7 +200,7 @@ def _shift_time_zone(timestamp: str, offset_minutes: int, extra_zeros: int, zulu
 
 
 @settings(max_examples=200, deadline=None, database=None)
-@given(fixture=st.sampled_from(ALL_EVENTS), seed=st.integers(min_value=0, max_value=2**32))
+@given(fixture=st.sampled_from(PROPERTY_EVENTS), seed=st.integers(min_value=0, max_value=2**32))
 def test_hash_ignores_key_and_list_order(fixture: FixtureEvent, seed: int) -> None:
     shuffled = _reordered(copy.deepcopy(fixture.event), random.Random(seed))
     assert event_hash(shuffled, fixture.prefixes) == event_hash(fixture.event, fixture.prefixes)
@@ -191,7 +208,7 @@ def test_hash_ignores_key_and_list_order(fixture: FixtureEvent, seed: int) -> No
 
 @settings(max_examples=200, deadline=None, database=None)
 @given(
-    fixture=st.sampled_from([fixture for fixture in ALL_EVENTS if "eventTime" in fixture.event]),
+    fixture=st.sampled_from([fixture for fixture in PROPERTY_EVENTS if "eventTime" in fixture.event]),
     offset_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
     extra_zeros=st.integers(min_value=0, max_value=4),
     zulu=st.booleans(),

@@ -22,6 +22,7 @@ from contracts.attributes import (
     mandatory_keys,
     tier_of,
 )
+from tests.shared_inputs import require
 
 pytestmark = pytest.mark.unit
 
@@ -42,9 +43,9 @@ gen = _load_generator()
 
 @pytest.fixture(scope="module")
 def csv_rows() -> list[dict[str, str]]:
-    path: Path = gen.DEFAULT_CSV
-    if not path.exists():
-        pytest.skip(f"longlist CSV not found at {path}")
+    path: Path = require(
+        gen.DEFAULT_CSV, "the Battery Pass data attribute longlist contracts/attributes.json is made from"
+    )
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
 

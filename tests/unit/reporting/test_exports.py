@@ -12,7 +12,6 @@ import pytest
 
 from bpass.verify_pack import load_pinned_keys, verify
 from contracts.passport_data import StaticPassportData
-from services.common.settings import REPO_ROOT
 from services.reporting.domain import readmodel
 from services.reporting.domain.batterypass import ASPECTS, to_batterypass
 from services.reporting.domain.custody_chain import verify_chain
@@ -20,9 +19,10 @@ from services.reporting.domain.public import public_view
 from services.reporting.exports.auditpack import build_pdf
 from services.reporting.exports.formats import CSV_COLUMNS, CsvWriter, JsonWriter
 from services.reporting.signing import load_or_create
+from tests.shared_inputs import SHARED, require
 from tests.unit.reporting.factories import T0, batteries, custody_chain, minted
 
-SCHEMAS = REPO_ROOT.parent / "shared" / "reference" / "batterypass"
+SCHEMAS = SHARED / "reference" / "batterypass"
 # Documented defects of the published schemas (SOURCES.md) and data a battery only has later.
 ALLOWED = {
     ("GeneralProductInformation", "batteryPassportIdentifier", "pattern"),
@@ -46,7 +46,8 @@ def state_of(n: int = 0, *, custody: list[str] | None = None) -> dict[str, Any]:
 
 
 def schema_errors(aspect: str, payload: dict[str, Any]) -> set[tuple[str, str, str]]:
-    schema = json.loads((SCHEMAS / f"{aspect}-schema.json").read_text(encoding="utf-8"))
+    path = require(SCHEMAS / f"{aspect}-schema.json", "the Battery Pass consortium's public JSON Schemas per aspect")
+    schema = json.loads(path.read_text(encoding="utf-8"))
     found = set()
     for error in jsonschema.validators.validator_for(schema)(schema).iter_errors(payload):
         path = ".".join(str(p) for p in error.absolute_path)
@@ -57,7 +58,6 @@ def schema_errors(aspect: str, payload: dict[str, Any]) -> set[tuple[str, str, s
     return found
 
 
-@pytest.mark.skipif(not SCHEMAS.exists(), reason="../shared/reference/batterypass is not beside the repository")
 @pytest.mark.parametrize("index", range(6))
 def test_batterypass_export_is_read_by_the_public_schemas(index: int) -> None:
     exported = to_batterypass(state_of(index))
