@@ -52,14 +52,11 @@ class Inbox:
         outbox = Outbox(self.source)
         async with self.pool.acquire() as conn, conn.transaction():
             uow = UnitOfWork(conn, outbox, self.service, self.settings, self.rejected_topic, spans=spans)
-            try:
-                await self._transaction(uow, parsed)
-            finally:
-                uow.spent()
+            await self._transaction(uow, parsed)
         return uow
 
     async def _transaction(self, uow: UnitOfWork, parsed: list[Parsed[Any]]) -> None:
-        """The batch's transaction: inbox rows (duplicates dropped), the handlers, outcomes, outbox, commit hooks."""
+        """The batch's transaction: inbox rows (duplicates dropped), the handlers, outcomes, the outbox."""
         conn, outbox, spans, routes = uow.conn, uow.outbox, uow.spans, self.routes
         first: dict[str, Parsed[Any]] = {}
         for p in parsed:
@@ -103,8 +100,6 @@ class Inbox:
         for (name, outcome), count in outcomes.items():
             metrics.MESSAGES_IN.labels(self.service, routes.route_of(name)[0].name, outcome).inc(count)
         await outbox.flush(conn)
-        for step in uow.before_commit:
-            await step()
 
     async def dead_letter(self, one: Parsed[Any], row: OutboxRow) -> None:
         """Mark the message dead-lettered and put its dead-letter copy in the outbox, in one transaction."""

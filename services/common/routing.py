@@ -19,7 +19,7 @@ Route = tuple[Topic, BatchHandler[Any]]
 
 class Routes:
     """The topics one Kafka consumer reads and the handler of each, in the order given: the order handlers are
-    called in when a batch mixes topics."""
+    called in when a batch mixes topics. One handler may handle several topics."""
 
     def __init__(self, settings: Settings, routes: Sequence[Route]) -> None:
         self.settings = settings
@@ -52,13 +52,20 @@ class Routes:
         return parsed
 
     async def dispatch(self, uow: UnitOfWork, accepted: list[Inbound[Any]]) -> None:
-        """Each topic's items to its handler, topics in the order of the routes; then what handlers deferred to
-        the end of the batch (`UnitOfWork.batch`)."""
-        by_topic: dict[str, list[Inbound[Any]]] = {}  # by the topic's registry name: a partner's form joins it
+        """Each handler once, with the items of every topic it handles in the order the batch read them; handlers
+        in the order of their first route. A handler of several topics (reporting's projection) gets them all in
+        one call."""
+        by_handler: dict[object, list[Inbound[Any]]] = {}  # a partner's topic joins its route
         for item in accepted:
-            by_topic.setdefault(self.topic_of(item.record).name, []).append(item)
-        for topic, handler in self.by_name.values():
-            if topic.name in by_topic:
-                await handler(uow, by_topic[topic.name])
-        for step in uow.before_flush:
-            await step()
+            by_handler.setdefault(_identity(self.route_of(item.record.topic)[1]), []).append(item)
+        for handler in {_identity(h): h for _, h in self.by_name.values()}.values():
+            items = by_handler.get(_identity(handler))
+            if items:
+                await handler(uow, items)
+
+
+def _identity(handler: BatchHandler[Any]) -> object:
+    """What makes two routes' handlers one: the same callable, or the same method of the same object (a spec makes a
+    new bound method for each route)."""
+    owner, function = getattr(handler, "__self__", None), getattr(handler, "__func__", None)
+    return (id(owner), function) if owner is not None and function is not None else id(handler)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRecord
@@ -49,31 +48,9 @@ class UnitOfWork:
     settings: Settings
     rejected_topic: str
     outcomes: dict[str, str] = field(default_factory=dict)
+    # What must wait for the commit (dropping cache entries of what the batch changed); run once it is done.
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     spans: dict[str, Span] = field(default_factory=dict)
-    before_flush: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
-    # Run after the outbox is written, just before the commit: writes to rows every batch shares (counters), whose
-    # row locks then last only through the commit instead of holding up the other consumers' batches meanwhile.
-    before_commit: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
-    _batches: dict[object, list[Any]] = field(default_factory=dict)
-
-    def batch(self, owner: object, apply: Callable[[list[Any]], Awaitable[object]]) -> list[Any]:
-        """A list that every handler of this unit of work asking for `owner`'s shares; `apply(items)` runs once,
-        after the last handler and before the outbox is written. A consumer of several topics hands each topic's
-        items to its own handler: what they add here is applied together, in one pass over the batch."""
-        items = self._batches.get(owner)
-        if items is None:
-            items = self._batches[owner] = []
-            self.before_flush.append(partial(apply, items))
-        return items
-
-    def spent(self) -> None:
-        """Drop the transaction's hooks and deferred batches once they have run. They refer back to this unit of work
-        (`partial(apply, uow)` in `before_flush`): a reference cycle that reference counting cannot free, so every
-        fact, state and row of the batch would wait for the cyclic collector, which then traverses them all."""
-        self.before_flush.clear()
-        self.before_commit.clear()
-        self._batches.clear()
 
     def each(self, items: Iterable[Inbound[P]]) -> Iterator[Inbound[P]]:
         """Iterate a batch with each item's trace active: what it causes joins its publisher's trace."""

@@ -472,20 +472,28 @@ async def test_a_dead_lettered_message_replayed_is_applied_and_its_inbox_row_say
     assert [(offset, outcome) for _, _, _, offset, outcome in await inbox(db)] == [(60, "applied")]
 
 
-async def test_work_deferred_to_the_end_of_the_batch_runs_inside_its_transaction(db: Db) -> None:
+async def test_what_waits_for_the_commit_runs_once_the_batch_is_committed(db: Db) -> None:
+    """An after-commit hook (reporting drops cache entries there) sees the batch committed: its inbox row and outbox
+    row are visible from another connection; a hook that fails does not undo or replay the batch."""
     order: list[str] = []
 
     def defer(uow: UnitOfWork, item: Inbound[Ping]) -> None:
-        async def counter() -> None:
-            order.append(
-                f"before commit, outbox rows visible: {await uow.conn.fetchval('SELECT count(*) FROM outbox')}"
-            )
+        async def visible() -> None:
+            async with db.pool.acquire() as other:
+                inbox_rows = await other.fetchval("SELECT count(*) FROM inbox WHERE kafka_offset = 70")
+                outbox_rows = await other.fetchval("SELECT count(*) FROM outbox")
+            order.append(f"after commit: inbox {inbox_rows}, outbox {outbox_rows}")
 
-        if item.payload.n == 8:
-            uow.before_commit.append(counter)
+        async def fails() -> None:
+            raise RuntimeError("cache away")
 
-    await consumer_of(db, Recorder([], defer)).consume([at(db, 70, 8)])
-    assert order == ["before commit, outbox rows visible: 1"], "after the outbox is written, before the commit"
+        uow.after_commit += [visible, fails]
+
+    calls: list[list[int]] = []
+    await consumer_of(db, Recorder(calls, defer)).consume([at(db, 70, 8)])
+    assert order == ["after commit: inbox 1, outbox 1"]
+    assert calls == [[8]]
+    assert [outcome for *_, outcome in await inbox(db)] == ["applied"]
 
 
 # --- relay ----------------------------------------------------------------------------------------------------------

@@ -1,18 +1,17 @@
-"""A consumer of several topics: each record to its topic's handler, topics in the declared order, then what the
-handlers deferred to the end of the batch (`UnitOfWork.batch`), once."""
+"""A consumer of several topics: each handler once per batch, with the records of every topic it handles, handlers in
+the declared order."""
 
 from __future__ import annotations
 
 import gc
-import weakref
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from aiokafka import ConsumerRecord
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from contracts import topics
+from contracts.custody import HandlerRegistryChanged
 from contracts.envelope import Envelope
 from services.common.collector import CollectorPause
 from services.common.messaging import build_consumer
@@ -35,29 +34,31 @@ def item(topic: topics.Topic, offset: int) -> Inbound[Any]:
     return Inbound(record, envelope, payload=None)
 
 
-async def test_each_topic_goes_to_its_handler_in_declared_order_then_the_deferred_batch_once() -> None:
+async def test_each_handler_gets_its_topics_records_in_one_call_in_the_order_read() -> None:
     calls: list[tuple[str, list[int]]] = []
-    applied: list[list[str]] = []
-
-    async def apply(items: list[str]) -> None:
-        applied.append(list(items))
 
     def handler(name: str) -> Any:
         async def handle(uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
             calls.append((name, [i.record.offset for i in items]))
-            uow.batch("projection", apply).extend(f"{name}@{i.record.offset}" for i in items)
 
         return handle
 
+    class Facts:
+        async def project(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+            calls.append(("facts", [i.record.offset for i in items]))
+
+    facts, data = Facts(), handler("data")
     routes = Routes(
         SETTINGS,
         [
-            (topics.PASSPORT_MINTED, handler("minted")),
-            (topics.CUSTODY_RECORDED, handler("custody")),
-            (topics.IN_SERVICE_DATA, handler("data")),
+            (topics.PASSPORT_MINTED, facts.project),  # a bound method per route, as a service's spec makes them
+            (topics.CUSTODY_RECORDED, facts.project),
+            (topics.IN_SERVICE_DATA, data),
+            (topics.PASSPORT_AMENDED, handler("amended")),
         ],
     )
     batch = [
+        item(topics.IN_SERVICE_DATA, 9),
         item(topics.CUSTODY_RECORDED, 7),
         item(topics.PASSPORT_MINTED, 3),
         item(topics.CUSTODY_RECORDED, 8),
@@ -65,10 +66,11 @@ async def test_each_topic_goes_to_its_handler_in_declared_order_then_the_deferre
     ]
     uow = UnitOfWork(None, Outbox("urn:test"), "reporting", SETTINGS, "rejected")  # type: ignore[arg-type]
     await routes.dispatch(uow, batch)
-    assert calls == [("minted", [3, 4]), ("custody", [7, 8])]  # no call for a topic without records
-    assert applied == [["minted@3", "minted@4", "custody@7", "custody@8"]]
+    # one call for both of facts' topics, in the order read; handlers in the order of their first route; no call
+    # for a handler without records
+    assert calls == [("facts", [7, 3, 8, 4]), ("data", [9])]
     assert routes.name == ",".join(t.name for t in (topics.PASSPORT_MINTED, topics.CUSTODY_RECORDED,
-                                                      topics.IN_SERVICE_DATA))  # fmt: skip
+                                                      topics.IN_SERVICE_DATA, topics.PASSPORT_AMENDED))  # fmt: skip
 
 
 async def test_a_consumer_of_one_topic_hands_it_the_batch_as_it_came() -> None:
@@ -81,13 +83,16 @@ async def test_a_consumer_of_one_topic_hands_it_the_batch_as_it_came() -> None:
     uow = UnitOfWork(None, Outbox("urn:test"), "custody", SETTINGS, "rejected")  # type: ignore[arg-type]
     await routes.dispatch(uow, [item(topics.CUSTODY_RECORDED, 2), item(topics.CUSTODY_RECORDED, 1)])
     assert seen == [[2, 1]]
-    assert uow.before_flush == []
 
 
 async def test_reporting_reads_every_fact_topic_with_one_co_partitioned_consumer() -> None:
     spec = build_spec(SETTINGS)
     [subscriptions] = spec.consumer_groups()
     assert subscriptions == spec.subscriptions
+    # every fact topic the read model folds has one handler: a batch is projected in one call
+    folded = [s for s in spec.subscriptions if s.topic.payload is not HandlerRegistryChanged]
+    assert len(folded) == 8
+    assert len({s.handler for s in folded}) == 1
     # the range assignor gives a member the same partition numbers of every topic: one passport's facts of all
     # topics (keyed by passport id, same partition count) reach one process
     consumer = build_consumer(SETTINGS, "reporting", co_partitioned=len(subscriptions) > 1)
@@ -127,34 +132,5 @@ def test_batches_that_overlap_for_ever_still_collect_the_youngest_generation(mon
             with pause:
                 garbage = [[i] for i in range(1_000)]  # noqa: F841 - containers the collector counts
             assert collected == [0]
-    finally:
-        gc.enable()
-
-
-async def test_a_spent_unit_of_work_lets_reference_counting_free_its_batch() -> None:
-    """A deferred batch refers back to its unit of work (`partial(apply, uow)`); once the transaction ends the
-    consumer drops the hooks, so the batch's facts are freed at once instead of waiting for the cyclic collector."""
-
-    class Fact:
-        pass
-
-    async def apply(uow: UnitOfWork, items: list[Fact]) -> None:
-        del uow, items
-
-    uow = UnitOfWork(None, Outbox("urn:test"), "reporting", SETTINGS, "rejected")  # type: ignore[arg-type]
-    fact = Fact()
-    alive = weakref.ref(fact)
-    uow.batch("projection", partial(apply, uow)).append(fact)
-    uow.before_commit.append(partial(apply, uow, [fact]))
-    del fact
-    gc.disable()
-    try:
-        for step in [*uow.before_flush, *uow.before_commit]:
-            await step()
-        del step
-        uow.spent()
-        assert (uow.before_flush, uow.before_commit) == ([], [])
-        del uow
-        assert alive() is None  # freed by reference counting: no collection ran
     finally:
         gc.enable()
