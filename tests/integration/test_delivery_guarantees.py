@@ -8,33 +8,31 @@ relay's publish and its marking of the outbox row.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import TopicPartition
 
 from bpass.dlq import read_dead_letters, replay
 from contracts import topics
 from contracts.attributes import BatteryCategory
-from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
+from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyRecorded, CustodyTargets
 from contracts.identity import PassportMinted
 from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
-from services.common.messaging import stop_quietly
 from services.common.settings import Settings
 from services.identity.examples import valid_static_data
 from tests.conftest import PORT_BASE, _ensure_database, new_key
 from tests.e2e.test_walking_skeleton import mint_body, register_verified_handler
+from tests.integration.delivery_support import committed_offsets_reach_end, duplicates_counted, inbox_row, quiet, when
 from tests.support import (
     ServiceProcess,
     cloudevent_headers,
@@ -96,39 +94,23 @@ def minted_fact(passport_id: str, tenant: str) -> PassportMinted:
     )
 
 
-def custody_event(passport_id: str, handler_id: str = "carrier-1") -> CustodyEventReported:
+def custody_event(
+    passport_id: str, handler_id: str = "carrier-1", *, kind: CustodyEventKind = CustodyEventKind.dispatch
+) -> CustodyEventReported:
     return CustodyEventReported(
-        kind=CustodyEventKind.dispatch,
+        kind=kind,
         occurred_at=datetime.now(UTC),
         handler_id=handler_id,
         targets=CustodyTargets(passport_ids=[passport_id]),
     )
 
 
-async def committed_offsets_reach_end(settings: Settings, group: str, topic: str) -> bool:
-    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
-    consumer = AIOKafkaConsumer(**settings.kafka_client_options())
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()  # a fresh consumer may not know the topic yet
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return False
-        tps = [TopicPartition(topic, p) for p in partitions]
-        ends = await consumer.end_offsets(tps)
-        return all(committed.get(tp) is not None and committed[tp].offset >= end for tp, end in ends.items())
-    finally:
-        await stop_quietly(consumer)
-        await admin.close()
-
-
+@pytest.mark.timeout(240)  # custody started three times
 async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
     isolated: Settings, iso_db: asyncpg.Connection, tmp_path: Path
 ) -> None:
+    """An `inspected` observation is appended to the custody log every time it is applied (custody has no rule
+    refusing a second one, as the control at the end shows): only the inbox keeps the redelivered copy out."""
     custody = process(isolated, "custody", tmp_path)
     passport_id = f"urn:uuid:{uuid.uuid4()}"
     fact = minted_fact(passport_id, "oem-crash")
@@ -153,8 +135,9 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
     # The next batch commits in PostgreSQL, then the process dies before committing the Kafka offset.
     custody.start(BPASS_FAULT_INJECT="crash_after_db_commit")
     await custody.wait_ready()
-    event = custody_event(passport_id)
+    event = custody_event(passport_id, kind=CustodyEventKind.inspected)
     event_id = str(uuid.uuid4())
+    dedup_key = f"urn:bpass:handler:carrier-1\x1f{event_id}"
     await publish(
         isolated,
         topics.CUSTODY_EVENTS.name,
@@ -163,8 +146,10 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
         headers=cloudevent_headers(event, source="urn:bpass:handler:carrier-1", event_id=event_id),
     )
     assert await custody.wait_exit() == CRASH_AFTER_DB_COMMIT
-    count_sql = "SELECT count(*) FROM custody.custody_log WHERE passport_id = $1"
+    count_sql = "SELECT count(*) FROM custody.custody_log WHERE passport_id = $1 AND kind = 'inspected'"
     assert await iso_db.fetchval(count_sql, passport_id) == 1
+    [first] = await inbox_row(iso_db, "custody", dedup_key)
+    assert first["outcome"] == "applied"
 
     # After the restart Kafka redelivers it; the inbox recognises it; nothing is applied twice.
     custody.start()
@@ -177,80 +162,187 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_applies_once(
             what="the redelivered message to be consumed and committed",
         )
         assert await iso_db.fetchval(count_sql, passport_id) == 1
-        assert (
-            await iso_db.fetchval(
-                "SELECT count(*) FROM custody.inbox WHERE dedup_key = $1",
-                f"urn:bpass:handler:carrier-1\x1f{event_id}",
-            )
-            == 1
-        )
+        # The restarted consumer read it again and its inbox refused it: counted as a duplicate, the inbox row as
+        # the first delivery left it (not written again).
+        assert await inbox_row(iso_db, "custody", dedup_key) == [first]
+        assert await duplicates_counted(custody, topics.CUSTODY_EVENTS.name) == 1
 
-        async def recorded() -> list[Any] | None:
+        async def recorded() -> list[Any]:
             records = await read_topic(isolated, topics.CUSTODY_RECORDED.name)
-            mine = [r for r in records if r.key == passport_id.encode()]
-            return mine or None
+            return [r for r in records if r.key == passport_id.encode()]
 
-        assert len(await eventually(recorded, what="the custody-recorded fact")) == 1
+        # One custody fact, once settled: the relay may have published it before the crash and again after it
+        # (at least once, under one CloudEvents id, which consumers drop as a duplicate), never as a second fact.
+        settled = await quiet(recorded)
+        assert {headers_of(r)["ce_id"] for r in settled} == {headers_of(settled[0])["ce_id"]}
+        assert {r.value for r in settled} == {settled[0].value}
+
+        # Control: the same observation under a new CloudEvents id is a new message, and custody appends it.
+        await publish(
+            isolated,
+            topics.CUSTODY_EVENTS.name,
+            event.model_dump_json().encode(),
+            key=passport_id,
+            headers=cloudevent_headers(event, source="urn:bpass:handler:carrier-1", event_id=str(uuid.uuid4())),
+        )
+        await eventually(
+            lambda: iso_db.fetchval(count_sql + " HAVING count(*) = 2", passport_id),
+            what="custody to append the observation sent again under a new id",
+        )
     finally:
         custody.stop()
 
 
+@pytest.mark.timeout(300)  # three services started, one twice, and two quiet periods
 async def test_relay_killed_after_publish_before_marking_is_applied_once(
     isolated: Settings, iso_db: asyncpg.Connection, tmp_path: Path
 ) -> None:
+    """Custody's relay dies after publishing a custody fact, before deleting its outbox row; restarted, it publishes
+    the same row again. Reporting, running all along, gets the copies in separate batches. A later fact of the
+    passport is folded in between, so the second copy would come late: reporting keeps every late fact and folds the
+    passport again from it (a `passport_facts` row and new versions each time, as the control at the end shows).
+    Only its inbox keeps the second copy out, however late it comes."""
     tenant = f"oem-{uuid.uuid4().hex[:8]}"
-    key = new_key(isolated, Role.oem_admin, tenant)
-    identity = process(isolated, "identity", tmp_path)
-    identity.start(BPASS_FAULT_INJECT="crash_after_publish")
-    await identity.wait_ready()
-    async with httpx.AsyncClient(timeout=10, headers={"X-API-Key": key}) as http:
-        response = await http.post(
-            f"{identity.base_url}/identity/v1/passports", json=mint_body(f"RELAY-{uuid.uuid4().hex[:8]}")
-        )
-    assert response.status_code == 201, response.text
-    passport_id = response.json()["passport_id"]
-    assert await identity.wait_exit() == CRASH_AFTER_PUBLISH
-    assert await iso_db.fetchval("SELECT count(*) FROM identity.outbox WHERE published_at IS NULL") == 1
-
-    # Restarted, the relay publishes the same row again: two copies with one CloudEvents id.
-    identity.start()
-    reporting = process(isolated, "reporting", tmp_path)
+    identity, custody, reporting = (process(isolated, name, tmp_path) for name in ("identity", "custody", "reporting"))
     try:
-        await identity.wait_ready()
+        for service in (identity, custody, reporting):
+            service.start()
+        for service in (identity, custody, reporting):
+            await service.wait_ready()
+        async with httpx.AsyncClient(
+            timeout=10, headers={"X-API-Key": new_key(isolated, Role.oem_admin, tenant)}
+        ) as http:
+            response = await http.post(
+                f"{identity.base_url}/identity/v1/passports", json=mint_body(f"RELAY-{uuid.uuid4().hex[:8]}")
+            )
+        assert response.status_code == 201, response.text
+        passport_id = response.json()["passport_id"]
+        await register_verified_handler(
+            custody.base_url, new_key(isolated, Role.platform_operator), "carrier-1", delegate_of=tenant
+        )
+        await eventually(
+            lambda: iso_db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1", passport_id),
+            what="custody to learn the passport",
+        )
+        await eventually(
+            lambda: iso_db.fetchval("SELECT count(*) = 0 FROM custody.outbox"), what="custody's relay to drain"
+        )
+        custody.stop()
 
-        async def two_copies() -> list[Any] | None:
-            records = [
-                r for r in await read_topic(isolated, topics.PASSPORT_MINTED.name) if r.key == passport_id.encode()
+        # The relay publishes the custody fact of an observation, then dies before deleting its outbox row.
+        custody.start(BPASS_FAULT_INJECT="crash_after_publish")
+        await custody.wait_ready()
+        event = custody_event(passport_id, kind=CustodyEventKind.inspected)
+        await publish(
+            isolated,
+            topics.CUSTODY_EVENTS.name,
+            event.model_dump_json().encode(),
+            key=passport_id,
+            headers=cloudevent_headers(event, source="urn:bpass:handler:carrier-1", event_id=str(uuid.uuid4())),
+        )
+        assert await custody.wait_exit() == CRASH_AFTER_PUBLISH
+        assert await iso_db.fetchval("SELECT count(*) FROM custody.outbox") >= 1
+
+        async def copies() -> list[Any]:
+            return [
+                r for r in await read_topic(isolated, topics.CUSTODY_RECORDED.name) if r.key == passport_id.encode()
             ]
-            return records if len(records) == 2 else None
 
-        copies = await eventually(two_copies, what="the minted fact published twice")
-        assert headers_of(copies[0])["ce_id"] == headers_of(copies[1])["ce_id"]
+        [published] = await eventually(copies, what="the custody fact published once before the crash")
+        dedup_key = f"{headers_of(published)['ce_source']}\x1f{headers_of(published)['ce_id']}"
+        facts_sql = (
+            "SELECT count(*) FROM reporting.passport_facts WHERE passport_id = $1 AND change = 'custody_recorded'"
+        )
+        versions_sql = "SELECT count(*) FROM reporting.passport_view_versions WHERE passport_id = $1"
 
-        # The consumer applies it once: one read-model version, one change-stream message.
-        reporting.start()
-        await reporting.wait_ready()
+        async def applied_once() -> list[asyncpg.Record]:
+            return await inbox_row(iso_db, "reporting", dedup_key)
+
+        [first] = await eventually(applied_once, what="reporting to apply the first copy")
+        assert await iso_db.fetchval(facts_sql, passport_id) == 1
+
+        # A later step of the passport (the next entry of its custody log, an hour later), folded after the first.
+        fact = CustodyRecorded.model_validate_json(published.value)
+        later = fact.model_copy(
+            update={
+                "sequence": fact.sequence + 1,
+                "occurred_at": fact.occurred_at + timedelta(hours=1),
+                "source_event_id": str(uuid.uuid4()),
+                "previous_hash": fact.entry_hash,
+                "entry_hash": hashlib.sha256(fact.entry_hash.encode()).hexdigest(),
+            }
+        )
+        await publish(
+            isolated,
+            topics.CUSTODY_RECORDED.name,
+            later.model_dump_json().encode(),
+            key=passport_id,
+            headers=cloudevent_headers(later, source="urn:bpass:service:custody", subject=passport_id),
+        )
+        await eventually(
+            lambda: iso_db.fetchval(facts_sql + " HAVING count(*) = 2", passport_id),
+            what="reporting to fold the later step",
+        )
+
+        async def changes() -> list[Any]:
+            records = await read_topic(isolated, topics.tenant_passport_changes(tenant))
+            return [r for r in records if r.key == passport_id.encode()]
+
+        await eventually(
+            lambda: iso_db.fetchval("SELECT count(*) = 0 FROM reporting.outbox"), what="reporting's relay to drain"
+        )
+        versions = await iso_db.fetchval(versions_sql, passport_id)
+        streamed = len(await quiet(changes))
+
+        # Restarted, the relay publishes the same row again: a second copy with the same CloudEvents id, which
+        # reporting reads in a batch of its own.
+        custody.start()
+        await custody.wait_ready()
+        ce_id = headers_of(published)["ce_id"]
+
+        async def same_id() -> list[Any]:
+            return [r for r in await copies() if headers_of(r)["ce_id"] == ce_id]
+
+        both = await eventually(
+            lambda: when(same_id, lambda found: len(found) == 2), what="the custody fact published again"
+        )
+        assert [r.value for r in both] == [published.value] * 2
+        await eventually(
+            lambda: iso_db.fetchval("SELECT count(*) = 0 FROM custody.outbox"), what="custody's relay to drain"
+        )
         await eventually(
             lambda: committed_offsets_reach_end(
-                isolated, isolated.group_id("reporting"), isolated.topic(topics.PASSPORT_MINTED.name)
+                isolated, isolated.group_id("reporting"), isolated.topic(topics.CUSTODY_RECORDED.name)
             ),
-            what="reporting to consume both copies",
+            what="reporting to consume the second copy",
         )
-        assert (
-            await iso_db.fetchval(
-                "SELECT count(*) FROM reporting.passport_view_versions WHERE passport_id = $1", passport_id
-            )
-            == 1
+        await eventually(
+            lambda: iso_db.fetchval("SELECT count(*) = 0 FROM reporting.outbox"), what="reporting's relay to drain"
         )
+        assert await iso_db.fetchval(facts_sql, passport_id) == 2
+        assert await iso_db.fetchval(versions_sql, passport_id) == versions
+        assert await inbox_row(iso_db, "reporting", dedup_key) == [first]
+        assert await duplicates_counted(reporting, topics.CUSTODY_RECORDED.name) == 1
+        # Late duplicates included: the change stream has settled, and on what it had after the first copy.
+        assert len(await quiet(changes)) == streamed
 
-        async def streamed() -> list[Any] | None:
-            records = await read_topic(isolated, topics.tenant_passport_changes(tenant))
-            return records or None
-
-        assert len(await eventually(streamed, what="the change-stream message")) == 1
+        # Control: the same fact under a new CloudEvents id is a new message: reporting keeps it, late, and folds the
+        # passport again (new versions).
+        await publish(
+            isolated,
+            topics.CUSTODY_RECORDED.name,
+            published.value,
+            key=passport_id,
+            headers=cloudevent_headers(fact, source="urn:bpass:service:custody", subject=passport_id),
+        )
+        await eventually(
+            lambda: iso_db.fetchval(facts_sql + " HAVING count(*) = 3", passport_id),
+            what="reporting to keep the fact sent again under a new id",
+        )
+        assert await iso_db.fetchval(versions_sql, passport_id) > versions
     finally:
-        identity.stop()
-        reporting.stop()
+        for service in (identity, custody, reporting):
+            service.stop()
 
 
 async def passport_custody_knows(
