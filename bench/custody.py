@@ -53,6 +53,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa:
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 
 from bench.proc import cpu_seconds  # noqa: E402
+from bpass.examples import valid_static_data  # noqa: E402
 from contracts import topics  # noqa: E402
 from contracts.attributes import BatteryCategory  # noqa: E402
 from contracts.custody import CustodyEventReported  # noqa: E402
@@ -62,7 +63,6 @@ from services.common.auth import Role, add_key  # noqa: E402
 from services.common.messaging import delete_topics, partition_for  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.custody.app import build_spec  # noqa: E402
-from services.identity.examples import valid_static_data  # noqa: E402
 
 TENANT = "bench-oem"
 HANDLER = "bench-carrier"

@@ -38,13 +38,13 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 
+from bpass.examples import EXAMPLE_GTIN, valid_static_payload  # noqa: E402
 from bpass.gtin import EXAMPLE_PREFIX, ensure_verified_prefix  # noqa: E402
 from contracts import topics  # noqa: E402
 from contracts.attributes import BatteryCategory  # noqa: E402
 from services.common.auth import Role, add_key  # noqa: E402
 from services.common.messaging import delete_topics  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
-from services.identity.examples import EXAMPLE_GTIN, valid_static_payload  # noqa: E402
 
 TENANT = "bench-oem"
 

@@ -26,13 +26,13 @@ from aiokafka import AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bpass.examples import valid_static_data  # noqa: E402
 from contracts import topics  # noqa: E402
 from contracts.envelope import Envelope  # noqa: E402
 from contracts.identity import PassportMinted  # noqa: E402
 from contracts.passport_data import BatteryCategory, BatteryKind, PassportSubject  # noqa: E402
 from contracts.telemetry import Reading, TelemetryMetric, TelemetryReported  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
-from services.identity.examples import valid_static_data  # noqa: E402
 
 
 def headers(message: TelemetryReported | PassportMinted, source: str) -> list[tuple[str, bytes]]:

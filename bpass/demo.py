@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from bpass.examples import EXAMPLE_GTIN, valid_static_data
 from bpass.gtin import EXAMPLE_PREFIX, ensure_verified_prefix
 from contracts import topics
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
@@ -22,7 +23,6 @@ from contracts.envelope import Envelope
 from contracts.identity import PassportSpec
 from contracts.passport_data import BatteryCategory, BatteryKind, PassportSubject
 from services.common.settings import Settings
-from services.identity.examples import EXAMPLE_GTIN, valid_static_data
 
 CARRIER_ID = "demo-carrier"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-EXAMPLE_PREFIX = "9506000"  # services.identity.examples.EXAMPLE_GTIN
+EXAMPLE_PREFIX = "9506000"  # bpass.examples.EXAMPLE_GTIN
 SIMULATION_PREFIX = "950600"  # bpass.simulate's model GTINs (0950600 + six digits)
 
 

@@ -45,6 +45,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from bpass.examples import valid_static_payload
 from bpass.gtin import SIMULATION_PREFIX, ensure_verified_prefix
 from bpass.simulate_check import DEFAULT_SAMPLE, CheckResult, check_read_model
 from bpass.simulate_schedule import Truth, custody_arrivals, interleave, late_merge, shuffled, truth
@@ -56,7 +57,6 @@ from contracts.passport_data import BatteryCategory
 from contracts.recovery import RecoveredMaterial, RecoveryChemistry, RefinerReportSubmitted, TreatmentBatchReported
 from contracts.telemetry import Reading, TelemetryMetric, TelemetryReported
 from services.common.settings import Settings
-from services.identity.examples import valid_static_payload
 from services.recovery.domain.composition import passport_profile, resolve_chemistry
 
 # Every simulated date lies before this fixed instant: a rerun next month publishes byte-identical events.

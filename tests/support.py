@@ -241,7 +241,7 @@ async def entitled_reader(
     await eventually(known, what=f"reporting to learn handler {handler_id}")
 
 
-EXAMPLE_GTIN_PREFIX = "9506000"  # the GS1 company prefix of services.identity.examples.EXAMPLE_GTIN
+EXAMPLE_GTIN_PREFIX = "9506000"  # the GS1 company prefix of bpass.examples.EXAMPLE_GTIN
 _operator_keys: dict[Path, str] = {}
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bpass.examples import valid_static_payload
 from contracts.attributes import BatteryCategory
-from services.identity.examples import valid_static_payload
 from tests.support import ServiceProcess
 
 pytestmark = pytest.mark.timeout(90)

@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
+from bpass.examples import EXAMPLE_GTIN, valid_static_payload
 from contracts.attributes import BatteryCategory
 from contracts.recovery import (
     RecoveredMaterial,
@@ -31,7 +32,6 @@ from contracts.recovery import (
 )
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.examples import EXAMPLE_GTIN, valid_static_payload
 from tests.conftest import new_key
 from tests.integration.recovery_support import recycler_holding
 from tests.integration.test_recovery_flow import mint, treatment_batch

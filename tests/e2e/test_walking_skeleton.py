@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
@@ -14,7 +15,6 @@ from contracts.identity import PassportSpec
 from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.examples import valid_static_data
 from tests.conftest import new_key
 from tests.support import ServiceProcess, cloudevent_headers, eventually, headers_of, publish, read_topic
 

@@ -17,13 +17,13 @@ import asyncpg
 import httpx
 import pytest
 
+from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.attributes import AccessTier
 from contracts.passport_data import BatteryCategory
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.examples import valid_static_data
 from services.reporting.domain.tiers import state_for_tier
 from tests.conftest import new_key
 from tests.support import ServiceProcess, entitled_reader, eventually, send_fact

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from bpass.examples import valid_static_payload
 from contracts.attributes import BatteryCategory
 from services.common.auth import Role, add_key, hash_key
 from services.common.settings import Settings
-from services.identity.examples import valid_static_payload
 from tests.conftest import new_key
 from tests.support import ServiceProcess
 

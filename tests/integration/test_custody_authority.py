@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.custody import CustodyEventKind, CustodyEventReported
@@ -29,7 +30,6 @@ from contracts.identity import PassportMinted
 from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.examples import valid_static_data
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_custody_epcis import capture, document, mint_gs1, object_event
 from tests.integration.test_custody_events import (

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
+from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.identity import PassportMinted
 from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.custody.capture.api import topic_capture_id
-from services.custody.epcis import context_prefixes, event_hash
-from services.identity.examples import valid_static_data
+from services.custody.capture.usecases import topic_capture_id
+from services.custody.domain.epcis import context_prefixes, event_hash
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_custody_events import (
     Custody,

@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 import pytest
 
+from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyTargets
@@ -27,7 +28,6 @@ from contracts.identity import PassportMinted
 from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.examples import valid_static_data
 from tests.conftest import PORT_BASE, _ensure_database, new_key
 from tests.support import (
     ServiceProcess,

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from bpass.dlq import read_dead_letters, replay
+from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyRecorded, CustodyTargets
@@ -29,7 +30,6 @@ from contracts.identity import PassportMinted
 from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.examples import valid_static_data
 from tests.conftest import PORT_BASE, _ensure_database, new_key
 from tests.e2e.test_walking_skeleton import mint_body, register_verified_handler
 from tests.integration.delivery_support import committed_offsets_reach_end, duplicates_counted, inbox_row, quiet, when

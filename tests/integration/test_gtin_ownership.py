@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.identity import MintPassportsRequested, PassportSpec
@@ -19,7 +20,6 @@ from contracts.passport_data import BatteryKind, PassportSubject
 from contracts.rejections import MessageRejected
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.examples import valid_static_data
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_identity_minting import Identity, identity_service, spec
 from tests.support import cloudevent_headers, eventually, publish

@@ -21,13 +21,13 @@ import asyncpg
 import httpx
 import pytest
 
+from bpass.examples import EXAMPLE_GTIN, valid_static_data, valid_static_payload
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.identity import MintPassportsRequested, PassportMinted, PassportSpec
 from contracts.passport_data import BatteryKind, PassportSubject
 from contracts.rejections import MessageRejected
 from services.common.settings import Settings
-from services.identity.examples import EXAMPLE_GTIN, valid_static_data, valid_static_payload
 from tests.conftest import PORT_BASE, _ensure_database
 from tests.support import (
     ServiceProcess,

@@ -17,12 +17,12 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from bpass.examples import EXAMPLE_GTIN, valid_static_payload
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.identity import PassportAmended
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.examples import EXAMPLE_GTIN, valid_static_payload
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_identity_minting import Identity, identity_service
 from tests.support import eventually, verified_gtin_prefix

@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
 
+from bpass.examples import valid_static_data
 from bpass.kafka_users import PartnerCredentials, add_partner, remove_partners
 from contracts import topics
 from contracts.attributes import BatteryCategory
@@ -27,7 +28,6 @@ from contracts.rejections import MessageRejected
 from contracts.topics import partner_rejected_topic, partner_topic
 from services.common.messaging import stop_quietly
 from services.common.settings import Settings
-from services.identity.examples import valid_static_data
 from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, read_topic
 
 # The first test to use `platform` starts all four services within its own time (up to two minutes on a loaded

@@ -15,13 +15,13 @@ import asyncpg
 import httpx
 import pytest
 
+from bpass.examples import EXAMPLE_GTIN, valid_static_payload
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.identity import PassportSuperseded, SecondLifeOperation
 from contracts.passport_data import BatteryStatus
 from services.common.auth import Keyring, Role
 from services.common.settings import Settings
-from services.identity.examples import EXAMPLE_GTIN, valid_static_payload
 from tests.conftest import PORT_BASE, TEST_PORTS, new_key
 from tests.integration.gateway_support import local_gateway
 from tests.integration.recovery_support import recycler_holding

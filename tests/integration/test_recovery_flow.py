@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.base import Message
@@ -40,7 +41,6 @@ from contracts.recovery import (
 )
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.examples import valid_static_data
 from tests.conftest import new_key
 from tests.integration.recovery_support import recycler_holding
 from tests.support import ServiceProcess, cloudevent_headers, eventually, headers_of, publish, read_topic

@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 from prometheus_client import REGISTRY
 
+from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.identity import PassportMinted
@@ -24,7 +25,6 @@ from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
 from services.common.db import create_pool
 from services.common.settings import Settings
-from services.identity.examples import valid_static_data
 from services.recovery.sweep import observe_parked, sweep_parked
 from tests.conftest import new_key
 from tests.integration.recovery_support import (

@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
+from bpass.examples import valid_static_payload
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from services.common.auth import Role
 from services.common.settings import Settings
 from services.identity import identifiers
-from services.identity.examples import valid_static_payload
 from tests.conftest import new_key
 from tests.support import ServiceProcess, eventually, read_topic
 

@@ -11,11 +11,11 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.passport_data import BatteryCategory
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.examples import valid_static_data
 from tests.conftest import new_key
 from tests.support import ServiceProcess, entitled_reader, eventually, send_fact
 from tests.unit.reporting.factories import batteries, minted, replaced

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from bpass.examples import valid_static_data
 from contracts.attributes import AccessTier
 from contracts.passport_data import BatteryCategory, field_tier
 from services.common.access import reader_tier, visible_extensions, visible_static_data
 from services.common.auth import Principal, Role
-from services.identity.examples import valid_static_data
 
 
 def data() -> dict[str, object]:

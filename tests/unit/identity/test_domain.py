@@ -10,14 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bpass.examples import EXAMPLE_GTIN, valid_static_data, valid_static_payload
 from contracts.attributes import BatteryCategory
 from contracts.errors import ValidationFailed
 from contracts.identity import AmendPassportRequest, BulkMintRequest, PassportSpec
 from contracts.passport_data import GS1_CHARSET_82, BatteryKind, PassportSubject, StaticPassportData
 from services.identity import domain, extensions
-from services.identity.examples import EXAMPLE_GTIN, EXAMPLE_RESOLVER, valid_static_data, valid_static_payload
 from services.identity.identifiers import gtin_check_digit, normalise_resolver_base, public_uri
 from services.identity.rules import GTIN_CHECK_DIGIT, REQUIRED_FOR_CATEGORY, VOLTAGE_ORDER
+from tests.examples import EXAMPLE_RESOLVER
 
 pytestmark = pytest.mark.unit
 

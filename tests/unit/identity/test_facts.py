@@ -8,6 +8,7 @@ import orjson
 import pydantic
 import pytest
 
+from bpass.examples import EXAMPLE_GTIN, valid_static_payload
 from contracts import topics
 from contracts.attributes import BatteryCategory
 from contracts.envelope import Envelope, parse_envelope
@@ -16,7 +17,7 @@ from contracts.passport_data import static_data_digest
 from services.common.messaging import partition_for
 from services.identity import domain, facts
 from services.identity.documents import StaticDocuments, document_of_json
-from services.identity.examples import EXAMPLE_GTIN, EXAMPLE_RESOLVER, valid_static_payload
+from tests.examples import EXAMPLE_RESOLVER
 
 pytestmark = pytest.mark.unit
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.identity.examples import EXAMPLE_GTIN
+from bpass.examples import EXAMPLE_GTIN
 from services.identity.gtin_prefixes import company_part, owned
 
 

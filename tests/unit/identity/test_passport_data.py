@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from bpass.examples import valid_static_payload
 from contracts.attributes import ATTRIBUTES, AccessTier, BatteryCategory, Requirement, by_key, mandatory_keys
 from contracts.errors import Violation
 from contracts.passport_data import (
@@ -24,7 +25,6 @@ from contracts.passport_data import (
     is_detail_field,
     longlist_key_of,
 )
-from services.identity.examples import valid_static_payload
 from services.identity.rules import MINT_EXEMPT, pydantic_violations
 
 pytestmark = pytest.mark.unit

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from bpass.examples import EXAMPLE_GTIN
 from contracts.passport_data import GS1_CHARSET_82
-from services.identity.examples import EXAMPLE_GTIN, EXAMPLE_RESOLVER
 from services.identity.identifiers import digital_link, new_passport_id, platform_uri
 from services.identity.qr import (
     LABELS_PER_PAGE,
@@ -25,6 +25,7 @@ from services.identity.qr import (
     qr_png,
     qr_svg,
 )
+from tests.examples import EXAMPLE_RESOLVER
 
 pytestmark = pytest.mark.unit
 

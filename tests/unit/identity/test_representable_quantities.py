@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from bpass.examples import valid_static_data
 from contracts.attributes import BatteryCategory
 from services.identity import rules
-from services.identity.examples import valid_static_data
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bpass.examples import valid_static_data, valid_static_payload
 from contracts.attributes import BatteryCategory, by_key, mandatory_keys
 from contracts.passport_data import BatteryKind, PassportSubject, StaticPassportData
-from services.identity.examples import valid_static_data, valid_static_payload, valid_subject
 from services.identity.rules import (
     CARBON_FOOTPRINT_STAGE_TOTAL,
     CAS_CHECK_DIGIT,
@@ -39,6 +39,7 @@ from services.identity.rules import (
     validate_static_data,
     validate_subject,
 )
+from tests.examples import valid_subject
 
 pytestmark = pytest.mark.unit
 

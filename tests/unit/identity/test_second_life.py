@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from bpass.examples import valid_static_payload
 from contracts.attributes import BatteryCategory
 from contracts.custody import CustodyEventKind, CustodyRecorded
 from contracts.identity import SecondLifeRequest
 from services.identity import identifiers, second_life
-from services.identity.examples import valid_static_payload
 from services.identity.second_life import CustodyView, Predecessor, RecordedOperation, SecondLifeRefused
 
 pytestmark = pytest.mark.unit

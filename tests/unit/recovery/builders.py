@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from bpass.examples import valid_static_payload
 from contracts.attributes import BatteryCategory
 from contracts.errors import ValidationFailed
 from contracts.recovery import (
@@ -24,7 +25,6 @@ from contracts.recovery import (
     TreatmentOutput,
     TreatmentProcess,
 )
-from services.identity.examples import valid_static_payload
 from services.recovery.domain.treatment import InputReference, KnownPassport
 
 M = RecoveredMaterial

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bpass.examples import valid_static_payload
 from contracts.attributes import BatteryCategory
 from contracts.recovery import ContentBasis, RecoveredMaterial, RecoveryChemistry
-from services.identity.examples import valid_static_payload
 from services.recovery.domain.composition import passport_profile, resolve_chemistry
 
 M = RecoveredMaterial

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from bpass.examples import valid_static_data
 from contracts.attributes import AccessTier
 from contracts.passport_data import BatteryCategory, field_tier
-from services.identity.examples import valid_static_data
 from services.reporting.domain import readmodel
 from services.reporting.domain.public import public_view, restricted_fields
 from services.reporting.public import lifecycle_status, render_html

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bpass.examples import valid_static_data
 from contracts.attributes import AccessTier, BatteryCategory
 from contracts.identity import PassportMinted, PassportSuperseded
 from contracts.passport_data import BatteryKind, PassportSubject
-from services.identity.examples import valid_static_data
 from services.reporting.domain import readmodel, tiers
 from services.reporting.domain.folds import minted_with_links, superseded
 

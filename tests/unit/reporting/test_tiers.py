@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from bpass.examples import valid_static_data
 from contracts.attributes import AccessTier, by_key, can_read
 from contracts.passport_data import BatteryCategory, field_tier
 from contracts.telemetry import TelemetryMetric
-from services.identity.examples import valid_static_data
 from services.reporting.domain import readmodel
 from services.reporting.domain.public import public_view
 from services.reporting.domain.tiers import (

@@ -1,4 +1,4 @@
-"""Complete, valid mint inputs per battery category, for demos, fixtures and end-to-end tests. No I/O.
+"""Complete, valid mint inputs per battery category, for the simulator, the demo, the benchmarks and the tests. No I/O.
 
 `valid_static_payload(category)` is the JSON-ready body (what an OEM would send);
 `valid_static_data(category)` is the same, validated. Every mandatory static attribute of the category is
@@ -12,10 +12,9 @@ import copy
 from decimal import Decimal
 from typing import Any
 
-from contracts.passport_data import BatteryCategory, BatteryKind, PassportSubject, StaticPassportData
+from contracts.passport_data import BatteryCategory, StaticPassportData
 
 EXAMPLE_GTIN = "09506000134352"  # the GS1 example GTIN used throughout the GS1 Digital Link standard
-EXAMPLE_RESOLVER = "https://id.voltaris.example"
 
 _DOCS = "https://voltaris.example/docs"
 _ADDRESS = {
@@ -269,24 +268,3 @@ def valid_static_payload(category: BatteryCategory) -> dict[str, Any]:
 def valid_static_data(category: BatteryCategory) -> StaticPassportData:
     """A complete, valid StaticPassportData for `category`."""
     return StaticPassportData.model_validate(valid_static_payload(category))
-
-
-def valid_subject(
-    kind: BatteryKind = BatteryKind.battery,
-    *,
-    battery_identifier: str = "VX-000001",
-    gtin: str | None = EXAMPLE_GTIN,
-    batch_number: str | None = None,
-    members: int = 4,
-) -> PassportSubject:
-    """A valid subject; packs and batches get `members` member identifiers derived from the identifier."""
-    member_identifiers = (
-        [] if kind is BatteryKind.battery else [f"{battery_identifier}-M{i:04d}" for i in range(members)]
-    )
-    return PassportSubject(
-        kind=kind,
-        battery_identifier=battery_identifier,
-        gtin=gtin,
-        batch_number=batch_number,
-        member_identifiers=member_identifiers,
-    )
