@@ -7,14 +7,14 @@ from pathlib import Path
 from contracts import topics
 from services.common.runtime import ServiceSpec, Subscription, serve
 from services.common.settings import Settings
-from services.custody import api
+from services.custody.api import custody_log
 from services.custody.capture import api as capture_api
-from services.custody.capture import handlers as capture_handlers
+from services.custody.capture import messaging as capture_messaging
 from services.custody.ingest import api as ingest_api
-from services.custody.ingest import handlers
+from services.custody.ingest import messaging as ingest
 from services.custody.lifecycle import api as lifecycle_api
 from services.custody.registry import api as registry_api
-from services.custody.telemetry import handlers as telemetry_handlers
+from services.custody.telemetry import messaging as telemetry_messaging
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
@@ -25,14 +25,14 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         rejected_topic=topics.CUSTODY_REJECTED,
         subscriptions=[
-            Subscription(topics.PASSPORT_MINTED, handlers.on_passport_minted, "Passports custody must know of."),
-            Subscription(topics.CUSTODY_EVENTS, handlers.on_custody_events, "Custody steps reported by partners."),
+            Subscription(topics.PASSPORT_MINTED, ingest.on_passport_minted, "Passports custody must know of."),
+            Subscription(topics.CUSTODY_EVENTS, ingest.on_custody_events, "Custody steps reported by partners."),
             Subscription(
                 topics.CUSTODY_EPCIS_DOCUMENTS,
-                capture_handlers.on_epcis_documents,
+                capture_messaging.on_epcis_documents,
                 "EPCIS 2.0 documents captured by partners.",
             ),
-            Subscription(topics.TELEMETRY, telemetry_handlers.on_telemetry, "In-service data from BMS and fleets."),
+            Subscription(topics.TELEMETRY, telemetry_messaging.on_telemetry, "In-service data from BMS and fleets."),
         ],
         publishes=[
             topics.CUSTODY_RECORDED,
@@ -41,7 +41,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             topics.CUSTODY_PASSPORT_STATUS,
             topics.IN_SERVICE_DATA,
         ],
-        routers=[api.router, registry_api.router, ingest_api.router, capture_api.router, lifecycle_api.router],
+        routers=[custody_log.router, registry_api.router, ingest_api.router, capture_api.router, lifecycle_api.router],
     )
 
 

@@ -28,8 +28,8 @@ from services.common.metrics import observe_each
 from services.common.outbox import OutboxRow
 from services.common.tracing import _propagated_fields, unrecorded_span
 from services.custody.domain.chain import GENESIS_HASH, LogEntry, hash_entry
-from services.custody.ingest import facts
-from services.custody.ingest.steps import from_native
+from services.custody.domain.steps import from_native
+from services.custody.messaging import facts
 
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 

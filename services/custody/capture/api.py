@@ -4,23 +4,28 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Annotated, Any
 
-import asyncpg
 import uuid_utils
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from contracts.errors import ValidationFailed, Violation
 from services.common.auth import Principal, Role, require_roles
+from services.common.db import DbConnection
+from services.common.http_uow import Writes
 from services.common.outbox import Outbox
 from services.common.problems import problem_response, violations_response
 from services.common.runtime import Runtime
+from services.custody.api.errors import ERROR_RESPONSES, UNSTORABLE_TEXT, CaptureIdPath, unstorable_text
 from services.custody.capture import store
-from services.custody.capture.service import capture_document, document_violations, job_body
-from services.custody.http_errors import ERROR_RESPONSES, UNSTORABLE_TEXT, CaptureIdPath, unstorable_text
-from services.custody.ingest import facts
+from services.custody.capture.usecases import (
+    CaptureResult,
+    capture_and_publish,
+    document_violations,
+    job_body,
+    tenant_view,
+)
 from services.custody.ingest.api import HANDLER_ROLES, reporter_source
 
 router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 capture"], responses=ERROR_RESPONSES)
@@ -30,7 +35,6 @@ JOB_READERS = require_roles(*HANDLER_ROLES, Role.platform_operator, Role.auditor
 MEDIA_TYPES = ("application/json", "application/ld+json")
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 MAX_EVENTS = 10_000
-WRITE_ATTEMPTS = 3
 
 
 # The reason of an EPCIS exception that names no broken rule (those that do take the first rule's reason).
@@ -58,6 +62,7 @@ def _epcis_error(kind: str, title: str, status_code: int, violations: list[Viola
 async def capture(
     request: Request,
     principal: Annotated[Principal, CAPTURERS],
+    write: Writes,
     content_type: Annotated[str | None, Header()] = None,
     error_behaviour: Annotated[
         str | None,
@@ -96,31 +101,27 @@ async def capture(
     source = reporter_source(principal)
     capturer = principal.tenant if principal.role in HANDLER_ROLES else None
     capture_id = str(uuid_utils.uuid7())
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            async with runtime.pool.acquire() as conn, conn.transaction():
-                result = await capture_document(
-                    conn,
-                    document,
-                    capture_id=capture_id,
-                    capturer=capturer,
-                    source=source,
-                    principal=principal.name,
-                    channel="http",
-                    error_behaviour=behaviour,
-                )
-                outbox = Outbox(f"urn:bpass:service:{runtime.name}")
-                for publication in result.publications:
-                    facts.add(outbox, runtime.settings.topic(publication.topic), publication)
-                await outbox.flush(conn)
-            break
-        except ValidationFailed as failed:
-            return _epcis_error("ValidationException", "The document breaks EPCIS 2.0 rules.", 400, failed.violations)
-        except asyncpg.UniqueViolationError:  # another writer appended to a chain first: capture again
-            if attempt == WRITE_ATTEMPTS:
-                raise
-        except UNSTORABLE_TEXT:
-            return unstorable_text()
+
+    async def work(conn: DbConnection, outbox: Outbox) -> CaptureResult:
+        return await capture_and_publish(
+            conn,
+            outbox,
+            runtime.settings,
+            document,
+            capture_id=capture_id,
+            capturer=capturer,
+            source=source,
+            principal=principal.name,
+            channel="http",
+            error_behaviour=behaviour,
+        )
+
+    try:
+        result = await write.run(principal, work)
+    except ValidationFailed as failed:
+        return _epcis_error("ValidationException", "The document breaks EPCIS 2.0 rules.", 400, failed.violations)
+    except UNSTORABLE_TEXT:
+        return unstorable_text()
     return JSONResponse(
         {"captureID": capture_id, "success": result.success},
         status_code=202,
@@ -139,28 +140,6 @@ def _not_visible(capture_id: str) -> HTTPException:
     )
 
 
-async def tenant_view(runtime: Runtime, tenant: str | None, body: dict[str, Any]) -> dict[str, Any] | None:
-    """A job as an auditor of `tenant` sees it: only the events that recorded a step of the tenant's passports
-    (other tenants' passport ids, sequences and entry hashes never show); None when there is none."""
-    if tenant is None:
-        return None
-    named = {str(e["passport_id"]) for ev in body["events"] for e in ev.get("entries") or []}
-    own = await store.tenant_passports(runtime.pool, tenant, named)
-    events = [ev for ev in body["events"] if any(e["passport_id"] in own for e in ev.get("entries") or [])]
-    if not events:
-        return None
-    kept = {ev["index"] for ev in events}
-    for event in events:
-        event["entries"] = [e for e in event.get("entries") or [] if e["passport_id"] in own]
-        event["parkedReferences"] = []
-    return {
-        **body,
-        "eventCount": len(events),
-        "events": events,
-        "errors": [e for e in body["errors"] if e["index"] in kept],
-    }
-
-
 @router.get("/capture/{capture_id}", summary="A capture job: per event its index, eventHash and outcome or errors")
 async def capture_job(
     capture_id: CaptureIdPath, request: Request, principal: Annotated[Principal, JOB_READERS]
@@ -171,7 +150,7 @@ async def capture_job(
         raise _not_visible(capture_id)
     if principal.role in ALL_JOBS_READERS or (principal.role in HANDLER_ROLES and row["principal"] == principal.name):
         return job_body(row)
-    view = await tenant_view(runtime, principal.tenant, job_body(row)) if principal.role is Role.auditor else None
+    view = await tenant_view(runtime.pool, principal.tenant, job_body(row)) if principal.role is Role.auditor else None
     if view is None:
         raise _not_visible(capture_id)
     return view
@@ -203,8 +182,3 @@ async def capture_jobs(
             for r in rows
         ]
     }
-
-
-def topic_capture_id(dedup_key: str) -> str:
-    """The capture id of a document received on the topic: derived from its CloudEvents source + id."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"bpass:epcis-capture:{dedup_key}"))

@@ -7,22 +7,22 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.custody import CustodyEventReported
-from contracts.envelope import Envelope, service_source
+from contracts.envelope import Envelope
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
+from services.common.db import DbConnection
+from services.common.http_uow import Writes
 from services.common.outbox import Outbox
 from services.common.problems import violations_response
 from services.common.runtime import Runtime
+from services.custody.api.errors import ERROR_RESPONSES, UNSTORABLE_TEXT, TenantPath, refused_response, unstorable_text
 from services.custody.domain import authority
-from services.custody.http_errors import ERROR_RESPONSES, UNSTORABLE_TEXT, TenantPath, refused_response, unstorable_text
-from services.custody.ingest import facts
-from services.custody.ingest.apply import REJECTED, Outcome, apply_steps
-from services.custody.ingest.steps import HANDLER_SOURCE_PREFIX, CustodyStep, from_native
+from services.custody.domain.steps import HANDLER_SOURCE_PREFIX, from_native
+from services.custody.ingest.usecases import REJECTED, Outcome, record_step
 from services.custody.registry import store as registry
 
 router = APIRouter(prefix="/custody/v1", tags=["custody events"], responses=ERROR_RESPONSES)
@@ -55,35 +55,6 @@ def reporter_source(principal: Principal) -> str:
     return f"urn:bpass:operator:{principal.key_id}"
 
 
-WRITE_ATTEMPTS = 3
-
-
-async def _record(runtime: Runtime, envelope: Envelope, step: CustodyStep) -> Outcome | None:
-    """Apply one step in its own transaction; None when the event id was seen before. On the platform's
-    connection whoever calls: write authority, not the caller's tenant, decides what a step may touch."""
-    async with runtime.platform_pool.acquire() as conn, conn.transaction():
-        fresh = await conn.fetchval(
-            """INSERT INTO inbox (dedup_key, topic, kafka_partition, kafka_offset, outcome)
-               VALUES ($1, $2, 0, 0, 'applied') ON CONFLICT (dedup_key) DO NOTHING RETURNING true""",
-            envelope.dedup_key,
-            HTTP_CHANNEL,
-        )
-        if not fresh:
-            return None
-        (outcome,) = await apply_steps(conn, [step])
-        if outcome.status not in ("recorded", "flagged"):
-            await conn.execute(
-                "UPDATE inbox SET outcome = $2 WHERE dedup_key = $1",
-                envelope.dedup_key,
-                "rejected" if outcome.status == REJECTED else "parked",
-            )
-        outbox = Outbox(service_source(runtime.name))
-        for publication in outcome.publications:
-            facts.add(outbox, runtime.settings.topic(publication.topic), publication)
-        await outbox.flush(conn)
-    return outcome
-
-
 @router.post(
     "/events",
     summary="Report one custody step (the HTTP twin of topic bpass.custody.events.v1)",
@@ -93,6 +64,7 @@ async def report_event(
     event: CustodyEventReported,
     request: Request,
     principal: Annotated[Principal, REPORTERS],
+    write: Writes,
     event_id: Annotated[
         str | None,
         Header(alias="X-Event-Id", max_length=200, description="Your id of the event; a resend with it is a no-op."),
@@ -102,15 +74,15 @@ async def report_event(
     source = reporter_source(principal)
     envelope = Envelope(id=event_id or str(uuid.uuid4()), source=source, type=event.event_type, time=datetime.now(UTC))
     step = from_native(event, envelope)
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            outcome = await _record(runtime, envelope, step)
-            break
-        except asyncpg.UniqueViolationError:  # another writer appended to the same chain first: read again
-            if attempt == WRITE_ATTEMPTS:
-                raise
-        except UNSTORABLE_TEXT:
-            return unstorable_text()
+
+    async def work(conn: DbConnection, outbox: Outbox) -> Outcome | None:
+        return await record_step(conn, outbox, runtime.settings, envelope, step, channel=HTTP_CHANNEL)
+
+    try:
+        # On the platform's rows whoever calls: write authority, not the caller's tenant, decides what a step touches.
+        outcome = await write.run(principal, work, platform=True)
+    except UNSTORABLE_TEXT:
+        return unstorable_text()
     if outcome is None:
         return JSONResponse({"event_id": envelope.id, "outcome": "duplicate", "entries": []}, status_code=200)
     if outcome.status == REJECTED:
@@ -168,9 +140,16 @@ async def get_policy(
 
 @router.put("/tenants/{tenant}/policy", summary="Set the tenant's custody violation policy (OEM admin)")
 async def put_policy(
-    tenant: TenantPath, policy: TenantPolicy, request: Request, principal: Annotated[Principal, POLICY_ADMINS]
+    tenant: TenantPath,
+    policy: TenantPolicy,
+    request: Request,
+    principal: Annotated[Principal, POLICY_ADMINS],
+    write: Writes,
 ) -> dict[str, Any]:
     _own_tenant(principal, tenant)
-    runtime: Runtime = request.app.state.runtime
-    await registry.set_policy(runtime.pool, tenant, policy.custody_violation_policy.value, principal.name)
+
+    async def work(conn: DbConnection, outbox: Outbox) -> None:
+        await registry.set_policy(conn, tenant, policy.custody_violation_policy.value, principal.name)
+
+    await write.run(principal, work)
     return await get_policy(tenant, request, principal)

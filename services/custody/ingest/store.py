@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.common.db import DbConnection
-from services.custody.ingest.steps import BATCH_REFERENCE_PREFIX, gs1_path
+from services.custody.domain.steps import BATCH_REFERENCE_PREFIX, gs1_path
 
 SCHEMA = "custody"
 
@@ -179,3 +179,18 @@ async def entries_with_event_hash(conn: DbConnection, event_hashes: Sequence[str
             sorted(set(event_hashes)),
         )
     )
+
+
+async def remember_request(conn: DbConnection, dedup_key: str, channel: str) -> bool:
+    """Note a request's event id in the inbox; False when it was seen before."""
+    fresh = await conn.fetchval(
+        """INSERT INTO inbox (dedup_key, topic, kafka_partition, kafka_offset, outcome)
+           VALUES ($1, $2, 0, 0, 'applied') ON CONFLICT (dedup_key) DO NOTHING RETURNING true""",
+        dedup_key,
+        channel,
+    )
+    return bool(fresh)
+
+
+async def set_request_outcome(conn: DbConnection, dedup_key: str, outcome: str) -> None:
+    await conn.execute("UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", dedup_key, outcome)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from services.custody.epcis.event_hash import context_prefixes
+from services.custody.domain.epcis.event_hash import context_prefixes
 from tests.shared_inputs import require
 
 REPO: Final = Path(__file__).resolve().parents[3]

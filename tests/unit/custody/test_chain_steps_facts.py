@@ -13,11 +13,10 @@ import pytest
 from contracts.custody import CustodyEventKind, CustodyEventReported, CustodyRecorded, CustodyTargets
 from contracts.envelope import Envelope, parse_envelope
 from services.common.outbox import build_row
-from services.custody.capture.steps import gln_of, to_step
 from services.custody.domain.chain import GENESIS_HASH, LogEntry, verify_chain
-from services.custody.epcis import to_custody_observation
-from services.custody.ingest.facts import fast_row, recorded
-from services.custody.ingest.steps import (
+from services.custody.domain.epcis import to_custody_observation
+from services.custody.domain.observations import gln_of, to_step
+from services.custody.domain.steps import (
     CustodyStep,
     from_native,
     gs1_path,
@@ -25,6 +24,7 @@ from services.custody.ingest.steps import (
     source_violations,
     text_violations,
 )
+from services.custody.messaging.facts import fast_row, recorded
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.custody.epcis.event_hash import context_prefixes, event_hash, prehash_string
+from services.custody.domain.epcis.event_hash import context_prefixes, event_hash, prehash_string
 from tests.unit.custody.epcis_fixtures import (
     HASH_VECTORS,
     PLACEHOLDER,

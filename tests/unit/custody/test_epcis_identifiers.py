@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.custody.epcis.identifiers import gs1_check_digit, to_digital_link
+from services.custody.domain.epcis.identifiers import gs1_check_digit, to_digital_link
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from contracts.errors import ValidationFailed
-from services.custody.epcis.event_hash import event_hash
-from services.custody.epcis.mapping import (
+from services.custody.domain.epcis.event_hash import event_hash
+from services.custody.domain.epcis.mapping import (
     BizTransactionRef,
     CustodyKind,
     PartyOrLocation,

@@ -11,9 +11,14 @@ from typing import Any
 import pytest
 
 from services.common.settings import REPO_ROOT
-from services.custody.epcis.event_hash import context_prefixes, event_hash
-from services.custody.epcis.mapping import BizTransactionRef, CustodyKind, PartyOrLocation, observations_from_document
-from services.custody.epcis.validation import validate_document
+from services.custody.domain.epcis.event_hash import context_prefixes, event_hash
+from services.custody.domain.epcis.mapping import (
+    BizTransactionRef,
+    CustodyKind,
+    PartyOrLocation,
+    observations_from_document,
+)
+from services.custody.domain.epcis.validation import validate_document
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.custody.epcis.validation import validate_document
+from services.custody.domain.epcis.validation import validate_document
 from tests.unit.custody.epcis_fixtures import INVALID, accepted_documents, load, require_fixtures
 
 pytestmark = pytest.mark.unit

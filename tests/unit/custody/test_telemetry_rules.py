@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.telemetry import METRIC_RANGES, Reading, TelemetryMetric, TelemetryReported
-from services.custody.telemetry.rules import check_readings
+from services.custody.domain.readings import check_readings
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 PASSPORT = "urn:uuid:01936f0e-7d3c-7a31-9c2e-5b4f0f2a9d11"

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.custody import HandlerRecord, VerificationState, WasteDeclarationRequest
-from services.custody.lifecycle import rules
-from services.custody.lifecycle.rules import DeclarationRefused, PassportCustody
+from services.custody.domain import waste_declarations as rules
+from services.custody.domain.waste_declarations import DeclarationRefused, PassportCustody
 
 pytestmark = pytest.mark.unit
 

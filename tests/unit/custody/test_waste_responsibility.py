@@ -14,8 +14,8 @@ from contracts.custody import (
     WasteDeclarationRequest,
 )
 from contracts.errors import Violation
-from services.custody.lifecycle import rules
-from services.custody.lifecycle.rules import DeclarationRefused, PassportCustody
+from services.custody.domain import waste_declarations as rules
+from services.custody.domain.waste_declarations import DeclarationRefused, PassportCustody
 
 pytestmark = pytest.mark.unit
 

@@ -19,17 +19,21 @@ from contracts.custody import (
     PassportStage,
     PassportStatusChanged,
 )
+from contracts.envelope import Envelope
 from contracts.errors import Violation
 from contracts.passport_data import BatteryStatus
 from services.common.db import DbConnection
+from services.common.outbox import Outbox
+from services.common.settings import Settings
 from services.custody.domain.authority import Actor, ActorKind, Write, actor_of, authority_violations
 from services.custody.domain.chain import hash_entry
 from services.custody.domain.permits import handler_violations, permit_violations
+from services.custody.domain.steps import CustodyStep, parking_key
 from services.custody.domain.transitions import WASTE_STAGES, CustodyState, Step, transition
+from services.custody.domain.waste_declarations import responsibility_on_collection
 from services.custody.ingest import store
-from services.custody.ingest.facts import Publication, recorded
-from services.custody.ingest.steps import CustodyStep, parking_key
-from services.custody.lifecycle.rules import responsibility_on_collection
+from services.custody.messaging import facts
+from services.custody.messaging.facts import Publication, recorded
 from services.custody.registry import store as registry
 
 PASSPORT_ID_PREFIX = "urn:uuid:"
@@ -321,4 +325,19 @@ def _apply_one(
                     subject=pid,
                 )
             )
+    return outcome
+
+
+async def record_step(
+    conn: DbConnection, outbox: Outbox, settings: Settings, envelope: Envelope, step: CustodyStep, *, channel: str
+) -> Outcome | None:
+    """Apply one step reported by request, its facts in the outbox; None when its event id was seen before."""
+    if not await store.remember_request(conn, envelope.dedup_key, channel):
+        return None
+    (outcome,) = await apply_steps(conn, [step])
+    if outcome.status not in (RECORDED, FLAGGED):
+        kept = "rejected" if outcome.status == REJECTED else "parked"
+        await store.set_request_outcome(conn, envelope.dedup_key, kept)
+    for publication in outcome.publications:
+        facts.add(outbox, settings.topic(publication.topic), publication)
     return outcome

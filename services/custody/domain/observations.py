@@ -15,10 +15,10 @@ from typing import Any
 
 from contracts.custody import CustodyEventKind
 from contracts.errors import Violation
+from services.custody.domain.epcis import CustodyKind, CustodyObservation
+from services.custody.domain.epcis.mapping import PartyOrLocation
 from services.custody.domain.event_time import event_time_violations
-from services.custody.epcis import CustodyKind, CustodyObservation
-from services.custody.epcis.mapping import PartyOrLocation
-from services.custody.ingest.steps import CustodyStep
+from services.custody.domain.steps import CustodyStep
 
 _GLN = re.compile(r"^https://id\.gs1\.org/(?:414|417)/(\d{13})")
 _PARTY_ROLES = ("possessing_party", "owning_party")

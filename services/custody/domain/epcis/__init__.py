@@ -8,15 +8,15 @@
 - ``to_digital_link(identifier)``: GS1 keys as constrained canonical Digital Links (``identifiers``).
 """
 
-from services.custody.epcis.event_hash import context_prefixes, event_hash, prehash_string
-from services.custody.epcis.identifiers import to_digital_link
-from services.custody.epcis.mapping import (
+from services.custody.domain.epcis.event_hash import context_prefixes, event_hash, prehash_string
+from services.custody.domain.epcis.identifiers import to_digital_link
+from services.custody.domain.epcis.mapping import (
     CustodyKind,
     CustodyObservation,
     observations_from_document,
     to_custody_observation,
 )
-from services.custody.epcis.validation import validate_document
+from services.custody.domain.epcis.validation import validate_document
 
 __all__ = [
     "CustodyKind",

@@ -50,7 +50,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from contracts.errors import Violation
-from services.custody.epcis.field_checks import (
+from services.custody.domain.epcis.field_checks import (
     Checks,
     check_field,
     check_timestamp,
@@ -60,7 +60,7 @@ from services.custody.epcis.field_checks import (
     unknown_fields,
     wrong_type,
 )
-from services.custody.epcis.vocabulary import EPCIS_CONTEXT_URIS
+from services.custody.domain.epcis.vocabulary import EPCIS_CONTEXT_URIS
 
 EVENT_TYPES: Final = (
     "ObjectEvent",

@@ -23,7 +23,7 @@ The pre-hash string follows CBV 2.0 section 8.9 as implemented by the GS1 refere
    ``Disp-``, ``BTT-``, ``SDT-``, ``Comp-``, ``https://gs1.org/voc/Temperature``); CBV 1.x URNs
    (``urn:epcglobal:cbv:bizstep:...``) to the same Web URIs; CURIEs expanded with the document's and the
    EPCIS context's prefixes; numbers without trailing zeros; GS1 keys as constrained canonical Digital
-   Links (``services.custody.epcis.identifiers``). Extension keys become ``{namespace}localName``.
+   Links (``services.custody.domain.epcis.identifiers``). Extension keys become ``{namespace}localName``.
 
 Where the reference implementation is inconsistent we choose the consistent rule, and say so:
 booleans are ``true``/``false`` (the JSON and XML lexical form; the Python prototype writes ``True``),
@@ -42,9 +42,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from services.custody.epcis.identifiers import to_digital_link
-from services.custody.epcis.timestamps import canonical_utc_millis
-from services.custody.epcis.vocabulary import CBV_URN_PREFIXES, STANDARD_PREFIXES, VOCABULARIES, Vocabulary
+from services.custody.domain.epcis.identifiers import to_digital_link
+from services.custody.domain.epcis.timestamps import canonical_utc_millis
+from services.custody.domain.epcis.vocabulary import CBV_URN_PREFIXES, STANDARD_PREFIXES, VOCABULARIES, Vocabulary
 
 HASH_VERSION: Final = "CBV2.0"
 

@@ -9,11 +9,9 @@ import json
 from contracts.custody import EpcisDocumentSubmitted
 from contracts.errors import ValidationFailed, Violation
 from services.common.unit_of_work import Inbound, UnitOfWork
-from services.custody.capture.api import topic_capture_id
-from services.custody.capture.service import capture_document, document_violations
+from services.custody.capture.usecases import capture_and_publish, document_violations, topic_capture_id
 from services.custody.domain.authority import source_party
-from services.custody.ingest import facts
-from services.custody.ingest.steps import HANDLER_SOURCE_PREFIX
+from services.custody.domain.steps import HANDLER_SOURCE_PREFIX
 
 
 async def on_epcis_documents(uow: UnitOfWork, items: list[Inbound[EpcisDocumentSubmitted]]) -> None:
@@ -38,8 +36,10 @@ async def on_epcis_documents(uow: UnitOfWork, items: list[Inbound[EpcisDocumentS
                 else None
             )
             try:
-                result = await capture_document(
+                result = await capture_and_publish(
                     uow.conn,
+                    uow.outbox,
+                    uow.settings,
                     document,
                     capture_id=topic_capture_id(item.dedup_key),
                     capturer=capturer,
@@ -50,8 +50,5 @@ async def on_epcis_documents(uow: UnitOfWork, items: list[Inbound[EpcisDocumentS
             except ValidationFailed as failed:
                 uow.reject(item, failed.violations)
                 continue
-            if not result.success:
+            if not result.success:  # all or nothing: nothing was applied, nothing published
                 uow.reject(item, result.violations)
-                continue
-            for publication in result.publications:
-                facts.add(uow.outbox, uow.settings.topic(publication.topic), publication)

@@ -10,8 +10,9 @@ from contracts.identity import PassportMinted
 from services.common.outbox import OutboxRow
 from services.common.rejections import Origin
 from services.common.unit_of_work import Inbound, UnitOfWork
-from services.custody.ingest import facts, store
-from services.custody.ingest.apply import (
+from services.custody.domain.steps import BATCH_REFERENCE_PREFIX, GS1_REFERENCE_PREFIX, CustodyStep, from_native
+from services.custody.ingest import store
+from services.custody.ingest.usecases import (
     FLAGGED,
     PARKED,
     PARKING_LOCK_SQL,
@@ -20,7 +21,7 @@ from services.custody.ingest.apply import (
     Outcome,
     apply_steps,
 )
-from services.custody.ingest.steps import BATCH_REFERENCE_PREFIX, GS1_REFERENCE_PREFIX, CustodyStep, from_native
+from services.custody.messaging import facts
 
 # Header on a notice that a step was accepted as flagged evidence (tenant policy `flag`), not refused.
 OUTCOME_HEADER = "bpass_outcome"

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
 from contracts.errors import Violation
-from services.custody.epcis.timestamps import is_time_zone_offset, parse_timestamp
-from services.custody.epcis.vocabulary import Vocabulary, is_standard_term
+from services.custody.domain.epcis.timestamps import is_time_zone_offset, parse_timestamp
+from services.custody.domain.epcis.vocabulary import Vocabulary, is_standard_term
 
 ACTIONS: Final = ("ADD", "OBSERVE", "DELETE")
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.runtime import Runtime
+from services.custody.api.errors import ERROR_RESPONSES, PassportIdPath
 from services.custody.domain import LogEntry, verify_chain
-from services.custody.http_errors import ERROR_RESPONSES, PassportIdPath
 from services.custody.ingest import store
 
 router = APIRouter(prefix="/custody/v1", tags=["custody"], responses=ERROR_RESPONSES)

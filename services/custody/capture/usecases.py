@@ -12,19 +12,30 @@ holds one, naming the sequence it corrects.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
+
 from contracts.errors import ValidationFailed, Violation
 from services.common.db import DbConnection
+from services.common.outbox import Outbox
+from services.common.settings import Settings
 from services.custody.capture import store
-from services.custody.capture.steps import glns_of, to_step
-from services.custody.epcis import CustodyObservation, context_prefixes, to_custody_observation, validate_document
+from services.custody.domain.epcis import (
+    CustodyObservation,
+    context_prefixes,
+    to_custody_observation,
+    validate_document,
+)
+from services.custody.domain.observations import glns_of, to_step
+from services.custody.domain.steps import CustodyStep
 from services.custody.ingest import store as ingest_store
-from services.custody.ingest.apply import PARKED, REJECTED, apply_steps
-from services.custody.ingest.facts import Publication
-from services.custody.ingest.steps import CustodyStep
+from services.custody.ingest.usecases import PARKED, REJECTED, apply_steps
+from services.custody.messaging import facts
+from services.custody.messaging.facts import Publication
 from services.custody.registry import store as registry
 
 DUPLICATE = "duplicate"
@@ -243,4 +254,52 @@ def job_body(row: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["PARKED", "CaptureResult", "capture_document", "document_violations", "job_body"]
+async def capture_and_publish(
+    conn: DbConnection, outbox: Outbox, settings: Settings, document: dict[str, Any], **capture: Any
+) -> CaptureResult:
+    """Capture a document (`capture_document`) and put the facts of what it applied in the outbox."""
+    result = await capture_document(conn, document, **capture)
+    for publication in result.publications:
+        facts.add(outbox, settings.topic(publication.topic), publication)
+    return result
+
+
+async def tenant_view(
+    db: DbConnection | asyncpg.Pool, tenant: str | None, body: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A job as an auditor of `tenant` sees it: only the events that recorded a step of the tenant's passports
+    (other tenants' passport ids, sequences and entry hashes never show); None when there is none."""
+    if tenant is None:
+        return None
+    named = {str(e["passport_id"]) for ev in body["events"] for e in ev.get("entries") or []}
+    own = await store.tenant_passports(db, tenant, named)
+    events = [ev for ev in body["events"] if any(e["passport_id"] in own for e in ev.get("entries") or [])]
+    if not events:
+        return None
+    kept = {ev["index"] for ev in events}
+    for event in events:
+        event["entries"] = [e for e in event.get("entries") or [] if e["passport_id"] in own]
+        event["parkedReferences"] = []
+    return {
+        **body,
+        "eventCount": len(events),
+        "events": events,
+        "errors": [e for e in body["errors"] if e["index"] in kept],
+    }
+
+
+def topic_capture_id(dedup_key: str) -> str:
+    """The capture id of a document received on the topic: derived from its CloudEvents source + id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"bpass:epcis-capture:{dedup_key}"))
+
+
+__all__ = [
+    "PARKED",
+    "CaptureResult",
+    "capture_and_publish",
+    "capture_document",
+    "document_violations",
+    "job_body",
+    "tenant_view",
+    "topic_capture_id",
+]

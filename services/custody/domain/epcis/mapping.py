@@ -49,11 +49,11 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.errors import ValidationFailed, Violation
-from services.custody.epcis.event_hash import context_prefixes, event_hash
-from services.custody.epcis.identifiers import to_digital_link
-from services.custody.epcis.timestamps import parse_timestamp
-from services.custody.epcis.validation import validate_document
-from services.custody.epcis.vocabulary import Vocabulary, bare_term
+from services.custody.domain.epcis.event_hash import context_prefixes, event_hash
+from services.custody.domain.epcis.identifiers import to_digital_link
+from services.custody.domain.epcis.timestamps import parse_timestamp
+from services.custody.domain.epcis.validation import validate_document
+from services.custody.domain.epcis.vocabulary import Vocabulary, bare_term
 
 
 class CustodyKind(StrEnum):

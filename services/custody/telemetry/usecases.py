@@ -8,36 +8,13 @@ from datetime import UTC, datetime
 from contracts import topics
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric, TelemetryReported
 from services.common.unit_of_work import Inbound, UnitOfWork
-from services.custody.telemetry.rules import check_readings
-
-STAGE_SQL = """
-CREATE TEMP TABLE IF NOT EXISTS telemetry_stage (
-    passport_id text, metric text, measured_at timestamptz, value numeric, source_system text
-) ON COMMIT DELETE ROWS
-"""
-
-STORE_SQL = """
-WITH stored AS (
-    INSERT INTO telemetry_readings (passport_id, metric, measured_at, value, source_system)
-    SELECT passport_id, metric, measured_at, value, source_system FROM telemetry_stage
-    ON CONFLICT DO NOTHING
-    RETURNING passport_id
-)
-SELECT passport_id, count(*) AS stored FROM stored GROUP BY passport_id
-"""
-
-LATEST_SQL = """
-INSERT INTO telemetry_latest (passport_id, metric, value, measured_at, source_system)
-SELECT DISTINCT ON (passport_id, metric) passport_id, metric, value, measured_at, source_system
-FROM telemetry_stage ORDER BY passport_id, metric, measured_at DESC
-ON CONFLICT (passport_id, metric) DO UPDATE
-    SET value = EXCLUDED.value, measured_at = EXCLUDED.measured_at, source_system = EXCLUDED.source_system
-    WHERE telemetry_latest.measured_at < EXCLUDED.measured_at
-RETURNING passport_id, metric, value, measured_at, source_system
-"""
+from services.custody.domain.readings import check_readings
+from services.custody.telemetry import store
 
 
-async def on_telemetry(uow: UnitOfWork, items: list[Inbound[TelemetryReported]]) -> None:
+async def record_readings(uow: UnitOfWork, items: list[Inbound[TelemetryReported]]) -> None:
+    """Check each message's readings (refused whole when one breaks a rule), store the rest, and publish the
+    latest values of each minted passport; readings of passports not minted yet are kept and parked."""
     now = datetime.now(UTC)
     accepted = []
     for item in uow.each(items):
@@ -48,24 +25,15 @@ async def on_telemetry(uow: UnitOfWork, items: list[Inbound[TelemetryReported]])
             accepted.append(item)
     if not accepted:
         return
-    await uow.conn.execute(STAGE_SQL)
-    await uow.conn.copy_records_to_table(
-        "telemetry_stage",
-        records=[
+    stored, latest_rows = await store.store_readings(
+        uow.conn,
+        [
             (i.payload.passport_id, r.metric.value, r.measured_at, r.value, i.payload.source_system)
             for i in accepted
             for r in i.payload.readings
         ],
     )
-    stored = {row["passport_id"]: row["stored"] for row in await uow.conn.fetch(STORE_SQL)}
-    latest_rows = await uow.conn.fetch(LATEST_SQL)
-    passport_ids = sorted({i.payload.passport_id for i in accepted})
-    tenants = {
-        row["passport_id"]: row["tenant"]
-        for row in await uow.conn.fetch(
-            "SELECT passport_id, tenant FROM known_passports WHERE passport_id = ANY($1::text[])", passport_ids
-        )
-    }
+    tenants = await store.tenants_of(uow.conn, sorted({i.payload.passport_id for i in accepted}))
     for item in accepted:
         if item.payload.passport_id not in tenants:
             uow.park(item)  # kept in the time series; its latest values reach the passport once it is minted

@@ -1,0 +1,1 @@
+"""The facts custody publishes, as outbox rows (shared by every slice)."""
