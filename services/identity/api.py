@@ -17,7 +17,9 @@ from contracts.identity import AmendPassportRequest, BulkMintRequest, ExtensionS
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
-from services.identity import domain, handlers, rules, store
+from services.identity import handlers, store
+from services.identity.domain import passports
+from services.identity.domain.violations import fail_if, pydantic_violations
 from services.identity.web import (
     BULK_BODY_LIMIT,
     DEFAULT_BODY_LIMIT,
@@ -105,7 +107,7 @@ async def in_transaction(request: Request, work: Callable[[DbConnection, Outbox]
 
 
 async def _mint(
-    request: Request, principal: Principal, items: list[domain.MintItem], laps: handlers.Laps | None = None
+    request: Request, principal: Principal, items: list[passports.MintItem], laps: handlers.Laps | None = None
 ) -> handlers.MintOutcome:
     runtime = runtime_of(request)
     tenant = tenant_of(principal)
@@ -131,7 +133,7 @@ async def _mint(
 async def mint_one(
     spec: PassportSpec, request: Request, response: Response, principal: Annotated[Principal, MINTERS]
 ) -> handlers.MintResult:
-    outcome = await _mint(request, principal, domain.items_from_specs([spec], path=None))
+    outcome = await _mint(request, principal, passports.items_from_specs([spec], path=None))
     result = outcome.results[0]
     if not result.created:
         response.status_code = status.HTTP_200_OK
@@ -172,9 +174,9 @@ async def _mint_bulk(request: Request, principal: Principal) -> Response:
     try:
         body = BULK_REQUEST.validate_json(raw)
     except pydantic.ValidationError as exc:
-        domain.fail_if(rules.pydantic_violations(exc))
+        fail_if(pydantic_violations(exc))
         raise  # unreachable: a ValidationError has errors
-    items = domain.items_from_bulk(body)
+    items = passports.items_from_bulk(body)
     laps.lap("parse")
     outcome = await _mint(request, principal, items, laps)
     created = outcome.created

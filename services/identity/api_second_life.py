@@ -13,7 +13,7 @@ from services.common.db import PLATFORM, DbConnection, tenant_scope
 from services.common.outbox import Outbox
 from services.identity import lifecycle
 from services.identity.api import in_transaction
-from services.identity.second_life import SecondLifeRefused
+from services.identity.domain.second_life import SecondLifeRefused
 from services.identity.web import DEFAULT_BODY_LIMIT, ERROR_RESPONSES, limited_route, runtime_of, tenant_of
 
 router = APIRouter(

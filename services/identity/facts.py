@@ -18,9 +18,9 @@ from contracts.envelope import cloudevent_headers, cloudevent_time
 from contracts.identity import PassportMinted
 from services.common.messaging import partition_for
 from services.common.outbox import OutboxRow, current_traceparent, new_event_id
-from services.identity import extensions
-from services.identity.documents import StaticDocument, StaticDocuments
-from services.identity.domain import NewPassport
+from services.identity.domain import extensions
+from services.identity.domain.documents import StaticDocument, StaticDocuments
+from services.identity.domain.passports import NewPassport
 
 
 def minted_payload(

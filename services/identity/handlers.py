@@ -20,8 +20,10 @@ from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.common.unit_of_work import Inbound, UnitOfWork
-from services.identity import domain, extensions, facts, gtin_prefixes, store
-from services.identity.documents import StaticDocuments, document_of_json
+from services.identity import facts, gtin_prefixes, store
+from services.identity.domain import extensions, passports
+from services.identity.domain.documents import StaticDocuments, document_of_json
+from services.identity.domain.violations import fail_if, unstorable_text
 
 GTIN_SERIAL_TAKEN = "gtin_serial_taken"
 LZ4_FROM_PASSPORTS = 1000
@@ -89,7 +91,7 @@ class VersionMismatch(Exception):
 
 
 async def extension_validators(
-    conn: DbConnection, tenant: str, items: Sequence[domain.MintItem]
+    conn: DbConnection, tenant: str, items: Sequence[passports.MintItem]
 ) -> dict[str, extensions.ExtensionValidator]:
     families = sorted({item.product_family for item in items if item.extensions and item.product_family})
     schemas = await store.latest_extension_schemas(conn, tenant, families)
@@ -100,10 +102,10 @@ async def extension_validators(
 
 
 async def gtin_ownership_violations(
-    conn: DbConnection, tenant: str, items: Sequence[domain.MintItem]
+    conn: DbConnection, tenant: str, items: Sequence[passports.MintItem]
 ) -> list[Violation]:
     """Every item naming a GTIN outside the tenant's verified GS1 company prefixes (gtin_prefix_not_owned). The
-    GTINs are valid (domain.check_items ran); a bulk request's items mostly share one, decided once."""
+    GTINs are valid (passports.check_items ran); a bulk request's items mostly share one, decided once."""
     named = [item for item in items if item.subject.gtin]
     if not named:
         return []
@@ -127,18 +129,18 @@ async def mint_items(
     *,
     tenant: str,
     minted_by: str,
-    items: Sequence[domain.MintItem],
+    items: Sequence[passports.MintItem],
     now: datetime | None = None,
     laps: Laps | None = None,
 ) -> MintOutcome:
     """Mint what is new; the same (tenant, identifier) yields the same passport and no second fact."""
     now = now or datetime.now(UTC)
     laps = laps or Laps()
-    violations = domain.check_items(items, now=now)
+    violations = passports.check_items(items, now=now)
     validators = await extension_validators(conn, tenant, items)
-    violations += domain.check_extensions(items, validators)
-    domain.fail_if(violations)
-    planned = domain.plan_passports(
+    violations += passports.check_extensions(items, validators)
+    fail_if(violations)
+    planned = passports.plan_passports(
         items, tenant=tenant, minted_by=minted_by, now=now, resolver_base=settings.public_base_url
     )
     laps.lap("rules")
@@ -150,7 +152,7 @@ async def mint_items(
     existing = await store.existing_by_identifier(conn, tenant, [p.battery_identifier for p in planned])
     fresh = [p for p in planned if p.battery_identifier not in existing]
     # New passports only: a retried mint of one made before its prefix was revoked still answers with it.
-    domain.fail_if(await gtin_ownership_violations(conn, tenant, [p.item for p in fresh]))
+    fail_if(await gtin_ownership_violations(conn, tenant, [p.item for p in fresh]))
     created = await store.insert_passports(conn, fresh, documents, schema_versions)
     laps.lap("store")
     if len(created) < len(fresh):  # minted meanwhile by a concurrent request, or another tenant's GTIN + serial
@@ -169,7 +171,7 @@ async def mint_items(
             for p in fresh
             if p.passport_id not in created and p.battery_identifier not in existing
         ]
-        domain.fail_if(taken)  # the caller's transaction rolls back what was inserted
+        fail_if(taken)  # the caller's transaction rolls back what was inserted
     new = [p for p in planned if p.passport_id in created]
     schemas = {family: validator.schema for family, validator in validators.items()}
     topic = settings.topic(topics.PASSPORT_MINTED.name)
@@ -202,7 +204,7 @@ async def on_mint_requests(uow: UnitOfWork, items: list[Inbound[MintPassportsReq
                 ],
             )
             continue
-        unstorable = domain.unstorable_text(item.payload.model_dump(mode="json"))
+        unstorable = unstorable_text(item.payload.model_dump(mode="json"))
         if unstorable:
             uow.reject(item, unstorable)
             continue
@@ -214,7 +216,7 @@ async def on_mint_requests(uow: UnitOfWork, items: list[Inbound[MintPassportsReq
                     uow.settings,
                     tenant=principal[1],
                     minted_by=item.envelope.source,
-                    items=domain.items_from_specs(item.payload.passports),
+                    items=passports.items_from_specs(item.payload.passports),
                     now=item.envelope.time,
                 )
         except ValidationFailed as failed:
@@ -255,7 +257,7 @@ async def amend_passport(
     version: int = current["current_version"]
     if if_match is not None and if_match != version:
         raise VersionMismatch(version)
-    amendment = domain.amend(
+    amendment = passports.amend(
         category=BatteryCategory(current["category"]),
         current_static=current["static_data"],
         current_extensions=current["extensions"],
@@ -269,7 +271,7 @@ async def amend_passport(
         if row is None:
             raise ValidationFailed([extensions.without_schema(family, path="extensions")])
         validator = extensions.ExtensionValidator(family, row["version"], row["json_schema"])
-        domain.fail_if(validator.violations(amendment.extensions, path="extensions"))
+        fail_if(validator.violations(amendment.extensions, path="extensions"))
         schema_version = row["version"]
     if not amendment.changed_fields:  # a retried or no-op amendment creates no version
         return AmendOutcome(
@@ -316,7 +318,7 @@ async def amend_passport(
 async def declare_extension_schema(
     conn: DbConnection, *, tenant: str, family: str, schema: dict[str, Any], declared_by: str
 ) -> tuple[dict[str, Any], bool]:
-    domain.fail_if(extensions.check_schema(schema))
+    fail_if(extensions.check_schema(schema))
     return await store.declare_extension_schema(
         conn,
         tenant=tenant,

@@ -13,9 +13,11 @@ from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.common.unit_of_work import Inbound, UnitOfWork
-from services.identity import domain, handlers, second_life, store
+from services.identity import handlers, store
 from services.identity import lifecycle_store as lifecycle
-from services.identity.second_life import CustodyView
+from services.identity.domain import passports, second_life
+from services.identity.domain.second_life import CustodyView
+from services.identity.domain.violations import fail_if
 
 
 async def on_custody_recorded(uow: UnitOfWork, items: list[Inbound[CustodyRecorded]]) -> None:
@@ -65,7 +67,7 @@ async def record_second_life(
     """
     now = now or datetime.now(UTC)
     checked = second_life.check_request(request, now=now)
-    domain.fail_if(checked.problems)
+    fail_if(checked.problems)
     identifier = request.subject.battery_identifier
     ids = checked.predecessor_ids
     await lifecycle.lock_second_life(conn, tenant, identifier, ids)
@@ -79,7 +81,7 @@ async def record_second_life(
         return SecondLifeOutcome(minted, recorded.operation, checked.status.value, list(recorded.predecessor_ids))
     found = await lifecycle.predecessors(conn, ids)
     second_life.authorise(ids, found, caller_tenant=tenant, owner_admin=owner_admin)
-    item = domain.MintItem(
+    item = passports.MintItem(
         path="",
         subject=request.subject,
         category=request.category,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from services.common.db import DbConnection
-from services.identity.second_life import CustodyView, Predecessor, RecordedOperation
+from services.identity.domain.second_life import CustodyView, Predecessor, RecordedOperation
 
 LOCK_CUSTODY_SQL = """
 SELECT passport_id, tenant, custody_sequence, holder, in_transit, pending_to, custody_parties, in_treatment

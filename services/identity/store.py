@@ -9,8 +9,8 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from services.common.db import DbConnection, copy_records
-from services.identity.documents import StaticDocument, StaticDocuments
-from services.identity.domain import NewPassport
+from services.identity.domain.documents import StaticDocument, StaticDocuments
+from services.identity.domain.passports import NewPassport
 
 Conn: TypeAlias = "DbConnection | asyncpg.Pool"
 

@@ -16,7 +16,8 @@ from starlette.types import Message
 from contracts.errors import ValidationFailed
 from services.common.auth import Principal
 from services.common.runtime import Runtime
-from services.identity import domain, identifiers
+from services.identity.domain import identifiers
+from services.identity.domain.violations import unstorable_text
 
 MiB = 1024 * 1024
 DEFAULT_BODY_LIMIT = 2 * MiB
@@ -57,7 +58,7 @@ def _check_text(body: bytes) -> None:
         parsed = json.loads(body)
     except ValueError:
         return  # not JSON: the route's own parsing answers that
-    problems = domain.unstorable_text(parsed)
+    problems = unstorable_text(parsed)
     if problems:
         raise ValidationFailed(problems)
 

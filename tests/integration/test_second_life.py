@@ -22,7 +22,7 @@ from contracts import topics
 from contracts.attributes import BatteryCategory
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity import identifiers
+from services.identity.domain import identifiers
 from tests.conftest import new_key
 from tests.support import ServiceProcess, eventually, read_topic
 

@@ -15,9 +15,16 @@ from contracts.attributes import BatteryCategory
 from contracts.errors import ValidationFailed
 from contracts.identity import AmendPassportRequest, BulkMintRequest, PassportSpec
 from contracts.passport_data import GS1_CHARSET_82, BatteryKind, PassportSubject, StaticPassportData
-from services.identity import domain, extensions
-from services.identity.identifiers import gtin_check_digit, normalise_resolver_base, public_uri
-from services.identity.rules import GTIN_CHECK_DIGIT, REQUIRED_FOR_CATEGORY, VOLTAGE_ORDER
+from services.identity.domain import extensions, passports
+from services.identity.domain.identifiers import GTIN_CHECK_DIGIT, gtin_check_digit, normalise_resolver_base, public_uri
+from services.identity.domain.static_data import REQUIRED_FOR_CATEGORY, VOLTAGE_ORDER
+from services.identity.domain.violations import (
+    INVALID_TEXT,
+    MAX_VIOLATIONS_REPORTED,
+    TOO_MANY_VIOLATIONS,
+    fail_if,
+    unstorable_text,
+)
 from tests.examples import EXAMPLE_RESOLVER
 
 pytestmark = pytest.mark.unit
@@ -50,7 +57,7 @@ def fields(failed: pytest.ExceptionInfo[ValidationFailed]) -> set[tuple[str, str
 
 def test_items_take_category_family_and_static_data_from_the_defaults() -> None:
     request = bulk([{"subject": subject("A")}, {"subject": subject("B")}], ev_defaults(product_family="VX-400"))
-    items = domain.items_from_bulk(request)
+    items = passports.items_from_bulk(request)
     assert [i.category for i in items] == [BatteryCategory.ev, BatteryCategory.ev]
     assert [i.product_family for i in items] == ["VX-400", "VX-400"]
     assert items[0].static_data is items[1].static_data  # one shared object: its rules run once
@@ -61,7 +68,7 @@ def test_items_take_category_family_and_static_data_from_the_defaults() -> None:
 def test_a_passports_own_fields_replace_the_defaults_field_by_field_and_null_removes() -> None:
     own = {"weight_kg": "500", "warranty_period_months": None}
     request = bulk([{"subject": subject("A"), "static_data": own}, {"subject": subject("B")}], ev_defaults())
-    first, second = domain.items_from_bulk(request)
+    first, second = passports.items_from_bulk(request)
     assert first.static_data.weight_kg == Decimal("500")
     assert first.static_data.warranty_period_months is None
     assert first.static_data.battery_model == valid_static_data(BatteryCategory.ev).battery_model
@@ -74,7 +81,7 @@ def test_extension_keys_merge_over_the_defaults() -> None:
         [{"subject": subject("A"), "extensions": {"b": 2, "c": 3}}, {"subject": subject("B")}],
         ev_defaults(extensions={"a": 1, "b": 1}),
     )
-    first, second = domain.items_from_bulk(request)
+    first, second = passports.items_from_bulk(request)
     assert dict(first.extensions) == {"a": 1, "b": 2, "c": 3}
     assert first.extensions_path == "passports.0.extensions"
     assert dict(second.extensions) == {"a": 1, "b": 1}
@@ -83,11 +90,11 @@ def test_extension_keys_merge_over_the_defaults() -> None:
 
 def test_a_passport_without_category_or_static_data_is_refused_with_its_path() -> None:
     with pytest.raises(ValidationFailed) as failed:
-        domain.items_from_bulk(bulk([{"subject": subject("A")}, {"subject": subject("B"), "category": "lmt"}]))
+        passports.items_from_bulk(bulk([{"subject": subject("A")}, {"subject": subject("B"), "category": "lmt"}]))
     assert fields(failed) == {
-        ("passports.0.category", domain.CATEGORY_REQUIRED),
-        ("passports.0.static_data", domain.STATIC_DATA_REQUIRED),
-        ("passports.1.static_data", domain.STATIC_DATA_REQUIRED),
+        ("passports.0.category", passports.CATEGORY_REQUIRED),
+        ("passports.0.static_data", passports.STATIC_DATA_REQUIRED),
+        ("passports.1.static_data", passports.STATIC_DATA_REQUIRED),
     }
 
 
@@ -98,9 +105,9 @@ def test_complete_passports_without_defaults_are_accepted_as_before() -> None:
         static_data=valid_static_data(BatteryCategory.lmt),
     )
     request = BulkMintRequest.model_validate({"passports": [spec.model_dump(mode="json")]})
-    [item] = domain.items_from_bulk(request)
+    [item] = passports.items_from_bulk(request)
     assert item.static_data == spec.static_data
-    assert domain.check_items([item], now=NOW) == []
+    assert passports.check_items([item], now=NOW) == []
 
 
 # --- rules --------------------------------------------------------------------------------------------------
@@ -110,7 +117,7 @@ def test_a_rule_broken_by_shared_static_data_is_reported_once_at_the_defaults() 
     static = valid_static_payload(BatteryCategory.ev)
     del static["rated_capacity_ah"]
     request = bulk([{"subject": subject(f"B{i}")} for i in range(50)], {"category": "ev", "static_data": static})
-    violations = domain.check_items(domain.items_from_bulk(request), now=NOW)
+    violations = passports.check_items(passports.items_from_bulk(request), now=NOW)
     assert [(v.field, v.reason) for v in violations] == [
         ("defaults.static_data.rated_capacity_ah", REQUIRED_FOR_CATEGORY)
     ]
@@ -121,14 +128,14 @@ def test_shared_static_data_is_checked_per_category_it_is_used_with() -> None:
         [{"subject": subject("A")}, {"subject": subject("B"), "category": "stationary"}],
         {"category": "ev", "static_data": valid_static_payload(BatteryCategory.ev)},
     )
-    violations = domain.check_items(domain.items_from_bulk(request), now=NOW)
+    violations = passports.check_items(passports.items_from_bulk(request), now=NOW)
     assert violations
     assert all(v.field.startswith("defaults.static_data.") for v in violations)
 
 
 def test_an_overriding_passport_is_checked_at_its_own_path() -> None:
     request = bulk([{"subject": subject("A"), "static_data": {"minimum_voltage_v": "999"}}], ev_defaults())
-    violations = domain.check_items(domain.items_from_bulk(request), now=NOW)
+    violations = passports.check_items(passports.items_from_bulk(request), now=NOW)
     assert {(v.field, v.reason) for v in violations} == {("passports.0.static_data.nominal_voltage_v", VOLTAGE_ORDER)}
 
 
@@ -141,10 +148,10 @@ def test_subject_rules_and_duplicates_name_the_passport() -> None:
         ],
         ev_defaults(),
     )
-    violations = domain.check_items(domain.items_from_bulk(request), now=NOW)
+    violations = passports.check_items(passports.items_from_bulk(request), now=NOW)
     assert {(v.field, v.reason) for v in violations} == {
         ("passports.0.subject.gtin", GTIN_CHECK_DIGIT),
-        ("passports.2.subject.battery_identifier", domain.DUPLICATE_IN_REQUEST),
+        ("passports.2.subject.battery_identifier", passports.DUPLICATE_IN_REQUEST),
     }
 
 
@@ -154,20 +161,20 @@ def test_a_single_mint_names_fields_from_the_root_of_its_body() -> None:
         category=BatteryCategory.ev,
         static_data=valid_static_data(BatteryCategory.lmt),
     )
-    violations = domain.check_items(domain.items_from_specs([spec], path=None), now=NOW)
+    violations = passports.check_items(passports.items_from_specs([spec], path=None), now=NOW)
     assert ("subject.gtin", GTIN_CHECK_DIGIT) in {(v.field, v.reason) for v in violations}
     assert all(v.field.startswith(("subject.", "static_data.")) for v in violations)
 
 
 def test_fail_if_caps_the_number_of_violations() -> None:
     request = bulk(
-        [{"subject": subject(f"B{i}", gtin="09506000134353")} for i in range(domain.MAX_VIOLATIONS_REPORTED + 5)],
+        [{"subject": subject(f"B{i}", gtin="09506000134353")} for i in range(MAX_VIOLATIONS_REPORTED + 5)],
         ev_defaults(),
     )
     with pytest.raises(ValidationFailed) as failed:
-        domain.fail_if(domain.check_items(domain.items_from_bulk(request), now=NOW))
-    assert len(failed.value.violations) == domain.MAX_VIOLATIONS_REPORTED + 1
-    assert failed.value.violations[-1].reason == domain.TOO_MANY_VIOLATIONS
+        fail_if(passports.check_items(passports.items_from_bulk(request), now=NOW))
+    assert len(failed.value.violations) == MAX_VIOLATIONS_REPORTED + 1
+    assert failed.value.violations[-1].reason == TOO_MANY_VIOLATIONS
     assert "5 more" in failed.value.violations[-1].message
 
 
@@ -178,7 +185,7 @@ SCHEMA = {"type": "object", "properties": {"hotline": {"type": "string"}}, "addi
 
 def test_extensions_without_a_schema_are_refused_once_for_shared_values() -> None:
     request = bulk([{"subject": subject(f"B{i}")} for i in range(3)], ev_defaults(extensions={"a": 1}))
-    violations = domain.check_extensions(domain.items_from_bulk(request), {})
+    violations = passports.check_extensions(passports.items_from_bulk(request), {})
     assert [(v.field, v.reason) for v in violations] == [("defaults.extensions", extensions.EXTENSIONS_WITHOUT_SCHEMA)]
 
 
@@ -192,7 +199,7 @@ def test_extension_values_are_checked_against_their_familys_schema() -> None:
         ev_defaults(product_family="VX"),
     )
     validators = {"VX": extensions.ExtensionValidator("VX", 2, SCHEMA)}
-    violations = domain.check_extensions(domain.items_from_bulk(request), validators)
+    violations = passports.check_extensions(passports.items_from_bulk(request), validators)
     assert [(v.field, v.reason) for v in violations] == [
         ("passports.0.extensions.hotline", extensions.EXTENSION_SCHEMA_VIOLATION)
     ]
@@ -206,8 +213,8 @@ def test_plan_gives_each_passport_a_new_id_and_its_public_uri() -> None:
     request = bulk(
         [{"subject": subject("A", gtin=EXAMPLE_GTIN, batch_number="L/1")}, {"subject": subject("B")}], ev_defaults()
     )
-    first, second = domain.plan_passports(
-        domain.items_from_bulk(request), tenant="t", minted_by="m", now=NOW, resolver_base=EXAMPLE_RESOLVER + "/"
+    first, second = passports.plan_passports(
+        passports.items_from_bulk(request), tenant="t", minted_by="m", now=NOW, resolver_base=EXAMPLE_RESOLVER + "/"
     )
     assert first.passport_id != second.passport_id
     assert first.public_uri == f"{EXAMPLE_RESOLVER}/01/{EXAMPLE_GTIN}/10/L%2F1/21/A"
@@ -228,9 +235,9 @@ def gtins(draw: st.DrawFn) -> str:
 @given(st.none() | gtins(), gs1_values, st.none() | gs1_values)
 def test_the_bulk_uri_builder_equals_the_checked_one(gtin: str | None, serial: str, batch: str | None) -> None:
     item = PassportSubject(kind=BatteryKind.battery, battery_identifier=serial, gtin=gtin, batch_number=batch)
-    [planned] = domain.plan_passports(
+    [planned] = passports.plan_passports(
         [
-            domain.MintItem(
+            passports.MintItem(
                 "", item, BatteryCategory.ev, None, valid_static_data(BatteryCategory.ev), {}, "static_data", "e"
             )
         ],
@@ -267,15 +274,15 @@ def test_the_bulk_uri_builder_equals_the_checked_one(gtin: str | None, serial: s
     ],
 )
 def test_merge_patch_follows_rfc_7396(target: Any, patch: Any, result: Any) -> None:
-    assert domain.merge_patch(target, patch) == result
+    assert passports.merge_patch(target, patch) == result
 
 
 def current_ev() -> dict[str, Any]:
-    return domain.static_json(valid_static_data(BatteryCategory.ev))
+    return passports.static_json(valid_static_data(BatteryCategory.ev))
 
 
 def test_an_amendment_lists_the_fields_it_changes() -> None:
-    amendment = domain.amend(
+    amendment = passports.amend(
         category=BatteryCategory.ev,
         current_static=current_ev(),
         current_extensions={"a": 1},
@@ -292,7 +299,7 @@ def test_an_amendment_lists_the_fields_it_changes() -> None:
 
 
 def test_an_amendment_that_changes_nothing_lists_nothing() -> None:
-    amendment = domain.amend(
+    amendment = passports.amend(
         category=BatteryCategory.ev,
         current_static=current_ev(),
         current_extensions={},
@@ -304,7 +311,7 @@ def test_an_amendment_that_changes_nothing_lists_nothing() -> None:
 
 def test_an_amendment_is_checked_with_the_mint_rules() -> None:
     with pytest.raises(ValidationFailed) as failed:
-        domain.amend(
+        passports.amend(
             category=BatteryCategory.ev,
             current_static=current_ev(),
             current_extensions={},
@@ -313,7 +320,7 @@ def test_an_amendment_is_checked_with_the_mint_rules() -> None:
         )
     assert fields(failed) == {("static_data.weight_kg", "invalid_greater_than")}
     with pytest.raises(ValidationFailed) as failed:
-        domain.amend(
+        passports.amend(
             category=BatteryCategory.ev,
             current_static=current_ev(),
             current_extensions={},
@@ -325,14 +332,14 @@ def test_an_amendment_is_checked_with_the_mint_rules() -> None:
 
 def test_an_empty_amendment_is_refused() -> None:
     with pytest.raises(ValidationFailed) as failed:
-        domain.amend(
+        passports.amend(
             category=BatteryCategory.ev,
             current_static=current_ev(),
             current_extensions={},
             request=AmendPassportRequest(reason="nothing"),
             now=NOW,
         )
-    assert fields(failed) == {("", domain.AMENDMENT_EMPTY)}
+    assert fields(failed) == {("", passports.AMENDMENT_EMPTY)}
 
 
 _EV = valid_static_payload(BatteryCategory.ev)
@@ -344,7 +351,7 @@ _LMT = valid_static_payload(BatteryCategory.lmt)
 def test_a_passports_own_static_data_is_the_defaults_updated_with_it(overridden: set[str], removed: set[str]) -> None:
     own: dict[str, Any] = {name: _LMT.get(name) for name in overridden}
     own.update({name: None for name in removed - overridden})
-    [item] = domain.items_from_bulk(bulk([{"subject": subject("A"), "static_data": own}], ev_defaults()))
+    [item] = passports.items_from_bulk(bulk([{"subject": subject("A"), "static_data": own}], ev_defaults()))
     merged = {**_EV, **own}
     assert item.static_data == StaticPassportData.model_validate(merged)
 
@@ -358,8 +365,8 @@ def test_equal_static_data_of_complete_passports_is_checked_once_and_reported_at
         )
         for i in range(3)
     ]
-    items = domain.items_from_specs(specs)
-    assert [(v.field, v.reason) for v in domain.check_items(items, now=NOW)] == [
+    items = passports.items_from_specs(specs)
+    assert [(v.field, v.reason) for v in passports.check_items(items, now=NOW)] == [
         (f"passports.{i}.static_data.rated_capacity_ah", REQUIRED_FOR_CATEGORY) for i in range(3)
     ]
     assert items[0].static_data is items[1].static_data is items[2].static_data
@@ -367,9 +374,9 @@ def test_equal_static_data_of_complete_passports_is_checked_once_and_reported_at
 
 def test_text_postgresql_cannot_store_is_found_with_its_path() -> None:
     value = {"a": "fine", "b": ["ok", "nul\x00"], "c": {"d": "\udb13"}, "e\x00": 1}
-    assert [(v.field, v.reason) for v in domain.unstorable_text(value)] == [
-        ("b.1", domain.INVALID_TEXT),
-        ("c.d", domain.INVALID_TEXT),
-        ("", domain.INVALID_TEXT),
+    assert [(v.field, v.reason) for v in unstorable_text(value)] == [
+        ("b.1", INVALID_TEXT),
+        ("c.d", INVALID_TEXT),
+        ("", INVALID_TEXT),
     ]
-    assert domain.unstorable_text({"emoji": "\U0001f600", "umlaut": "Straße"}) == []
+    assert unstorable_text({"emoji": "\U0001f600", "umlaut": "Straße"}) == []

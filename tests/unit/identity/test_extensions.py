@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.identity import extensions
+from services.identity.domain import extensions
 
 pytestmark = pytest.mark.unit
 

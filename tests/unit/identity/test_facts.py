@@ -15,8 +15,9 @@ from contracts.envelope import Envelope, parse_envelope
 from contracts.identity import BulkMintRequest, PassportMinted
 from contracts.passport_data import static_data_digest
 from services.common.messaging import partition_for
-from services.identity import domain, facts
-from services.identity.documents import StaticDocuments, document_of_json
+from services.identity import facts
+from services.identity.domain import passports
+from services.identity.domain.documents import StaticDocuments, document_of_json
 from tests.examples import EXAMPLE_RESOLVER
 
 pytestmark = pytest.mark.unit
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.unit
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 
 
-def planned(extensions: dict[str, object] | None = None) -> list[domain.NewPassport]:
+def planned(extensions: dict[str, object] | None = None) -> list[passports.NewPassport]:
     request = BulkMintRequest.model_validate(
         {
             "defaults": {
@@ -42,8 +43,8 @@ def planned(extensions: dict[str, object] | None = None) -> list[domain.NewPassp
             ],
         }
     )
-    return domain.plan_passports(
-        domain.items_from_bulk(request),
+    return passports.plan_passports(
+        passports.items_from_bulk(request),
         tenant="acme",
         minted_by="oem_admin:acme:k",
         now=NOW,
@@ -51,7 +52,7 @@ def planned(extensions: dict[str, object] | None = None) -> list[domain.NewPassp
     )
 
 
-def expected_fact(p: domain.NewPassport) -> PassportMinted:
+def expected_fact(p: passports.NewPassport) -> PassportMinted:
     return PassportMinted(
         passport_id=p.passport_id,
         tenant=p.tenant,
@@ -108,15 +109,15 @@ def test_documents_are_content_addressed() -> None:
     assert document_of_json({"a": [2, 1], "b": 1}).digest != a.digest
 
 
-def many(count: int) -> list[domain.NewPassport]:
+def many(count: int) -> list[passports.NewPassport]:
     request = BulkMintRequest.model_validate(
         {
             "defaults": {"category": "ev", "static_data": valid_static_payload(BatteryCategory.ev)},
             "passports": [{"subject": {"kind": "battery", "battery_identifier": f"B{i:04d}"}} for i in range(count)],
         }
     )
-    return domain.plan_passports(
-        domain.items_from_bulk(request), tenant="acme", minted_by="k", now=NOW, resolver_base=EXAMPLE_RESOLVER
+    return passports.plan_passports(
+        passports.items_from_bulk(request), tenant="acme", minted_by="k", now=NOW, resolver_base=EXAMPLE_RESOLVER
     )
 
 

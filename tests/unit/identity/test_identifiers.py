@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from contracts.errors import ValidationFailed
 from contracts.passport_data import GS1_CHARSET_82
-from services.identity.identifiers import (
+from services.identity.domain.identifiers import (
     DIGITAL_LINK_DUPLICATE_KEY,
     DIGITAL_LINK_MALFORMED,
     DIGITAL_LINK_SERIAL_MISSING,

@@ -25,7 +25,8 @@ from contracts.passport_data import (
     is_detail_field,
     longlist_key_of,
 )
-from services.identity.rules import MINT_EXEMPT, pydantic_violations
+from services.identity.domain.static_data import MINT_EXEMPT
+from services.identity.domain.violations import pydantic_violations
 
 pytestmark = pytest.mark.unit
 

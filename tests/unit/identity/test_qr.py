@@ -15,8 +15,8 @@ from PIL import Image
 
 from bpass.examples import EXAMPLE_GTIN
 from contracts.passport_data import GS1_CHARSET_82
-from services.identity.identifiers import digital_link, new_passport_id, platform_uri
-from services.identity.qr import (
+from services.identity.domain.identifiers import digital_link, new_passport_id, platform_uri
+from services.identity.domain.qr import (
     LABELS_PER_PAGE,
     Label,
     label_filename,

@@ -7,15 +7,15 @@ from decimal import Decimal
 
 from bpass.examples import valid_static_data
 from contracts.attributes import BatteryCategory
-from services.identity import rules
+from services.identity.domain import static_data
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def reasons(**changes: object) -> list[tuple[str, str]]:
     data = valid_static_data(BatteryCategory.ev).model_copy(update=changes)
-    found = rules.validate_static_data(BatteryCategory.ev, data, now=NOW, path_prefix="static_data.")
-    return [(v.field, v.reason) for v in found if v.reason == rules.NUMBER_OUT_OF_RANGE]
+    found = static_data.validate_static_data(BatteryCategory.ev, data, now=NOW, path_prefix="static_data.")
+    return [(v.field, v.reason) for v in found if v.reason == static_data.NUMBER_OUT_OF_RANGE]
 
 
 def test_a_quantity_a_double_reads_as_zero_or_infinity_is_refused_naming_the_field() -> None:

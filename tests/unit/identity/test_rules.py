@@ -13,30 +13,31 @@ from hypothesis import strategies as st
 from bpass.examples import valid_static_data, valid_static_payload
 from contracts.attributes import BatteryCategory, by_key, mandatory_keys
 from contracts.passport_data import BatteryKind, PassportSubject, StaticPassportData
-from services.identity.rules import (
+from services.identity.domain.identifiers import GTIN_CHECK_DIGIT, GTIN_LENGTH
+from services.identity.domain.static_data import (
     CARBON_FOOTPRINT_STAGE_TOTAL,
     CAS_CHECK_DIGIT,
     CATEGORY_MISMATCH,
     COMPOSITION_MASS_TOTAL,
     COMPOSITION_SHARE_TOTAL,
     DATE_IN_FUTURE,
-    DUPLICATE_MEMBER,
-    GTIN_CHECK_DIGIT,
-    GTIN_LENGTH,
     MASS_OR_SHARE_REQUIRED,
-    MEMBERS_NOT_ALLOWED,
-    MEMBERS_REQUIRED,
     MINT_EXEMPT,
     NOT_APPLICABLE_FOR_CATEGORY,
     RECYCLED_SHARE_TOTAL,
     REQUIRED_FOR_CATEGORY,
-    SELF_MEMBER,
-    SERIAL_TOO_LONG_FOR_GS1,
     STATUS_NOT_MINTABLE,
     TEMPERATURE_ORDER,
     VOLTAGE_ORDER,
     required_fields,
     validate_static_data,
+)
+from services.identity.domain.subject import (
+    DUPLICATE_MEMBER,
+    MEMBERS_NOT_ALLOWED,
+    MEMBERS_REQUIRED,
+    SELF_MEMBER,
+    SERIAL_TOO_LONG_FOR_GS1,
     validate_subject,
 )
 from tests.examples import valid_subject

@@ -12,8 +12,8 @@ from bpass.examples import valid_static_payload
 from contracts.attributes import BatteryCategory
 from contracts.custody import CustodyEventKind, CustodyRecorded
 from contracts.identity import SecondLifeRequest
-from services.identity import identifiers, second_life
-from services.identity.second_life import CustodyView, Predecessor, RecordedOperation, SecondLifeRefused
+from services.identity.domain import identifiers, second_life
+from services.identity.domain.second_life import CustodyView, Predecessor, RecordedOperation, SecondLifeRefused
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""Validation rules for what an OEM mints: the subject and the static passport data. No I/O.
+"""Validation rules for the static passport data an OEM mints. No I/O.
 
 Which static fields are mandatory is derived, not listed: an attribute of the Battery Pass longlist
 (`contracts.attributes`) that is mandatory for the battery category and static must be given through the
@@ -6,7 +6,7 @@ Which static fields are mandatory is derived, not listed: an attribute of the Ba
 `MINT_EXEMPT`. Dynamic attributes (battery status, state of charge, remaining capacity, cycle counts,
 temperature and negative-event records, …) are never required at mint: the platform fills them from
 lifecycle commands, custody events and telemetry. Attributes the longlist marks not applicable for the
-category must not be given.
+category must not be given. The subject's rules are in `subject.py`.
 
 Every function returns (or raises with) all violations found, each naming the JSON path of the field, a
 stable reason code and a sentence saying what to do.
@@ -14,7 +14,6 @@ stable reason code and a sentence saying what to do.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,49 +24,12 @@ from contracts.attributes import Attribute, BatteryCategory, Requirement, by_key
 from contracts.errors import Violation
 from contracts.passport_data import (
     FIELD_LONGLIST_KEYS,
-    BatteryKind,
     BatteryStatus,
     MaterialEntry,
-    PassportSubject,
     StaticPassportData,
     fields_of_key,
 )
-from services.identity.identifiers import (
-    GS1_AI_VALUE_MAX_LENGTH,
-    GTIN_CHECK_DIGIT,
-    GTIN_LENGTH,
-    GTIN_NOT_DIGITS,
-    validate_gtin,
-)
-
-__all__ = [
-    "CARBON_FOOTPRINT_STAGE_TOTAL",
-    "CAS_CHECK_DIGIT",
-    "CATEGORY_MISMATCH",
-    "COMPOSITION_MASS_TOTAL",
-    "COMPOSITION_SHARE_TOTAL",
-    "DATE_IN_FUTURE",
-    "DUPLICATE_MEMBER",
-    "GTIN_CHECK_DIGIT",
-    "GTIN_LENGTH",
-    "GTIN_NOT_DIGITS",
-    "MASS_OR_SHARE_REQUIRED",
-    "MEMBERS_NOT_ALLOWED",
-    "MEMBERS_REQUIRED",
-    "MINT_EXEMPT",
-    "NOT_APPLICABLE_FOR_CATEGORY",
-    "RECYCLED_SHARE_TOTAL",
-    "REQUIRED_FOR_CATEGORY",
-    "SELF_MEMBER",
-    "SERIAL_TOO_LONG_FOR_GS1",
-    "STATUS_NOT_MINTABLE",
-    "TEMPERATURE_ORDER",
-    "VOLTAGE_ORDER",
-    "pydantic_violations",
-    "required_fields",
-    "validate_static_data",
-    "validate_subject",
-]
+from services.identity.domain.violations import join_path
 
 REQUIRED_FOR_CATEGORY = "required_for_category"
 NOT_APPLICABLE_FOR_CATEGORY = "not_applicable_for_category"
@@ -82,12 +44,7 @@ COMPOSITION_SHARE_TOTAL = "composition_share_total"
 COMPOSITION_MASS_TOTAL = "composition_mass_total"
 MASS_OR_SHARE_REQUIRED = "mass_or_share_required"
 CAS_CHECK_DIGIT = "cas_check_digit"
-MEMBERS_REQUIRED = "members_required"
-MEMBERS_NOT_ALLOWED = "members_not_allowed"
-DUPLICATE_MEMBER = "duplicate_member"
-SELF_MEMBER = "self_member"
 NUMBER_OUT_OF_RANGE = "number_out_of_range"
-SERIAL_TOO_LONG_FOR_GS1 = "serial_too_long_for_gs1"
 
 _STATE_OF_HEALTH = "state of health, updated on placing on the market and on every status change."
 
@@ -122,14 +79,6 @@ _CARBON_FOOTPRINT_STAGES = (
 )
 
 
-def _join(prefix: str, *parts: str | int) -> str:
-    """Dotted JSON path; `prefix` may or may not end with a dot."""
-    path = ".".join(str(part) for part in parts)
-    if not prefix:
-        return path
-    return f"{prefix}{path}" if prefix.endswith(".") else f"{prefix}.{path}"
-
-
 def required_fields(category: BatteryCategory) -> tuple[str, ...]:
     """StaticPassportData fields that must be given for `category`, in declaration order."""
     required_keys = set(mandatory_keys(category, static_only=True)) - set(MINT_EXEMPT)
@@ -150,7 +99,7 @@ def _category_rules(category: BatteryCategory, data: StaticPassportData, prefix:
             attribute = by_key(FIELD_LONGLIST_KEYS[field])
             violations.append(
                 Violation(
-                    field=_join(prefix, field),
+                    field=join_path(prefix, field),
                     reason=REQUIRED_FOR_CATEGORY,
                     message=f"{field} ({_describe(attribute)}) is mandatory for {name} batteries; supply it.",
                 )
@@ -160,7 +109,7 @@ def _category_rules(category: BatteryCategory, data: StaticPassportData, prefix:
         if attribute.requirement(category) is Requirement.not_applicable and getattr(data, field) is not None:
             violations.append(
                 Violation(
-                    field=_join(prefix, field),
+                    field=join_path(prefix, field),
                     reason=NOT_APPLICABLE_FOR_CATEGORY,
                     message=f"{field} ({_describe(attribute)}) does not apply to {name} batteries; omit it.",
                 )
@@ -168,7 +117,7 @@ def _category_rules(category: BatteryCategory, data: StaticPassportData, prefix:
     if data.battery_category is not None and data.battery_category != category:
         violations.append(
             Violation(
-                field=_join(prefix, "battery_category"),
+                field=join_path(prefix, "battery_category"),
                 reason=CATEGORY_MISMATCH,
                 message=f"battery_category is {data.battery_category.value} but the passport is minted as "
                 f"{category.value}; make them agree.",
@@ -182,7 +131,7 @@ def _ordering_rules(data: StaticPassportData, prefix: str, now: datetime) -> lis
     if data.battery_status is BatteryStatus.waste:
         violations.append(
             Violation(
-                field=_join(prefix, "battery_status"),
+                field=join_path(prefix, "battery_status"),
                 reason=STATUS_NOT_MINTABLE,
                 message="A passport cannot be minted for waste; a battery becomes waste through a status "
                 "change of its existing passport.",
@@ -192,7 +141,7 @@ def _ordering_rules(data: StaticPassportData, prefix: str, now: datetime) -> lis
     if data.manufacturing_date is not None and data.manufacturing_date > today:
         violations.append(
             Violation(
-                field=_join(prefix, "manufacturing_date"),
+                field=join_path(prefix, "manufacturing_date"),
                 reason=DATE_IN_FUTURE,
                 message=f"manufacturing_date {data.manufacturing_date.isoformat()} lies after today "
                 f"({today.isoformat()}, UTC); give the actual date of manufacture.",
@@ -202,7 +151,7 @@ def _ordering_rules(data: StaticPassportData, prefix: str, now: datetime) -> lis
     if low is not None and nominal is not None and low > nominal:
         violations.append(
             Violation(
-                field=_join(prefix, "nominal_voltage_v"),
+                field=join_path(prefix, "nominal_voltage_v"),
                 reason=VOLTAGE_ORDER,
                 message=f"nominal_voltage_v {nominal} V is below minimum_voltage_v {low} V; "
                 "minimum ≤ nominal ≤ maximum must hold.",
@@ -211,7 +160,7 @@ def _ordering_rules(data: StaticPassportData, prefix: str, now: datetime) -> lis
     if nominal is not None and high is not None and nominal > high:
         violations.append(
             Violation(
-                field=_join(prefix, "nominal_voltage_v"),
+                field=join_path(prefix, "nominal_voltage_v"),
                 reason=VOLTAGE_ORDER,
                 message=f"nominal_voltage_v {nominal} V is above maximum_voltage_v {high} V; "
                 "minimum ≤ nominal ≤ maximum must hold.",
@@ -220,7 +169,7 @@ def _ordering_rules(data: StaticPassportData, prefix: str, now: datetime) -> lis
     if low is not None and high is not None and low > high and nominal is None:
         violations.append(
             Violation(
-                field=_join(prefix, "maximum_voltage_v"),
+                field=join_path(prefix, "maximum_voltage_v"),
                 reason=VOLTAGE_ORDER,
                 message=f"maximum_voltage_v {high} V is below minimum_voltage_v {low} V; swap them.",
             )
@@ -229,7 +178,7 @@ def _ordering_rules(data: StaticPassportData, prefix: str, now: datetime) -> lis
     if cold is not None and hot is not None and cold > hot:
         violations.append(
             Violation(
-                field=_join(prefix, "idle_temperature_upper_c"),
+                field=join_path(prefix, "idle_temperature_upper_c"),
                 reason=TEMPERATURE_ORDER,
                 message=f"idle_temperature_upper_c {hot} °C is below idle_temperature_lower_c {cold} °C; "
                 "swap them if reversed.",
@@ -246,7 +195,7 @@ def _share_rules(data: StaticPassportData, prefix: str) -> list[Violation]:
         if pre is not None and post is not None and pre + post > 100:
             violations.append(
                 Violation(
-                    field=_join(prefix, f"post_consumer_recycled_{material}_share_pct"),
+                    field=join_path(prefix, f"post_consumer_recycled_{material}_share_pct"),
                     reason=RECYCLED_SHARE_TOTAL,
                     message=f"Recycled {material}: pre-consumer {pre} % plus post-consumer {post} % exceeds "
                     "100 %; both are shares of the same total.",
@@ -257,7 +206,7 @@ def _share_rules(data: StaticPassportData, prefix: str) -> list[Violation]:
     if stage_total > 100 + SHARE_SUM_TOLERANCE_PCT:
         violations.append(
             Violation(
-                field=_join(prefix, "carbon_footprint_end_of_life_share_pct"),
+                field=join_path(prefix, "carbon_footprint_end_of_life_share_pct"),
                 reason=CARBON_FOOTPRINT_STAGE_TOTAL,
                 message=f"The life-cycle stage shares of the carbon footprint add up to {stage_total} %; "
                 "they must not exceed 100 %.",
@@ -279,7 +228,7 @@ def _composition_rules(data: StaticPassportData, prefix: str) -> list[Violation]
         if entry.mass_kg is None and entry.share_pct is None:
             violations.append(
                 Violation(
-                    field=_join(prefix, "material_composition", index),
+                    field=join_path(prefix, "material_composition", index),
                     reason=MASS_OR_SHARE_REQUIRED,
                     message=f"Material {entry.name!r} has neither mass_kg nor share_pct; give at least one.",
                 )
@@ -288,7 +237,7 @@ def _composition_rules(data: StaticPassportData, prefix: str) -> list[Violation]
     if share_total > 100 + SHARE_SUM_TOLERANCE_PCT:
         violations.append(
             Violation(
-                field=_join(prefix, "material_composition"),
+                field=join_path(prefix, "material_composition"),
                 reason=COMPOSITION_SHARE_TOTAL,
                 message=f"The material shares add up to {share_total} %; they must not exceed 100 %.",
             )
@@ -297,7 +246,7 @@ def _composition_rules(data: StaticPassportData, prefix: str) -> list[Violation]
     if data.weight_kg is not None and mass_total > data.weight_kg * MASS_SUM_TOLERANCE:
         violations.append(
             Violation(
-                field=_join(prefix, "material_composition"),
+                field=join_path(prefix, "material_composition"),
                 reason=COMPOSITION_MASS_TOTAL,
                 message=f"The material masses add up to {mass_total} kg, more than the battery's weight_kg "
                 f"{data.weight_kg} kg; check the masses and the weight.",
@@ -312,7 +261,7 @@ def _composition_rules(data: StaticPassportData, prefix: str) -> list[Violation]
         if cas_number is not None and not _cas_check_digit_ok(cas_number):
             violations.append(
                 Violation(
-                    field=_join(prefix, list_name, index, "cas_number"),
+                    field=join_path(prefix, list_name, index, "cas_number"),
                     reason=CAS_CHECK_DIGIT,
                     message=f"CAS number {cas_number} has a wrong check digit; copy it again.",
                 )
@@ -343,13 +292,13 @@ def _decimals(value: object, path: str) -> Iterable[tuple[str, Decimal]]:
         yield path, value
     elif isinstance(value, pydantic.BaseModel):
         for name in type(value).model_fields:
-            yield from _decimals(getattr(value, name), _join(path, name))
+            yield from _decimals(getattr(value, name), join_path(path, name))
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            yield from _decimals(item, _join(path, i))
+            yield from _decimals(item, join_path(path, i))
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _decimals(item, _join(path, str(key)))
+            yield from _decimals(item, join_path(path, str(key)))
 
 
 def _representable_rules(data: StaticPassportData, prefix: str) -> list[Violation]:
@@ -370,79 +319,3 @@ def _representable_rules(data: StaticPassportData, prefix: str) -> list[Violatio
                 )
             )
     return found
-
-
-def validate_subject(subject: PassportSubject, *, path_prefix: str = "") -> list[Violation]:
-    """GTIN check digit and length; GS1 length of the serial when a GTIN is given; members by kind."""
-    violations: list[Violation] = []
-    if subject.gtin is not None:
-        violations += validate_gtin(subject.gtin, field=_join(path_prefix, "gtin"))
-        if len(subject.battery_identifier) > GS1_AI_VALUE_MAX_LENGTH:
-            violations.append(
-                Violation(
-                    field=_join(path_prefix, "battery_identifier"),
-                    reason=SERIAL_TOO_LONG_FOR_GS1,
-                    message=f"With a GTIN the battery identifier becomes the GS1 serial (AI 21), at most "
-                    f"{GS1_AI_VALUE_MAX_LENGTH} characters; this one has {len(subject.battery_identifier)}. "
-                    "Shorten it or leave out the GTIN.",
-                )
-            )
-    members = subject.member_identifiers
-    if subject.kind is BatteryKind.battery and members:
-        violations.append(
-            Violation(
-                field=_join(path_prefix, "member_identifiers"),
-                reason=MEMBERS_NOT_ALLOWED,
-                message="A single battery has no member identifiers; mint a pack or batch, or drop them.",
-            )
-        )
-    if subject.kind is not BatteryKind.battery and not members:
-        violations.append(
-            Violation(
-                field=_join(path_prefix, "member_identifiers"),
-                reason=MEMBERS_REQUIRED,
-                message=f"A {subject.kind.value} must list the identifiers of what it contains.",
-            )
-        )
-    seen: Counter[str] = Counter()
-    for index, member in enumerate(members):
-        seen[member] += 1
-        if seen[member] == 2:
-            violations.append(
-                Violation(
-                    field=_join(path_prefix, "member_identifiers", index),
-                    reason=DUPLICATE_MEMBER,
-                    message=f"Member {member!r} is listed more than once; list each member once.",
-                )
-            )
-        if member == subject.battery_identifier:
-            violations.append(
-                Violation(
-                    field=_join(path_prefix, "member_identifiers", index),
-                    reason=SELF_MEMBER,
-                    message=f"{subject.kind.value.capitalize()} {member!r} cannot contain itself.",
-                )
-            )
-    return violations
-
-
-_FRIENDLY_MESSAGES = {
-    "missing": "This field is required; supply it.",
-    "extra_forbidden": "Unknown field; remove it or check its spelling.",
-    "finite_number": "Give a finite number (not NaN or infinity).",
-}
-
-
-def pydantic_violations(exc: pydantic.ValidationError, path_prefix: str = "") -> list[Violation]:
-    """Pydantic's errors as Violations: field = dotted loc, reason = `invalid_<pydantic error type>`."""
-    violations: list[Violation] = []
-    for error in exc.errors(include_url=False):
-        loc = [part for part in error["loc"] if isinstance(part, int) or part]
-        field = _join(path_prefix, *loc) if loc else path_prefix.rstrip(".")
-        message = _FRIENDLY_MESSAGES.get(error["type"])
-        if message is None:
-            shown = repr(error.get("input"))
-            shown = shown if len(shown) <= 60 else f"{shown[:59]}…"
-            message = f"{error['msg']} (got {shown}); correct the value."
-        violations.append(Violation(field=field, reason=f"invalid_{error['type']}", message=message))
-    return violations

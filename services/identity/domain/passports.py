@@ -18,17 +18,15 @@ from contracts.attributes import BatteryCategory
 from contracts.errors import ValidationFailed, Violation
 from contracts.identity import AmendPassportRequest, BulkMintRequest, MintDefaults, PassportSpec
 from contracts.passport_data import PassportSubject, StaticPassportData
-from services.identity import extensions, identifiers, rules
+from services.identity.domain import extensions, identifiers
+from services.identity.domain.static_data import validate_static_data
+from services.identity.domain.subject import validate_subject
+from services.identity.domain.violations import fail_if, pydantic_violations
 
 CATEGORY_REQUIRED = "category_required"
 STATIC_DATA_REQUIRED = "static_data_required"
 DUPLICATE_IN_REQUEST = "duplicate_in_request"
 AMENDMENT_EMPTY = "amendment_empty"
-TOO_MANY_VIOLATIONS = "too_many_violations"
-INVALID_TEXT = "invalid_text"
-
-# A request of 100,000 passports that are all wrong must not answer with 100,000 violations.
-MAX_VIOLATIONS_REPORTED = 1000
 
 
 @dataclass(slots=True)  # not frozen: a bulk builds 100,000 of them, and frozen dataclasses init slowly
@@ -64,65 +62,8 @@ class NewPassport:
         return self.item.subject.battery_identifier
 
 
-def fail_if(violations: list[Violation]) -> None:
-    """Raise ValidationFailed with at most MAX_VIOLATIONS_REPORTED violations (and a note of the rest)."""
-    if not violations:
-        return
-    if len(violations) > MAX_VIOLATIONS_REPORTED:
-        rest = len(violations) - MAX_VIOLATIONS_REPORTED
-        violations = [
-            *violations[:MAX_VIOLATIONS_REPORTED],
-            Violation(
-                field="",
-                reason=TOO_MANY_VIOLATIONS,
-                message=f"{rest:,} more violations are not listed; fix these and send again.",
-            ),
-        ]
-    raise ValidationFailed(violations)
-
-
 def _at(*parts: object) -> str:
     return ".".join(str(part) for part in parts if part != "")
-
-
-def unstorable_text(value: Any, path: str = "") -> list[Violation]:
-    """Strings (and keys) PostgreSQL would refuse: NUL characters and unpaired surrogates."""
-    found: list[Violation] = []
-
-    def bad(text: str) -> bool:
-        if "\x00" in text:
-            return True
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-
-    def walk(node: Any, where: str) -> None:
-        if len(found) >= 20:
-            return
-        if isinstance(node, str):
-            if bad(node):
-                found.append(
-                    Violation(
-                        field=where,
-                        reason=INVALID_TEXT,
-                        message="The text contains a NUL character or an unpaired surrogate, which cannot be "
-                        "stored; remove it.",
-                    )
-                )
-        elif isinstance(node, dict):
-            for key, item in node.items():
-                child = f"{where}.{key}" if where else str(key)
-                if isinstance(key, str) and bad(key):
-                    walk(key, where)
-                walk(item, child)
-        elif isinstance(node, list):
-            for index, item in enumerate(node):
-                walk(item, f"{where}.{index}" if where else str(index))
-
-    walk(value, path)
-    return found
 
 
 def items_from_specs(specs: Sequence[PassportSpec], *, path: str | None = "passports") -> list[MintItem]:
@@ -228,12 +169,12 @@ def check_items(items: Sequence[MintItem], *, now: datetime) -> list[Violation]:
     reported: set[tuple[BatteryCategory, int, str]] = set()
     for item in items:
         subject_path = _at(item.path, "subject")
-        violations += rules.validate_subject(item.subject, path_prefix=f"{subject_path}.")
+        violations += validate_subject(item.subject, path_prefix=f"{subject_path}.")
         # Items alive together have distinct ids, and shared data is one object: check it once.
         static_key = (item.category, id(item.static_data))
         found = static_found.get(static_key)
         if found is None:
-            found = static_found[static_key] = rules.validate_static_data(item.category, item.static_data, now=now)
+            found = static_found[static_key] = validate_static_data(item.category, item.static_data, now=now)
         if found and (*static_key, item.static_data_path) not in reported:
             reported.add((*static_key, item.static_data_path))
             violations += [v.model_copy(update={"field": _at(item.static_data_path, v.field)}) for v in found]
@@ -346,8 +287,8 @@ def amend(
     try:
         data = StaticPassportData.model_validate(merged)
     except pydantic.ValidationError as exc:
-        raise ValidationFailed(rules.pydantic_violations(exc, "static_data.")) from None
-    fail_if(rules.validate_static_data(category, data, now=now, path_prefix="static_data."))
+        raise ValidationFailed(pydantic_violations(exc, "static_data.")) from None
+    fail_if(validate_static_data(category, data, now=now, path_prefix="static_data."))
     before = StaticPassportData.model_validate(current_static)
     # Compared as values, not as JSON: "512.50" kg is no change of 512.5 kg.
     changed = [name for name in StaticPassportData.model_fields if getattr(before, name) != getattr(data, name)]

@@ -16,7 +16,7 @@ from contracts.custody import CustodyRecorded, Holding, holding_after
 from contracts.errors import ValidationFailed, Violation
 from contracts.identity import STATUS_AFTER_OPERATION, SecondLifeRequest
 from contracts.passport_data import BatteryStatus
-from services.identity import identifiers
+from services.identity.domain import identifiers
 
 DUPLICATE_PREDECESSOR = "duplicate_predecessor"
 STATUS_CONTRADICTS_OPERATION = "status_contradicts_operation"
