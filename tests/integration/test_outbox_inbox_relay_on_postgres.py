@@ -344,6 +344,7 @@ async def test_each_message_is_applied_once_with_its_inbox_row_and_the_events_it
         (db.settings.topic("bpass.test.pinged.v1"), b"urn:uuid:passport-1", {"n": 20}),
         (db.settings.topic("bpass.test.pinged.v1"), b"urn:uuid:passport-1", {"n": 30}),
     ]
+    assert {headers["ce_source"] for _, _, headers, _ in published} == {f"urn:bpass:service:{SERVICE}"}
     assert messages_in(db, "applied") - applied_before == 3
     assert messages_in(db, "duplicate") - duplicates_before == 2
 
@@ -374,6 +375,8 @@ async def test_an_invalid_message_is_answered_on_the_rejected_topic_and_never_re
     consumer = consumer_of(db, handler)
     bad = at(db, 20, "not a number", key=b"passport-9")
     rejected_before = messages_in(db, "rejected")
+    refusals_labels = {"service": SERVICE, "topic": db.settings.topic(PINGS.name), "reason": "invalid_int_parsing"}
+    refusals_before = REGISTRY.get_sample_value("bpass_rejections_total", refusals_labels) or 0.0
 
     await consumer.consume([bad, at(db, 21, 5)])
     await consumer.consume([bad])
@@ -386,6 +389,8 @@ async def test_an_invalid_message_is_answered_on_the_rejected_topic_and_never_re
     _, key, headers, refusal = rows[0]
     assert key == b"passport-9"
     assert headers["ce_type"] == "eu.battery-passport.platform.message-rejected.v1"
+    assert headers["ce_source"] == f"urn:bpass:service:{SERVICE}"
+    assert REGISTRY.get_sample_value("bpass_rejections_total", refusals_labels) == refusals_before + 1
     assert (refusal["rejected_offset"], refusal["rejected_ce_id"]) == (20, dict(bad.headers)["ce_id"].decode())
     assert refusal["violations"][0]["field"] == "n"
     assert messages_in(db, "rejected") - rejected_before == 1
@@ -537,7 +542,7 @@ class RecordingProducer:
         self.client = Client()
         self.sends: list[tuple[str, int, list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]]] = []
         self.acks: list[asyncio.Future[Any]] = []
-        self.fail_next: BaseException | None = None
+        self.failures: list[BaseException] = []  # the next acknowledgements fail with these, in order
 
     async def partitions_for(self, topic: str) -> set[int]:
         return set(range(self.partitions))
@@ -547,9 +552,8 @@ class RecordingProducer:
 
     def _ack(self) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self.fail_next is not None:
-            future.set_exception(self.fail_next)
-            self.fail_next = None
+        if self.failures:
+            future.set_exception(self.failures.pop(0))
         elif not self.hold:
             future.set_result(None)
         self.acks.append(future)
@@ -590,6 +594,32 @@ async def write_outbox(db: Db, rows: list[tuple[str, bytes | None, bytes]]) -> l
 
 async def outbox_left(db: Db) -> int:
     return int((await db.fetch("SELECT count(*) AS n FROM outbox"))[0]["n"])
+
+
+class Pauses:
+    """The relay's `asyncio`, with its pauses recorded and cut short: a test sees how long it would have waited."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.now = 0.0  # the relay's monotonic clock, moved by the test
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+        await asyncio.sleep(0.01)
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> Pauses:
+    recorded = Pauses()
+    monkeypatch.setattr(relay_module, "asyncio", recorded)
+    monkeypatch.setattr(relay_module, "time", recorded)
+    return recorded
 
 
 async def running_relay(db: Db, producer: RecordingProducer, **settings: Any) -> OutboxRelay:
@@ -681,24 +711,33 @@ async def test_a_row_kafka_refuses_is_set_aside_with_the_error_and_the_rows_behi
     assert relay.refused == {}
 
 
-async def test_a_failed_send_is_published_again_from_the_outbox_after_a_pause(
-    db: Db, caplog: pytest.LogCaptureFixture
+async def test_a_failed_send_is_published_again_from_the_outbox_after_a_pause_that_grows_while_it_keeps_failing(
+    db: Db, pauses: Pauses, caplog: pytest.LogCaptureFixture
 ) -> None:
     producer = RecordingProducer()
-    producer.fail_next = KafkaTimeoutError("broker away")
+    producer.failures = [KafkaTimeoutError("broker away"), KafkaTimeoutError("still away")]
     await write_outbox(db, [("bpass.t.v1", b"k", b"1")])
     caplog.set_level(logging.ERROR, logger="services.common.relay")
     failures_before = REGISTRY.get_sample_value("bpass_outbox_relay_failures_total", {"service": SERVICE}) or 0.0
     relay = await running_relay(db, producer)
     try:
-        await until(lambda: _empty(db), "the row published after the failure", timeout=6.0)
+        await until(lambda: _empty(db), "the row published after two failures")
+        assert pauses.seconds == [2.0, 4.0], "2 s after a failure, twice that after the next"
+        pauses.now += 301  # five minutes without a failure: the back-off starts again
+        producer.failures = [KafkaTimeoutError("away again")]
+        await write_outbox(db, [("bpass.t.v1", b"k", b"2")])
+        await until(lambda: _empty(db), "the next row, after one more failure")
+        assert pauses.seconds == [2.0, 4.0, 2.0]
+        assert relay._task is not None
+        assert relay._task.get_name() == f"outbox-relay-{SERVICE}"
     finally:
         await relay.stop()
-    assert producer.values() == [b"1", b"1"], "sent, failed, sent again"
-    assert REGISTRY.get_sample_value("bpass_outbox_relay_failures_total", {"service": SERVICE}) == failures_before + 1
+    assert producer.values() == [b"1", b"1", b"1", b"2", b"2"], "sent, failed, sent again"
+    assert REGISTRY.get_sample_value("bpass_outbox_relay_failures_total", {"service": SERVICE}) == failures_before + 3
+    assert "outbox relay of delivery-test failed; publishing from the outbox again in 4 s" in caplog.messages
 
 
-async def test_the_relay_reconnects_when_its_database_connection_is_lost(db: Db) -> None:
+async def test_the_relay_reconnects_a_second_after_its_database_connection_is_lost(db: Db, pauses: Pauses) -> None:
     producer = RecordingProducer()
     relay = await running_relay(db, producer, relay_poll_interval_s=0.2)  # its wake-ups are lost with its connection
     try:
@@ -715,9 +754,10 @@ async def test_the_relay_reconnects_when_its_database_connection_is_lost(db: Db)
     finally:
         await relay.stop()
     assert producer.values() == [b"before", b"after"]
+    assert pauses.seconds == [1.0]
 
 
-async def test_one_relay_per_schema_publishes_the_others_stand_by_until_it_stops(db: Db) -> None:
+async def test_one_relay_per_schema_publishes_the_others_stand_by_until_it_stops(db: Db, pauses: Pauses) -> None:
     first_producer, second_producer = RecordingProducer(), RecordingProducer()
     first = await running_relay(db, first_producer)
     await write_outbox(db, [("bpass.t.v1", b"k", b"one")])
@@ -735,6 +775,8 @@ async def test_one_relay_per_schema_publishes_the_others_stand_by_until_it_stops
         await second.stop()
     assert first_producer.values() == [b"one", b"two"]
     assert second_producer.values() == [b"three"]
+    assert pauses.seconds
+    assert set(pauses.seconds) == {2.0}, "a stand-by tries for the lock every 2 s"
 
 
 async def test_each_published_row_gets_a_producer_span_in_the_trace_that_wrote_it(

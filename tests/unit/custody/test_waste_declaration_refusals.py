@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.custody import HandlerRecord, VerificationState, WasteDeclarationRequest
+from contracts.errors import Violation
 from services.custody.domain import waste_declarations as rules
 from services.custody.domain.waste_declarations import DeclarationRefused, PassportCustody
 
@@ -197,3 +198,14 @@ def test_the_stage_declared_is_custodys_or_placed_on_the_market_when_custody_saw
     assert rules.declared_stage(passport()) == "in_service"
     unknown = PassportCustody("urn:uuid:p2", "acme", None, False, None, None)
     assert rules.declared_stage(unknown) == "placed_on_market"
+
+
+def test_a_refusal_reads_as_every_field_and_reason_it_names() -> None:
+    refused = DeclarationRefused(
+        422,
+        [
+            Violation(field="responsible_party.id", reason="producer_mismatch", message="m1"),
+            Violation(field="occurred_at", reason="date_in_future", message="m2"),
+        ],
+    )
+    assert str(refused) == "responsible_party.id: producer_mismatch; occurred_at: date_in_future"
