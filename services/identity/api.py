@@ -17,9 +17,11 @@ from contracts.identity import AmendPassportRequest, BulkMintRequest, ExtensionS
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
-from services.identity import handlers, store
+from services.identity import handlers
 from services.identity.domain import passports
 from services.identity.domain.violations import fail_if, pydantic_violations
+from services.identity.store import extension_schemas
+from services.identity.store import passports as store
 from services.identity.web import (
     BULK_BODY_LIMIT,
     DEFAULT_BODY_LIMIT,
@@ -373,7 +375,7 @@ async def read_extension_schema(
     ] = None,
 ) -> ExtensionSchema:
     _check_family(family)
-    row = await store.extension_schema(runtime_of(request).pool, tenant_of(principal), family, version)
+    row = await extension_schemas.extension_schema(runtime_of(request).pool, tenant_of(principal), family, version)
     if row is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,

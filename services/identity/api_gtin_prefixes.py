@@ -1,5 +1,5 @@
 """HTTP API of GS1 company prefixes: a tenant's admin declares the prefixes it holds; the platform operator verifies
-them (and only then does the tenant mint passports naming GTINs under them, services/identity/gtin_prefixes.py)."""
+them (and only then does the tenant mint passports naming GTINs under them: domain/gtin_prefixes.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from contracts.errors import Violation
 from contracts.topics import TENANT_NAME
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.problems import violations_response
-from services.identity import gtin_prefixes
+from services.identity.domain.gtin_prefixes import GTIN_PREFIX_OWNED_BY_ANOTHER, PREFIX_PATTERN
+from services.identity.store import gtin_prefixes
 from services.identity.web import DEFAULT_BODY_LIMIT, ERROR_RESPONSES, limited_route, runtime_of, tenant_of
 
 router = APIRouter(
@@ -27,7 +28,7 @@ router = APIRouter(
 DECLARERS = require_roles(Role.oem_admin)
 READERS = require_roles(*OEM_ROLES, Role.auditor, Role.platform_operator)
 OPERATOR = require_roles(Role.platform_operator)
-PrefixPath = Annotated[str, PathParam(pattern=gtin_prefixes.PREFIX_PATTERN, description="GS1 company prefix.")]
+PrefixPath = Annotated[str, PathParam(pattern=PREFIX_PATTERN, description="GS1 company prefix.")]
 TenantPath = Annotated[str, PathParam(pattern=TENANT_NAME.pattern, description="The tenant.")]
 
 
@@ -35,7 +36,7 @@ class PrefixDeclaration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prefix: str = Field(
-        pattern=gtin_prefixes.PREFIX_PATTERN,
+        pattern=PREFIX_PATTERN,
         description="GS1 company prefix (4-12 digits, as in the GTIN after its indicator digit).",
         examples=["9506000"],
     )
@@ -94,7 +95,7 @@ async def verify_prefix(
                 [
                     Violation(
                         field="prefix",
-                        reason=gtin_prefixes.GTIN_PREFIX_OWNED_BY_ANOTHER,
+                        reason=GTIN_PREFIX_OWNED_BY_ANOTHER,
                         message=f"Prefix {prefix} overlaps one verified for {', '.join(others)}; verify it as "
                         "`shared` only if the GS1 licence holder lets both mint under it.",
                     )

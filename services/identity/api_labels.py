@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.errors import ValidationFailed, Violation
 from services.common.auth import OEM_ROLES, Principal, require_roles
-from services.identity import store
 from services.identity.api import READERS, reader_tenant
 from services.identity.domain import identifiers, qr
+from services.identity.store import passports as store
 from services.identity.web import (
     DEFAULT_BODY_LIMIT,
     ERROR_RESPONSES,

@@ -20,10 +20,13 @@ from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.common.unit_of_work import Inbound, UnitOfWork
-from services.identity import facts, gtin_prefixes, store
-from services.identity.domain import extensions, passports
+from services.identity import facts
+from services.identity.domain import extensions, gtin_prefixes, passports
 from services.identity.domain.documents import StaticDocuments, document_of_json
 from services.identity.domain.violations import fail_if, unstorable_text
+from services.identity.store import extension_schemas
+from services.identity.store import passports as store
+from services.identity.store.gtin_prefixes import verified_prefixes
 
 GTIN_SERIAL_TAKEN = "gtin_serial_taken"
 LZ4_FROM_PASSPORTS = 1000
@@ -94,7 +97,7 @@ async def extension_validators(
     conn: DbConnection, tenant: str, items: Sequence[passports.MintItem]
 ) -> dict[str, extensions.ExtensionValidator]:
     families = sorted({item.product_family for item in items if item.extensions and item.product_family})
-    schemas = await store.latest_extension_schemas(conn, tenant, families)
+    schemas = await extension_schemas.latest_extension_schemas(conn, tenant, families)
     return {
         family: extensions.ExtensionValidator(family, row["version"], row["json_schema"])
         for family, row in schemas.items()
@@ -109,7 +112,7 @@ async def gtin_ownership_violations(
     named = [item for item in items if item.subject.gtin]
     if not named:
         return []
-    prefixes = await gtin_prefixes.verified_prefixes(conn, tenant)
+    prefixes = await verified_prefixes(conn, tenant)
     decided: dict[str, bool] = {}
     found = []
     for item in named:
@@ -146,7 +149,7 @@ async def mint_items(
     laps.lap("rules")
     if len(planned) >= LZ4_FROM_PASSPORTS and await store.lz4_available(conn):
         # Each minted fact carries its ~5 kB of static data; lz4 TOAST-compresses them ~3x faster than pglz.
-        await conn.execute("SET LOCAL default_toast_compression = 'lz4'")
+        await store.compress_with_lz4(conn)
     documents = StaticDocuments()
     schema_versions = {family: validator.version for family, validator in validators.items()}
     existing = await store.existing_by_identifier(conn, tenant, [p.battery_identifier for p in planned])
@@ -266,7 +269,7 @@ async def amend_passport(
     )
     schema_version: int | None = current["extension_schema_version"]
     family = current["product_family"]
-    row = await store.extension_schema(conn, tenant, family) if family and amendment.extensions else None
+    row = await extension_schemas.extension_schema(conn, tenant, family) if family and amendment.extensions else None
     if request.extensions and amendment.extensions:
         if row is None:
             raise ValidationFailed([extensions.without_schema(family, path="extensions")])
@@ -319,7 +322,7 @@ async def declare_extension_schema(
     conn: DbConnection, *, tenant: str, family: str, schema: dict[str, Any], declared_by: str
 ) -> tuple[dict[str, Any], bool]:
     fail_if(extensions.check_schema(schema))
-    return await store.declare_extension_schema(
+    return await extension_schemas.declare_extension_schema(
         conn,
         tenant=tenant,
         family=family,

@@ -13,11 +13,12 @@ from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.common.unit_of_work import Inbound, UnitOfWork
-from services.identity import handlers, store
-from services.identity import lifecycle_store as lifecycle
+from services.identity import handlers
 from services.identity.domain import passports, second_life
 from services.identity.domain.second_life import CustodyView
 from services.identity.domain.violations import fail_if
+from services.identity.store import lifecycle
+from services.identity.store import passports as store
 
 
 async def on_custody_recorded(uow: UnitOfWork, items: list[Inbound[CustodyRecorded]]) -> None:

@@ -21,8 +21,9 @@ from services.common.auth import public_surface
 from services.common.negotiation import prefers_html
 from services.common.problems import problem_response, violations_response
 from services.common.ratelimit import rate_limited
-from services.identity import public, store
+from services.identity import public
 from services.identity.domain import identifiers, qr
+from services.identity.store import passports as store
 from services.identity.web import DEFAULT_BODY_LIMIT, limited_route, runtime_of
 
 # Per client address (the connection's, or the one the gateway vouches for); a phone scanning labels stays far below.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bpass.examples import EXAMPLE_GTIN
-from services.identity.gtin_prefixes import company_part, owned
+from services.identity.domain.gtin_prefixes import company_part, owned
 
 
 def test_the_company_prefix_follows_the_indicator_digit() -> None:
