@@ -169,14 +169,25 @@ def tested(work: Path, target: Target) -> str:
     return f"{len(done)} of {len(result.statuses)} mutants tested, {killed} killed"
 
 
-def survivor_diffs(work: Path, mutmut: str, names: list[str]) -> str:
-    shown = []
-    for name in names:
-        result = subprocess.run(  # noqa: S603
-            [mutmut, "show", name], cwd=work, capture_output=True, text=True, check=False
-        )
-        shown.append(result.stdout.strip() or result.stderr.strip())
-    return "\n\n".join(shown) + "\n"
+SHOW_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+for name, path in json.load(sys.stdin):
+    try:
+        print(f"# {name}\\n{get_diff_for_mutant(name, path=path)}")
+    except Exception as exc:  # one unreadable mutant must not hide the others
+        print(f"# {name}\\n(no diff: {exc!r})")
+"""
+
+
+def survivor_diffs(work: Path, target: Target, names: list[str]) -> str:
+    """The survivors' diffs, read in one process (`mutmut show <name>` starts one per mutant)."""
+    by_module = {file.removesuffix(".py").replace("/", "."): file for file in target.files}
+    pairs = [(name, next(f for m, f in by_module.items() if name.startswith(f"{m}."))) for name in names]
+    result = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", SHOW_DIFFS], cwd=work, input=json.dumps(pairs), capture_output=True, text=True
+    )
+    return result.stdout if result.returncode == 0 else f"(diffs unavailable: {result.stderr.strip()[-500:]})\n"
 
 
 def main() -> int:
@@ -218,7 +229,7 @@ def main() -> int:
         )
         for name in survivors:
             print(f"    {result.statuses[name]}: {name}")
-        report.append(f"# {target.name}\n\n" + survivor_diffs(work, mutmut, survivors))
+        report.append(f"## {target.name}\n\n" + survivor_diffs(work, target, survivors))
     (work / "survivors.txt").write_text("\n".join(report), encoding="utf-8")
     print(f"\nsurvivors' diffs: {work / 'survivors.txt'} (or `cd {work} && {mutmut} show <name>`)")
     if failed:
