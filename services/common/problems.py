@@ -240,3 +240,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ValidationFailed)
     async def on_validation_failed(_: Request, exc: ValidationFailed) -> JSONResponse:
         return violations_response(exc.violations)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(_: Request, exc: Exception) -> Response:
+        # A bug or an outage behind the service: the same shape as every refusal, nothing of the exception's text
+        # (it may hold others' data). The server logs the exception with its trace (it is raised again after this).
+        detail = "The service failed to handle this request and logged why. Retry later; if it persists, report "
+        detail += "the time and path of the request."
+        return problem_response(500, "internal_error", detail)
