@@ -17,11 +17,12 @@ from contracts.identity import AmendPassportRequest, BulkMintRequest, ExtensionS
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
-from services.identity import handlers
 from services.identity.domain import passports
 from services.identity.domain.violations import fail_if, pydantic_violations
 from services.identity.store import extension_schemas
 from services.identity.store import passports as store
+from services.identity.usecases import amend, mint
+from services.identity.usecases import declare_extension_schema as schema_declaration
 from services.identity.web import (
     BULK_BODY_LIMIT,
     DEFAULT_BODY_LIMIT,
@@ -61,10 +62,17 @@ MAX_VERSION = 2**31 - 1  # PostgreSQL integer
 T = TypeVar("T")
 
 
+class MintResult(BaseModel):
+    battery_identifier: str = Field(description="The OEM's identifier, as sent.")
+    passport_id: str = Field(description="Its passport (new, or the one it already had).")
+    public_uri: str = Field(description="URI encoded in the QR code.")
+    created: bool = Field(description="False when the tenant already had a passport for this identifier.")
+
+
 class BulkMintResponse(BaseModel):
     minted: int = Field(description="Passports created by this request.")
     existing: int = Field(description="Identifiers that already had a passport (returned, not minted again).")
-    passports: list[handlers.MintResult] = Field(description="One result per passport, in request order.")
+    passports: list[MintResult] = Field(description="One result per passport, in request order.")
 
 
 class AmendResponse(BaseModel):
@@ -95,7 +103,7 @@ async def in_transaction(request: Request, work: Callable[[DbConnection, Outbox]
     """Run `work` in one transaction with an outbox flushed before commit; retried on deadlock."""
     runtime = runtime_of(request)
     for attempt in range(1, TRIES + 1):
-        outbox = Outbox(handlers.SOURCE)
+        outbox = Outbox(mint.SOURCE)
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 result = await work(conn, outbox)
@@ -109,14 +117,14 @@ async def in_transaction(request: Request, work: Callable[[DbConnection, Outbox]
 
 
 async def _mint(
-    request: Request, principal: Principal, items: list[passports.MintItem], laps: handlers.Laps | None = None
-) -> handlers.MintOutcome:
+    request: Request, principal: Principal, items: list[passports.MintItem], laps: mint.Laps | None = None
+) -> mint.MintOutcome:
     runtime = runtime_of(request)
     tenant = tenant_of(principal)
-    laps = laps or handlers.Laps()
+    laps = laps or mint.Laps()
 
-    async def work(conn: DbConnection, outbox: Outbox) -> handlers.MintOutcome:
-        return await handlers.mint_items(
+    async def work(conn: DbConnection, outbox: Outbox) -> mint.MintOutcome:
+        return await mint.mint_items(
             conn, outbox, runtime.settings, tenant=tenant, minted_by=principal.name, items=items, laps=laps
         )
 
@@ -127,20 +135,25 @@ async def _mint(
 
 @router.post(
     "/passports",
-    response_model=handlers.MintResult,
+    response_model=MintResult,
     status_code=status.HTTP_201_CREATED,
     summary="Mint one passport (idempotent per battery identifier)",
     responses={200: {"description": "The tenant already had a passport for this identifier; it is returned."}},
 )
 async def mint_one(
     spec: PassportSpec, request: Request, response: Response, principal: Annotated[Principal, MINTERS]
-) -> handlers.MintResult:
+) -> MintResult:
     outcome = await _mint(request, principal, passports.items_from_specs([spec], path=None))
     result = outcome.results[0]
     if not result.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/identity/v1/passports/{result.passport_id}"
-    return result.as_result()
+    return MintResult(
+        battery_identifier=result.battery_identifier,
+        passport_id=result.passport_id,
+        public_uri=result.public_uri,
+        created=result.created,
+    )
 
 
 _BULK_POINTER = "#/paths/~1identity~1v1~1passports:bulk/post/requestBody/content/application~1json/schema"
@@ -169,7 +182,7 @@ async def mint_bulk(request: Request, principal: Annotated[Principal, MINTERS]) 
 
 
 async def _mint_bulk(request: Request, principal: Principal) -> Response:
-    laps = handlers.Laps()
+    laps = mint.Laps()
     raw = await request.body()
     laps.lap("receive")
     # Validated from the raw bytes in one pass (pydantic-core), not json.loads + model validation.
@@ -241,7 +254,7 @@ async def amend_passport(
     try:
         outcome = await in_transaction(
             request,
-            lambda conn, outbox: handlers.amend_passport(
+            lambda conn, outbox: amend.amend_passport(
                 conn,
                 outbox,
                 runtime.settings,
@@ -252,9 +265,9 @@ async def amend_passport(
                 if_match=expected,
             ),
         )
-    except handlers.PassportNotFound:
+    except amend.PassportNotFound:
         raise passport_not_found(passport_id) from None
-    except handlers.VersionMismatch as mismatch:
+    except amend.VersionMismatch as mismatch:
         raise HTTPException(
             status.HTTP_412_PRECONDITION_FAILED,
             {
@@ -352,7 +365,7 @@ async def declare_extension_schema(
     tenant = tenant_of(principal)
 
     async def work(conn: DbConnection, _: Outbox) -> tuple[dict[str, Any], bool]:
-        return await handlers.declare_extension_schema(
+        return await schema_declaration.declare_extension_schema(
             conn, tenant=tenant, family=family, schema=json_schema, declared_by=principal.name
         )
 

@@ -11,9 +11,9 @@ from contracts.identity import SecondLifeRequest
 from services.common.auth import Principal, Role, require_roles
 from services.common.db import PLATFORM, DbConnection, tenant_scope
 from services.common.outbox import Outbox
-from services.identity import lifecycle
 from services.identity.api import in_transaction
 from services.identity.domain.second_life import SecondLifeRefused
+from services.identity.usecases import record_second_life
 from services.identity.web import DEFAULT_BODY_LIMIT, ERROR_RESPONSES, limited_route, runtime_of, tenant_of
 
 router = APIRouter(
@@ -62,8 +62,8 @@ async def second_life(
     runtime = runtime_of(request)
     tenant = tenant_of(principal)
 
-    async def work(conn: DbConnection, outbox: Outbox) -> lifecycle.SecondLifeOutcome:
-        return await lifecycle.record_second_life(
+    async def work(conn: DbConnection, outbox: Outbox) -> record_second_life.SecondLifeOutcome:
+        return await record_second_life.record_second_life(
             conn,
             outbox,
             runtime.settings,

@@ -13,10 +13,9 @@ from services.identity import (
     api_keys,
     api_labels,
     api_second_life,
-    handlers,
-    lifecycle,
     resolver,
 )
+from services.identity.messaging import subscribers
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
@@ -26,14 +25,14 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         rejected_topic=topics.IDENTITY_REJECTED,
         subscriptions=[
-            Subscription(topics.MINT_REQUESTS, handlers.on_mint_requests, "Mint requests from OEM systems."),
+            Subscription(topics.MINT_REQUESTS, subscribers.on_mint_requests, "Mint requests from OEM systems."),
             Subscription(
                 topics.CUSTODY_RECORDED,
-                lifecycle.on_custody_recorded,
+                subscribers.on_custody_recorded,
                 "Custody log entries: who holds each battery (second-life operators must hold their predecessors).",
             ),
             Subscription(
-                topics.PASSPORT_CEASED, lifecycle.on_passport_ceased, "Recycled passports ceased: no second life."
+                topics.PASSPORT_CEASED, subscribers.on_passport_ceased, "Recycled passports ceased: no second life."
             ),
         ],
         publishes=[

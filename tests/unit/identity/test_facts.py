@@ -15,9 +15,9 @@ from contracts.envelope import Envelope, parse_envelope
 from contracts.identity import BulkMintRequest, PassportMinted
 from contracts.passport_data import static_data_digest
 from services.common.messaging import partition_for
-from services.identity import facts
 from services.identity.domain import passports
 from services.identity.domain.documents import StaticDocuments, document_of_json
+from services.identity.messaging import passport_minted
 from tests.examples import EXAMPLE_RESOLVER
 
 pytestmark = pytest.mark.unit
@@ -71,7 +71,9 @@ def expected_fact(p: passports.NewPassport) -> PassportMinted:
 def test_rows_carry_the_contract_payload_keyed_by_passport_id() -> None:
     passports = planned()
     documents = StaticDocuments()
-    rows = facts.minted_rows(passports, documents, topic="ns.bpass.identity.passport-minted.v2", source="urn:s")
+    rows = passport_minted.minted_rows(
+        passports, documents, topic="ns.bpass.identity.passport-minted.v2", source="urn:s"
+    )
     assert len(rows) == 2
     for row, p in zip(rows, passports, strict=True):
         assert row.topic == "ns.bpass.identity.passport-minted.v2"
@@ -82,7 +84,7 @@ def test_rows_carry_the_contract_payload_keyed_by_passport_id() -> None:
 
 def test_rows_carry_cloudevents_headers_with_a_unique_id_and_the_passport_as_subject() -> None:
     passports = planned()
-    rows = facts.minted_rows(passports, StaticDocuments(), topic="t", source="urn:bpass:service:identity")
+    rows = passport_minted.minted_rows(passports, StaticDocuments(), topic="t", source="urn:bpass:service:identity")
     envelopes = [parse_envelope([(name, value.encode()) for name, value in row.headers]) for row in rows]
     assert all(isinstance(e, Envelope) for e in envelopes)
     first, second = envelopes
@@ -97,7 +99,7 @@ def test_rows_carry_cloudevents_headers_with_a_unique_id_and_the_passport_as_sub
 
 def test_a_value_orjson_cannot_write_falls_back_to_pydantic() -> None:
     passports = planned(extensions={"huge": 2**70})
-    rows = facts.minted_rows(passports, StaticDocuments(), topic="t", source="urn:s")
+    rows = passport_minted.minted_rows(passports, StaticDocuments(), topic="t", source="urn:s")
     assert PassportMinted.model_validate_json(rows[1].payload).extensions == {"huge": 2**70}
 
 
@@ -123,7 +125,7 @@ def many(count: int) -> list[passports.NewPassport]:
 
 def test_a_shared_document_travels_once_per_partition_and_every_fact_resolves_in_partition_order() -> None:
     passports = many(500)
-    rows = facts.minted_rows(passports, StaticDocuments(), topic="t", source="urn:s")
+    rows = passport_minted.minted_rows(passports, StaticDocuments(), topic="t", source="urn:s")
     digest = static_data_digest(passports[0].item.static_data)
     by_partition: dict[int, list[dict[str, object]]] = {}
     for row in rows:

@@ -1,4 +1,5 @@
-"""Identity's lifecycle use cases: custody and ceased facts folded in, second-life operations recorded."""
+"""Record a second-life operation (Art. 77(7)): mint the new battery's passport, linked to its predecessors, and
+supersede them, each with a `PassportSuperseded` fact."""
 
 from __future__ import annotations
 
@@ -6,44 +7,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from contracts import topics
-from contracts.custody import CustodyRecorded
 from contracts.identity import PassportSuperseded, SecondLifeRequest
-from contracts.recovery import PassportCeased
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
 from services.common.settings import Settings
-from services.common.unit_of_work import Inbound, UnitOfWork
-from services.identity import handlers
 from services.identity.domain import passports, second_life
-from services.identity.domain.second_life import CustodyView
 from services.identity.domain.violations import fail_if
 from services.identity.store import lifecycle
 from services.identity.store import passports as store
-
-
-async def on_custody_recorded(uow: UnitOfWork, items: list[Inbound[CustodyRecorded]]) -> None:
-    """Who holds each battery now: custody's log entries folded in order (older or repeated ones change nothing)."""
-    views = await lifecycle.lock_custody(uow.conn, [item.payload.passport_id for item in items])
-    changed: dict[str, CustodyView] = {}
-    for item in items:
-        fact = item.payload
-        view = views.get(fact.passport_id) or CustodyView(tenant=fact.tenant)
-        after = second_life.fold_custody(view, fact)
-        if after is not view:
-            views[fact.passport_id] = changed[fact.passport_id] = after
-    await lifecycle.store_custody(uow.conn, changed)
-
-
-async def on_passport_ceased(uow: UnitOfWork, items: list[Inbound[PassportCeased]]) -> None:
-    """Recycled batteries: their passports ceased (Art. 77(8)) and have no second life."""
-    await lifecycle.mark_ceased(
-        uow.conn, [(i.payload.passport_id, i.payload.tenant, i.payload.ceased_at) for i in items]
-    )
+from services.identity.usecases.mint import Minted, mint_items
 
 
 @dataclass(frozen=True)
 class SecondLifeOutcome:
-    minted: handlers.Minted
+    minted: Minted
     operation: str
     status: str
     predecessor_ids: list[str]
@@ -77,7 +54,7 @@ async def record_second_life(
         recorded = await lifecycle.recorded_operation(conn, tenant, identifier)
         second_life.check_retry(recorded, request, ids)
         row = existing[identifier]
-        minted = handlers.Minted(identifier, row["passport_id"], row["public_uri"], False)
+        minted = Minted(identifier, row["passport_id"], row["public_uri"], False)
         assert recorded is not None
         return SecondLifeOutcome(minted, recorded.operation, checked.status.value, list(recorded.predecessor_ids))
     found = await lifecycle.predecessors(conn, ids)
@@ -93,9 +70,7 @@ async def record_second_life(
         extensions_path="extensions",
         predecessor_ids=tuple(ids),
     )
-    outcome = await handlers.mint_items(
-        conn, outbox, settings, tenant=tenant, minted_by=recorded_by, items=[item], now=now
-    )
+    outcome = await mint_items(conn, outbox, settings, tenant=tenant, minted_by=recorded_by, items=[item], now=now)
     minted = outcome.results[0]
     await lifecycle.record_operation(
         conn,
