@@ -41,7 +41,10 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
 )
-BATCH_TIMEOUT_MS = 50  # how long a poll waits for a batch to fill
+# How long a poll waits when nothing is buffered (it returns as soon as records are): an idle consumer polls twice a
+# second, not twenty times (7 idle consumers, 20 s: 370 ms of CPU at 50 ms, 180 ms at 500 ms, where the fetcher's
+# own work is most of it). Also the longest a stop waits for a loop that is not applying a batch.
+IDLE_POLL_MS = 500
 GRACEFUL_STOP_S = 15.0  # how long a stop waits for the batch in flight
 
 
@@ -103,7 +106,7 @@ class Subscriber:
     async def _run(self, consumer: AIOKafkaConsumer) -> None:
         while self._running:
             try:
-                batches = await consumer.getmany(timeout_ms=BATCH_TIMEOUT_MS, max_records=self.max_records)
+                batches = await consumer.getmany(timeout_ms=IDLE_POLL_MS, max_records=self.max_records)
             except ConsumerStoppedError:
                 return
             except KafkaError as exc:
