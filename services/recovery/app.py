@@ -7,8 +7,9 @@ from pathlib import Path
 from contracts import topics
 from services.common.runtime import ServiceSpec, Subscription, serve
 from services.common.settings import Settings
-from services.recovery import api, handlers
-from services.recovery.sweep import start_sweep
+from services.recovery.api import annex_xii, claims, evidence, passports
+from services.recovery.messaging import subscribers
+from services.recovery.usecases.sweep import start_sweep
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
@@ -18,21 +19,21 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         rejected_topic=topics.RECOVERY_REJECTED,
         subscriptions=[
-            Subscription(topics.PASSPORT_MINTED, handlers.on_passport_minted, "Passports and their composition."),
+            Subscription(topics.PASSPORT_MINTED, subscribers.on_passport_minted, "Passports and their composition."),
             Subscription(
                 topics.CUSTODY_HANDLER_REGISTRY,
-                handlers.on_handler_registry_changed,
+                subscribers.on_handler_registry_changed,
                 "The verified handler registry: who may report as a recycler or a refiner.",
             ),
             Subscription(
                 topics.CUSTODY_RECORDED,
-                handlers.on_custody_recorded,
+                subscribers.on_custody_recorded,
                 "Custody steps: which recycler holds which passport (treatment batches report only those).",
             ),
             Subscription(
-                topics.TREATMENT_BATCHES, handlers.on_treatment_batches, "Treatment batches reported by recyclers."
+                topics.TREATMENT_BATCHES, subscribers.on_treatment_batches, "Treatment batches reported by recyclers."
             ),
-            Subscription(topics.REFINER_REPORTS, handlers.on_refiner_reports, "What refiners made from which lots."),
+            Subscription(topics.REFINER_REPORTS, subscribers.on_refiner_reports, "What refiners made from which lots."),
         ],
         publishes=[
             topics.RECOVERY_ATTRIBUTED,
@@ -40,7 +41,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             topics.RECYCLED_CONTENT_ASSESSED,
             topics.RECOVERY_REJECTED,
         ],
-        routers=[api.router],
+        routers=[evidence.router, passports.router, annex_xii.router, claims.router],
         on_start=[start_sweep],
     )
 

@@ -25,7 +25,7 @@ from contracts.passport_data import BatteryKind, PassportSubject
 from services.common.auth import Role
 from services.common.db import create_pool
 from services.common.settings import Settings
-from services.recovery.sweep import observe_parked, sweep_parked
+from services.recovery.usecases.sweep import observe_parked, sweep_parked
 from tests.conftest import new_key
 from tests.integration.recovery_support import (
     batch_outcome,

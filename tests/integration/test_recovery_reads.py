@@ -23,7 +23,7 @@ from contracts.attributes import BatteryCategory
 from services.common.auth import Principal, Role
 from services.common.db import create_pool, tenant_scope
 from services.common.settings import Settings
-from services.recovery import api
+from services.recovery.api import passports
 from tests.integration.recovery_support import recycler_holding
 from tests.integration.test_recovery_flow import mint, send, treatment_batch
 from tests.support import ServiceProcess, eventually
@@ -121,7 +121,7 @@ async def test_attribution_read_never_shows_lines_of_a_batch_without_its_cease(
                 app=SimpleNamespace(state=SimpleNamespace(runtime=SimpleNamespace(pool=through)))
             )
             with tenant_scope(tenant_name):  # as the service does for an OEM's request
-                response = await api.attribution(nmc, request, owner)
+                response = await passports.attribution(nmc, request, owner)
             view: dict[str, Any] = json.loads(response.body)
             return view
 

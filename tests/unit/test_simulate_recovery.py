@@ -11,7 +11,8 @@ import pytest
 from bpass.simulate import Battery, mint_item, model_static, population, treatment_batch
 from contracts.errors import ValidationFailed
 from contracts.recovery import RecoveredMaterial
-from services.recovery.domain.treatment import InputReference, KnownPassport, assess_treatment_batch
+from services.recovery.domain.passports import InputReference, KnownPassport
+from services.recovery.domain.treatment import assess_treatment_batch
 
 COMPLETED = datetime(2026, 5, 1, 8, tzinfo=UTC)
 Group = tuple[list[tuple[Battery, str]], list[KnownPassport]]

@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from contracts.errors import ValidationFailed, Violation
 from contracts.recovery import (
@@ -52,29 +51,10 @@ from services.recovery.domain.mass_balance import (
     conservation_violation,
 )
 from services.recovery.domain.materials import CHEMISTRY_GROUP, ZERO
+from services.recovery.domain.passports import InputReference, KnownPassport
 from services.recovery.domain.treatment_rules import check_balance, check_inputs, check_outputs
 
 WEIGHT_TOLERANCE = Decimal("0.10")  # input mass vs a single battery's declared weight
-
-
-@dataclass(frozen=True)
-class KnownPassport:
-    """A passport as recovery stored it from its minted fact."""
-
-    passport_id: str
-    tenant: str
-    battery_identifier: str
-    kind: str | None
-    static_data: Mapping[str, Any]
-    ceased_by: str | None = None  # "<recycler>/<batch>" once recycled
-
-
-@dataclass(frozen=True)
-class InputReference:
-    """What the store found for an input's reference: a passport, a problem, or nothing asked (unidentified)."""
-
-    passport: KnownPassport | None = None
-    problem: str | None = None  # unknown_passport | ambiguous_identifier
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from contracts.errors import Violation
 from contracts.recovery import (
@@ -16,9 +15,7 @@ from contracts.recovery import (
 )
 from services.recovery.domain.composition import resolve_chemistry
 from services.recovery.domain.materials import ZERO
-
-if TYPE_CHECKING:
-    from services.recovery.domain.treatment import InputReference
+from services.recovery.domain.passports import InputReference
 
 BALANCE_TOLERANCE = Decimal("0.01")  # of the input mass
 ASSAY_REQUIRED = frozenset(

@@ -15,8 +15,9 @@ import asyncpg
 from contracts.identity import PassportMinted
 from contracts.recovery import ContentBasis, RecoveredMaterial
 from services.common.db import DbConnection
+from services.recovery.domain.passports import KnownPassport
 from services.recovery.domain.refining import KnownLot, LotKey
-from services.recovery.domain.treatment import InputWeights, KnownPassport, TreatmentAssessment
+from services.recovery.domain.treatment import InputWeights, TreatmentAssessment
 from services.recovery.store.common import copy_rows, materials_of
 
 

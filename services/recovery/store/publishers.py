@@ -158,3 +158,8 @@ async def unpark_expired(conn: DbConnection, max_age_s: float, limit: int) -> li
             limit,
         )
     )
+
+
+async def set_parked_outcome(conn: DbConnection, dedup_key: str, outcome: str) -> None:
+    """What became of a parked batch, in the inbox row of the message that brought it (`applied`, `rejected`)."""
+    await conn.execute("UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", dedup_key, outcome)

@@ -13,6 +13,15 @@ from services.recovery.domain.annex_xii import BatchRecord, ChemistryInputs
 from services.recovery.store.common import Db, materials_of
 
 
+async def known_passport(db: Db, passport_id: str) -> asyncpg.Record | None:
+    """A passport as recovery stored it from its minted fact, with its cease (if recycled)."""
+    return await db.fetchrow(
+        """SELECT passport_id, tenant, battery_identifier, category, kind, static_data, minted_at, ceased_at
+           FROM known_passports WHERE passport_id = $1""",
+        passport_id,
+    )
+
+
 async def passport_row(db: Db, passport_id: str) -> asyncpg.Record | None:
     return await db.fetchrow(
         """SELECT p.passport_id, p.tenant, p.battery_identifier, p.category, p.kind, p.ceased_at,

@@ -25,7 +25,7 @@ from contracts.recovery import (
     TreatmentOutput,
     TreatmentProcess,
 )
-from services.recovery.domain.treatment import InputReference, KnownPassport
+from services.recovery.domain.passports import InputReference, KnownPassport
 
 M = RecoveredMaterial
 T = TypeVar("T")

@@ -29,8 +29,9 @@ from contracts.recovery import (
     TreatmentOutput,
 )
 from services.recovery.config import RecoverySettings
+from services.recovery.domain.passports import InputReference
 from services.recovery.domain.refining import KnownLot, assess_refiner_report
-from services.recovery.domain.treatment import InputReference, InputWeights, assess_treatment_batch
+from services.recovery.domain.treatment import InputWeights, assess_treatment_batch
 from tests.unit.recovery.builders import (
     RECYCLER,
     attempt,

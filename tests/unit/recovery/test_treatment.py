@@ -21,7 +21,8 @@ from contracts.recovery import (
     TreatmentInput,
     TreatmentOutput,
 )
-from services.recovery.domain.treatment import InputReference, assess_treatment_batch, explain_treatment_share
+from services.recovery.domain.passports import InputReference
+from services.recovery.domain.treatment import assess_treatment_batch, explain_treatment_share
 from tests.unit.recovery.builders import attempt, batch, default_outputs, passport, passport_input, refs, scrap_input
 
 M = RecoveredMaterial

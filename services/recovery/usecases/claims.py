@@ -16,7 +16,7 @@ from services.common.outbox import Outbox
 from services.common.settings import Settings
 from services.recovery import store
 from services.recovery.domain.recycled_content import assess_claim
-from services.recovery.handlers.common import content_digest, unique_as_violation
+from services.recovery.usecases.common import content_digest, unique_as_violation
 
 
 class ClaimConflict(Exception):

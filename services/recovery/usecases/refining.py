@@ -23,8 +23,8 @@ from services.recovery import store
 from services.recovery.config import recovery_settings
 from services.recovery.domain.publishers import publisher_violations
 from services.recovery.domain.refining import assess_refiner_report, explain_refined_share
-from services.recovery.handlers.common import Via, content_digest, totals_of, unique_as_violation, violation
-from services.recovery.handlers.outcomes import FeedSummary, ProductSummary, RefinerReportOutcome
+from services.recovery.usecases.common import Via, content_digest, totals_of, unique_as_violation, violation
+from services.recovery.usecases.outcomes import FeedSummary, ProductSummary, RefinerReportOutcome
 
 
 async def submit_refiner_report(

@@ -1,4 +1,4 @@
-"""The periodic look at parked treatment batches: those that have waited longer than
+"""A background use case: the periodic look at parked treatment batches: those that have waited longer than
 `BPASS_RECOVERY_PARKING_MAX_AGE_S` for the passports they name to be minted or for their custody are refused on
 `bpass.recovery.rejected.v1` with `reference_never_appeared` (a batch is also refused so when a fact makes recovery
 look at it after that time, and it still waits)."""
@@ -19,7 +19,7 @@ from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.common.unit_of_work import UnitOfWork
 from services.recovery.config import recovery_settings
-from services.recovery.handlers.inbound import refuse_expired
+from services.recovery.usecases.parking import refuse_expired
 
 log = logging.getLogger(__name__)
 SERVICE = "recovery"

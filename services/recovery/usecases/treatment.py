@@ -22,14 +22,14 @@ from services.common.settings import Settings
 from services.recovery import store
 from services.recovery.config import recovery_settings
 from services.recovery.domain.parking import Unresolved, decide
+from services.recovery.domain.passports import InputReference
 from services.recovery.domain.publishers import custody_violation, publisher_violations
 from services.recovery.domain.treatment import (
-    InputReference,
     TreatmentAssessment,
     assess_treatment_batch,
     explain_treatment_share,
 )
-from services.recovery.handlers.common import (
+from services.recovery.usecases.common import (
     AwaitingReferences,
     Via,
     content_digest,
@@ -37,7 +37,7 @@ from services.recovery.handlers.common import (
     unique_as_violation,
     violation,
 )
-from services.recovery.handlers.outcomes import InputSummary, LotSummary, TreatmentBatchOutcome
+from services.recovery.usecases.outcomes import InputSummary, LotSummary, TreatmentBatchOutcome
 
 
 async def report_treatment_batch(

@@ -1,0 +1,1 @@
+"""Topic adapters of recovery: each batch of records as use-case calls (`subscribers`)."""
