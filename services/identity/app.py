@@ -7,13 +7,14 @@ from pathlib import Path
 from contracts import topics
 from services.common.runtime import ServiceSpec, Subscription, serve
 from services.common.settings import Settings
-from services.identity import (
-    api,
-    api_gtin_prefixes,
+from services.identity.api import (
     api_keys,
-    api_labels,
-    api_second_life,
+    extension_schemas,
+    gtin_prefixes,
+    labels,
+    passports,
     resolver,
+    second_life,
 )
 from services.identity.messaging import subscribers
 
@@ -42,12 +43,13 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             topics.IDENTITY_REJECTED,
         ],
         routers=[
-            api.router,
-            api.bulk_router,
-            api_second_life.router,
-            api_labels.router,
+            passports.router,
+            extension_schemas.router,
+            passports.bulk_router,
+            second_life.router,
+            labels.router,
             api_keys.router,
-            api_gtin_prefixes.router,
+            gtin_prefixes.router,
             resolver.router,
         ],
     )

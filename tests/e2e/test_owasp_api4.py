@@ -15,7 +15,7 @@ import pytest
 
 from services.common.auth import Role
 from services.common.settings import Settings
-from services.identity.resolver import REQUESTS_PER_MINUTE as RESOLVER_PER_MINUTE
+from services.identity.api.resolver import REQUESTS_PER_MINUTE as RESOLVER_PER_MINUTE
 from services.reporting.domain.query import MAX_PAGE
 from services.reporting.public import REQUESTS_PER_MINUTE as PUBLIC_PAGE_PER_MINUTE
 from tests.conftest import new_key

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from services.common.ratelimit import counter_key
 from services.common.settings import Settings
-from services.identity.resolver import REQUESTS_PER_MINUTE
+from services.identity.api.resolver import REQUESTS_PER_MINUTE
 from tests.conftest import PORT_BASE, TEST_PORTS
 from tests.integration.gateway_support import client_from, local_gateway, loopback_address
 from tests.support import ServiceProcess

@@ -7,7 +7,7 @@ import pytest
 from fastapi import HTTPException
 
 from contracts.errors import ValidationFailed
-from services.identity.web import parse_if_match
+from services.identity.api.common import parse_if_match
 from services.reporting.api.access_log import _cursor
 
 

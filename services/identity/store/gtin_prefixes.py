@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from services.common.db import DbConnection
+
+
+async def lock_prefixes(conn: DbConnection) -> None:
+    """Verifications one at a time: two overlapping prefixes are never verified for two tenants at once."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('identity.gtin_prefixes'))")
 
 
 async def verified_prefixes(conn: DbConnection | asyncpg.Pool, tenant: str) -> list[str]:
@@ -90,17 +94,3 @@ async def listed(conn: DbConnection | asyncpg.Pool, tenant: str | None) -> list[
             tenant,
         )
     )
-
-
-def body(row: Any) -> dict[str, Any]:
-    return {
-        "tenant": row["tenant"],
-        "prefix": row["prefix"],
-        "state": row["state"],
-        "shared": row["shared"],
-        "declared_at": row["declared_at"].isoformat(),
-        "declared_by": row["declared_by"],
-        "verified_at": row["verified_at"].isoformat() if row["verified_at"] else None,
-        "verified_by": row["verified_by"],
-        "reason": row["reason"],
-    }

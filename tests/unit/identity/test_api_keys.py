@@ -24,7 +24,7 @@ from services.common.auth import (
     revoke_key,
     revoke_key_entry,
 )
-from services.identity.api_keys import ApiKeyRequest, KeyStatus, key_status, key_tenant, manages
+from services.identity.api.api_keys import ApiKeyRequest, KeyStatus, key_status, key_tenant, manages
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 ADMIN = Principal(tenant="acme", role=Role.oem_admin, key_id="k1")

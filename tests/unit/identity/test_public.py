@@ -8,15 +8,15 @@ from fastapi import HTTPException
 
 from contracts.errors import Violation
 from services.common.negotiation import prefers_html
-from services.identity import public
-from services.identity.web import parse_if_match
+from services.identity.api import resolver_pages
+from services.identity.api.common import parse_if_match
 
 pytestmark = pytest.mark.unit
 
 
 def test_not_found_and_invalid_link_pages_escape_their_text() -> None:
-    assert "&lt;x&gt;" in public.not_found_page("no <x>")
-    page = public.invalid_link_page([Violation(field="uri", reason="r", message="bad <gtin>")])
+    assert "&lt;x&gt;" in resolver_pages.not_found_page("no <x>")
+    page = resolver_pages.invalid_link_page([Violation(field="uri", reason="r", message="bad <gtin>")])
     assert "bad &lt;gtin&gt;" in page
     assert 'lang="en"' in page
 

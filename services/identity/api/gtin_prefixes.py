@@ -3,7 +3,6 @@ them (and only then does the tenant mint passports naming GTINs under them: doma
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -14,9 +13,12 @@ from contracts.errors import Violation
 from contracts.topics import TENANT_NAME
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.problems import violations_response
+from services.identity.api.common import DEFAULT_BODY_LIMIT, ERROR_RESPONSES, limited_route, runtime_of, tenant_of
 from services.identity.domain.gtin_prefixes import GTIN_PREFIX_OWNED_BY_ANOTHER, PREFIX_PATTERN
 from services.identity.store import gtin_prefixes
-from services.identity.web import DEFAULT_BODY_LIMIT, ERROR_RESPONSES, limited_route, runtime_of, tenant_of
+from services.identity.usecases.declare_gtin_prefix import declare_gtin_prefix
+from services.identity.usecases.revoke_gtin_prefix import revoke_gtin_prefix
+from services.identity.usecases.verify_gtin_prefix import PrefixOwnedByAnother, verify_gtin_prefix
 
 router = APIRouter(
     prefix="/identity/v1",
@@ -59,8 +61,8 @@ async def declare_prefix(
 ) -> dict[str, Any]:
     tenant = tenant_of(principal)
     async with runtime_of(request).pool.acquire() as conn, conn.transaction():
-        row = await gtin_prefixes.declare(conn, tenant, declaration.prefix, principal.name, datetime.now(UTC))
-    return gtin_prefixes.body(row)
+        row = await declare_gtin_prefix(conn, tenant=tenant, prefix=declaration.prefix, declared_by=principal.name)
+    return _body(row)
 
 
 @router.get("/gtin-prefixes", summary="GS1 company prefixes: your tenant's (the operator: any tenant's)")
@@ -71,7 +73,7 @@ async def list_prefixes(
 ) -> dict[str, Any]:
     scope = tenant if principal.role is Role.platform_operator else tenant_of(principal)
     rows = await gtin_prefixes.listed(runtime_of(request).pool, scope)
-    return {"prefixes": [gtin_prefixes.body(r) for r in rows]}
+    return {"prefixes": [_body(r) for r in rows]}
 
 
 @router.post(
@@ -88,30 +90,28 @@ async def verify_prefix(
 ) -> Any:
     verification = verification or PrefixVerification()
     async with runtime_of(request).pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('identity.gtin_prefixes'))")
-        others = await gtin_prefixes.overlapping_owners(conn, tenant, prefix)
-        if others and not verification.shared:
+        try:
+            row = await verify_gtin_prefix(
+                conn,
+                tenant=tenant,
+                prefix=prefix,
+                verified_by=principal.name,
+                reason=verification.reason,
+                shared=verification.shared,
+            )
+        except PrefixOwnedByAnother as owned:
             return violations_response(
                 [
                     Violation(
                         field="prefix",
                         reason=GTIN_PREFIX_OWNED_BY_ANOTHER,
-                        message=f"Prefix {prefix} overlaps one verified for {', '.join(others)}; verify it as "
-                        "`shared` only if the GS1 licence holder lets both mint under it.",
+                        message=f"Prefix {prefix} overlaps one verified for {', '.join(owned.others)}; verify it "
+                        "as `shared` only if the GS1 licence holder lets both mint under it.",
                     )
                 ],
                 status_code=409,
             )
-        row = await gtin_prefixes.verify(
-            conn,
-            tenant,
-            prefix,
-            by=principal.name,
-            reason=verification.reason,
-            shared=verification.shared,
-            now=datetime.now(UTC),
-        )
-    return gtin_prefixes.body(row)
+    return _body(row)
 
 
 @router.post(
@@ -128,10 +128,24 @@ async def revoke_prefix(
 ) -> Any:
     reason = verification.reason if verification else None
     async with runtime_of(request).pool.acquire() as conn, conn.transaction():
-        row = await gtin_prefixes.revoke(conn, tenant, prefix, by=principal.name, reason=reason, now=datetime.now(UTC))
+        row = await revoke_gtin_prefix(conn, tenant=tenant, prefix=prefix, revoked_by=principal.name, reason=reason)
     if row is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             {"reason": "gtin_prefix_not_found", "message": f"Tenant {tenant} has no GS1 company prefix {prefix}."},
         )
-    return gtin_prefixes.body(row)
+    return _body(row)
+
+
+def _body(row: Any) -> dict[str, Any]:
+    return {
+        "tenant": row["tenant"],
+        "prefix": row["prefix"],
+        "state": row["state"],
+        "shared": row["shared"],
+        "declared_at": row["declared_at"].isoformat(),
+        "declared_by": row["declared_by"],
+        "verified_at": row["verified_at"].isoformat() if row["verified_at"] else None,
+        "verified_by": row["verified_by"],
+        "reason": row["reason"],
+    }

@@ -21,10 +21,10 @@ from services.common.auth import public_surface
 from services.common.negotiation import prefers_html
 from services.common.problems import problem_response, violations_response
 from services.common.ratelimit import rate_limited
-from services.identity import public
+from services.identity.api import resolver_pages
+from services.identity.api.common import DEFAULT_BODY_LIMIT, limited_route, runtime_of
 from services.identity.domain import identifiers, qr
 from services.identity.store import passports as store
-from services.identity.web import DEFAULT_BODY_LIMIT, limited_route, runtime_of
 
 # Per client address (the connection's, or the one the gateway vouches for); a phone scanning labels stays far below.
 REQUESTS_PER_MINUTE = 600
@@ -53,7 +53,7 @@ _QR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _not_found(request: Request, what: str) -> Response:
     message = f"No passport is known for {what}."
     if prefers_html(request.headers.get("accept")):
-        return HTMLResponse(public.not_found_page(message), status_code=404, headers=_NEGOTIATED)
+        return HTMLResponse(resolver_pages.not_found_page(message), status_code=404, headers=_NEGOTIATED)
     return problem_response(404, "passport_not_found", message, headers=_NEGOTIATED)
 
 
@@ -131,7 +131,9 @@ async def resolve_digital_link(digital_link_path: str, request: Request) -> Resp
         parts = identifiers.parse_digital_link(f"https://resolver{path}", field="uri")
     except ValidationFailed as failed:
         if prefers_html(request.headers.get("accept")):
-            return HTMLResponse(public.invalid_link_page(failed.violations), status_code=400, headers=_NEGOTIATED)
+            return HTMLResponse(
+                resolver_pages.invalid_link_page(failed.violations), status_code=400, headers=_NEGOTIATED
+            )
         return violations_response(failed.violations, status_code=400)
     row = await store.find_by_gtin_serial(runtime_of(request).pool, parts.gtin, parts.serial)
     if row is None or (parts.batch is not None and row["batch_number"] != parts.batch):

@@ -10,18 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.errors import ValidationFailed, Violation
 from services.common.auth import OEM_ROLES, Principal, require_roles
-from services.identity.api import READERS, reader_tenant
-from services.identity.domain import identifiers, qr
-from services.identity.store import passports as store
-from services.identity.web import (
+from services.identity.api.common import (
     DEFAULT_BODY_LIMIT,
     ERROR_RESPONSES,
+    READERS,
     limited_route,
     passport_id_of,
     passport_not_found,
+    reader_tenant,
     runtime_of,
     tenant_of,
 )
+from services.identity.domain import identifiers, qr
+from services.identity.store import passports as store
 
 router = APIRouter(
     prefix="/identity/v1",

@@ -11,10 +11,16 @@ from contracts.identity import SecondLifeRequest
 from services.common.auth import Principal, Role, require_roles
 from services.common.db import PLATFORM, DbConnection, tenant_scope
 from services.common.outbox import Outbox
-from services.identity.api import in_transaction
+from services.identity.api.common import (
+    DEFAULT_BODY_LIMIT,
+    ERROR_RESPONSES,
+    in_transaction,
+    limited_route,
+    runtime_of,
+    tenant_of,
+)
 from services.identity.domain.second_life import SecondLifeRefused
 from services.identity.usecases import record_second_life
-from services.identity.web import DEFAULT_BODY_LIMIT, ERROR_RESPONSES, limited_route, runtime_of, tenant_of
 
 router = APIRouter(
     prefix="/identity/v1",

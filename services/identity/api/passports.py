@@ -1,41 +1,40 @@
-"""Identity HTTP routes of OEMs: minting, reading, amending, versions, extension schemas."""
+"""Identity HTTP routes of OEMs: minting (one, bulk), reading, amending, versions."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import asyncpg
 import orjson
 import pydantic
-from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, Field, TypeAdapter
 
-from contracts.errors import ValidationFailed, Violation
-from contracts.identity import AmendPassportRequest, BulkMintRequest, ExtensionSchema, PassportSpec
-from services.common.auth import OEM_ROLES, Principal, Role, require_roles
+from contracts.identity import AmendPassportRequest, BulkMintRequest, PassportSpec
+from services.common.auth import Principal, Role, require_roles
 from services.common.db import DbConnection
 from services.common.outbox import Outbox
-from services.identity.domain import passports
-from services.identity.domain.violations import fail_if, pydantic_violations
-from services.identity.store import extension_schemas
-from services.identity.store import passports as store
-from services.identity.usecases import amend, mint
-from services.identity.usecases import declare_extension_schema as schema_declaration
-from services.identity.web import (
+from services.identity.api.common import (
     BULK_BODY_LIMIT,
     DEFAULT_BODY_LIMIT,
     ERROR_RESPONSES,
+    MAX_VERSION,
+    READERS,
     etag,
     gc_paused,
+    in_transaction,
     limited_route,
     parse_if_match,
     passport_id_of,
     passport_not_found,
+    reader_tenant,
     runtime_of,
     tenant_of,
 )
+from services.identity.domain import passports
+from services.identity.domain.violations import fail_if, pydantic_violations
+from services.identity.store import passports as store
+from services.identity.usecases import amend, mint
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +46,8 @@ bulk_router = APIRouter(
 )
 
 MINTERS = require_roles(Role.oem_admin, Role.oem_user)
-ADMINS = require_roles(Role.oem_admin)
-# A second-life operator (role repairer, tenant = its handler id) owns the passports it minted: it reads those
-# (reader_tenant confines it to its own tenant), never another tenant's.
-READERS = require_roles(*OEM_ROLES, Role.auditor, Role.repairer, Role.regulator, Role.platform_operator)
-
 BULK_REQUEST = TypeAdapter(BulkMintRequest)
-# Concurrent requests for overlapping batteries lock rows in one order, but a deadlock with an unrelated
-# transaction stays possible: the whole request is retried, never half applied.
-RETRIED_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-TRIES = 3
 LOG_TIMINGS_FROM = 1000
-MAX_VERSION = 2**31 - 1  # PostgreSQL integer
-T = TypeVar("T")
 
 
 class MintResult(BaseModel):
@@ -92,28 +80,6 @@ class VersionSummary(BaseModel):
     reason: str
     changed_fields: list[str]
     extension_schema_version: int | None
-
-
-def reader_tenant(principal: Principal) -> str | None:
-    """Regulators and the platform operator read every tenant's passports; everyone else only their own."""
-    return None if principal.role in {Role.regulator, Role.platform_operator} else tenant_of(principal)
-
-
-async def in_transaction(request: Request, work: Callable[[DbConnection, Outbox], Awaitable[T]]) -> T:
-    """Run `work` in one transaction with an outbox flushed before commit; retried on deadlock."""
-    runtime = runtime_of(request)
-    for attempt in range(1, TRIES + 1):
-        outbox = Outbox(mint.SOURCE)
-        try:
-            async with runtime.pool.acquire() as conn, conn.transaction():
-                result = await work(conn, outbox)
-                await outbox.flush(conn)
-            return result
-        except RETRIED_ERRORS as exc:
-            if attempt == TRIES:
-                raise
-            log.warning("transaction aborted (%r); retrying (%d of %d)", exc, attempt + 1, TRIES)
-    raise AssertionError("unreachable")
 
 
 async def _mint(
@@ -329,82 +295,3 @@ async def read_version(
             {"reason": "version_not_found", "message": f"Passport {passport_id} has no version {version} you can see."},
         )
     return row
-
-
-# --- extension schemas --------------------------------------------------------------------------------------
-
-
-def _schema_out(row: dict[str, Any]) -> ExtensionSchema:
-    return ExtensionSchema(
-        product_family=row["product_family"],
-        version=row["version"],
-        json_schema=row["json_schema"],
-        public_fields=list(row["public_fields"]),
-        declared_at=row["declared_at"],
-        declared_by=row["declared_by"],
-    )
-
-
-@router.put(
-    "/product-families/{family:path}/extension-schema",
-    response_model=ExtensionSchema,
-    summary="Declare the JSON Schema of a product family's OEM extension fields (a new version)",
-    description='The body is a JSON Schema (draft 2020-12) of `"type": "object"`. Mark a property public with '
-    '`"x-public": true`; every other extension value is private to your tenant. The same schema again is no '
-    "new version (200); a different one is (201). Passports minted or amended afterwards are checked against it.",
-    responses={201: {"description": "A new version was stored."}},
-)
-async def declare_extension_schema(
-    family: str,
-    json_schema: Annotated[dict[str, Any], Body(description="The JSON Schema.")],
-    request: Request,
-    response: Response,
-    principal: Annotated[Principal, ADMINS],
-) -> ExtensionSchema:
-    _check_family(family)
-    tenant = tenant_of(principal)
-
-    async def work(conn: DbConnection, _: Outbox) -> tuple[dict[str, Any], bool]:
-        return await schema_declaration.declare_extension_schema(
-            conn, tenant=tenant, family=family, schema=json_schema, declared_by=principal.name
-        )
-
-    row, created = await in_transaction(request, work)
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return _schema_out(row)
-
-
-@router.get(
-    "/product-families/{family:path}/extension-schema",
-    response_model=ExtensionSchema,
-    summary="The current (or a given version of the) extension schema of a product family",
-)
-async def read_extension_schema(
-    family: str,
-    request: Request,
-    principal: Annotated[Principal, require_roles(*OEM_ROLES)],
-    version: Annotated[
-        int | None, Query(ge=1, le=MAX_VERSION, description="A former version; the current one if absent.")
-    ] = None,
-) -> ExtensionSchema:
-    _check_family(family)
-    row = await extension_schemas.extension_schema(runtime_of(request).pool, tenant_of(principal), family, version)
-    if row is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            {"reason": "extension_schema_not_found", "message": f"Product family {family!r} has no extension schema."},
-        )
-    return _schema_out(row)
-
-
-def _check_family(family: str) -> None:
-    if not 1 <= len(family) <= 100 or not family.isprintable():
-        raise ValidationFailed(
-            [
-                Violation(
-                    field="family",
-                    reason="invalid_product_family",
-                    message="A product family name has 1 to 100 printable characters.",
-                )
-            ]
-        )

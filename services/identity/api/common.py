@@ -1,29 +1,48 @@
-"""HTTP plumbing of the identity routes: request size limits, content negotiation, common refusals."""
+"""HTTP plumbing of the identity routes: request size limits, content negotiation, common refusals, who reads
+which tenant's passports, and the transaction (with its outbox) a write runs in."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
 import json
+import logging
 import re
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
+import asyncpg
 from fastapi import HTTPException, Request, Response, status
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
 from contracts.errors import ValidationFailed
-from services.common.auth import Principal
+from services.common.auth import OEM_ROLES, Principal, Role, require_roles
+from services.common.db import DbConnection
+from services.common.outbox import Outbox
 from services.common.runtime import Runtime
 from services.identity.domain import identifiers
 from services.identity.domain.violations import unstorable_text
+from services.identity.usecases.mint import SOURCE
+
+log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 DEFAULT_BODY_LIMIT = 2 * MiB
 # 100,000 passports with shared defaults take ~12 MB; each passport repeating its static data ~580 MB,
 # which no gateway should pass (ours stops at 25 MB): such requests must use `defaults`.
 BULK_BODY_LIMIT = 64 * MiB
+MAX_VERSION = 2**31 - 1  # PostgreSQL integer
+
+# A second-life operator (role repairer, tenant = its handler id) owns the passports it minted: it reads those
+# (reader_tenant confines it to its own tenant), never another tenant's.
+READERS = require_roles(*OEM_ROLES, Role.auditor, Role.repairer, Role.regulator, Role.platform_operator)
+
+# Concurrent requests for overlapping batteries lock rows in one order, but a deadlock with an unrelated
+# transaction stays possible: the whole request is retried, never half applied.
+RETRIED_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+TRIES = 3
+T = TypeVar("T")
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -169,3 +188,25 @@ def parse_if_match(value: str | None) -> int | None:
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def reader_tenant(principal: Principal) -> str | None:
+    """Regulators and the platform operator read every tenant's passports; everyone else only their own."""
+    return None if principal.role in {Role.regulator, Role.platform_operator} else tenant_of(principal)
+
+
+async def in_transaction(request: Request, work: Callable[[DbConnection, Outbox], Awaitable[T]]) -> T:
+    """Run `work` in one transaction with an outbox flushed before commit; retried on deadlock."""
+    runtime = runtime_of(request)
+    for attempt in range(1, TRIES + 1):
+        outbox = Outbox(SOURCE)
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                result = await work(conn, outbox)
+                await outbox.flush(conn)
+            return result
+        except RETRIED_ERRORS as exc:
+            if attempt == TRIES:
+                raise
+            log.warning("transaction aborted (%r); retrying (%d of %d)", exc, attempt + 1, TRIES)
+    raise AssertionError("unreachable")

@@ -29,7 +29,7 @@ from services.common.auth import (
     require_roles,
     revoke_key_entry,
 )
-from services.identity.web import DEFAULT_BODY_LIMIT, ERROR_RESPONSES, limited_route, runtime_of, tenant_of
+from services.identity.api.common import DEFAULT_BODY_LIMIT, ERROR_RESPONSES, limited_route, runtime_of, tenant_of
 
 router = APIRouter(
     prefix="/identity/v1",
