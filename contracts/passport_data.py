@@ -2,8 +2,8 @@
 
 `StaticPassportData` holds the model-level (static) attributes of the Battery Pass longlist v1.2 that the OEM
 knows at mint time. Every field is optional here: which ones are mandatory depends on the battery category
-and is decided by the identity service's rules (`services.identity.rules.validate_static_data`), which read
-`contracts.attributes`. Every field names the longlist attribute it carries in its JSON Schema
+and is decided by the identity service's rules (`services.identity.domain.static_data.validate_static_data`),
+which read `contracts.attributes`. Every field names the longlist attribute it carries in its JSON Schema
 (`longlist_key`), so access control can map each field to its tier (`field_tier`). A few fields refine an
 attribute without being required by it (`longlist_detail: true`, e.g. power capability at 80 % SOC).
 
