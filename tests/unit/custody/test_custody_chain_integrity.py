@@ -67,7 +67,7 @@ def test_an_entry_commits_to_every_field_in_sorted_compact_json() -> None:
 
 
 def test_what_the_fast_encoder_refuses_is_encoded_by_the_standard_one_byte_for_byte() -> None:
-    content = {"serial": 2**70}  # beyond 64 bits: orjson refuses it
+    content = {"serial": 2**70, "site": "Lünen"}  # beyond 64 bits: orjson refuses it; written as UTF-8 all the same
     body = {
         "passport_id": "p",
         "sequence": 1,
@@ -85,6 +85,7 @@ def test_what_the_fast_encoder_refuses_is_encoded_by_the_standard_one_byte_for_b
     found = canonical_bytes("p", 1, "k", at, "h", None, None, "e", "s", content, GENESIS_HASH)
     assert found == json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert b'"serial":1180591620717411303424' in found
+    assert '"site":"Lünen"'.encode() in found
 
 
 def test_each_field_changes_the_hash() -> None:
