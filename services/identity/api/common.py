@@ -88,11 +88,11 @@ def limited_route(limit: int) -> type[APIRoute]:
 
     class LimitedRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
+            endpoint = super().get_route_handler()
 
             async def limited(request: Request) -> Response:
                 if request.method not in ("POST", "PUT", "PATCH"):
-                    return await handler(request)
+                    return await endpoint(request)
                 declared = request.headers.get("content-length")
                 if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
                     raise too_large(limit)
@@ -120,7 +120,7 @@ def limited_route(limit: int) -> type[APIRoute]:
                     replayed = True
                     return {"type": "http.request", "body": body, "more_body": False}
 
-                return await handler(Request(request.scope, replay))
+                return await endpoint(Request(request.scope, replay))
 
             return limited
 
