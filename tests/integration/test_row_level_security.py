@@ -3,6 +3,12 @@
 The services connect as `bpass_app` (a tenant's principals; row-level security applies) or `bpass_platform`
 (consumers, jobs, cross-tenant principals); neither owns a table. Here the schemas are migrated as the services
 migrate them, then each rule is checked against the real PostgreSQL.
+
+Every table of every service schema, as the catalog lists it, is either declared not tenant-scoped in its
+migrations (`COMMENT ON TABLE ... IS 'not tenant-scoped: <why>'`) or shown confined: a row of tenant A is
+seeded in it (and in what it refers to), then `bpass_app` with tenant B, and with no tenant, sees no row of the
+table at all, and can neither change, delete nor add a row of A's. A table commented `platform only: ...` is
+hidden from A too.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import pytest
 
 from services.common.db import PLATFORM, create_pool, migrate, tenant_scope
 from services.common.settings import APP_ROLE, PLATFORM_ROLE, REPO_ROOT, Settings
+from tests.integration.tenant_rows import TenantRows, app_connection, qualified, quoted, refused_or_none
 
 SERVICES = ("identity", "custody", "recovery", "reporting")
 
@@ -174,3 +181,74 @@ async def test_the_services_pools_set_the_tenant_of_each_borrowing_task(
     finally:
         await pool.close()
         await platform.close()
+
+
+# --- every table, from the catalog
+
+DECLARED = "not tenant-scoped:"
+PLATFORM_ONLY = "platform only:"
+
+TABLES_SQL = """
+SELECT n.nspname AS schema, c.relname AS name, obj_description(c.oid, 'pg_class') AS comment,
+       EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant' AND NOT a.attisdropped)
+           AS has_tenant
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ ORDER BY 1, 2
+"""
+
+
+async def test_every_table_is_confined_to_its_tenant_or_declared_not_tenant_scoped(
+    migrated: Settings, db: asyncpg.Connection
+) -> None:
+    tables = await db.fetch(TABLES_SQL, list(SERVICES))
+    assert {t["schema"] for t in tables} == set(SERVICES)
+    declared = {f"{t['schema']}.{t['name']}": t["comment"] for t in tables if (t["comment"] or "").startswith(DECLARED)}
+    for name, comment in declared.items():
+        assert len(comment.removeprefix(DECLARED).strip()) >= 20, f"{name}: say why it is not tenant-scoped"
+    with_tenant = {f"{t['schema']}.{t['name']}" for t in tables if t["has_tenant"]}
+    assert not with_tenant & declared.keys(), "a table with a tenant column is always tenant-scoped"
+    platform_only = {f"{t['schema']}.{t['name']}" for t in tables if (t["comment"] or "").startswith(PLATFORM_ONLY)}
+    scoped = [f"{t['schema']}.{t['name']}" for t in tables if f"{t['schema']}.{t['name']}" not in declared]
+
+    tenant_a, tenant_b = f"oem-a-{uuid.uuid4().hex[:8]}", f"oem-b-{uuid.uuid4().hex[:8]}"
+    rows = TenantRows(db, tenant_a, f"urn:uuid:{uuid.uuid4()}")
+    a_conn = await app_connection(migrated, tenant_a)
+    others = {"tenant B": await app_connection(migrated, tenant_b), "no tenant": await app_connection(migrated, None)}
+    failures: list[str] = []
+    try:
+        for table in scoped:
+            seeded = await rows.seed(table)
+            column = quoted(next(c["name"] for c in await rows.columns(table) if not c["is_identity"]))
+            visible_to_a = await a_conn.fetchval(
+                f"SELECT count(*) FROM {qualified(table)} WHERE ctid = $1::text::tid", seeded.ctid
+            )
+            expected_for_a = 0 if table in platform_only else 1
+            if visible_to_a != expected_for_a:
+                failures.append(f"{table}: tenant A sees {visible_to_a} of its seeded row, not {expected_for_a}")
+            fresh = await rows.values(table)  # another row in A's name, linked to A's rows
+            for who, conn in others.items():
+                seen = await conn.fetchval(f"SELECT count(*) FROM {qualified(table)}")
+                if seen:
+                    failures.append(f"{table}: {who} sees {seen} rows")
+                updated = await refused_or_none(
+                    conn,
+                    f"UPDATE {qualified(table)} SET {column} = {column} WHERE ctid = $1::text::tid",
+                    seeded.ctid,
+                )
+                if updated not in {"UPDATE 0", "refused"}:
+                    failures.append(f"{table}: {who} updates A's row ({updated})")
+                deleted = await refused_or_none(
+                    conn, f"DELETE FROM {qualified(table)} WHERE ctid = $1::text::tid", seeded.ctid
+                )
+                if deleted not in {"DELETE 0", "refused"}:
+                    failures.append(f"{table}: {who} deletes A's row ({deleted})")
+                inserted = await refused_or_none(conn, await rows.insert_sql(table, fresh), *fresh.values())
+                if inserted != "refused":
+                    failures.append(f"{table}: {who} adds a row in A's name ({inserted})")
+    finally:
+        for conn in (a_conn, *others.values()):
+            await conn.close()
+        await rows.remove()
+    assert not failures, "\n".join(failures)
+    assert len(scoped) > len(declared)  # most tables hold some tenant's data

@@ -39,11 +39,9 @@ ORDER BY battery_identifier
 # requests for overlapping batteries take their row locks in the same order (no deadlock).
 INSERT_SQL = INSERT_NEW_SQL + "ON CONFLICT DO NOTHING\nRETURNING passport_id\n"
 
-DOCUMENTS_SQL = """
-INSERT INTO static_data_documents (digest, static_data)
-SELECT * FROM unnest($1::text[], $2::jsonb[])
-ON CONFLICT (digest) DO NOTHING
-"""
+# Through a function running as the owner (migration identity:091): documents are shared between tenants, and a
+# tenant's connection sees only those its own passport versions name.
+DOCUMENTS_SQL = "SELECT add_static_data_documents($1::text[], $2::jsonb[])"
 
 CURRENT_SQL = """
 SELECT p.passport_id, p.tenant, p.battery_identifier, p.kind, p.category, p.product_family, p.gtin,
