@@ -31,17 +31,20 @@ COMMENT ON TABLE refiner_reports IS 'tenant-scoped through its feeds (the lots t
 -- Refined product lots and what every recycled-content claim took of them are the market an OEM's claim is
 -- checked against: a claim reads and locks (FOR UPDATE, hence the update policy whose check refuses every new row)
 -- every product lot it names, whoever's batteries it came from, and sums what all claims took of it, so that no
--- content is claimed twice. A tenant may read and lock the product lots, not write them. Claim sources stay
--- without row-level security: the claim writes them by COPY (`store/common.py`), which row-level security refuses.
+-- content is claimed twice. Readable by a tenant; a tenant adds sources to its own claims only.
 ALTER TABLE refined_products ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY market_readable ON refined_products FOR SELECT USING (true);
 CREATE POLICY market_lockable ON refined_products FOR UPDATE USING (true) WITH CHECK (false);
 COMMENT ON TABLE refined_products IS
     'not tenant-scoped: refined product lots are what every OEM''s recycled-content claim is checked and locked '
     'against, whoever''s batteries they came from; a tenant''s connection may read and lock them, not write them';
+ALTER TABLE claim_sources ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY market_readable ON claim_sources FOR SELECT USING (true);
+CREATE POLICY tenant_adds ON claim_sources FOR INSERT
+    WITH CHECK (EXISTS (SELECT FROM recycled_content_claims c WHERE c.claim_id = claim_sources.claim_id));
 COMMENT ON TABLE claim_sources IS
     'not tenant-scoped: what every claim took of each product lot, summed by every OEM''s claim so that no content '
-    'is claimed twice; written by COPY in the claim''s transaction, which row-level security would refuse';
+    'is claimed twice; a tenant''s connection reads it and adds sources to its own claims only';
 
 -- The handlers registry as recovery knows it (recyclers, refiners): every tenant's batteries pass through them.
 ALTER TABLE handler_registry ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
