@@ -101,8 +101,9 @@ def mutmut_config(targets: list[Target]) -> str:
         f"source_paths = {json.dumps(['services', 'contracts', 'bpass'])}",
         f"only_mutate = {json.dumps(files)}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
-        # no .pytest_cache in the copy; property tests capped (scripts/mutation_pytest_plugin.py)
-        f'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "{PLUGIN.stem}"]',
+        # no .pytest_cache in the copy; property tests capped (scripts/mutation_pytest_plugin.py); a mutant that makes a
+        # test wait forever (mutmut's own limit is CPU time, which waiting does not use) fails after 30 s, not 120
+        f'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "{PLUGIN.stem}", "--timeout=30"]',
         f"also_copy = {json.dumps([PLUGIN.name])}",
         f"do_not_mutate_patterns = {json.dumps(NOT_MUTATED)}",
         "use_git_change_detection = false",
