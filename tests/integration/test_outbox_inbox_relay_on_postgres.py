@@ -601,7 +601,7 @@ class Pauses:
 
     def __init__(self) -> None:
         self.seconds: list[float] = []
-        self.now = 0.0  # the relay's monotonic clock, moved by the test
+        self.now = 1000.0  # the relay's monotonic clock, moved by the test
 
     def __getattr__(self, name: str) -> Any:
         return getattr(asyncio, name)
@@ -715,25 +715,32 @@ async def test_a_failed_send_is_published_again_from_the_outbox_after_a_pause_th
     db: Db, pauses: Pauses, caplog: pytest.LogCaptureFixture
 ) -> None:
     producer = RecordingProducer()
-    producer.failures = [KafkaTimeoutError("broker away"), KafkaTimeoutError("still away")]
+    producer.failures = [KafkaTimeoutError(f"broker away ({n})") for n in range(5)]
     await write_outbox(db, [("bpass.t.v1", b"k", b"1")])
     caplog.set_level(logging.ERROR, logger="services.common.relay")
     failures_before = REGISTRY.get_sample_value("bpass_outbox_relay_failures_total", {"service": SERVICE}) or 0.0
     relay = await running_relay(db, producer)
     try:
-        await until(lambda: _empty(db), "the row published after two failures")
-        assert pauses.seconds == [2.0, 4.0], "2 s after a failure, twice that after the next"
-        pauses.now += 301  # five minutes without a failure: the back-off starts again
+        await until(lambda: _empty(db), "the row published after five failures")
+        assert pauses.seconds == [2.0, 4.0, 8.0, 16.0, 30.0], (
+            "2 s after a failure, doubling while it fails, 30 s at most"
+        )
+        pauses.now += 299.9  # a failure within five minutes of the last one: the back-off goes on
         producer.failures = [KafkaTimeoutError("away again")]
         await write_outbox(db, [("bpass.t.v1", b"k", b"2")])
         await until(lambda: _empty(db), "the next row, after one more failure")
-        assert pauses.seconds == [2.0, 4.0, 2.0]
+        assert pauses.seconds[5:] == [30.0]
+        pauses.now += 300  # five minutes without a failure: the back-off starts again
+        producer.failures = [KafkaTimeoutError("away once more")]
+        await write_outbox(db, [("bpass.t.v1", b"k", b"3")])
+        await until(lambda: _empty(db), "the last row, after one more failure")
+        assert pauses.seconds[6:] == [2.0]
         assert relay._task is not None
         assert relay._task.get_name() == f"outbox-relay-{SERVICE}"
     finally:
         await relay.stop()
-    assert producer.values() == [b"1", b"1", b"1", b"2", b"2"], "sent, failed, sent again"
-    assert REGISTRY.get_sample_value("bpass_outbox_relay_failures_total", {"service": SERVICE}) == failures_before + 3
+    assert producer.values() == [b"1"] * 6 + [b"2"] * 2 + [b"3"] * 2, "sent, failed, sent again"
+    assert REGISTRY.get_sample_value("bpass_outbox_relay_failures_total", {"service": SERVICE}) == failures_before + 7
     assert "outbox relay of delivery-test failed; publishing from the outbox again in 4 s" in caplog.messages
 
 
