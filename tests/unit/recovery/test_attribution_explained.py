@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from contracts.recovery import AllocationLevel, AllocationStep, ContentBasis, OutputFraction, RecoveredMaterial
+from services.recovery.domain.allocation import allocate
 from services.recovery.domain.treatment import AssessedLot, InputWeights, Share, apportion, explain_treatment_share
 
 M = RecoveredMaterial
@@ -90,3 +91,21 @@ def test_when_no_input_declares_the_material_it_is_shared_pro_rata_input_mass() 
         (1, Decimal("6.000"), Decimal("200"), ContentBasis.input_mass),
     ]
     assert {s.step.total_weight_kg for s in shares} == {Decimal("300")}
+
+
+def test_the_quanta_left_over_go_to_the_largest_remainders_then_to_the_larger_weight() -> None:
+    # 3 quanta pro rata 7:3 = 2.1 and 0.9: the floors give 2 and 0, the remainder 0.9 beats 0.1
+    assert allocate(Decimal("0.003"), [Decimal(7), Decimal(3)]) == [Decimal("0.002"), Decimal("0.001")]
+    # 2 quanta pro rata 1:3 = 0.5 and 1.5: equal remainders, the larger weight gets the quantum
+    assert allocate(Decimal("0.002"), [Decimal(1), Decimal(3)]) == [Decimal("0.000"), Decimal("0.002")]
+    nothing = allocate(Decimal("0.000"), [Decimal(0), Decimal(0)])
+    assert [str(n) for n in nothing] == ["0.000", "0.000"]
+
+
+def test_an_input_with_a_weight_keeps_its_line_even_when_its_share_rounds_to_nothing() -> None:
+    shares = apportion(
+        Decimal("0.001"),
+        M.cobalt,
+        inputs(("10", "0.5", ContentBasis.passport_declared), ("10", "1000", ContentBasis.passport_declared)),
+    )
+    assert [(s.input_index, s.amount_kg) for s in shares] == [(0, Decimal("0.000")), (1, Decimal("0.001"))]
