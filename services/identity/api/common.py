@@ -8,22 +8,18 @@ import gc
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-import asyncpg
 from fastapi import HTTPException, Request, Response, status
 from fastapi.routing import APIRoute
 from starlette.types import Message
 
 from contracts.errors import ValidationFailed
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
-from services.common.db import DbConnection
-from services.common.outbox import Outbox
 from services.common.runtime import Runtime
 from services.identity.domain import identifiers
 from services.identity.domain.violations import unstorable_text
-from services.identity.usecases.mint import SOURCE
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +36,6 @@ READERS = require_roles(*OEM_ROLES, Role.auditor, Role.repairer, Role.regulator,
 
 # Concurrent requests for overlapping batteries lock rows in one order, but a deadlock with an unrelated
 # transaction stays possible: the whole request is retried, never half applied.
-RETRIED_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-TRIES = 3
 T = TypeVar("T")
 
 
@@ -193,20 +187,3 @@ def etag(version: int) -> str:
 def reader_tenant(principal: Principal) -> str | None:
     """Regulators and the platform operator read every tenant's passports; everyone else only their own."""
     return None if principal.role in {Role.regulator, Role.platform_operator} else tenant_of(principal)
-
-
-async def in_transaction(request: Request, work: Callable[[DbConnection, Outbox], Awaitable[T]]) -> T:
-    """Run `work` in one transaction with an outbox flushed before commit; retried on deadlock."""
-    runtime = runtime_of(request)
-    for attempt in range(1, TRIES + 1):
-        outbox = Outbox(SOURCE)
-        try:
-            async with runtime.pool.acquire() as conn, conn.transaction():
-                result = await work(conn, outbox)
-                await outbox.flush(conn)
-            return result
-        except RETRIED_ERRORS as exc:
-            if attempt == TRIES:
-                raise
-            log.warning("transaction aborted (%r); retrying (%d of %d)", exc, attempt + 1, TRIES)
-    raise AssertionError("unreachable")

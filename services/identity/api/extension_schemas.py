@@ -11,12 +11,12 @@ from contracts.errors import ValidationFailed, Violation
 from contracts.identity import ExtensionSchema
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.db import DbConnection
+from services.common.http_uow import Writes
 from services.common.outbox import Outbox
 from services.identity.api.common import (
     DEFAULT_BODY_LIMIT,
     ERROR_RESPONSES,
     MAX_VERSION,
-    in_transaction,
     limited_route,
     runtime_of,
     tenant_of,
@@ -57,6 +57,7 @@ async def declare_extension_schema(
     request: Request,
     response: Response,
     principal: Annotated[Principal, ADMINS],
+    write: Writes,
 ) -> ExtensionSchema:
     _check_family(family)
     tenant = tenant_of(principal)
@@ -66,7 +67,7 @@ async def declare_extension_schema(
             conn, tenant=tenant, family=family, schema=json_schema, declared_by=principal.name
         )
 
-    row, created = await in_transaction(request, work)
+    row, created = await write.run(principal, work)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return _schema_out(row)
 

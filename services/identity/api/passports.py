@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from contracts.identity import AmendPassportRequest, BulkMintRequest, PassportSpec
 from services.common.auth import Principal, Role, require_roles
 from services.common.db import DbConnection
+from services.common.http_uow import Writes, http_write
 from services.common.outbox import Outbox
 from services.identity.api.common import (
     BULK_BODY_LIMIT,
@@ -22,7 +23,6 @@ from services.identity.api.common import (
     READERS,
     etag,
     gc_paused,
-    in_transaction,
     limited_route,
     parse_if_match,
     passport_id_of,
@@ -86,6 +86,7 @@ async def _mint(
     request: Request, principal: Principal, items: list[passports.MintItem], laps: mint.Laps | None = None
 ) -> mint.MintOutcome:
     runtime = runtime_of(request)
+    write = http_write(request)
     tenant = tenant_of(principal)
     laps = laps or mint.Laps()
 
@@ -94,7 +95,7 @@ async def _mint(
             conn, outbox, runtime.settings, tenant=tenant, minted_by=principal.name, items=items, laps=laps
         )
 
-    outcome = await in_transaction(request, work)
+    outcome = await write.run(principal, work)
     laps.lap("outbox+commit")
     return outcome
 
@@ -211,6 +212,7 @@ async def amend_passport(
     request: Request,
     response: Response,
     principal: Annotated[Principal, MINTERS],
+    write: Writes,
     if_match: Annotated[str | None, Header(description='The version you amend, e.g. "3".')] = None,
 ) -> AmendResponse:
     runtime = runtime_of(request)
@@ -218,8 +220,8 @@ async def amend_passport(
     expected = parse_if_match(if_match)
     canonical = passport_id_of(passport_id)
     try:
-        outcome = await in_transaction(
-            request,
+        outcome = await write.run(
+            principal,
             lambda conn, outbox: amend.amend_passport(
                 conn,
                 outbox,

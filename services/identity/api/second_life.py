@@ -9,12 +9,12 @@ from pydantic import BaseModel, Field
 
 from contracts.identity import SecondLifeRequest
 from services.common.auth import Principal, Role, require_roles
-from services.common.db import PLATFORM, DbConnection, tenant_scope
+from services.common.db import DbConnection
+from services.common.http_uow import Writes
 from services.common.outbox import Outbox
 from services.identity.api.common import (
     DEFAULT_BODY_LIMIT,
     ERROR_RESPONSES,
-    in_transaction,
     limited_route,
     runtime_of,
     tenant_of,
@@ -63,7 +63,11 @@ class SecondLifeResult(BaseModel):
     },
 )
 async def second_life(
-    body: SecondLifeRequest, request: Request, response: Response, principal: Annotated[Principal, OPERATORS]
+    body: SecondLifeRequest,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, OPERATORS],
+    write: Writes,
 ) -> SecondLifeResult:
     runtime = runtime_of(request)
     tenant = tenant_of(principal)
@@ -82,8 +86,7 @@ async def second_life(
     try:
         # Predecessors are other tenants' passports: the operation decides row by row what the caller may touch
         # (second_life.authorise), so it runs in the platform's scope, not confined to the caller's tenant.
-        with tenant_scope(PLATFORM):
-            outcome = await in_transaction(request, work)
+        outcome = await write.run(principal, work, platform=True)
     except SecondLifeRefused as refused:
         first = refused.violations[0]
         raise HTTPException(
