@@ -163,3 +163,12 @@ async def unpark_expired(conn: DbConnection, max_age_s: float, limit: int) -> li
 async def set_parked_outcome(conn: DbConnection, dedup_key: str, outcome: str) -> None:
     """What became of a parked batch, in the inbox row of the message that brought it (`applied`, `rejected`)."""
     await conn.execute("UPDATE inbox SET outcome = $2 WHERE dedup_key = $1", dedup_key, outcome)
+
+
+async def parked_summary(db: DbConnection | asyncpg.Pool) -> tuple[int, float]:
+    """How many treatment batches are parked, and how many seconds the oldest has waited (0: none parked)."""
+    row = await db.fetchrow(
+        "SELECT count(*), coalesce(extract(epoch FROM now() - min(parked_at)), 0) FROM parked_treatment_batches"
+    )
+    assert row is not None
+    return int(row[0]), float(row[1])

@@ -18,6 +18,7 @@ from services.common.outbox import Outbox
 from services.common.runtime import Runtime
 from services.common.settings import Settings
 from services.common.unit_of_work import UnitOfWork
+from services.recovery import store
 from services.recovery.config import recovery_settings
 from services.recovery.usecases.parking import refuse_expired
 
@@ -31,15 +32,11 @@ PARKED_BATCHES = Gauge("bpass_recovery_parked_batches", "Treatment batches parke
 OLDEST_PARKED_SECONDS = Gauge(
     "bpass_recovery_oldest_parked_seconds", "How long the oldest parked treatment batch has waited (0: none parked)"
 )
-PARKED_SQL = "SELECT count(*), coalesce(extract(epoch FROM now() - min(parked_at)), 0) FROM parked_treatment_batches"
 
 
 async def observe_parked(pool: asyncpg.Pool) -> tuple[int, float]:
     """Set the parked-batch gauges; returns (batches parked, seconds the oldest has waited)."""
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(PARKED_SQL)
-    assert row is not None
-    count, oldest = int(row[0]), float(row[1])
+    count, oldest = await store.parked_summary(pool)
     PARKED_BATCHES.set(count)
     OLDEST_PARKED_SECONDS.set(oldest)
     return count, oldest
