@@ -109,11 +109,6 @@ async def handlers_by_gln(conn: DbConnection, glns: Iterable[str]) -> dict[str, 
     return {r["gln"]: (r["handler_id"], r["site_id"]) for r in rows}
 
 
-async def gln_owner(conn: DbConnection, gln: str) -> str | None:
-    owner: str | None = await conn.fetchval("SELECT handler_id FROM handler_glns WHERE gln = $1", gln)
-    return owner
-
-
 async def get_policy(conn: DbConnection | asyncpg.Pool, tenant: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT custody_violation_policy, updated_at, updated_by FROM tenant_policies WHERE tenant = $1", tenant

@@ -131,11 +131,6 @@ STANDARD_PREFIXES, VOCABULARIES = _build()
 ``VOCABULARIES``: vocabulary -> bare term -> full Web URI, e.g. ``BIZ_STEP["shipping"]``."""
 
 
-def expand_term(vocabulary: Vocabulary, value: str) -> str:
-    """The Web URI of a bare standard term, or the value unchanged when it is not one."""
-    return VOCABULARIES[vocabulary].get(value, value)
-
-
 def is_standard_term(vocabulary: Vocabulary, value: str) -> bool:
     return value in VOCABULARIES[vocabulary]
 
