@@ -26,6 +26,7 @@ from services.common.settings import Settings
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_identity_minting import Identity, identity_service
 from tests.support import eventually, verified_gtin_prefix
+from tests.unit.identity.test_qr import printed_text
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
@@ -249,7 +250,7 @@ async def test_a_qr_png_fetched_over_http_decodes_to_the_public_uri(
     assert (await anyone.get(f"/identity/v1/passports/{minted['passport_id']}/qr.png")).status_code == 401
 
 
-async def test_the_labels_of_a_batch_come_as_one_pdf_or_zip(owner: httpx.AsyncClient) -> None:
+async def test_the_labels_of_a_batch_come_as_one_pdf_or_zip(owner: httpx.AsyncClient, settings: Settings) -> None:
     batch = f"L{uuid.uuid4().hex[:8]}"
     response = await owner.post(
         "/identity/v1/passports:bulk",
@@ -267,14 +268,22 @@ async def test_the_labels_of_a_batch_come_as_one_pdf_or_zip(owner: httpx.AsyncCl
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["x-label-count"] == "14"
     assert len(re.findall(rb"/Type\s*/Page(?![a-z])", pdf.content)) == 2  # 12 labels per page
+    # Each label prints its battery identifier, then its passport's public URI (no GTIN: <resolver>/p/<uuid>), in
+    # identifier order, 12 on the first page and 2 on the second.
+    minted = response.json()["passports"]
+    assert [p["battery_identifier"] for p in minted] == [f"{batch}-{i:02d}" for i in range(14)]
+    uris = [f"{settings.public_base_url}/p/{p['passport_id'].removeprefix('urn:uuid:')}" for p in minted]
+    assert [p["public_uri"] for p in minted] == uris
+    printed = [f"{batch}-{i:02d}{uri}" for i, uri in enumerate(uris)]
+    assert printed_text(pdf.content) == ["".join(printed[:12]), "".join(printed[12:])]
 
-    ids = [p["passport_id"] for p in response.json()["passports"][:3]]
+    ids = [p["passport_id"] for p in minted[:3]]
     archive = await owner.post("/identity/v1/labels", json={"passport_ids": ids}, headers={"Accept": "application/zip"})
     assert archive.status_code == 200
     with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
         names = zipped.namelist()
         assert names == [f"{batch}-{i:02d}.png" for i in range(3)]
-        assert decode(zipped.read(names[0])) == [response.json()["passports"][0]["public_uri"]]
+        assert [decode(zipped.read(name)) for name in names] == [[uri] for uri in uris[:3]]
 
     unknown = await owner.post("/identity/v1/labels", json={"passport_ids": [*ids, "urn:uuid:nope"]})
     assert unknown.status_code == 422

@@ -12,6 +12,7 @@ import zxingcpp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from pypdf import PdfReader
 
 from bpass.examples import EXAMPLE_GTIN
 from contracts.passport_data import GS1_CHARSET_82
@@ -39,6 +40,12 @@ def _decode(png: bytes) -> list[str]:
 
 def _pages(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![a-z])", pdf))
+
+
+def printed_text(pdf: bytes) -> list[str]:
+    """Per page, the text printed on it in drawing order, its line breaks removed (a URI wraps at any character)."""
+    pages = PdfReader(io.BytesIO(pdf)).pages
+    return ["".join(line.strip() for line in page.extract_text().splitlines()) for page in pages]
 
 
 @pytest.mark.parametrize("uri", [DL, platform_uri(EXAMPLE_RESOLVER, new_passport_id())])
@@ -89,8 +96,21 @@ def test_pdf_is_deterministic_and_prints_identifier_and_uri() -> None:
     labels = [Label("VX-000001", "https://id.voltaris.example/p/0192f1a1-b2c3-7d4e-8f90-123456789abc")]
     pdf = labels_pdf(labels)
     assert pdf == labels_pdf(labels)
+    assert printed_text(pdf) == ["VX-000001https://id.voltaris.example/p/0192f1a1-b2c3-7d4e-8f90-123456789abc"]
     with pytest.raises(ValueError, match="no labels"):
         labels_pdf([])
+
+
+def test_each_label_prints_its_own_identifier_then_its_whole_uri_on_its_page() -> None:
+    # Serials of GS1's character set (escaped in the URI), URIs long enough to wrap, 14 labels over two pages.
+    serials = [f"VX-{i:06d}/A%" for i in range(LABELS_PER_PAGE + 2)]
+    labels = [Label(serial, digital_link(EXAMPLE_RESOLVER, EXAMPLE_GTIN, serial, "L2026-03")) for serial in serials]
+    assert all(len(label.uri) > 60 for label in labels)
+    pages = printed_text(labels_pdf(labels))
+    assert pages == [
+        "".join(label.battery_identifier + label.uri for label in labels[:LABELS_PER_PAGE]),
+        "".join(label.battery_identifier + label.uri for label in labels[LABELS_PER_PAGE:]),
+    ]
 
 
 def test_zip_has_one_png_per_label_named_by_sanitised_identifier() -> None:
