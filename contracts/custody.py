@@ -191,6 +191,38 @@ class VerificationState(StrEnum):
     suspended = "suspended"
 
 
+def registration_violations(
+    handler_id: str,
+    state: str | None,
+    state_reason: str | None = None,
+    *,
+    field: str,
+    who: str = "handler",
+    unregistered_hint: str = "",
+) -> list[Violation]:
+    """The registry's rule for every service that takes a handler's word: the handler is registered (`state` None:
+    it is not) and verified. `who` names it in the sentence (handler, receiving handler, recycler...);
+    `unregistered_hint` says what to do when it is not registered."""
+    if state is None:
+        return [
+            Violation(
+                field=field,
+                reason="handler_not_registered",
+                message=f"The {who} {handler_id!r} is not in the verified handler registry{unregistered_hint}.",
+            )
+        ]
+    if state == VerificationState.verified:
+        return []
+    why = f" ({state_reason})" if state_reason else ""
+    return [
+        Violation(
+            field=field,
+            reason="handler_suspended" if state == VerificationState.suspended else "handler_not_verified",
+            message=f"The {who} {handler_id!r} is {state}{why}; only verified handlers may report.",
+        )
+    ]
+
+
 class HandlerIdentifier(BaseModel):
     """An identifier of the handler in some scheme: its GLN, a national registration number, ..."""
 

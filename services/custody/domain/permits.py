@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from contracts.custody import HandlerPermit, HandlerRecord, VerificationState
+from contracts.custody import HandlerPermit, HandlerRecord, registration_violations
 from contracts.errors import Violation
 
 # Waste steps need an EWC code: the permit check has nothing to check without one.
@@ -15,25 +15,9 @@ def handler_violations(
     handler_id: str, record: HandlerRecord | None, field: str = "handler_id", role: str = "handler"
 ) -> list[Violation]:
     """The handler is registered and verified (`role` names it in the sentence: handler, receiving handler, ...)."""
-    if record is None:
-        return [
-            Violation(
-                field=field,
-                reason="handler_not_registered",
-                message=f"The {role} {handler_id!r} is not in the verified handler registry.",
-            )
-        ]
-    if record.state is VerificationState.verified:
-        return []
-    reason = "handler_suspended" if record.state is VerificationState.suspended else "handler_not_verified"
-    why = f" ({record.state_reason})" if record.state_reason else ""
-    return [
-        Violation(
-            field=field,
-            reason=reason,
-            message=f"The {role} {handler_id!r} is {record.state.value}{why}; only verified handlers may report.",
-        )
-    ]
+    state = record.state.value if record is not None else None
+    reason = record.state_reason if record is not None else None
+    return registration_violations(handler_id, state, reason, field=field, who=role)
 
 
 def _valid_at(permit: HandlerPermit, at: datetime) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from contracts.custody import Holding, holding_after
+from contracts.custody import Holding, holding_after, registration_violations
 from contracts.errors import Violation
 
 
@@ -72,26 +72,16 @@ def publisher_violations(
     handler_id: str, record: RegisteredHandler | None, *, role: str, field: str
 ) -> list[Violation]:
     """The publisher is in the verified handler registry, verified, with `role` among its roles."""
-    if record is None:
-        return [
-            Violation(
-                field=field,
-                reason="handler_not_registered",
-                message=f"{handler_id!r} is not in the verified handler registry; a {role} registers with the "
-                "platform operator before it reports.",
-            )
-        ]
-    if record.state != "verified":
-        reason = "handler_suspended" if record.state == "suspended" else "handler_not_verified"
-        why = f" ({record.state_reason})" if record.state_reason else ""
-        return [
-            Violation(
-                field=field,
-                reason=reason,
-                message=f"{handler_id!r} is {record.state}{why} in the handler registry; only verified handlers "
-                "may report.",
-            )
-        ]
+    refused = registration_violations(
+        handler_id,
+        record.state if record is not None else None,
+        record.state_reason if record is not None else None,
+        field=field,
+        who=role,
+        unregistered_hint=f"; a {role} registers with the platform operator before it reports",
+    )
+    if refused or record is None:
+        return refused
     if role not in record.roles:
         roles = ", ".join(sorted(record.roles)) or "none"
         return [
