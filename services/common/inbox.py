@@ -1,5 +1,5 @@
 """Applying a consumed batch effectively once: in ONE PostgreSQL transaction, each message's inbox row (dedup on
-CloudEvents source + id; a duplicate is dropped), the refusals of invalid messages, the handlers' effects, every
+CloudEvents source + id; a duplicate is dropped), the refusals of invalid messages, the apply functions' effects, every
 message's outcome and the outbox rows all of it causes. The caller commits the Kafka offsets only after it."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Inbox:
         return uow
 
     async def _transaction(self, uow: UnitOfWork, parsed: list[Parsed[Any]]) -> None:
-        """The batch's transaction: inbox rows (duplicates dropped), the handlers, outcomes, the outbox."""
+        """The batch's transaction: inbox rows (duplicates dropped), the apply functions, outcomes, the outbox."""
         conn, outbox, spans, routes = uow.conn, uow.outbox, uow.spans, self.routes
         first: dict[str, Parsed[Any]] = {}
         for p in parsed:

@@ -1,4 +1,4 @@
-"""Which handler applies a consumed record: the one of its topic. A partner's form of a routed inbound topic
+"""Which apply function applies a consumed record: the one of its topic. A partner's form of a routed inbound topic
 (`bpass.partner.<partner>.<domain>.<name>.v<N>`, read by a pattern subscription) joins its platform topic's route,
 and its messages are bound to that partner (`parsing.bind_to_partner`)."""
 
@@ -12,19 +12,19 @@ from aiokafka import ConsumerRecord
 from contracts.topics import Topic
 from services.common.parsing import Parsed, bind_to_partner, parse_record, partner_of_topic
 from services.common.settings import Settings
-from services.common.unit_of_work import BatchHandler, Inbound, UnitOfWork
+from services.common.unit_of_work import ApplyBatch, Inbound, UnitOfWork
 
-Route = tuple[Topic, BatchHandler[Any]]
+Route = tuple[Topic, ApplyBatch[Any]]
 
 
 class Routes:
-    """The topics one Kafka consumer reads and the handler of each, in the order given: the order handlers are
-    called in when a batch mixes topics. One handler may handle several topics."""
+    """The topics one Kafka consumer reads and the apply function of each, in the order given: the order the apply
+    functions are called in when a batch mixes topics. One apply function may take several topics."""
 
     def __init__(self, settings: Settings, routes: Sequence[Route]) -> None:
         self.settings = settings
         # by the topic's name on the broker (namespaced)
-        self.by_name: dict[str, Route] = {settings.topic(topic.name): (topic, handler) for topic, handler in routes}
+        self.by_name: dict[str, Route] = {settings.topic(topic.name): (topic, apply) for topic, apply in routes}
         self.name = ",".join(topic.name for topic, _ in routes)  # what the batch metrics and logs call them
         self._by_registry_name = {route[0].name: route for route in routes}
         self._partner_routes: dict[str, Route] = {}  # a partner topic's physical name -> its route, as records arrive
@@ -52,20 +52,20 @@ class Routes:
         return parsed
 
     async def dispatch(self, uow: UnitOfWork, accepted: list[Inbound[Any]]) -> None:
-        """Each handler once, with the items of every topic it handles in the order the batch read them; handlers
-        in the order of their first route. A handler of several topics (reporting's projection) gets them all in
-        one call."""
-        by_handler: dict[object, list[Inbound[Any]]] = {}  # a partner's topic joins its route
+        """Each apply function once, with the items of every topic it takes in the order the batch read them, in the
+        order of their first route. An apply function of several topics (reporting's projection) gets them all in one
+        call."""
+        by_apply: dict[object, list[Inbound[Any]]] = {}  # a partner's topic joins its route
         for item in accepted:
-            by_handler.setdefault(_identity(self.route_of(item.record.topic)[1]), []).append(item)
-        for handler in {_identity(h): h for _, h in self.by_name.values()}.values():
-            items = by_handler.get(_identity(handler))
+            by_apply.setdefault(_identity(self.route_of(item.record.topic)[1]), []).append(item)
+        for apply in {_identity(a): a for _, a in self.by_name.values()}.values():
+            items = by_apply.get(_identity(apply))
             if items:
-                await handler(uow, items)
+                await apply(uow, items)
 
 
-def _identity(handler: BatchHandler[Any]) -> object:
-    """What makes two routes' handlers one: the same callable, or the same method of the same object (a spec makes a
-    new bound method for each route)."""
-    owner, function = getattr(handler, "__self__", None), getattr(handler, "__func__", None)
-    return (id(owner), function) if owner is not None and function is not None else id(handler)
+def _identity(apply: ApplyBatch[Any]) -> object:
+    """What makes two routes' apply functions one: the same callable, or the same method of the same object (a spec
+    makes a new bound method for each route)."""
+    owner, function = getattr(apply, "__self__", None), getattr(apply, "__func__", None)
+    return (id(owner), function) if owner is not None and function is not None else id(apply)

@@ -44,7 +44,7 @@ from services.common.relay import OutboxRelay
 from services.common.settings import Settings
 from services.common.subscriber import Subscriber
 from services.common.tracing import setup_logging, setup_tracing
-from services.common.unit_of_work import BatchHandler
+from services.common.unit_of_work import ApplyBatch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,7 +53,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Subscription:
     topic: Topic
-    handler: BatchHandler[Any]
+    apply: ApplyBatch[Any]
     description: str
 
 
@@ -135,7 +135,7 @@ class Runtime:
             service=self.name,
             settings=self.settings,
             pool=self.platform_pool,
-            routes=[(s.topic, s.handler) for s in subscriptions],
+            routes=[(s.topic, s.apply) for s in subscriptions],
             rejected_topic=self.spec.rejected_topic.name,
             max_records=self.spec.consumer_max_records or self.settings.consumer_max_records,
             partner_pattern=partner_topic_pattern(self.settings.topic_namespace, inbound) if inbound else None,

@@ -1,8 +1,8 @@
 """The consume loop of a service's subscription: poll a batch from Kafka, apply it effectively once (`inbox.Inbox`),
 then commit its offsets. Auto-commit is off: a batch that raises is not committed but rewound, so Kafka redelivers
-it. A batch whose handlers fail is retried message by message, each a bounded number of times, then dead-lettered
+it. A batch whose apply functions fail is retried message by message, each a bounded number of times, then dead-lettered
 with the error in its headers, so a poison message never blocks its partition. Invalid messages are refused on the
-rejected topic and never reach a handler."""
+rejected topic and never reach an apply function."""
 
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ class Subscriber:
             except INFRASTRUCTURE_ERRORS:
                 await asyncio.sleep(1.0)
                 raise
-            except Exception as exc:  # noqa: BLE001 - a handler bug must not take the consumer down
+            except Exception as exc:  # noqa: BLE001 - a bug applying it must not take the consumer down
                 last_error = exc
                 log.warning("message %s failed (try %d of %d): %r", one.dedup_key, attempt, tries, exc)
                 await asyncio.sleep(min(0.1 * 2**attempt, 2.0))

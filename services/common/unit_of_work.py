@@ -1,4 +1,4 @@
-"""What a handler of consumed messages works with: the valid messages of a batch (`Inbound`) and the batch's one
+"""What an apply function of consumed messages works with: the valid messages of a batch (`Inbound`) and the batch's one
 transaction (`UnitOfWork`): its connection, its outbox, and what it records of each message's outcome."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ P = TypeVar("P", bound=Message)
 
 @dataclass(frozen=True)
 class Inbound(Generic[P]):
-    """One valid inbound message handed to a handler."""
+    """One valid inbound message handed to an apply function."""
 
     record: ConsumerRecord[Any, Any]
     envelope: Envelope
@@ -40,7 +40,7 @@ class Inbound(Generic[P]):
 
 @dataclass
 class UnitOfWork:
-    """What a handler may touch: the transaction's connection and its outbox."""
+    """What an apply function may touch: the transaction's connection and its outbox."""
 
     conn: DbConnection
     outbox: Outbox
@@ -100,11 +100,11 @@ class UnitOfWork:
             self.outbox.add_row(self.rejection_row(Origin.of(item.record, item.envelope), violations))
 
     def park(self, item: Inbound[Any]) -> None:
-        """Mark an item as parked: kept by the handler until what it refers to exists."""
+        """Mark an item as parked: kept by the apply function until what it refers to exists."""
         self.outcomes[item.dedup_key] = "parked"
 
     def publish(self, topic: str, message: Message, *, key: str | None, subject: str | None = None) -> None:
         self.outbox.add(self.settings.topic(topic), message, key=key, subject=subject)
 
 
-BatchHandler = Callable[[UnitOfWork, list[Inbound[P]]], Awaitable[None]]
+ApplyBatch = Callable[[UnitOfWork, list[Inbound[P]]], Awaitable[None]]

@@ -92,7 +92,7 @@ async def test_reporting_reads_every_fact_topic_with_one_co_partitioned_consumer
     # every fact topic the read model folds has one handler: a batch is projected in one call
     folded = [s for s in spec.subscriptions if s.topic.payload is not HandlerRegistryChanged]
     assert len(folded) == 8
-    assert len({s.handler for s in folded}) == 1
+    assert len({s.apply for s in folded}) == 1
     # the range assignor gives a member the same partition numbers of every topic: one passport's facts of all
     # topics (keyed by passport id, same partition count) reach one process
     consumer = build_consumer(SETTINGS, "reporting", co_partitioned=len(subscriptions) > 1)

@@ -17,7 +17,7 @@ from contracts.recovery import PassportCeased, RecoveryAttributed
 from contracts.telemetry import InServiceDataUpdated
 from services.common.runtime import Subscription
 from services.common.static_documents import resolve_or_refuse
-from services.common.unit_of_work import BatchHandler, Inbound, UnitOfWork
+from services.common.unit_of_work import ApplyBatch, Inbound, UnitOfWork
 from services.reporting.domain.folds import FOLDS, Apply, minted
 from services.reporting.messaging.streams import traceparent_of
 from services.reporting.usecases import handler_registry as registry
@@ -75,7 +75,7 @@ class FactSubscriber:
 
 def subscriptions(facts: FactSubscriber) -> list[Subscription]:
     """Every fact topic the read model folds in, and custody's handler registry."""
-    wanted: list[tuple[type[Message], BatchHandler[Any], str]] = [
+    wanted: list[tuple[type[Message], ApplyBatch[Any], str]] = [
         *((payload, facts.project, description) for payload, (_, description) in FACT_TOPICS.items()),
         (HandlerRegistryChanged, registry.on_registry_changed, "Handler registry: who may read for which purpose."),
     ]
