@@ -22,10 +22,9 @@ from contracts import topics
 from contracts.attributes import AccessTier
 from contracts.passport_data import BatteryCategory
 from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
-from services.common.auth import Role
+from services.common.auth import Role, add_key
 from services.common.settings import Settings
 from services.reporting.domain.tiers import state_for_tier
-from tests.conftest import new_key
 from tests.support import ServiceProcess, entitled_reader, eventually, send_fact
 from tests.unit.reporting.factories import T0, batteries, custody_chain, minted, replaced
 
@@ -38,6 +37,7 @@ class World:
     tenant: str
     pid: str
     keys: dict[str, str]
+    readers: dict[str, str]  # who -> the principal name the log records (`role:tenant:key id`)
 
     def client(self, who: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, timeout=10, headers={"X-API-Key": self.keys[who]})
@@ -64,14 +64,17 @@ async def world(platform: dict[str, ServiceProcess], settings: Settings, db: asy
     # A registered, verified operator whose roles cover every purpose these tests state.
     recycler_id = f"recycler-{uuid.uuid4().hex[:8]}"
     await entitled_reader(settings, db, recycler_id, ["carrier", "collector", "recycler", "repairer"])
-    keys = {
-        "owner": new_key(settings, Role.oem_admin, tenant),
-        "auditor": new_key(settings, Role.auditor, tenant),
-        "other_oem": new_key(settings, Role.oem_admin, f"oem-{uuid.uuid4().hex[:10]}"),
-        "recycler": new_key(settings, Role.recycler, recycler_id),
-        "regulator": new_key(settings, Role.regulator),
-    }
-    world = World(platform["reporting"].base_url, tenant, pid, keys)
+    keys, readers = {}, {}
+    for who, role, key_tenant in (
+        ("owner", Role.oem_admin, tenant),
+        ("auditor", Role.auditor, tenant),
+        ("other_oem", Role.oem_admin, f"oem-{uuid.uuid4().hex[:10]}"),
+        ("recycler", Role.recycler, recycler_id),
+        ("regulator", Role.regulator, None),
+    ):
+        key_id, keys[who] = add_key(settings.api_keys_file, tenant=key_tenant, role=role)
+        readers[who] = f"{role.value}:{key_tenant or '-'}:{key_id}"
+    world = World(platform["reporting"].base_url, tenant, pid, keys, readers)
 
     async def complete() -> dict[str, Any] | None:
         async with world.client("owner") as http:
@@ -203,6 +206,57 @@ async def test_another_tenants_oem_sees_nothing_of_the_passport_or_its_log(world
     assert await log_rows(world, "other_oem", passport_id=world.pid) == []
     assert all(r["tenant"] != world.tenant for r in await log_rows(world, "other_oem"))
     assert len(await log_rows(world, "owner", passport_id=world.pid)) == 1
+
+
+async def test_the_owner_its_auditor_and_a_regulator_read_who_read_which_passport_at_which_tier(
+    world: World, settings: Settings
+) -> None:
+    started = datetime.now(UTC)
+    second = minted(batteries(1)[0], world.tenant)
+    await send_fact(settings, topics.PASSPORT_MINTED, second, second.passport_id)
+
+    async def projected() -> bool:
+        async with world.client("owner") as http:
+            return (await http.get(f"/reporting/v1/passports/{second.passport_id}")).status_code == 200
+
+    await eventually(projected, what="the tenant's second passport")
+    reads = [  # (who, passport, purpose) -> the tier the log must name
+        ("recycler", world.pid, "recycling", "legitimate_interest"),
+        ("recycler", second.passport_id, "repair", "legitimate_interest"),
+        ("regulator", second.passport_id, None, "authorities"),
+    ]
+    for who, pid, purpose, tier in reads:
+        async with world.client(who) as http:
+            response = await http.get(f"/reporting/v1/passports/{pid}", params={"purpose": purpose} if purpose else {})
+        assert response.status_code == 200, response.text
+        assert response.headers["X-Access-Tier"] == tier
+    made = sorted((world.readers[who], pid, tier, purpose) for who, pid, purpose, tier in reads)
+
+    def entries(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, str | None]]:
+        return sorted((r["reader"], r["passport_id"], r["tier"], r["purpose"]) for r in rows)
+
+    # The tenant's owner and its auditor see exactly these reads of the tenant's passports (the owner's own reads
+    # are not logged); the regulator sees them when it names the tenant, and among every tenant's when it does not.
+    for who in ("owner", "auditor"):
+        rows = await log_rows(world, who)
+        assert entries(rows) == made, who
+        assert {r["tenant"] for r in rows} == {world.tenant}
+        assert {r["role"] for r in rows} == {"recycler", "regulator"}
+    assert entries(await log_rows(world, "regulator", tenant=world.tenant)) == made
+    everyone = await log_rows(world, "regulator", since=started.isoformat(), limit="500")
+    assert set(made) <= set(entries(everyone))
+    of_second = await log_rows(world, "auditor", passport_id=second.passport_id)
+    assert entries(of_second) == [m for m in made if m[1] == second.passport_id]
+
+    # Another tenant's owner sees none of them: not in its own log, not by passport, not by naming the tenant.
+    theirs = await log_rows(world, "other_oem", since=started.isoformat(), limit="500")
+    assert not set(made) & set(entries(theirs))
+    assert all(r["tenant"] != world.tenant for r in theirs)
+    for pid in (world.pid, second.passport_id):
+        assert await log_rows(world, "other_oem", passport_id=pid) == []
+    async with world.client("other_oem") as http:
+        refused = await http.get("/reporting/v1/access-log", params={"tenant": world.tenant})
+    assert (refused.status_code, refused.json()["reason"]) == (404, "tenant_not_found")
 
 
 async def test_only_owners_auditors_and_regulators_query_the_log(world: World) -> None:
