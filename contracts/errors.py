@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -31,3 +33,19 @@ class ValidationFailed(Exception):
     def __init__(self, violations: list[Violation]) -> None:
         self.violations = violations
         super().__init__("; ".join(f"{v.field or '<message>'}: {v.reason}: {v.message}" for v in violations))
+
+
+# A time a sender says something happened or was measured may run ahead of the receiving clock by this much.
+CLOCK_SKEW = timedelta(minutes=5)
+DATE_IN_FUTURE = "date_in_future"
+
+
+def future_violation(field: str, at: datetime, now: datetime, what_to_do: str) -> Violation | None:
+    """The rule every service holds a reported time to: it lies no more than CLOCK_SKEW after `now` (reason
+    `date_in_future`, the same wherever the time is given)."""
+    if at <= now + CLOCK_SKEW:
+        return None
+    name = field.rsplit(".", 1)[-1]
+    return Violation(
+        field=field, reason=DATE_IN_FUTURE, message=f"{name} {at.isoformat()} lies in the future; {what_to_do}."
+    )

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from contracts.errors import Violation
+from contracts.errors import Violation, future_violation
 from contracts.telemetry import METRIC_RANGES, TelemetryReported
 from services.custody.domain.event_time import EARLIEST, event_time_violations
-
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 def check_readings(message: TelemetryReported, now: datetime) -> list[Violation]:
@@ -24,14 +22,9 @@ def check_readings(message: TelemetryReported, now: datetime) -> list[Violation]
                     message=f"{reading.metric.value} must be between {low} and {high}, got {reading.value}.",
                 )
             )
-        if reading.measured_at > now + CLOCK_SKEW:
-            violations.append(
-                Violation(
-                    field=f"readings.{index}.measured_at",
-                    reason="measured_in_future",
-                    message=f"measured_at {reading.measured_at.isoformat()} is in the future; check the BMS clock.",
-                )
-            )
+        future = future_violation(f"readings.{index}.measured_at", reading.measured_at, now, "check the BMS clock")
+        if future is not None:
+            violations.append(future)
         elif reading.measured_at < EARLIEST:  # the event-time window of every custody input
             violations += event_time_violations(reading.measured_at, now, f"readings.{index}.measured_at")
     return violations

@@ -9,7 +9,7 @@ the owning OEM or the handler holding the battery declares it waste and names th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from contracts.custody import (
     HandlerRecord,
@@ -17,15 +17,13 @@ from contracts.custody import (
     ResponsiblePartyKind,
     WasteDeclarationRequest,
 )
-from contracts.errors import Violation
+from contracts.errors import Violation, future_violation
 from services.custody.domain.event_time import EARLIEST, event_time_violations
 from services.custody.domain.permits import handler_violations
 
 ALREADY_WASTE = "already_waste"
 NOT_CUSTODIAN = "not_custodian"
 PRODUCER_MISMATCH = "producer_mismatch"
-DATE_IN_FUTURE = "date_in_future"
-CLOCK_SKEW = timedelta(minutes=5)
 # The stage a declaration reports when custody saw none: a battery becomes waste after it was on the market.
 STAGE_WHEN_UNKNOWN = "placed_on_market"
 
@@ -135,14 +133,9 @@ def declaration_violations(
             )
         )
     occurred_at = request.occurred_at or now
-    if occurred_at > now + CLOCK_SKEW:
-        violations.append(
-            Violation(
-                field="occurred_at",
-                reason=DATE_IN_FUTURE,
-                message=f"occurred_at {occurred_at.isoformat()} lies in the future; give when it became waste.",
-            )
-        )
+    future = future_violation("occurred_at", occurred_at, now, "give when it became waste")
+    if future is not None:
+        violations.append(future)
     elif occurred_at < EARLIEST:  # the event-time window every custody write path keeps
         violations += event_time_violations(occurred_at, now)
     return 422, violations

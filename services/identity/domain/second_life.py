@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from contracts.custody import CustodyRecorded, Holding, holding_after
-from contracts.errors import ValidationFailed, Violation
+from contracts.errors import ValidationFailed, Violation, future_violation
 from contracts.identity import STATUS_AFTER_OPERATION, SecondLifeRequest
 from contracts.passport_data import BatteryStatus
 from services.identity.domain import identifiers
 
 DUPLICATE_PREDECESSOR = "duplicate_predecessor"
 STATUS_CONTRADICTS_OPERATION = "status_contradicts_operation"
-OCCURRED_IN_FUTURE = "date_in_future"
 PREDECESSOR_NOT_FOUND = "predecessor_not_found"
 PREDECESSOR_NOT_IN_CUSTODY = "predecessor_not_in_custody"
 PREDECESSOR_CEASED = "predecessor_ceased"
@@ -29,7 +28,6 @@ IDENTIFIER_TAKEN = "battery_identifier_taken"
 SECOND_LIFE_CONFLICT = "second_life_conflict"
 
 # Clocks of the operator's systems may run a little ahead.
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 class SecondLifeRefused(Exception):
@@ -139,14 +137,9 @@ def check_request(request: SecondLifeRequest, *, now: datetime) -> Checked:
             )
         )
     occurred_at = request.occurred_at or now
-    if occurred_at > now + CLOCK_SKEW:
-        violations.append(
-            Violation(
-                field="occurred_at",
-                reason=OCCURRED_IN_FUTURE,
-                message=f"occurred_at {occurred_at.isoformat()} lies in the future; give when the operation was done.",
-            )
-        )
+    future = future_violation("occurred_at", occurred_at, now, "give when the operation was done")
+    if future is not None:
+        violations.append(future)
     return Checked(ids, status, occurred_at, violations)
 
 

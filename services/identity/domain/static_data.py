@@ -21,7 +21,7 @@ from decimal import Decimal
 import pydantic
 
 from contracts.attributes import Attribute, BatteryCategory, Requirement, by_key, mandatory_keys
-from contracts.errors import Violation
+from contracts.errors import DATE_IN_FUTURE, Violation
 from contracts.passport_data import (
     FIELD_LONGLIST_KEYS,
     BatteryStatus,
@@ -35,7 +35,6 @@ REQUIRED_FOR_CATEGORY = "required_for_category"
 NOT_APPLICABLE_FOR_CATEGORY = "not_applicable_for_category"
 CATEGORY_MISMATCH = "category_mismatch"
 STATUS_NOT_MINTABLE = "status_not_mintable"
-DATE_IN_FUTURE = "date_in_future"
 VOLTAGE_ORDER = "voltage_order"
 TEMPERATURE_ORDER = "temperature_order"
 RECYCLED_SHARE_TOTAL = "recycled_share_total"

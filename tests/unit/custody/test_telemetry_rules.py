@@ -41,7 +41,7 @@ def test_reading_from_the_future_is_refused() -> None:
     violations = check_readings(
         message(Reading(metric=TelemetryMetric.full_cycles, value=Decimal(3), measured_at=later)), NOW
     )
-    assert [(v.field, v.reason) for v in violations] == [("readings.0.measured_at", "measured_in_future")]
+    assert [(v.field, v.reason) for v in violations] == [("readings.0.measured_at", "date_in_future")]
 
 
 def test_reading_before_2000_is_refused_not_stored_as_minus_infinity() -> None:
