@@ -146,7 +146,7 @@ class OutboxRelay:
         the order they are queued, so per-key order is the outbox order. The partition is the one `send` would
         choose (Kafka's murmur2 of the key)."""
         producer = self.producer
-        traced = not spans_dropped()
+        traced = not spans_dropped(tracer)
         futures: list[asyncio.Future[Any]] = []
         spans = []
         builders: dict[tuple[str, int], Any] = {}

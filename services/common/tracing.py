@@ -16,6 +16,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
@@ -50,15 +51,16 @@ def setup_tracing(
     return provider
 
 
-def spans_dropped() -> bool:
-    """True when this process's tracer provider records no span at all (no exporter configured: sampler
-    ALWAYS_OFF). Per-message spans then only cost CPU; the hot paths keep the trace context moving without them."""
-    provider = trace.get_tracer_provider()
-    return (
-        isinstance(provider, TracerProvider)
-        and provider.sampler is ALWAYS_OFF
-        and not getattr(provider, "_disabled", False)  # OTEL_SDK_DISABLED: its tracers return the parent's span
-    )
+def spans_dropped(used: trace.Tracer | None = None) -> bool:
+    """True when the tracer a hot path starts its spans with (default: this module's `tracer`) records no span at
+    all: an SDK tracer whose sampler is ALWAYS_OFF (no exporter configured). Per-message spans then only cost CPU;
+    the hot paths keep the trace context moving without them. Asked of the tracer itself, not of the process-wide
+    provider, so a tracer given its own provider (a test's exporter) is honoured whatever the process set up."""
+    used = tracer if used is None else used
+    if isinstance(used, trace.ProxyTracer):
+        used = used._tracer  # the provider's tracer once one is set, else a no-op one
+    # OTEL_SDK_DISABLED: the provider hands out no-op tracers, which return the parent's span: not "dropped".
+    return isinstance(used, SdkTracer) and used.sampler is ALWAYS_OFF
 
 
 def start_apply_span(
