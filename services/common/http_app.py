@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.common import metrics
 from services.common.db import set_scope
 from services.common.jsonpolicy import JsonPolicyMiddleware
-from services.common.problems import COMMON_RESPONSES, install_error_handlers
+from services.common.problems import COMMON_RESPONSES, document_problems, install_error_handlers
 
 if TYPE_CHECKING:
     from services.common.runtime import Runtime
@@ -79,4 +79,12 @@ def http_app(runtime: Runtime) -> FastAPI:
     for router in spec.routers:
         app.include_router(router, responses=COMMON_RESPONSES)
     FastAPIInstrumentor.instrument_app(app, tracer_provider=runtime.tracer_provider)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -221,6 +221,31 @@ def request_violations(exc: RequestValidationError) -> list[Violation]:
     return violations
 
 
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Say in the OpenAPI document what every refusal really is: each 4xx/5xx response of each operation is
+    `application/problem+json` with the Problem schema (or the operation's own problem schema, when it documents
+    one), beside any other media type it may answer with (an HTML page for a browser); FastAPI's default 422
+    schema (`HTTPValidationError`) is not what the services send, so it goes."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    if "Problem" not in schemas:
+        schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            for code, response in (operation.get("responses") or {}).items():
+                if not (str(code).isdigit() and int(code) >= 400):
+                    continue
+                content = response.setdefault("content", {})
+                documented = content.pop("application/json", {}) or content.get(PROBLEM_MEDIA_TYPE, {})
+                schema = documented.get("schema")
+                if schema is None or schema.get("$ref", "").endswith("/HTTPValidationError"):
+                    schema = problem
+                content[PROBLEM_MEDIA_TYPE] = {**documented, "schema": schema}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return openapi
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http_exception(_: Request, exc: StarletteHTTPException) -> Response:

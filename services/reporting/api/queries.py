@@ -68,7 +68,9 @@ class QueryRefusal(BaseModel):
     status: int = Field(examples=[400])
     detail: str = Field(description="Every refused part, in sentences.")
     reason: str = Field(description="Reason code of the first refused part.", examples=["invalid_filter_value"])
-    field: str = Field(description="The first refused parameter.", examples=["stage"])
+    field: str | None = Field(
+        default=None, description="The first refused parameter (absent when it has no name).", examples=["stage"]
+    )
     allowed: list[str] | None = Field(default=None, description="Values the first refused parameter accepts.")
     violations: list[dict[str, Any]] = Field(
         description="Every refused part: `field`, `reason` (`unknown_query_parameter`, `repeated_query_parameter`, "
