@@ -62,7 +62,8 @@ async def _job(request: Request, principal: Principal, job_id: str, columns: str
 
 
 JOB_COLUMNS = (
-    "job_id, tenant, format, status, progress_pct, processed, total, request, error, created_at, finished_at, file_name"
+    "job_id, tenant, format, status, progress_pct, processed, total, request, error, created_at, finished_at,"
+    " file_name, summary"
 )
 
 

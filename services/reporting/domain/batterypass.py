@@ -1,16 +1,22 @@
-"""A passport's read model in the shape of the Battery Pass data model 1.2 (io.BatteryPass.* SAMM aspects), so a
-third party reads an export with the public JSON Schemas of those aspects. Pure mapping, no I/O.
+"""A passport's read model in the shape of the Battery Pass data model 1.2 (io.BatteryPass.* SAMM aspects), checked
+against the vendored JSON Schemas of those aspects (contracts/external/batterypass-1.2). Pure, no I/O.
 
-Known limits, listed per passport under `not_representable`: the public `batteryPassportIdentifier` pattern
-(`^urn:[a-z0-9]+:[a-z0-9]+$`) rejects RFC 4122 `urn:uuid:` ids, which we export unchanged; `warrentyPeriod`
-is typed as an xsd:gMonth (`--MM`) and cannot hold warranties over 12 months; dynamic fields (putting into
-service, battery condition) are exported once known.
+Only what the passport holds is exported: a member the schema requires and the passport lacks (a value the OEM
+did not give, one the battery does not have yet, one the regulation does not ask of its category) is left out,
+never filled in, and each passport's `conformance` names it and says why (batterypass_gaps). No convention of the
+Battery Pass consortium for such members was found (longlist v1.2, the schemas' descriptions). Values kept as
+they are although a published schema refuses them are the schemas' documented defects (conformance.UPSTREAM_DEFECTS):
+`urn:uuid:` passport identifiers, real e-mail addresses, and the warranty period as an ISO 8601 duration (`P96M`).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+
+from services.reporting.domain.batterypass_condition import battery_condition, utc
+from services.reporting.domain.batterypass_gaps import is_uri, missing_reasons, not_exported
+from services.reporting.domain.conformance import BATTERYPASS_1_2, SchemaError, conformance, schema_errors
 
 ASPECTS = {
     "GeneralProductInformation": "urn:samm:io.BatteryPass.GeneralProductInformation:1.2.0#GeneralProductInformation",
@@ -82,7 +88,7 @@ def _contact(operator: dict[str, Any] | None) -> dict[str, Any] | None:
     return {
         "contactName": operator.get("name"),
         "postalAddress": _address(operator.get("postal_address")),
-        "identifier": operator.get("identifier") or operator.get("name"),
+        "identifier": operator.get("identifier"),
         "emailAddress": operator.get("email"),
         "webAddress": operator.get("web_address"),
     }
@@ -103,8 +109,9 @@ def general_product_information(state: dict[str, Any], static: dict[str, Any]) -
         "batteryMass": _num(static.get("weight_kg")),
         "manufacturingPlace": _address((static.get("manufacturing_place") or {}).get("postal_address")),
         "operatorInformation": _contact(static.get("operator") or static.get("manufacturer")),
-        "puttingIntoService": put_into_service.replace("+00:00", "Z") if put_into_service else None,
-        "warrentyPeriod": f"--{int(months):02d}" if months is not None and 1 <= int(months) <= 12 else None,
+        "puttingIntoService": utc(put_into_service) if put_into_service else None,
+        # an xsd:duration, refused by the schema's xsd:gMonth pattern (an upstream defect): `--03` would say March
+        "warrentyPeriod": f"P{int(months)}M" if months is not None else None,
     }
 
 
@@ -144,8 +151,8 @@ def circularity(static: dict[str, Any]) -> dict[str, Any]:
             recycled.append(
                 {
                     "recycledMaterial": material,
-                    "preConsumerShare": _num(pre) or 0.0,
-                    "postConsumerShare": _num(post) or 0.0,
+                    "preConsumerShare": _num(pre),
+                    "postConsumerShare": _num(post),
                 }
             )
     safety = None
@@ -180,7 +187,7 @@ def circularity(static: dict[str, Any]) -> dict[str, Any]:
 
 def labeling(static: dict[str, Any]) -> dict[str, Any]:
     labels = []
-    meaning = {"en": static.get("labels_meaning_url") or "See the meaning of labels document."}
+    meaning = {"en": static["labels_meaning_url"]} if static.get("labels_meaning_url") else None
     if static.get("separate_collection_symbol_url"):
         labels.append(
             {
@@ -214,13 +221,13 @@ def _hazard_class(classes: list[str]) -> str | None:
     return None
 
 
-def material_composition(static: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    skipped: list[str] = []
+def material_composition(static: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    skipped: list[dict[str, str]] = []
     weight = Decimal(str(static.get("weight_kg") or 0))
     materials = []
     for m in static.get("material_composition") or []:
         if not m.get("cas_number"):
-            skipped.append(f"MaterialComposition.batteryMaterials: {m.get('name')} has no CAS number")
+            skipped.append({"source": f"static_data.material_composition: {m.get('name')}", "reason": "no CAS number"})
             continue
         mass = m.get("mass_kg")
         if mass is None and m.get("share_pct") is not None:
@@ -230,7 +237,7 @@ def material_composition(static: dict[str, Any]) -> tuple[dict[str, Any], list[s
                 "batteryMaterialLocation": {"componentName": m.get("component")},
                 "batteryMaterialIdentifier": m["cas_number"],
                 "batteryMaterialName": m.get("name"),
-                "batteryMaterialMass": float(round(Decimal(str(mass or 0)), 4)),
+                "batteryMaterialMass": None if mass is None else float(round(Decimal(str(mass)), 4)),
                 "isCriticalRawMaterial": bool(m.get("critical_raw_material")),
             }
         )
@@ -238,15 +245,20 @@ def material_composition(static: dict[str, Any]) -> tuple[dict[str, Any], list[s
     for h in static.get("hazardous_substances") or []:
         klass = _hazard_class(h.get("hazard_classes") or [])
         if klass is None or not h.get("cas_number"):
-            skipped.append(f"MaterialComposition.hazardousSubstances: {h.get('name')} has no mappable class or CAS")
+            skipped.append(
+                {
+                    "source": f"static_data.hazardous_substances: {h.get('name')}",
+                    "reason": "no CAS number, or no hazard class among the schema's three",
+                }
+            )
             continue
         substances.append(
             {
                 "hazardousSubstanceClass": klass,
                 "hazardousSubstanceName": h.get("name"),
-                "hazardousSubstanceConcentration": _num(h.get("concentration_pct")) or 0.0,
+                "hazardousSubstanceConcentration": _num(h.get("concentration_pct")),
                 "hazardousSubstanceImpact": static.get("hazardous_substance_impacts") or [],
-                "hazardousSubstanceLocation": {"componentName": h.get("location") or "other"},
+                "hazardousSubstanceLocation": {"componentName": h["location"]} if h.get("location") else None,
                 "hazardousSubstanceIdentifier": h["cas_number"],
             }
         )
@@ -261,7 +273,7 @@ def material_composition(static: dict[str, Any]) -> tuple[dict[str, Any], list[s
     return aspect, skipped
 
 
-def performance(static: dict[str, Any]) -> dict[str, Any]:
+def performance(state: dict[str, Any], static: dict[str, Any]) -> dict[str, Any]:
     resistances = [
         {"ohmicResistance": _num(static.get(f"initial_internal_resistance_{part}_ohm")), "batteryComponent": part}
         for part in ("pack", "module", "cell")
@@ -272,7 +284,9 @@ def performance(static: dict[str, Any]) -> dict[str, Any]:
         for soc, field in ((80.0, "power_capability_at_80_pct_soc_w"), (20.0, "power_capability_at_20_pct_soc_w"))
         if static.get(field) is not None
     ]
+    test = static.get("cycle_life_reference_test")
     return {
+        "batteryCondition": battery_condition(state, static),
         "batteryTechicalProperties": {
             "originalPowerCapability": power,
             "ratedMaximumPower": _num(static.get("maximum_permitted_power_w")),
@@ -288,6 +302,7 @@ def performance(static: dict[str, Any]) -> dict[str, Any]:
             "minimumVoltage": _num(static.get("minimum_voltage_v")),
             "maximumVoltage": _num(static.get("maximum_voltage_v")),
             "capacityThresholdForExhaustion": _num(static.get("capacity_threshold_for_exhaustion_pct")),
+            "lifetimeReferenceTest": test if test and is_uri(str(test)) else None,
             "cRateLifeCycleTest": _num(static.get("cycle_life_test_c_rate")),
             "temperatureRangeIdleState": _num(static.get("idle_temperature_upper_c")),
         },
@@ -302,8 +317,9 @@ def supply_chain(static: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def to_batterypass(state: dict[str, Any]) -> dict[str, Any]:
-    """One passport as Battery Pass 1.2 aspects (`aspects`: aspect name -> payload)."""
+def aspects_of(state: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[dict[str, str]]]:
+    """The seven aspects (aspect name -> payload) with what the passport holds, and the composition entries left
+    out (no CAS number, no hazard class the schema knows)."""
     static: dict[str, Any] = state.get("static_data") or {}
     composition, skipped = material_composition(static)
     aspects = {
@@ -312,21 +328,23 @@ def to_batterypass(state: dict[str, Any]) -> dict[str, Any]:
         "Circularity": circularity(static),
         "Labeling": labeling(static),
         "MaterialComposition": composition,
-        "PerformanceAndDurability": performance(static),
+        "PerformanceAndDurability": performance(state, static),
         "SupplyChainDueDiligence": supply_chain(static),
     }
-    not_representable = [
-        "GeneralProductInformation.batteryPassportIdentifier: urn:uuid ids break the published pattern",
-        *skipped,
-    ]
-    months = static.get("warranty_period_months")
-    if months is not None and not 1 <= int(months) <= 12:
-        not_representable.append(f"GeneralProductInformation.warrentyPeriod: {months} months is no xsd:gMonth")
-    if not (state.get("in_service") or {}).get("put_into_service_at"):
-        not_representable.append("GeneralProductInformation.puttingIntoService: not yet put into service")
-    not_representable.append("PerformanceAndDurability.batteryCondition: dynamic data not exported")
-    return {
-        "passport_id": state.get("passport_id"),
-        "aspects": {name: _drop_none(value) for name, value in aspects.items()},
-        "not_representable": not_representable,
-    }
+    return {name: _drop_none(value) for name, value in aspects.items()}, skipped
+
+
+def errors_of(aspects: dict[str, dict[str, Any]]) -> list[SchemaError]:
+    """Every schema error of the aspects, each against its own vendored schema."""
+    return [e for name in ASPECTS for e in schema_errors(BATTERYPASS_1_2 / f"{name}-schema.json", aspects[name])]
+
+
+def to_batterypass(state: dict[str, Any]) -> dict[str, Any]:
+    """One passport as Battery Pass 1.2 aspects (`aspects`: aspect name -> payload) and its `conformance`: the
+    exact schema errors, the documented upstream defects among them, why each missing member is missing, and
+    what the passport holds that the schemas have no member for (`not_exported`)."""
+    static: dict[str, Any] = state.get("static_data") or {}
+    aspects, skipped = aspects_of(state)
+    report = conformance(errors_of(aspects), missing_reasons=missing_reasons(state, static))
+    report["not_exported"] = [*not_exported(state, static), *skipped]
+    return {"passport_id": state.get("passport_id"), "aspects": aspects, "conformance": report}

@@ -14,13 +14,14 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from jsonschema import Draft4Validator, FormatChecker  # type: ignore[import-untyped]
 from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
@@ -70,7 +71,7 @@ class SchemaError:
     message: str
 
     def to_dict(self) -> dict[str, str]:
-        return asdict(self)
+        return {"aspect": self.aspect, "path": self.path, "rule": self.rule, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -125,11 +126,27 @@ UPSTREAM_DEFECTS: tuple[UpstreamDefect, ...] = (
 )
 
 
+def _inline(node: Any, root: Any, seen: tuple[str, ...] = ()) -> Any:
+    """The schema with each local `$ref` replaced by what it points to (draft-04 ignores a `$ref`'s siblings), so
+    the validator resolves nothing per document: the same rules, some ten times faster. A recursive `$ref` stays."""
+    if isinstance(node, list):
+        return [_inline(item, root, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/") and ref not in seen:
+        target = root
+        for part in ref[2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        return _inline(target, root, (*seen, ref))
+    return {key: _inline(value, root, seen) for key, value in node.items()}
+
+
 @functools.cache
 def _validator(schema_path: Path) -> Draft4Validator:
     schema = json.loads(schema_path.read_text(encoding="utf-8"))
     Draft4Validator.check_schema(schema)
-    return Draft4Validator(schema, format_checker=FORMATS)
+    return Draft4Validator(_inline(schema, schema), format_checker=FORMATS)
 
 
 def aspect_of(schema_path: Path) -> str:
@@ -151,16 +168,23 @@ def _leaves(error: ValidationError) -> Iterable[ValidationError]:
 
 
 def schema_errors(schema_path: Path, document: Any, *, aspect: str | None = None) -> list[SchemaError]:
-    """Every error of `document` against the draft-04 schema at `schema_path` (`required` included), sorted."""
-    name = aspect or aspect_of(schema_path)
+    """Every error of `document` against the draft-04 schema at `schema_path` (`required` included), sorted.
+    Documents repeat (an aspect made of model-level data is the same for every battery of the model): the
+    verdict on one is remembered by its canonical JSON."""
+    text = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    return list(_errors(schema_path, aspect or aspect_of(schema_path), text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _errors(schema_path: Path, name: str, text: bytes) -> tuple[SchemaError, ...]:
     found: set[SchemaError] = set()
-    for top in _validator(schema_path).iter_errors(document):
+    for top in _validator(schema_path).iter_errors(orjson.loads(text)):
         for error in _leaves(top):
             parts = list(error.absolute_path)
             if error.validator == "required":
                 parts.append(ast.literal_eval(error.message.removesuffix(" is a required property")))
             found.add(SchemaError(name, _pointer(parts), str(error.validator), error.message))
-    return sorted(found)
+    return tuple(sorted(found))
 
 
 def conformance(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+from collections import Counter
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 import orjson
 
 from services.reporting.domain.batterypass import ASPECTS, to_batterypass
+from services.reporting.domain.conformance import BATTERYPASS_1_2
 from services.reporting.domain.dimensions import dimensions
 
 CSV_COLUMNS = (
@@ -88,8 +92,32 @@ class CsvWriter:
         return self.buffer.getvalue().encode("utf-8")
 
 
+BATTERYPASS_NOTE = (
+    "Each passport's `aspects` hold what the platform holds, in the shape of the Battery Pass 1.2 aspects of the same "
+    "name; nothing the passport lacks is filled in. Each aspect was validated against the Battery Pass 1.2 JSON "
+    "Schema named in `schemas` (draft-04, `required` included, formats asserted); whether it passes is in "
+    "its `conformance`, which lists every schema error, the documented defects of the published schemas among them "
+    "(`upstream_defects`, with why), why each missing required member is missing, and what the passport holds that "
+    "the schemas have no member for (`not_exported`). `summary`, after `passports`, counts the passports valid "
+    "strictly and valid except documented upstream defects."
+)
+
+
+@cache
+def batterypass_schemas() -> dict[str, dict[str, str]]:
+    """The vendored schema each aspect was validated against, by aspect: path in the repository and SHA-256."""
+    return {
+        name: {
+            "path": f"contracts/external/batterypass-1.2/{name}-schema.json",
+            "sha256": hashlib.sha256((BATTERYPASS_1_2 / f"{name}-schema.json").read_bytes()).hexdigest(),
+        }
+        for name in ASPECTS
+    }
+
+
 class JsonWriter:
-    """`{"format", "tenant", "generated_at", "filters", "passports": [...]}`, streamed piecewise."""
+    """`{"format", "tenant", "generated_at", "filters", "passports": [...]}`, streamed piecewise; the Battery Pass
+    file adds, after `passports`, a `summary` of the passports' conformance counted as they are written."""
 
     def __init__(self, header: dict[str, Any], *, batterypass: bool) -> None:
         self.batterypass = batterypass
@@ -97,20 +125,44 @@ class JsonWriter:
         if batterypass:
             head["format"] = "batterypass-1.2"
             head["aspects"] = ASPECTS
-            head["note"] = (
-                "Each passport's `aspects` validate against the Battery Pass 1.2 JSON Schemas of the same name; "
-                "`not_representable` lists what the published schemas cannot hold."
-            )
+            head["schemas"] = batterypass_schemas()
+            head["note"] = BATTERYPASS_NOTE
         else:
             head["format"] = "bpass-passports/1"
         self.parts = [orjson.dumps(head)[:-1], b', "passports": [']
         self.count = 0
+        self.valid_strict = 0
+        self.valid_except_defects = 0
+        self.defects: Counter[str] = Counter()
+        self.missing: Counter[str] = Counter()
 
     def add(self, states: Iterable[dict[str, Any]]) -> None:
         for state in states:
             body = to_batterypass(state) if self.batterypass else state
+            if self.batterypass:
+                report = body["conformance"]
+                self.valid_strict += bool(report["valid_strict"])
+                self.valid_except_defects += bool(report["valid_except_upstream_defects"])
+                self.defects.update(d["key"] for d in report["upstream_defects"])
+                self.missing.update(m["field"] for m in report["missing"])
             self.parts.append((b"," if self.count else b"") + orjson.dumps(body))
             self.count += 1
 
+    def summary(self) -> dict[str, Any] | None:
+        """Passports written, valid strictly, valid except documented upstream defects; per upstream defect and
+        per missing required member, how many passports (Battery Pass files only)."""
+        if not self.batterypass:
+            return None
+        return {
+            "passports": self.count,
+            "valid_strict": self.valid_strict,
+            "valid_except_upstream_defects": self.valid_except_defects,
+            "upstream_defects": dict(sorted(self.defects.items())),
+            "missing_required": dict(sorted(self.missing.items(), key=lambda item: (-item[1], item[0]))),
+        }
+
     def finish(self) -> bytes:
-        return b"".join([*self.parts, b"]}"])
+        summary = self.summary()
+        if summary is None:
+            return b"".join([*self.parts, b"]}"])
+        return b"".join([*self.parts, b'], "summary": ', orjson.dumps(summary), b"}"])

@@ -1,0 +1,120 @@
+"""A generated population of read-model states (mixed categories and stages, in-service readings for the batteries
+put into service) and its Battery Pass 1.2 conformance, for the export tests and the before/after measurement:
+
+    .venv/bin/python -m tests.unit.reporting.batterypass_population [passports]
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from bpass.simulate import GAP_RANGES, STEPS_FOR_STAGE, Battery
+from contracts.telemetry import METRIC_RANGES, TelemetryMetric
+from services.reporting.domain import readmodel
+from services.reporting.domain.batterypass import ASPECTS, to_batterypass
+from services.reporting.domain.conformance import BATTERYPASS_1_2, SchemaError, conformance, schema_errors
+from tests.unit.reporting.factories import T0, batteries, minted
+
+# Stages a battery passes through, in order, with the custody step (index into GAP_RANGES) that reaches each.
+STAGE_ORDER = ("placed_on_market", "in_service", "collected", "in_treatment")
+READ_STAGES = ("in_service", "collected", "in_treatment", "recycled")
+BMS = "sim-bms"
+COUNTS = {TelemetryMetric.full_cycles, TelemetryMetric.deep_discharge_events, TelemetryMetric.accident_events}
+
+
+def reading(value: Decimal | str, at: Any, source: str = BMS) -> dict[str, Any]:
+    return {"value": str(value), "measured_at": at.isoformat(), "source_system": source}
+
+
+def readings_for(battery: Battery, put_into_service: Any) -> dict[str, dict[str, Any]]:
+    """The latest reading per metric a BMS or fleet system sent: every metric for some batteries, state of health
+    only for others (what the simulator sends), a handful for the rest."""
+    rng = random.Random(f"readings:{battery.identifier}")
+    metrics = list(TelemetryMetric)
+    choice = battery.index % 3
+    chosen = (
+        metrics if choice == 0 else [TelemetryMetric.state_of_health_pct] if choice == 1 else rng.sample(metrics, 5)
+    )
+    out = {}
+    for metric in chosen:
+        low, high = METRIC_RANGES[metric]
+        span = min(high - low, Decimal(100))
+        value = (low + span * Decimal(str(round(rng.uniform(0.05, 0.95), 3)))).quantize(Decimal("0.001"))
+        if metric in COUNTS:
+            value = value.quantize(Decimal(1))
+        out[metric.value] = reading(value, put_into_service + timedelta(days=rng.randint(2, 300)))
+    return out
+
+
+def state_of(battery: Battery, tenant: str = "acme") -> dict[str, Any]:
+    """The read model of one battery as the projection leaves it at its target stage."""
+    fact = minted(battery, tenant)
+    state = readmodel.empty_state(fact.passport_id, tenant)
+    readmodel.apply_minted(state, fact)
+    at = T0
+    steps = STEPS_FOR_STAGE[battery.target_stage]
+    reached = [stage for n, stage in enumerate(STAGE_ORDER) if steps >= (3, 4, 5, 7)[n]]
+    for n, stage in enumerate(reached):
+        at = at + timedelta(days=battery.gaps[n + 2] if n + 2 < len(GAP_RANGES) else 1)
+        waste = stage in ("collected", "in_treatment")
+        readmodel.apply_status(state, occurred_at=at, stage=stage, status="waste" if waste else None, by="handler")
+        if stage == "in_service":
+            readmodel.apply_in_service_data(state, readings_for(battery, at))
+    state["version"] = 1 + len(reached)
+    return state
+
+
+def population(n: int, run: str = "BPPOP1") -> Iterator[dict[str, Any]]:
+    for battery in batteries(n, run=run):
+        yield state_of(battery)
+
+
+def errors_of(exported: dict[str, Any]) -> list[SchemaError]:
+    """The exported aspects' errors, found here again (not read from the export's own report)."""
+    found: list[SchemaError] = []
+    for aspect in ASPECTS:
+        found += schema_errors(BATTERYPASS_1_2 / f"{aspect}-schema.json", exported["aspects"].get(aspect, {}))
+    return found
+
+
+def measure(n: int) -> dict[str, Any]:
+    strict = except_defects = 0
+    kinds: Counter[tuple[str, str, str]] = Counter()
+    categories: Counter[str] = Counter()
+    stages: Counter[str] = Counter()
+    total_errors = 0
+    for state in population(n):
+        categories[str(state.get("category"))] += 1
+        stages[str(state.get("stage"))] += 1
+        errors = errors_of(to_batterypass(state))
+        verdict = conformance(errors)
+        strict += verdict["valid_strict"]
+        except_defects += verdict["valid_except_upstream_defects"]
+        total_errors += len(errors)
+        kinds.update((e.aspect, "/".join(e.path.split("/")[:3]), e.rule) for e in errors)
+    return {
+        "passports": n,
+        "categories": dict(categories),
+        "stages": dict(stages),
+        "valid_strict": strict,
+        "valid_except_upstream_defects": except_defects,
+        "errors": total_errors,
+        "error_kinds": kinds.most_common(),
+    }
+
+
+if __name__ == "__main__":
+    result = measure(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    for key, value in result.items():
+        if key == "error_kinds":
+            print("error kinds (aspect, member, rule): passports")
+            for kind, count in value:
+                print(f"  {count:5d}  {kind}")
+        else:
+            print(f"{key}: {value}")
