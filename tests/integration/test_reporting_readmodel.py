@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,13 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from bpass.verify_pack import load_pinned_keys, verify
 from contracts import topics
+from contracts.telemetry import InServiceDataUpdated, LatestValue, TelemetryMetric
 from services.common.auth import Role
 from services.common.settings import REPO_ROOT, Settings
+from services.reporting.domain.conformance import UPSTREAM_DEFECTS, SchemaError
 from tests.conftest import new_key
 from tests.support import ServiceProcess, eventually, read_topic, send_fact
+from tests.unit.reporting.batterypass_population import found_errors
 from tests.unit.reporting.factories import T0, batteries, ceased, custody_chain, minted, status_changed
 
 
@@ -196,6 +200,52 @@ async def test_audit_pack_export_job_signed_and_verified_offline(
     assert verdict.ok
     assert verdict.pinned, verdict.lines
     save_artifact("audit-pack.pdf", pdf)
+
+
+async def test_batterypass_export_summary_counts_what_a_validator_finds_in_the_file(
+    reporting: ServiceProcess, population: dict[str, Any], settings: Settings
+) -> None:
+    """The Battery Pass file as downloaded: each passport checked again with the committed schemas; the file's
+    trailing summary and the job's status count the same; the battery in service carries its readings."""
+    tenant, first = population["tenant"], population["rows"][0]["passport_id"]
+    at = T0 + timedelta(days=40)
+    latest = {
+        TelemetryMetric.state_of_charge_pct: LatestValue(value=Decimal("61.5"), measured_at=at, source_system="bms"),
+        TelemetryMetric.full_cycles: LatestValue(value=Decimal("120"), measured_at=at, source_system="bms"),
+    }
+    usage = InServiceDataUpdated(passport_id=first, tenant=tenant, latest=latest, readings_stored=2)
+    await send_fact(settings, topics.IN_SERVICE_DATA, usage, first)
+    async with client(reporting, population["key"]) as http:
+
+        async def read() -> bool:
+            view = (await http.get(f"/reporting/v1/passports/{first}")).json()
+            return bool("full_cycles" in (view.get("in_service") or {}).get("latest", {}))
+
+        await eventually(read, what="the readings in the read model")
+        job = (await http.post("/reporting/v1/exports", json={"format": "batterypass-json"})).json()
+
+        async def done() -> dict[str, Any] | None:
+            view = (await http.get(f"/reporting/v1/exports/{job['job_id']}")).json()
+            return view if view["status"] in ("done", "failed") else None
+
+        finished = await eventually(done, what="the Battery Pass export")
+        assert finished["status"] == "done", finished
+        document = (await http.get(finished["links"]["download"])).json()
+    strict = except_defects = 0
+    for passport in document["passports"]:
+        errors = found_errors(passport["aspects"])
+        assert [(e["aspect"], e["path"], e["rule"]) for e in passport["conformance"]["errors"]] == errors
+        strict += not errors
+        except_defects += all(any(d.covers(SchemaError(*e, "")) for d in UPSTREAM_DEFECTS) for e in errors)
+    summary = document["summary"]
+    assert summary["passports"] == len(population["rows"]) == len(document["passports"])
+    assert (summary["valid_strict"], summary["valid_except_upstream_defects"]) == (strict, except_defects)
+    assert finished["summary"] == summary
+    exported = next(p for p in document["passports"] if p["passport_id"] == first)
+    condition = exported["aspects"]["PerformanceAndDurability"]["batteryCondition"]
+    stamp = at.isoformat().replace("+00:00", "Z")
+    assert condition["stateOfCharge"] == {"stateOfChargeValue": 61.5, "lastUpdate": stamp}
+    assert condition["numberOfFullCycles"] == {"numberOfFullCyclesValue": 120.0, "lastUpdate": stamp}
 
 
 def save_artifact(name: str, content: bytes) -> None:

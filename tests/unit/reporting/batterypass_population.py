@@ -6,6 +6,7 @@ put into service) and its Battery Pass 1.2 conformance, for the export tests and
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 from collections import Counter
@@ -14,11 +15,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from jsonschema import Draft4Validator  # type: ignore[import-untyped]
+
 from bpass.simulate import GAP_RANGES, STEPS_FOR_STAGE, Battery
 from contracts.telemetry import METRIC_RANGES, TelemetryMetric
 from services.reporting.domain import readmodel
 from services.reporting.domain.batterypass import ASPECTS, to_batterypass
-from services.reporting.domain.conformance import BATTERYPASS_1_2, SchemaError, conformance, schema_errors
+from services.reporting.domain.conformance import BATTERYPASS_1_2, FORMATS, SchemaError, conformance, schema_errors
 from tests.unit.reporting.factories import T0, batteries, minted
 
 # Stages a battery passes through, in order, with the custody step (index into GAP_RANGES) that reaches each.
@@ -73,6 +76,30 @@ def state_of(battery: Battery, tenant: str = "acme") -> dict[str, Any]:
 def population(n: int, run: str = "BPPOP1") -> Iterator[dict[str, Any]]:
     for battery in batteries(n, run=run):
         yield state_of(battery)
+
+
+def validators() -> dict[str, Draft4Validator]:
+    """The committed schemas, read here on their own (not through the conformance module's inlined copies)."""
+    out = {}
+    for aspect in ASPECTS:
+        schema = json.loads((BATTERYPASS_1_2 / f"{aspect}-schema.json").read_text(encoding="utf-8"))
+        out[aspect] = Draft4Validator(schema, format_checker=FORMATS)
+    return out
+
+
+VALIDATORS = validators()
+
+
+def found_errors(aspects: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(aspect, JSON pointer, rule) of each error; a required error points at the member it misses."""
+    found = []
+    for aspect, validator in VALIDATORS.items():
+        for error in validator.iter_errors(aspects[aspect]):
+            parts = [str(p) for p in error.absolute_path]
+            if error.validator == "required":
+                parts.append(error.message.split("'")[1])
+            found.append((aspect, "".join(f"/{p}" for p in parts), str(error.validator)))
+    return sorted(found)
 
 
 def errors_of(exported: dict[str, Any]) -> list[SchemaError]:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator  # type: ignore[import-untyped]
 
 from bpass.examples import valid_static_data
 from contracts.attributes import BatteryCategory
@@ -18,8 +17,6 @@ from contracts.passport_data import BatteryKind
 from services.reporting.domain import batterypass, readmodel
 from services.reporting.domain.batterypass import ASPECTS, to_batterypass
 from services.reporting.domain.conformance import (
-    BATTERYPASS_1_2,
-    FORMATS,
     UPSTREAM_DEFECTS,
     SchemaError,
     conformance,
@@ -27,34 +24,10 @@ from services.reporting.domain.conformance import (
 from services.reporting.exports import formats
 from services.reporting.exports.formats import JsonWriter
 from tests.examples import valid_subject
-from tests.unit.reporting.batterypass_population import population, reading
+from tests.unit.reporting.batterypass_population import found_errors, population, reading
 from tests.unit.reporting.factories import T0, passport_id
 
 DEFAULT_REASON = "the platform holds no value for it"
-
-
-def validators() -> dict[str, Draft4Validator]:
-    """The committed schemas, read here on their own (not through the conformance module's inlined copies)."""
-    out = {}
-    for aspect in ASPECTS:
-        schema = json.loads((BATTERYPASS_1_2 / f"{aspect}-schema.json").read_text(encoding="utf-8"))
-        out[aspect] = Draft4Validator(schema, format_checker=FORMATS)
-    return out
-
-
-VALIDATORS = validators()
-
-
-def found_errors(aspects: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(aspect, JSON pointer, rule) of each error; a required error points at the member it misses."""
-    found = []
-    for aspect, validator in VALIDATORS.items():
-        for error in validator.iter_errors(aspects[aspect]):
-            parts = [str(p) for p in error.absolute_path]
-            if error.validator == "required":
-                parts.append(error.message.split("'")[1])
-            found.append((aspect, "".join(f"/{p}" for p in parts), str(error.validator)))
-    return sorted(found)
 
 
 def example_states() -> list[dict[str, Any]]:
