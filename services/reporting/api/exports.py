@@ -1,4 +1,5 @@
-"""Exports as jobs (CSV, JSON, Battery Pass 1.2 JSON, signed PDF audit packs) and the signing keys."""
+"""Exports as jobs (CSV, JSON, Battery Pass 1.2 JSON, Catena-X BatteryPass 6.1.0 JSON, signed PDF audit packs) and
+the signing keys."""
 
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ router = APIRouter(prefix="/reporting/v1", tags=["exports"], route_class=StrictQ
 class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    format: ExportFormat = Field(description="csv, json, batterypass-json or audit-pack-pdf.", examples=["csv"])
+    format: ExportFormat = Field(
+        description="csv, json, batterypass-json, catenax-batterypass-6.1 (the Catena-X BatteryPass 6.1.0 aspect per "
+        "passport with its conformance report; docs/exports/catenax-batterypass-6.1.md) or audit-pack-pdf.",
+        examples=["csv"],
+    )
     filters: dict[str, str | bool] = Field(
         default_factory=dict,
         description="Same names and values as the search filters (model, chemistry, batch, stage, ext.<field>, ...); "

@@ -24,7 +24,7 @@ async def start_export(request: Request) -> Response:
     form = await form_of(request)
     format = form.get("format", "")
     batch = form.get("batch") or None
-    if format not in {"csv", "json", "batterypass-json", "audit-pack-pdf"}:
+    if format not in {"csv", "json", "batterypass-json", "catenax-batterypass-6.1", "audit-pack-pdf"}:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, {"reason": "unknown_format", "message": format})
     job_id = await create_job(
         ctx.pool,

@@ -232,6 +232,7 @@ async def batch(request: Request, batch: str) -> HTMLResponse:
         "<label for='fmt'>Export this batch as </label><select id='fmt' name='format'>"
         "<option value='audit-pack-pdf'>signed PDF audit pack</option><option value='csv'>CSV</option>"
         "<option value='json'>JSON</option><option value='batterypass-json'>Battery Pass 1.2 JSON</option>"
+        "<option value='catenax-batterypass-6.1'>Catena-X BatteryPass 6.1 JSON</option>"
         "</select> <button type='submit' id='export-batch'>Export</button></form>"
     )
     body += "<h2>Passports</h2>" + table(
