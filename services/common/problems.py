@@ -236,7 +236,8 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
                 if not (str(code).isdigit() and int(code) >= 400):
                     continue
                 content = response.setdefault("content", {})
-                documented = content.pop("application/json", {}) or content.get(PROBLEM_MEDIA_TYPE, {})
+                plain = content.pop("application/json", {})
+                documented = content.get(PROBLEM_MEDIA_TYPE) or plain  # the route's own problem schema comes first
                 schema = documented.get("schema")
                 if schema is None or schema.get("$ref", "").endswith("/HTTPValidationError"):
                     schema = problem

@@ -771,6 +771,8 @@ async def test_one_relay_per_schema_publishes_the_others_stand_by_until_it_stops
     await until(lambda: _empty(db), "the active relay's row")
     second = await running_relay(db, second_producer)
     try:
+        # Connected and refused the lock once: a slow start could otherwise find the first relay already gone.
+        await until(lambda: pauses.seconds, "the stand-by's first try for the lock")
         await write_outbox(db, [("bpass.t.v1", b"k", b"two")])
         await until(lambda: _empty(db), "the second row")
         assert second_producer.sends == []

@@ -159,7 +159,8 @@ def test_every_reporting_route_checks_its_query_and_documents_the_enums() -> Non
         ref = search[name]["schema"]["anyOf"][0]["$ref"].rsplit("/", 1)[1]
         assert tuple(schemas[ref]["enum"]) == values
     refusal = document["paths"]["/reporting/v1/passports"]["get"]["responses"]["400"]["content"]
-    assert {"application/problem+json", "application/json"} <= set(refusal)
+    assert set(refusal) == {"application/problem+json"}, "a refusal is problem+json, never plain JSON"
+    assert refusal["application/problem+json"]["schema"]["title"] == "QueryRefusal", "the route's own problem"
 
 
 @pytest.mark.parametrize(
