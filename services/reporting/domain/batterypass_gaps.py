@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from contracts.attributes import by_key
-from services.reporting.domain.batterypass_condition import METRIC_OF
+from services.reporting.domain.batterypass_condition import METRIC_OF, TEMPERATURE
 
 GPI = "GeneralProductInformation"
 PERF = "PerformanceAndDurability/batteryTechicalProperties"
@@ -143,6 +143,9 @@ def missing_reasons(state: dict[str, Any], static: dict[str, Any]) -> dict[str, 
         else:
             why = f"no {' or '.join(metrics)} reading received"
         reasons[f"{COND}/{member}"] = f"{why}; {_asks(key, category)}"
+    for member, metric in TEMPERATURE:
+        why = f"no {metric} reading received" if readings else why_none
+        reasons[f"{COND}/temperatureInformation/{member}"] = f"{why}; {_asks('temperature_information', category)}"
     for member in TEMPERATURE_CHARGING:
         reasons[f"{COND}/temperatureInformation/{member}"] = (
             f"{NO_METRIC}; {_asks('time_charging_above_temperature_boundary', category)}"

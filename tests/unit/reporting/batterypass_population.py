@@ -115,14 +115,22 @@ def measure(n: int) -> dict[str, Any]:
     kinds: Counter[tuple[str, str, str]] = Counter()
     categories: Counter[str] = Counter()
     stages: Counter[str] = Counter()
-    total_errors = 0
+    total_errors = wrong_values = except_not_mandatory = missing_mandatory = 0
     for state in population(n):
         categories[str(state.get("category"))] += 1
         stages[str(state.get("stage"))] += 1
-        errors = errors_of(to_batterypass(state))
+        exported = to_batterypass(state)
+        errors = errors_of(exported)
         verdict = conformance(errors)
         strict += verdict["valid_strict"]
         except_defects += verdict["valid_except_upstream_defects"]
+        # members the export says the longlist makes mandatory for the passport's category
+        reasons = {m["field"]: m["reason"] for m in exported["conformance"].get("missing", [])}
+        others = [e for e in verdict["errors"] if "upstream_defect" not in e]
+        wrong_values += sum(1 for e in others if e["rule"] != "required")
+        mandatory = [e for e in others if ": mandatory" in reasons.get(e["aspect"] + e["path"], ": mandatory")]
+        except_not_mandatory += not mandatory
+        missing_mandatory += len(mandatory)
         total_errors += len(errors)
         kinds.update((e.aspect, "/".join(e.path.split("/")[:3]), e.rule) for e in errors)
     return {
@@ -132,6 +140,9 @@ def measure(n: int) -> dict[str, Any]:
         "valid_strict": strict,
         "valid_except_upstream_defects": except_defects,
         "errors": total_errors,
+        "errors_not_upstream_not_missing": wrong_values,
+        "valid_except_upstream_defects_and_members_not_mandatory_for_the_category": except_not_mandatory,
+        "missing_members_mandatory_for_the_category": missing_mandatory,
         "error_kinds": kinds.most_common(),
     }
 

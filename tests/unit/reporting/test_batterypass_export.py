@@ -241,3 +241,17 @@ def test_the_writer_counts_each_verdict_as_it_streams(monkeypatch: pytest.Monkey
     assert (summary["passports"], summary["valid_strict"], summary["valid_except_upstream_defects"]) == (5, 1, 3)
     assert summary["upstream_defects"] == {"batterypass-1.2/urn-uuid": 3}
     assert summary["missing_required"] == {"GeneralProductInformation/batteryMass": 2}
+
+
+def test_a_member_missing_from_a_partly_read_object_is_named_with_its_own_metric() -> None:
+    state = example_states()[4]  # industrial: the longlist asks for temperature information
+    readmodel.apply_status(state, occurred_at=T0, stage="in_service", by="dealer")
+    readmodel.apply_in_service_data(state, {"time_above_max_temperature_h": reading("2", T0 + timedelta(days=3))})
+    exported = to_batterypass(state)
+    temperature = exported["aspects"]["PerformanceAndDurability"]["batteryCondition"]["temperatureInformation"]
+    assert temperature == {"timeExtremeHighTemp": 120.0, "lastUpdate": "2026-01-13T09:00:00Z"}
+    reasons = {m["field"]: m["reason"] for m in exported["conformance"]["missing"]}
+    low = reasons["PerformanceAndDurability/batteryCondition/temperatureInformation/timeExtremeLowTemp"]
+    assert low == "no time_below_min_temperature_h reading received; longlist v1.2 for industrial: mandatory"
+    charging = reasons["PerformanceAndDurability/batteryCondition/temperatureInformation/timeExtremeHighTempCharging"]
+    assert charging.startswith("the readings contract (contracts.telemetry) has no metric for it")
