@@ -98,3 +98,38 @@ async def test_catenax_export_downloaded_over_http_validates_but_for_the_gaps_it
     assert moved["performance"]["dynamic"]["stateOfCharge"] == {"value": 61.5, "time": stamp}
     assert moved["performance"]["dynamic"]["energy"]["soce"] == {"value": 97.25, "time": stamp}
     assert moved["operation"]["intoServiceDate"] == T0.date().isoformat()
+
+
+async def test_the_dashboard_exports_a_batch_as_catenax(reporting: ServiceProcess, settings: Settings) -> None:
+    tenant = f"oem-{uuid.uuid4().hex[:10]}"
+    key = new_key(settings, Role.oem_admin, tenant)
+    facts = [minted(battery, tenant) for battery in batteries(3)]
+    for fact in facts:
+        await send_fact(settings, topics.PASSPORT_MINTED, fact, fact.passport_id)
+    batch = facts[0].subject.batch_number
+    in_batch = sorted(f.passport_id for f in facts if f.subject.batch_number == batch)
+    async with httpx.AsyncClient(base_url=reporting.base_url, timeout=15) as http:
+        signed_in = await http.post("/dashboard/login", data={"api_key": key})
+        assert signed_in.status_code == 303
+
+        async def listed() -> bool:
+            page = await http.get(f"/dashboard/batches/{batch}")
+            return page.status_code == 200 and all(pid in page.text for pid in in_batch)
+
+        await eventually(listed, what="the batch on the dashboard")
+        page = await http.get(f"/dashboard/batches/{batch}")
+        assert "<option value='catenax-batterypass-6.1'>Catena-X BatteryPass 6.1 JSON</option>" in page.text
+        started = await http.post("/dashboard/exports", data={"format": "catenax-batterypass-6.1", "batch": batch})
+        assert started.status_code == 303
+        job_page = started.headers["location"]
+
+        async def done() -> dict[str, Any] | None:
+            job = (await http.get(job_page.replace("?", ".json?", 1) if "?" in job_page else f"{job_page}.json")).json()
+            return job if job["status"] in ("done", "failed") else None
+
+        job = await eventually(done, what="the dashboard's Catena-X export")
+        assert job["status"] == "done", job
+        document = (await http.get(f"{job_page.split('?')[0]}/download")).json()
+    assert document["format"] == "catenax-batterypass-6.1"
+    assert sorted(p["passport_id"] for p in document["passports"]) == in_batch
+    assert document["summary"]["passports"] == len(in_batch)
