@@ -62,6 +62,8 @@ def metadata(ctx: Ctx) -> dict[str, Any]:
         "/metadata/expirationDate",
         "not_held: a passport has no end of availability: after recycling it ceases (Art. 77(8)) but stays readable",
     )
+    if not state.get("minted_at"):
+        ctx.miss("/metadata/issueDate", "not_given: the minting time is not in this passport's data as exported")
     amendments = [a.get("amended_at") for a in state.get("amendments") or [] if a.get("amended_at")]
     modified = state.get("updated_at") or max([state.get("minted_at") or "", *amendments]) or None
     return {
@@ -181,6 +183,8 @@ def carbon_footprint(ctx: Ctx) -> list[dict[str, Any]] | None:
 
 def sustainability(ctx: Ctx) -> dict[str, Any]:
     status = ctx.state.get("status")
+    if status is None:
+        ctx.miss("/sustainability/status", "not_given: the battery status is not in this passport's data as exported")
     return {
         "status": status,
         "documents": {

@@ -12,11 +12,13 @@ import pytest
 from jsonschema import Draft4Validator  # type: ignore[import-untyped]
 from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
+from contracts.attributes import AccessTier
 from services.common.settings import REPO_ROOT
 from services.reporting.domain import readmodel
 from services.reporting.domain.catenax import NIL_PASSPORT, catenax_passport, to_catenax
 from services.reporting.domain.catenax_context import collapse
 from services.reporting.domain.conformance import schema_errors as real
+from services.reporting.domain.tiers import state_for_tier
 from services.reporting.exports import catenax as export
 from services.reporting.exports.catenax import CatenaxWriter
 from tests.unit.reporting.catenax_population import population
@@ -99,6 +101,21 @@ def test_every_exported_passport_of_a_population_is_valid_but_for_its_documented
         seen["ceased"] += aspect["metadata"]["status"] == "expired"
     assert min(seen.values()) > 0, seen
     assert {s["category"] for s in states()} == {"ev", "lmt", "industrial", "stationary"}
+
+
+@pytest.mark.parametrize("tier", [AccessTier.legitimate_interest, AccessTier.authorities, AccessTier.public])
+def test_a_passport_read_at_a_lower_tier_is_valid_but_for_documented_and_explained_gaps(tier: AccessTier) -> None:
+    for state in states()[:60]:
+        aspect, gaps = catenax_passport(state_for_tier(state, tier))
+        missing = {pointer_of(e): e.validator for e in validator().iter_errors(aspect)}
+        assert set(missing.values()) <= {"required"}, missing
+        assert set(missing) == set(gaps)
+        for pointer, reason in gaps.items():
+            assert {part.partition(":")[0] for part in reason.split(" | ")} <= (allowed_codes(pointer) or set())
+    if tier is AccessTier.authorities:  # the test reports are for the authorities, not below
+        assert "resultOfTestReport" in aspect["conformity"]
+    if tier is AccessTier.legitimate_interest:
+        assert gaps["/conformity/resultOfTestReport"].startswith("not_given:")
 
 
 def test_the_mapping_document_names_every_member_of_the_schema() -> None:
