@@ -1,5 +1,6 @@
-"""Identity HTTP route of OEMs importing passports another platform exported (Battery Pass 1.2 aspects): each passport
-minted in the caller's tenant as a bulk mint would, with a result per passport and what was not imported."""
+"""Identity HTTP route of OEMs importing passports another platform exported (Battery Pass 1.2 aspects, Catena-X
+BatteryPass 6.1 aspects): each passport minted in the caller's tenant as a bulk mint would, with a result per passport
+and what was not imported."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ class ImportRequest(BaseModel):
     format: ImportFormat = Field(description="The format the document is in.", examples=["batterypass-1.2"])
     document: dict[str, Any] = Field(
         description="A whole export document as reporting writes it (`{format, ..., passports: [...]}`), or one "
-        "passport of it."
+        "passport of it (Catena-X: one entry `{aspect}` or a bare aspect)."
     )
     defaults: MintDefaults | None = Field(
         default=None,
@@ -104,14 +105,16 @@ _POINTER = "#/paths/~1identity~1v1~1passports:import/post/requestBody/content/ap
 @router.post(
     "/passports:import",
     response_model=ImportResponse,
-    summary="Import passports exported by another platform (Battery Pass 1.2) as mints of your tenant",
+    summary="Import passports exported by another platform (Battery Pass 1.2, Catena-X BatteryPass 6.1) as mints",
     description="Each passport of the document is mapped back to a mint request (battery identifier, category, "
     "static data) and minted in your tenant like a bulk mint: the same rules, the same GS1 company prefix "
     "ownership, the same idempotency (an identifier your tenant already has answers `already_present` with its "
     "passport). One passport's refusal does not refuse the others: each result says `minted`, `already_present` or "
     "`refused` with its violations, whose `field` is the path in the request (`document.passports.0.aspects.…`). "
     "Fields the format carries but this platform has no place for are listed in `not_imported`, never dropped. "
-    "A product identifier that is a GS1 Digital Link URI gives the GTIN and serial. The document as a whole not "
+    "A Battery Pass product identifier that is a GS1 Digital Link URI gives the GTIN and serial; a Catena-X aspect "
+    "gives them as idDmc and codes. What a format has no place for (the battery model in Battery Pass 1.2, the "
+    "manufacturer's name and address in Catena-X...) is given in `defaults`. The document as a whole not "
     "being the declared format answers 422. Body limit 64 MiB, at most 100,000 passports.",
     openapi_extra={
         "requestBody": {

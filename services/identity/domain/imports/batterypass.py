@@ -8,7 +8,7 @@ the import's `defaults`; what the document carries that has no place here is lis
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -265,15 +265,22 @@ def warranty_months(value: Any) -> Any:
     return value
 
 
-def simplest_share(stage: Decimal, total: Decimal) -> Decimal:
-    """The share (%) with the fewest decimals that the export turns into `stage` (total × share / 100, to 4
-    decimals): the share the exporter had, when it had no more than 6 decimals."""
+def simplest_share(
+    stage: Decimal, total: Decimal, *, exported: Callable[[Decimal, Decimal], Decimal] | None = None
+) -> Decimal:
+    """The share (%) with the fewest decimals that the export turns into `stage` (`exported(total, share)`; by
+    default total × share / 100 to 4 decimals): the share the exporter had, when it had no more than 6 decimals."""
+    export = exported or _decimal_stage
     exact = stage * 100 / total
     for decimals in range(7):
         share = exact.quantize(Decimal(1).scaleb(-decimals))
-        if round(total * share / 100, 4) == stage:
+        if export(total, share) == stage:
             return share
     return exact.quantize(Decimal("0.000001"))
+
+
+def _decimal_stage(total: Decimal, share: Decimal) -> Decimal:
+    return round(total * share / 100, 4)
 
 
 def _carbon_stages(imported: ImportedPassport, reader: Reader) -> None:

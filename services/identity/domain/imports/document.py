@@ -26,12 +26,15 @@ INVALID_VALUE = "invalid_value"
 ASSIGNED_BY_PLATFORM = "assigned_by_platform"
 DYNAMIC_DATA = "dynamic_data"
 EXPORT_NOTE = "export_note"
+DERIVED = "derived"
 NO_PLACE_IN_MODEL = "no_place_in_model"
 
 NOT_IMPORTED_MESSAGES = {
     ASSIGNED_BY_PLATFORM: "Assigned by the platform that minted the passport; this platform mints its own.",
     DYNAMIC_DATA: "Dynamic data recorded over the battery's life (custody, status changes, readings), not at mint.",
     EXPORT_NOTE: "The exporter's note about its document, not passport data.",
+    DERIVED: "Derived by the exporter from fields imported here (composition, recycled shares, critical raw "
+    "materials), or summed from several of them; not kept on its own.",
     NO_PLACE_IN_MODEL: "This platform's passport data has no field for it.",
 }
 
@@ -129,6 +132,7 @@ class ImportedPassport:
     subject_place: str = ""
     category: Any = None
     category_place: str = ""
+    product_family: Any = None
     static_data: dict[str, Any] = field(default_factory=dict)
     places: dict[str, str] = field(default_factory=dict)  # static data path -> document path
     not_imported: list[Violation] = field(default_factory=list)
@@ -139,6 +143,11 @@ class ImportedPassport:
     def battery_identifier(self) -> str | None:
         value = self.subject.get("battery_identifier")
         return value if isinstance(value, str) else None
+
+    def put(self, name: str, value: Any, keys: Path) -> None:
+        """Set a static data field from the document's field at `keys`."""
+        self.static_data[name] = value
+        self.place(name, keys)
 
     def place(self, static_path: str, keys: Path) -> None:
         self.places[static_path] = dotted(self.path, keys)
@@ -180,12 +189,21 @@ def relocated(imported: ImportedPassport, violations: Sequence[Violation], item_
 
 def filled(given: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """`given` with what it lacks taken from `defaults`: objects key by key (a manufacturer's trade name the
-    document has no place for), lists and values whole; what `given` has wins."""
+    document has no place for), lists of as many objects entry by entry, other lists and values whole; what
+    `given` has wins."""
     merged = dict(defaults)
     for key, value in given.items():
-        default = merged.get(key)
-        merged[key] = filled(value, default) if isinstance(value, dict) and isinstance(default, dict) else value
+        merged[key] = _filled_value(value, merged.get(key))
     return merged
+
+
+def _filled_value(value: Any, default: Any) -> Any:
+    if isinstance(value, dict) and isinstance(default, dict):
+        return filled(value, default)
+    # Entries of a list of objects the defaults give as many of: entry by entry (a substance's hazard classes).
+    if isinstance(value, list) and isinstance(default, list) and len(value) == len(default):
+        return [_filled_value(entry, fallback) for entry, fallback in zip(value, default, strict=True)]
+    return value
 
 
 def mint_item(
@@ -238,7 +256,7 @@ def mint_item(
             path=path,
             subject=subject,
             category=category,
-            product_family=defaults.product_family,
+            product_family=imported.product_family if imported.product_family is not None else defaults.product_family,
             static_data=static_data,
             extensions=defaults.extensions or {},
             static_data_path=f"{path}.static_data",

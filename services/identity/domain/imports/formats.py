@@ -13,7 +13,7 @@ from typing import Any
 from contracts.errors import ValidationFailed, Violation
 from contracts.identity import MintDefaults
 from services.identity.domain import passports
-from services.identity.domain.imports import batterypass
+from services.identity.domain.imports import batterypass, catenax
 from services.identity.domain.imports.document import ImportedPassport, mint_item, relocated
 
 TOO_MANY_PASSPORTS = "too_many_passports"
@@ -33,6 +33,7 @@ class FormatMapping:
 
 MAPPINGS: dict[ImportFormat, FormatMapping] = {
     ImportFormat.batterypass_1_2: FormatMapping(batterypass.passports_of, batterypass.from_batterypass),
+    ImportFormat.catenax_batterypass_6_1: FormatMapping(catenax.passports_of, catenax.from_catenax),
 }
 
 
@@ -65,17 +66,7 @@ class PreparedImport:
 
 def prepare(format_: ImportFormat, document: Any, defaults: MintDefaults | None, *, now: datetime) -> PreparedImport:
     """Map and check every passport of `document`; ValidationFailed when the document is not `format_` at all."""
-    mapping = MAPPINGS.get(format_)
-    if mapping is None:
-        raise ValidationFailed(
-            [
-                Violation(
-                    field="format",
-                    reason="format_not_importable",
-                    message=f"Imports of {format_.value} are not supported yet; send a Battery Pass 1.2 export.",
-                )
-            ]
-        )
+    mapping = MAPPINGS[format_]
     entries, wrong, header = mapping.passports_of(document)
     if wrong:
         raise ValidationFailed(wrong)
