@@ -52,7 +52,6 @@ NOT_CARRIED = {
     "cycle_life_reference_test",
     "cycle_life_test_c_rate",
     "critical_raw_materials",
-    "battery_category",
     *(
         f"{kind}_consumer_recycled_{m}_share_pct"
         for kind in ("pre", "post")

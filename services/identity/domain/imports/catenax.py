@@ -66,6 +66,7 @@ SOURCES: dict[str, str | None] = {
 }
 # Static data fields the aspect carries with a loss: imported as the document says, which exports the same again.
 LOSSY: dict[str, str] = {
+    "battery_category": "the passport's category is exported whether or not its static data repeated it.",
     "battery_status": "no status and `original` are both exported as original.",
     "material_composition": "a material's mass is exported as its share of the battery's mass (to 4 decimals).",
     "dismantling_documents": "removal manuals are exported after the other documents.",
@@ -182,6 +183,7 @@ def _identification(imported: ImportedPassport, reader: Reader) -> None:
         if mapped == "industrial" and isinstance(purposes, list) and STATIONARY in purposes:
             mapped = "stationary"
         imported.category = mapped
+        imported.put("battery_category", mapped, ("identification", "category"))
     family = reader.get(*ident, "type", "manufacturerPartId")
     if family is not None:
         imported.product_family = family
