@@ -134,7 +134,8 @@ class ImportedPassport:
     category_place: str = ""
     product_family: Any = None
     static_data: dict[str, Any] = field(default_factory=dict)
-    places: dict[str, str] = field(default_factory=dict)  # static data path -> document path
+    # static data path -> the document's keys it came from (made a path only for a refusal: most are never needed)
+    places: dict[str, Path] = field(default_factory=dict)
     not_imported: list[Violation] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     defaulted: set[str] = field(default_factory=set)  # static data fields the import's defaults gave
@@ -150,7 +151,7 @@ class ImportedPassport:
         self.place(name, keys)
 
     def place(self, static_path: str, keys: Path) -> None:
-        self.places[static_path] = dotted(self.path, keys)
+        self.places[static_path] = keys
 
     def place_of(self, item_field: str) -> str:
         """Where a violation of the minted item (`subject.gtin`, `static_data.manufacturer.name`, `category`) points
@@ -167,7 +168,7 @@ class ImportedPassport:
         for end in range(len(parts), 0, -1):
             known = self.places.get(".".join(parts[:end]))
             if known is not None:
-                return known
+                return dotted(self.path, known)
         relative = self.field_places.get(parts[0])
         if relative is not None and parts[0] not in self.defaulted:
             return f"{self.path}.{relative}"
