@@ -30,6 +30,15 @@ class TelemetryMetric(StrEnum):
     time_below_min_temperature_h = "time_below_min_temperature_h"
     deep_discharge_events = "deep_discharge_events"
     accident_events = "accident_events"
+    # Annex VII Part A/B and Annex XIII 4 parameters of EV, LMT and industrial batteries (longlist v1.2)
+    remaining_power_capability_at_80_pct_soc_w = "remaining_power_capability_at_80_pct_soc_w"
+    remaining_power_capability_at_20_pct_soc_w = "remaining_power_capability_at_20_pct_soc_w"
+    remaining_round_trip_efficiency_pct = "remaining_round_trip_efficiency_pct"
+    round_trip_efficiency_fade_pct = "round_trip_efficiency_fade_pct"
+    self_discharge_rate_pct_per_month = "self_discharge_rate_pct_per_month"
+    self_discharge_rate_evolution_pct = "self_discharge_rate_evolution_pct"
+    time_charging_above_max_temperature_h = "time_charging_above_max_temperature_h"
+    time_charging_below_min_temperature_h = "time_charging_below_min_temperature_h"
 
 
 # Inclusive physical ranges; a reading outside is refused with the field and the range.
@@ -50,6 +59,15 @@ METRIC_RANGES: dict[TelemetryMetric, tuple[Decimal, Decimal]] = {
     TelemetryMetric.time_below_min_temperature_h: (Decimal(0), Decimal(1_000_000)),
     TelemetryMetric.deep_discharge_events: (Decimal(0), Decimal(1_000_000)),
     TelemetryMetric.accident_events: (Decimal(0), Decimal(1_000)),
+    TelemetryMetric.remaining_power_capability_at_80_pct_soc_w: (Decimal(0), Decimal(100_000_000)),
+    TelemetryMetric.remaining_power_capability_at_20_pct_soc_w: (Decimal(0), Decimal(100_000_000)),
+    TelemetryMetric.remaining_round_trip_efficiency_pct: (Decimal(0), Decimal(100)),
+    TelemetryMetric.round_trip_efficiency_fade_pct: (Decimal(0), Decimal(100)),
+    TelemetryMetric.self_discharge_rate_pct_per_month: (Decimal(0), Decimal(100)),
+    # the current rate's change from the initial one, in % of it: a rate may fall (down to -100 %) or multiply
+    TelemetryMetric.self_discharge_rate_evolution_pct: (Decimal(-100), Decimal(10_000)),
+    TelemetryMetric.time_charging_above_max_temperature_h: (Decimal(0), Decimal(1_000_000)),
+    TelemetryMetric.time_charging_below_min_temperature_h: (Decimal(0), Decimal(1_000_000)),
 }
 
 

@@ -80,6 +80,14 @@ METRIC_LONGLIST_KEYS: Mapping[str, str] = {
     "time_below_min_temperature_h": "time_below_temperature_boundary",
     "deep_discharge_events": "deep_discharge_events",
     "accident_events": "accident_information",
+    "remaining_power_capability_at_80_pct_soc_w": "remaining_power_capability",
+    "remaining_power_capability_at_20_pct_soc_w": "remaining_power_capability",
+    "remaining_round_trip_efficiency_pct": "remaining_round_trip_efficiency",
+    "round_trip_efficiency_fade_pct": "round_trip_efficiency_fade",
+    "self_discharge_rate_pct_per_month": "current_self_discharge_rate",
+    "self_discharge_rate_evolution_pct": "self_discharge_rate_evolution",
+    "time_charging_above_max_temperature_h": "time_charging_above_temperature_boundary",
+    "time_charging_below_min_temperature_h": "time_charging_below_temperature_boundary",
 }
 
 STATIC_DATA = Section({name: field_tier(name) for name in FIELD_LONGLIST_KEYS}, why="longlist, per field")
