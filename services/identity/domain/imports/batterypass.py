@@ -136,7 +136,6 @@ LIFECYCLE_STAGES = {
     "Distribution": "carbon_footprint_distribution_share_pct",
     "Recycling": "carbon_footprint_end_of_life_share_pct",
 }
-HEADER_NOTES = ("tenant", "generated_at", "filters", "aspects", "note", "summary")
 PASSPORT_NOTES = ("not_representable", "conformance")
 ASPECT_NAMES = ("GeneralProductInformation", "CarbonFootprintForBatteries", "Circularity", "Labeling")
 
