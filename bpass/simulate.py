@@ -48,6 +48,7 @@ from rich.progress import (
 from bpass.examples import valid_static_payload
 from bpass.gtin import SIMULATION_PREFIX, ensure_verified_prefix
 from bpass.simulate_check import DEFAULT_SAMPLE, CheckResult, check_read_model
+from bpass.simulate_readings import bms_readings
 from bpass.simulate_schedule import Truth, custody_arrivals, interleave, late_merge, shuffled, truth
 from contracts import topics
 from contracts.base import Message
@@ -332,8 +333,9 @@ READINGS_IN_SERVICE = 3
 def telemetry(
     battery: Battery, passport_id: str, events: list[tuple[str, CustodyEventReported]]
 ) -> list[TelemetryReported]:
-    """The state-of-health readings of a battery put into service, one message each, in measured order: a few
-    random instants between its putting into service and its collection (or the anchor), ageing ~3 %/year."""
+    """The BMS readings of a battery put into service, one message per instant, in measured order: a few random
+    instants between its putting into service and its collection (or the anchor), each with every metric of the
+    readings contract (bpass.simulate_readings: state of health ageing ~3 %/year, and what follows from it)."""
     times = {e.kind.value: e.occurred_at for _, e in events}
     start = times.get("in_service")
     if start is None:
@@ -344,17 +346,16 @@ def telemetry(
         return []
     rng = random.Random(f"telemetry:{battery.identifier}")
     offsets = sorted(rng.sample(range(24 * 60, span_min - 60), READINGS_IN_SERVICE))
+    static = model_static(battery.model)
     readings = []
     for minutes in offsets:
         at = start + timedelta(minutes=minutes)
-        soh = Decimal(100) - Decimal(str(round(minutes / 525_600 * 3 + rng.uniform(0, 0.5), 1)))
+        values = bms_readings(static, minutes / 525_600, rng)
         readings.append(
             TelemetryReported(
                 passport_id=passport_id,
                 source_system=f"{BMS}-{battery.model.family}",
-                readings=[
-                    Reading(metric=TelemetryMetric.state_of_health_pct, value=max(soh, Decimal(0)), measured_at=at)
-                ],
+                readings=[Reading(metric=metric, value=value, measured_at=at) for metric, value in values.items()],
             )
         )
     return readings
@@ -928,7 +929,12 @@ async def run_simulation(
                     people[b].identifier,
                     [(e.kind.value, e.occurred_at) for _, e in events],
                     ceased_at.get(pid),
-                    [(r.measured_at, r.value) for m in readings[b] for r in m.readings],
+                    [
+                        (r.measured_at, r.value)
+                        for m in readings[b]
+                        for r in m.readings
+                        if r.metric is TelemetryMetric.state_of_health_pct
+                    ],
                 )
                 for b, (pid, events) in enumerate(plans)
             }

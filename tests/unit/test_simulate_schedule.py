@@ -31,6 +31,7 @@ from bpass.simulate_schedule import (
     truth,
 )
 from contracts.custody import CustodyEventReported, HandlerRecord
+from contracts.telemetry import METRIC_RANGES, TelemetryMetric
 from services.custody.domain.authority import Write, actor_of, authority_violations
 from services.custody.domain.transitions import CustodyState, Step, transition
 
@@ -252,6 +253,9 @@ def test_bms_readings_fall_while_the_battery_is_in_service_and_age_it(days: int 
         readings = [r for m in messages for r in m.readings]
         assert [r.measured_at for r in readings] == sorted(r.measured_at for r in readings)
         assert all(times["in_service"] < r.measured_at < times.get("collection", ANCHOR) for r in readings)
-        assert all(0 < r.value <= 100 for r in readings)
+        assert all(0 < r.value <= 100 for r in readings if r.metric is TelemetryMetric.state_of_health_pct)
+        # every message a complete set: each metric of the contract once, inside its range
+        assert all(sorted(r.metric for r in m.readings) == sorted(TelemetryMetric) for m in messages)
+        assert all(METRIC_RANGES[r.metric][0] <= r.value <= METRIC_RANGES[r.metric][1] for r in readings)
         assert readings == [r for m in telemetry(battery, PID, events) for r in m.readings]  # deterministic
     assert with_readings > 10
