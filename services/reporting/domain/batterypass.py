@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.reporting.domain.batterypass_condition import battery_condition, utc
-from services.reporting.domain.batterypass_gaps import is_uri, missing_reasons, not_exported
+from services.reporting.domain.batterypass_gaps import is_uri, missing_reasons, not_applicable, not_exported
 from services.reporting.domain.conformance import BATTERYPASS_1_2, SchemaError, conformance, schema_errors
 
 ASPECTS = {
@@ -64,9 +64,17 @@ def _num(value: Any) -> float | None:
     return float(Decimal(str(value)))
 
 
+# Members whose empty list is a value: no negative event among the counts read (they are all zero).
+EMPTY_IS_A_VALUE = frozenset({"negativeEvents"})
+
+
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None and v != [] and v != {}}
+        return {
+            k: _drop_none(v)
+            for k, v in value.items()
+            if v is not None and v != {} and (v != [] or k in EMPTY_IS_A_VALUE)
+        }
     if isinstance(value, list):
         return [_drop_none(v) for v in value]
     return value
@@ -341,10 +349,17 @@ def errors_of(aspects: dict[str, dict[str, Any]]) -> list[SchemaError]:
 
 def to_batterypass(state: dict[str, Any]) -> dict[str, Any]:
     """One passport as Battery Pass 1.2 aspects (`aspects`: aspect name -> payload) and its `conformance`: the
-    exact schema errors, the documented upstream defects among them, why each missing member is missing, and
-    what the passport holds that the schemas have no member for (`not_exported`)."""
+    exact schema errors, the documented upstream defects among them, why each missing member is missing, what the
+    passport holds that the schemas have no member for (`not_exported`), and whether it is valid but for the
+    upstream defects and the members the longlist marks not applicable to its category (which the schemas require
+    of every battery and identity refuses to hold: no passport can be valid except upstream defects alone)."""
     static: dict[str, Any] = state.get("static_data") or {}
     aspects, skipped = aspects_of(state)
     report = conformance(errors_of(aspects), missing_reasons=missing_reasons(state, static))
+    excused = not_applicable(state.get("category"))
+    report["valid_except_upstream_defects_and_not_applicable"] = all(
+        "upstream_defect" in e or (e["rule"] == "required" and f"{e['aspect']}{e['path']}" in excused)
+        for e in report["errors"]
+    )
     report["not_exported"] = [*not_exported(state, static), *skipped]
     return {"passport_id": state.get("passport_id"), "aspects": aspects, "conformance": report}

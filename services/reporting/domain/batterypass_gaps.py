@@ -12,7 +12,7 @@ import functools
 from typing import Any
 from urllib.parse import urlsplit
 
-from contracts.attributes import by_key
+from contracts.attributes import BatteryCategory, Requirement, by_key
 from services.reporting.domain.batterypass_condition import METRIC_OF, TEMPERATURE
 
 GPI = "GeneralProductInformation"
@@ -61,7 +61,7 @@ STATIC_SOURCES: dict[str, tuple[tuple[str, ...], str]] = {
         "round_trip_efficiency_at_50_percent_cycle_life",
     ),
 }
-# Condition members and the longlist attribute they carry; those without metric have no source on the platform.
+# Condition members and the longlist attribute they carry (each has its metrics: batterypass_condition.METRIC_OF).
 CONDITION_KEYS = {
     "energyThroughput": "energy_throughput",
     "capacityThroughput": "capacity_throughput",
@@ -81,8 +81,14 @@ CONDITION_KEYS = {
     "remainingRoundTripEnergyEfficiency": "remaining_round_trip_efficiency",
     "stateOfCharge": "state_of_charge",
 }
-TEMPERATURE_CHARGING = ("timeExtremeHighTempCharging", "timeExtremeLowTempCharging")
-NO_METRIC = "the readings contract (contracts.telemetry) has no metric for it, so the platform never holds it"
+# temperatureInformation's members and the longlist attribute each carries.
+TEMPERATURE_KEYS = {
+    "timeExtremeHighTemp": "time_above_temperature_boundary",
+    "timeExtremeLowTemp": "time_below_temperature_boundary",
+    "timeExtremeHighTempCharging": "time_charging_above_temperature_boundary",
+    "timeExtremeLowTempCharging": "time_charging_below_temperature_boundary",
+}
+NOT_IN_SERVICE_STAGES = ("manufactured", "placed_on_market")
 
 
 @functools.cache
@@ -133,24 +139,51 @@ def missing_reasons(state: dict[str, Any], static: dict[str, Any]) -> dict[str, 
     )
     readings = (state.get("in_service") or {}).get("latest") or {}
     why_none = f"no in-service readings in the read model (stage {stage}; none received, or none readable at this tier)"
+    if not readings and stage in NOT_IN_SERVICE_STAGES:
+        why_none = f"not put into service yet (stage {stage}): no in-service readings"
     reasons[COND] = why_none
     for member, key in CONDITION_KEYS.items():
-        metrics = METRIC_OF.get(member)
-        if metrics is None:
-            why = NO_METRIC
-        elif not readings:
-            why = why_none
-        else:
-            why = f"no {' or '.join(metrics)} reading received"
+        metrics = METRIC_OF[member]
+        why = f"no {' or '.join(metrics)} reading received" if readings else why_none
         reasons[f"{COND}/{member}"] = f"{why}; {_asks(key, category)}"
     for member, metric in TEMPERATURE:
         why = f"no {metric} reading received" if readings else why_none
-        reasons[f"{COND}/temperatureInformation/{member}"] = f"{why}; {_asks('temperature_information', category)}"
-    for member in TEMPERATURE_CHARGING:
-        reasons[f"{COND}/temperatureInformation/{member}"] = (
-            f"{NO_METRIC}; {_asks('time_charging_above_temperature_boundary', category)}"
+        reasons[f"{COND}/temperatureInformation/{member}"] = f"{why}; {_asks(TEMPERATURE_KEYS[member], category)}"
+    if f"{COND}/temperatureInformation" in not_applicable(category):
+        reasons[f"{COND}/temperatureInformation"] = (
+            f"{reasons[f'{COND}/temperatureInformation']}; its members (times in extreme temperatures, charging or "
+            f"not) are each not applicable to {category} per longlist v1.2, and the temperature read has no member"
         )
     return reasons
+
+
+def longlist_keys() -> dict[str, str]:
+    """Member (aspect + JSON pointer) -> the longlist attribute it carries, for every member the mapping fills."""
+    keys = {member: key for member, (_, key) in STATIC_SOURCES.items()}
+    keys[f"{GPI}/puttingIntoService"] = "putting_into_service_date"
+    keys.update({f"{COND}/{member}": key for member, key in CONDITION_KEYS.items()})
+    keys.update({f"{COND}/temperatureInformation/{member}": key for member, key in TEMPERATURE_KEYS.items()})
+    return keys
+
+
+LONGLIST_KEYS = longlist_keys()
+
+
+@functools.cache
+def not_applicable(category: str | None) -> frozenset[str]:
+    """The members the longlist v1.2 marks not applicable to `category`: the schemas require them of every battery,
+    identity refuses static data that gives them (`not_applicable_for_category`), so no passport of the category
+    can hold them."""
+    if category not in {c.value for c in BatteryCategory}:
+        return frozenset()
+    members = {
+        member
+        for member, key in LONGLIST_KEYS.items()
+        if by_key(key).requirement(BatteryCategory(category)) is Requirement.not_applicable
+    }
+    if all(f"{COND}/temperatureInformation/{member}" in members for member in TEMPERATURE_KEYS):
+        members.add(f"{COND}/temperatureInformation")  # an object of members none of which applies
+    return frozenset(members)
 
 
 NOT_EXPORTED_STATIC = {
@@ -167,6 +200,8 @@ NOT_EXPORTED_READINGS = {
     "temperature_c": "temperatureInformation holds times spent in extreme temperatures, not a temperature",
     "energy_throughput_kwh": "exported as energyThroughput without its time: the member is a bare number",
     "power_fade_pct": "exported as powerFade without its time: the member is a bare number",
+    "round_trip_efficiency_fade_pct": "exported as roundTripEfficiencyFade without its time: a bare number",
+    "self_discharge_rate_evolution_pct": "exported as evolutionOfSelfDischarge without its time: the member has none",
 }
 
 

@@ -133,6 +133,7 @@ class JsonWriter:
         self.count = 0
         self.valid_strict = 0
         self.valid_except_defects = 0
+        self.valid_except_not_applicable = 0
         self.defects: Counter[str] = Counter()
         self.missing: Counter[str] = Counter()
 
@@ -143,20 +144,23 @@ class JsonWriter:
                 report = body["conformance"]
                 self.valid_strict += bool(report["valid_strict"])
                 self.valid_except_defects += bool(report["valid_except_upstream_defects"])
+                self.valid_except_not_applicable += bool(report.get("valid_except_upstream_defects_and_not_applicable"))
                 self.defects.update(d["key"] for d in report["upstream_defects"])
                 self.missing.update(m["field"] for m in report["missing"])
             self.parts.append((b"," if self.count else b"") + orjson.dumps(body))
             self.count += 1
 
     def summary(self) -> dict[str, Any] | None:
-        """Passports written, valid strictly, valid except documented upstream defects; per upstream defect and
-        per missing required member, how many passports (Battery Pass files only)."""
+        """Passports written, valid strictly, valid except documented upstream defects, valid except those and the
+        members the longlist marks not applicable to the passport's category; per upstream defect and per missing
+        required member, how many passports (Battery Pass files only)."""
         if not self.batterypass:
             return None
         return {
             "passports": self.count,
             "valid_strict": self.valid_strict,
             "valid_except_upstream_defects": self.valid_except_defects,
+            "valid_except_upstream_defects_and_not_applicable": self.valid_except_not_applicable,
             "upstream_defects": dict(sorted(self.defects.items())),
             "missing_required": dict(sorted(self.missing.items(), key=lambda item: (-item[1], item[0]))),
         }

@@ -1,5 +1,11 @@
 """A generated population of read-model states (mixed categories and stages, in-service readings for the batteries
-put into service) and its Battery Pass 1.2 conformance, for the export tests and the before/after measurement:
+put into service) and its Battery Pass 1.2 conformance, for the export tests and the before/after measurement.
+
+A battery put into service has its BMS readings (bpass.simulate_readings, what the simulator sends) in one of two
+profiles: `complete` (every metric of the readings contract) for even indexes, `applicable` (the metrics whose
+longlist attribute is not marked not applicable to the category) for odd ones. Static data is the catalogue
+model's (bpass.examples): every member identity accepts for the category.
+
 
     .venv/bin/python -m tests.unit.reporting.batterypass_population [passports]
 """
@@ -17,42 +23,49 @@ from typing import Any
 
 from jsonschema import Draft4Validator  # type: ignore[import-untyped]
 
-from bpass.simulate import GAP_RANGES, STEPS_FOR_STAGE, Battery
-from contracts.telemetry import METRIC_RANGES, TelemetryMetric
+from bpass.simulate import GAP_RANGES, STEPS_FOR_STAGE, Battery, model_static
+from bpass.simulate_readings import bms_readings
+from contracts.attributes import BatteryCategory, Requirement, by_key
+from contracts.telemetry import TelemetryMetric
 from services.reporting.domain import readmodel
 from services.reporting.domain.batterypass import ASPECTS, to_batterypass
 from services.reporting.domain.conformance import BATTERYPASS_1_2, FORMATS, SchemaError, conformance, schema_errors
+from services.reporting.domain.tiers import METRIC_LONGLIST_KEYS
 from tests.unit.reporting.factories import T0, batteries, minted
 
 # Stages a battery passes through, in order, with the custody step (index into GAP_RANGES) that reaches each.
 STAGE_ORDER = ("placed_on_market", "in_service", "collected", "in_treatment")
 READ_STAGES = ("in_service", "collected", "in_treatment", "recycled")
 BMS = "sim-bms"
-COUNTS = {TelemetryMetric.full_cycles, TelemetryMetric.deep_discharge_events, TelemetryMetric.accident_events}
 
 
 def reading(value: Decimal | str, at: Any, source: str = BMS) -> dict[str, Any]:
     return {"value": str(value), "measured_at": at.isoformat(), "source_system": source}
 
 
-def readings_for(battery: Battery, put_into_service: Any) -> dict[str, dict[str, Any]]:
-    """The latest reading per metric a BMS or fleet system sent: every metric for some batteries, state of health
-    only for others (what the simulator sends), a handful for the rest."""
-    rng = random.Random(f"readings:{battery.identifier}")
-    metrics = list(TelemetryMetric)
-    choice = battery.index % 3
-    chosen = (
-        metrics if choice == 0 else [TelemetryMetric.state_of_health_pct] if choice == 1 else rng.sample(metrics, 5)
+def profile_of(battery: Battery) -> str:
+    """Which readings the battery's BMS sends once it is in service: `complete` or `applicable`."""
+    return "complete" if battery.index % 2 == 0 else "applicable"
+
+
+def applicable_metrics(category: BatteryCategory) -> frozenset[TelemetryMetric]:
+    """The metrics whose longlist attribute is mandatory or voluntary for `category`."""
+    return frozenset(
+        m
+        for m in TelemetryMetric
+        if by_key(METRIC_LONGLIST_KEYS[m.value]).requirement(category) is not Requirement.not_applicable
     )
-    out = {}
-    for metric in chosen:
-        low, high = METRIC_RANGES[metric]
-        span = min(high - low, Decimal(100))
-        value = (low + span * Decimal(str(round(rng.uniform(0.05, 0.95), 3)))).quantize(Decimal("0.001"))
-        if metric in COUNTS:
-            value = value.quantize(Decimal(1))
-        out[metric.value] = reading(value, put_into_service + timedelta(days=rng.randint(2, 300)))
-    return out
+
+
+def readings_for(battery: Battery, put_into_service: Any) -> dict[str, dict[str, Any]]:
+    """The latest reading per metric the battery's BMS sent, measured together some days after its putting into
+    service: every metric, or those applicable to its category (`profile_of`)."""
+    rng = random.Random(f"readings:{battery.identifier}")
+    days = rng.randint(2, 300)
+    at = put_into_service + timedelta(days=days)
+    metrics = None if profile_of(battery) == "complete" else applicable_metrics(battery.model.category)
+    values = bms_readings(model_static(battery.model), days / 365, rng, metrics)
+    return {metric.value: reading(value, at) for metric, value in values.items()}
 
 
 def state_of(battery: Battery, tenant: str = "acme") -> dict[str, Any]:
@@ -73,9 +86,14 @@ def state_of(battery: Battery, tenant: str = "acme") -> dict[str, Any]:
     return state
 
 
-def population(n: int, run: str = "BPPOP1") -> Iterator[dict[str, Any]]:
+def generated(n: int, run: str = "BPPOP1") -> Iterator[tuple[Battery, dict[str, Any]]]:
     for battery in batteries(n, run=run):
-        yield state_of(battery)
+        yield battery, state_of(battery)
+
+
+def population(n: int, run: str = "BPPOP1") -> Iterator[dict[str, Any]]:
+    for _, state in generated(n, run):
+        yield state
 
 
 def validators() -> dict[str, Draft4Validator]:
@@ -111,12 +129,13 @@ def errors_of(exported: dict[str, Any]) -> list[SchemaError]:
 
 
 def measure(n: int) -> dict[str, Any]:
-    strict = except_defects = 0
+    strict = except_defects = except_not_applicable = 0
     kinds: Counter[tuple[str, str, str]] = Counter()
     categories: Counter[str] = Counter()
     stages: Counter[str] = Counter()
+    groups: dict[str, Counter[str]] = {}
     total_errors = wrong_values = except_not_mandatory = missing_mandatory = 0
-    for state in population(n):
+    for battery, state in generated(n):
         categories[str(state.get("category"))] += 1
         stages[str(state.get("stage"))] += 1
         exported = to_batterypass(state)
@@ -124,8 +143,18 @@ def measure(n: int) -> dict[str, Any]:
         verdict = conformance(errors)
         strict += verdict["valid_strict"]
         except_defects += verdict["valid_except_upstream_defects"]
+        report = exported["conformance"]
+        except_not_applicable += report["valid_except_upstream_defects_and_not_applicable"]
+        served = bool(state["in_service"].get("put_into_service_at"))
+        group = f"{state.get('category')}/{'in service, ' + profile_of(battery) if served else 'not in service yet'}"
+        counter = groups.setdefault(group, Counter())
+        counter["passports"] += 1
+        counter["valid_except_upstream_defects"] += verdict["valid_except_upstream_defects"]
+        counter["valid_except_upstream_defects_and_not_applicable"] += report[
+            "valid_except_upstream_defects_and_not_applicable"
+        ]
         # members the export says the longlist makes mandatory for the passport's category
-        reasons = {m["field"]: m["reason"] for m in exported["conformance"].get("missing", [])}
+        reasons = {m["field"]: m["reason"] for m in report.get("missing", [])}
         others = [e for e in verdict["errors"] if "upstream_defect" not in e]
         wrong_values += sum(1 for e in others if e["rule"] != "required")
         mandatory = [e for e in others if ": mandatory" in reasons.get(e["aspect"] + e["path"], ": mandatory")]
@@ -139,10 +168,12 @@ def measure(n: int) -> dict[str, Any]:
         "stages": dict(stages),
         "valid_strict": strict,
         "valid_except_upstream_defects": except_defects,
+        "valid_except_upstream_defects_and_not_applicable": except_not_applicable,
         "errors": total_errors,
         "errors_not_upstream_not_missing": wrong_values,
         "valid_except_upstream_defects_and_members_not_mandatory_for_the_category": except_not_mandatory,
         "missing_members_mandatory_for_the_category": missing_mandatory,
+        "by_category_and_stage": {g: dict(c) for g, c in sorted(groups.items())},
         "error_kinds": kinds.most_common(),
     }
 
@@ -150,7 +181,11 @@ def measure(n: int) -> dict[str, Any]:
 if __name__ == "__main__":
     result = measure(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
     for key, value in result.items():
-        if key == "error_kinds":
+        if key == "by_category_and_stage":
+            print("by category and stage: passports, valid except upstream defects, ... and not applicable members")
+            for group, counts in value.items():
+                print(f"  {group:36s} {' '.join(str(c) for c in counts.values())}")
+        elif key == "error_kinds":
             print("error kinds (aspect, member, rule): passports")
             for kind, count in value:
                 print(f"  {count:5d}  {kind}")

@@ -135,6 +135,63 @@ def test_a_passport_in_service_exports_its_readings_with_their_times_as_battery_
     assert "GeneralProductInformation/puttingIntoService" not in missing
 
 
+def test_the_annex_vii_readings_become_their_condition_members_with_their_times() -> None:
+    state = example_states()[6]  # stationary: the longlist asks for every one of them
+    at = datetime(2026, 5, 2, 8, 30, tzinfo=UTC)
+    readmodel.apply_status(state, occurred_at=at, stage="in_service", by="installer")
+    given = {
+        "remaining_power_capability_at_80_pct_soc_w": ("4650", at + timedelta(days=30)),
+        "remaining_power_capability_at_20_pct_soc_w": ("3900.5", at + timedelta(days=31)),
+        "remaining_round_trip_efficiency_pct": ("93.1", at + timedelta(days=32)),
+        "round_trip_efficiency_fade_pct": ("2.1", at + timedelta(days=33)),
+        "self_discharge_rate_pct_per_month": ("1.8", at + timedelta(days=34)),
+        "self_discharge_rate_evolution_pct": ("20", at + timedelta(days=35)),
+        "time_above_max_temperature_h": ("1.5", at + timedelta(days=36)),
+        "time_below_min_temperature_h": ("0", at + timedelta(days=37)),
+        "time_charging_above_max_temperature_h": ("0.5", at + timedelta(days=38)),
+        "time_charging_below_min_temperature_h": ("0.1", at + timedelta(days=39)),
+    }
+    readmodel.apply_in_service_data(state, {m: reading(v, t) for m, (v, t) in given.items()})
+    exported = to_batterypass(state)
+    condition = exported["aspects"]["PerformanceAndDurability"]["batteryCondition"]
+
+    def z(name: str) -> str:
+        return given[name][1].isoformat().replace("+00:00", "Z")
+
+    high, low = "remaining_power_capability_at_80_pct_soc_w", "remaining_power_capability_at_20_pct_soc_w"
+    assert condition["remainingPowerCapability"] == [
+        {
+            "remainingPowerCapabilityValue": {"atSoC": 80.0, "powerCapabilityAt": 4650.0, "rPCLastUpdated": z(high)},
+            "lastUpdate": z(high),
+        },
+        {
+            "remainingPowerCapabilityValue": {"atSoC": 20.0, "powerCapabilityAt": 3900.5, "rPCLastUpdated": z(low)},
+            "lastUpdate": z(low),
+        },
+    ]
+    assert condition["remainingRoundTripEnergyEfficiency"] == {
+        "remainingRoundTripEnergyEfficiencyValue": 93.1,
+        "lastUpdate": z("remaining_round_trip_efficiency_pct"),
+    }
+    assert condition["roundTripEfficiencyFade"] == 2.1
+    assert condition["currentSelfDischargingRate"] == {
+        "currentSelfDischargingRateEntity": 1.8,
+        "lastUpdate": z("self_discharge_rate_pct_per_month"),
+    }
+    assert condition["evolutionOfSelfDischarge"] == {"evolutionOfSelfDischargeEntityValue": 20.0}
+    assert condition["temperatureInformation"] == {
+        "timeExtremeHighTemp": 90.0,
+        "timeExtremeLowTemp": 0.0,
+        "timeExtremeHighTempCharging": 30.0,  # minutes, the longlist's unit
+        "timeExtremeLowTempCharging": 6.0,
+        "lastUpdate": z("time_charging_below_min_temperature_h"),
+    }
+    errors = found_errors(exported["aspects"])
+    exported_members = {"remainingPowerCapability", "remainingRoundTripEnergyEfficiency", "roundTripEfficiencyFade"}
+    exported_members |= {"currentSelfDischargingRate", "evolutionOfSelfDischarge", "temperatureInformation"}
+    assert not [e for e in errors if e[1].split("/")[2:3] and e[1].split("/")[2] in exported_members]
+
+
 def test_a_passport_not_in_service_leaves_putting_into_service_and_readings_out_and_says_why() -> None:
     state = example_states()[2]  # lmt: the longlist asks for the date of putting into service
     exported = to_batterypass(state)
@@ -145,7 +202,9 @@ def test_a_passport_not_in_service_leaves_putting_into_service_and_readings_out_
     reasons = {m["field"]: m["reason"] for m in exported["conformance"]["missing"]}
     assert reasons["GeneralProductInformation/puttingIntoService"].startswith("not put into service yet (stage manuf")
     assert "longlist v1.2 for lmt: mandatory" in reasons["GeneralProductInformation/puttingIntoService"]
-    assert reasons["PerformanceAndDurability/batteryCondition/stateOfCharge"].startswith("no in-service readings")
+    assert reasons["PerformanceAndDurability/batteryCondition/stateOfCharge"] == (
+        "not put into service yet (stage manufactured): no in-service readings; longlist v1.2 for lmt: mandatory"
+    )
     properties = exported["aspects"]["PerformanceAndDurability"]["batteryTechicalProperties"]
     assert properties["initialSelfDischarge"] == 2.0  # held for LMT, exported
 
@@ -254,4 +313,6 @@ def test_a_member_missing_from_a_partly_read_object_is_named_with_its_own_metric
     low = reasons["PerformanceAndDurability/batteryCondition/temperatureInformation/timeExtremeLowTemp"]
     assert low == "no time_below_min_temperature_h reading received; longlist v1.2 for industrial: mandatory"
     charging = reasons["PerformanceAndDurability/batteryCondition/temperatureInformation/timeExtremeHighTempCharging"]
-    assert charging.startswith("the readings contract (contracts.telemetry) has no metric for it")
+    assert charging == (
+        "no time_charging_above_max_temperature_h reading received; longlist v1.2 for industrial: mandatory"
+    )
