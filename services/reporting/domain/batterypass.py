@@ -15,7 +15,14 @@ from decimal import Decimal
 from typing import Any
 
 from services.reporting.domain.batterypass_condition import battery_condition, utc
-from services.reporting.domain.batterypass_gaps import is_uri, missing_reasons, not_applicable, not_exported
+from services.reporting.domain.batterypass_gaps import (
+    NOT_EXPORTED_STATIC,
+    is_uri,
+    missing_reasons,
+    not_applicable,
+    not_exported,
+)
+from services.reporting.domain.batterypass_platform import platform_member
 from services.reporting.domain.conformance import BATTERYPASS_1_2, SchemaError, conformance, schema_errors
 
 ASPECTS = {
@@ -362,4 +369,18 @@ def to_batterypass(state: dict[str, Any]) -> dict[str, Any]:
         for e in report["errors"]
     )
     report["not_exported"] = [*not_exported(state, static), *skipped]
-    return {"passport_id": state.get("passport_id"), "aspects": aspects, "conformance": report}
+    return {
+        "passport_id": state.get("passport_id"),
+        "aspects": aspects,
+        "conformance": report,
+        "platform": platform_member(state, platform_fields(static)),
+    }
+
+
+def platform_fields(static: dict[str, Any]) -> list[str]:
+    """The static data the aspects have no member for (conformance's `not_exported`), for the `platform` member."""
+    fields = list(NOT_EXPORTED_STATIC)
+    test = static.get("cycle_life_reference_test")
+    if test and not is_uri(str(test)):
+        fields.append("cycle_life_reference_test")
+    return fields

@@ -23,6 +23,7 @@ from typing import Any
 
 from contracts.attributes import BatteryCategory, Requirement, by_key
 from contracts.passport_data import longlist_key_of
+from services.reporting.domain.batterypass_platform import without
 
 NO_BPN = "no_bpn: a Catena-X Business Partner Number, which the platform does not hold (it names companies otherwise)"
 
@@ -159,3 +160,33 @@ def collapse(document: dict[str, Any], gaps: dict[str, str]) -> dict[str, str]:
         if reason not in reasons:
             reasons.append(reason)
     return {pointer: " | ".join(reasons) for pointer, reasons in sorted(out.items())}
+
+
+# Static data the 6.1.0 aspect has no member for (companies and plants are named by BPN, recycled content only as
+# the sum of both shares, a substance's hazard classes not at all): carried in the entry's `platform` member.
+NOT_CARRIED_STATIC = (
+    "operator",
+    "manufacturing_place",
+    "spare_part_sources",
+    "absolute_carbon_footprint_t_co2e",
+    "supply_chain_index",
+    "renewable_content_share_pct",
+    "maximum_permitted_power_w",
+    "power_to_energy_ratio_w_per_wh",
+    "cycle_life_reference_test",
+    "cycle_life_test_c_rate",
+    "critical_raw_materials",
+    *(
+        f"{kind}_consumer_recycled_{m}_share_pct"
+        for kind in ("pre", "post")
+        for m in ("nickel", "cobalt", "lithium", "lead")
+    ),
+    "hazardous_substances[].hazard_classes",
+)
+# Of the manufacturer the aspect carries only the web site (in `sources`).
+MANUFACTURER_CARRIED = ("web_address",)
+
+
+def platform_fields(static: dict[str, Any]) -> list[str]:
+    """The static data paths of one passport the 6.1.0 aspect cannot carry, for the entry's `platform` member."""
+    return [*NOT_CARRIED_STATIC, *without(static, "manufacturer", MANUFACTURER_CARRIED)]

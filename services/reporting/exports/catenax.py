@@ -11,7 +11,9 @@ from typing import Any
 
 import orjson
 
+from services.reporting.domain.batterypass_platform import platform_member
 from services.reporting.domain.catenax import ASPECT_URN, catenax_passport
+from services.reporting.domain.catenax_context import platform_fields
 from services.reporting.domain.conformance import EXTERNAL, UpstreamDefect, conformance, schema_errors
 
 SCHEMA = EXTERNAL / "catenax-batterypass-6.1.0" / "BatteryPass-6.1.0-schema.json"
@@ -32,13 +34,19 @@ def schema_reference() -> dict[str, str]:
 
 
 def catenax_entry(state: dict[str, Any]) -> dict[str, Any]:
-    """`{passport_id, aspect, conformance}`; the report lists each missing required member once (`missing`, with
-    why) and keeps under `errors` only the others (none expected: a wrong value would be a bug of the mapping)."""
+    """`{passport_id, aspect, conformance, platform}`; the report lists each missing required member once
+    (`missing`, with why) and keeps under `errors` only the others (none expected: a wrong value would be a bug of
+    the mapping); `platform` holds what the aspect has no member for (batterypass_platform)."""
     aspect, gaps = catenax_passport(state)
     errors = schema_errors(SCHEMA, aspect, aspect=ASPECT)
     report = conformance(errors, defects=DEFECTS, missing_reasons={ASPECT + p: why for p, why in gaps.items()})
     report["errors"] = [e for e in report["errors"] if e["rule"] != "required"]
-    return {"passport_id": state.get("passport_id"), "aspect": aspect, "conformance": report}
+    return {
+        "passport_id": state.get("passport_id"),
+        "aspect": aspect,
+        "conformance": report,
+        "platform": platform_member(state, platform_fields(state.get("static_data") or {})),
+    }
 
 
 class CatenaxWriter:
@@ -52,7 +60,9 @@ class CatenaxWriter:
             "schema": schema_reference(),
             "note": "Each passport's `aspect` is validated against the schema named here (draft-04, `required` "
             "included); its `conformance` says whether it is valid strictly and, for each required member it lacks, "
-            "why the platform cannot fill it truthfully. `summary` at the end counts them. Mapping: "
+            "why the platform cannot fill it truthfully. `summary` at the end counts them. Each passport's `platform` "
+            "holds what bpass holds that the aspect has no member for (not part of the Catena-X model, no schema is "
+            "applied to it); importing the file into bpass reads it. Mapping: "
             "docs/exports/catenax-batterypass-6.1.md.",
         }
         self.parts = [orjson.dumps(head)[:-1], b', "passports": [']

@@ -99,7 +99,9 @@ BATTERYPASS_NOTE = (
     "its `conformance`, which lists every schema error, the documented defects of the published schemas among them "
     "(`upstream_defects`, with why), why each missing required member is missing, and what the passport holds that "
     "the schemas have no member for (`not_exported`). `summary`, after `passports`, counts the passports valid "
-    "strictly and valid except documented upstream defects."
+    "strictly and valid except documented upstream defects. Each passport's `platform` holds what bpass holds that the "
+    "aspects have no member for (the GTIN, the battery model...): it is not part of the Battery Pass model, no schema "
+    "is applied to it, and it does not count in the conformance; importing the file into bpass reads it."
 )
 
 
