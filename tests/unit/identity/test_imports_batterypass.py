@@ -35,19 +35,18 @@ from services.reporting.domain.batterypass import to_batterypass
 from tests.unit.reporting.factories import batteries, minted
 
 NOW = datetime.now(UTC)
-# Static data fields reporting's Battery Pass export does not write today (the aspects have no field for them; a
-# cycle-life reference test is exported only when it is a URI). An import takes them from its defaults.
-NOT_EXPORTED = {
+# Static data fields the Battery Pass 1.2 aspects have no member for (a cycle-life reference test only when it is a
+# URI): reporting's export carries them in each passport's `platform` member, an import takes them from there.
+NOT_IN_ASPECTS = {
     "battery_model",
     "declaration_of_conformity_id",
     "critical_raw_materials",
     "original_power_capability_w",
-    "round_trip_efficiency_at_50_pct_cycle_life_pct",
     "cycle_life_reference_test",
     "idle_temperature_lower_c",
 }
-# Fields exported without some of their members (a trade name, a facility identifier): filled from the defaults.
-EXPORTED_IN_PART = {"manufacturer", "operator", "manufacturing_place"}
+# Fields the aspects carry without some of their members (a trade name, a facility identifier): `platform` has those.
+IN_ASPECTS_IN_PART = {"manufacturer", "operator", "manufacturing_place"}
 OUR_EXPORT_NOTES = {ASSIGNED_BY_PLATFORM, EXPORT_NOTE, DYNAMIC_DATA}
 
 
@@ -79,31 +78,37 @@ def exported(state: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("fact", facts(), ids=lambda fact: fact.subject.battery_identifier)
-def test_the_export_imported_back_is_the_static_data_as_minted(fact: PassportMinted) -> None:
+def test_the_export_imported_back_without_defaults_is_the_passport_as_minted(fact: PassportMinted) -> None:
     original = fact.static_data
     assert original is not None
     state = state_of(fact)
     imported = from_batterypass(exported(state), "document")
     assert imported.violations == []
     assert {v.reason for v in imported.not_imported} <= OUR_EXPORT_NOTES, imported.not_imported
-    assert imported.battery_identifier == fact.subject.battery_identifier
+    # Nothing of the `platform` member is listed back: all of it was taken (its note is the exporter's).
+    assert [v.field for v in imported.not_imported if ".platform" in v.field] == ["document.platform.note"]
+    # The battery: its serial from the aspects, its GTIN and batch from `platform`.
+    assert imported.subject == {
+        "kind": "battery",
+        **fact.subject.model_dump(exclude_none=True, include={"battery_identifier", "gtin", "batch_number"}),
+    }
     assert imported.category == fact.category.value
 
-    # Every field the export carries comes back as minted; the others are the ones it does not carry.
-    carried = set(imported.static_data)
+    # Without `platform` the aspects alone carry every field but those they have no member for.
+    alone = from_batterypass({k: v for k, v in exported(state).items() if k != "platform"}, "document")
     given_fields = set(original.model_dump(exclude_none=True))
-    assert given_fields - carried <= NOT_EXPORTED | set(LOSSY), given_fields - carried
-    alone = StaticPassportData.model_validate(imported.static_data)
-    for name in carried - set(LOSSY) - EXPORTED_IN_PART:
-        assert getattr(alone, name) == getattr(original, name), name
+    assert given_fields - set(alone.static_data) <= NOT_IN_ASPECTS | set(LOSSY), given_fields - set(alone.static_data)
+    aspects_only = StaticPassportData.model_validate(alone.static_data)
+    for name in set(alone.static_data) - set(LOSSY) - IN_ASPECTS_IN_PART:
+        assert getattr(aspects_only, name) == getattr(original, name), name
 
-    # With the import's defaults for what the format cannot carry, it is the passport as minted.
-    defaults = MintDefaults(static_data=original)
-    item, refused = mint_item(imported, 0, defaults)
+    # No defaults: the aspects and `platform` give the passport as minted, every field but those truly lost.
+    item, refused = mint_item(imported, 0, None)
     assert refused == []
     assert item is not None
     assert passports.check_items([item], now=NOW) == []
     assert item.category == fact.category
+    assert item.subject.gtin == fact.subject.gtin
     for name in StaticPassportData.model_fields:
         if name not in LOSSY:
             assert getattr(item.static_data, name) == getattr(original, name), name
@@ -112,9 +117,14 @@ def test_the_export_imported_back_is_the_static_data_as_minted(fact: PassportMin
     assert to_batterypass(again)["aspects"] == to_batterypass(state)["aspects"]
 
 
-def test_without_defaults_a_refusal_names_where_each_missing_field_goes() -> None:
+def third_party(passport: dict[str, Any]) -> dict[str, Any]:
+    """Our export as another platform writes it: the aspects alone, no `platform` member."""
+    return {key: value for key, value in passport.items() if key != "platform"}
+
+
+def test_a_third_party_document_without_defaults_is_refused_naming_where_each_missing_field_goes() -> None:
     fact = facts()[-1]
-    passport = exported(state_of(fact))
+    passport = third_party(exported(state_of(fact)))
     del passport["aspects"]["GeneralProductInformation"]["batteryMass"]
     prepared = prepare(ImportFormat.batterypass_1_2, whole(passport), None, now=NOW)
     fields = {v.field for v in prepared.refused[0] if v.reason == "required_for_category"}
@@ -122,6 +132,51 @@ def test_without_defaults_a_refusal_names_where_each_missing_field_goes() -> Non
     assert "document.passports.0.aspects.GeneralProductInformation.batteryMass" in fields
     assert "defaults.static_data.battery_model" in fields
     assert "defaults.static_data.critical_raw_materials" in fields
+
+
+def test_a_third_party_document_takes_what_the_aspects_lack_from_the_defaults() -> None:
+    fact = facts()[-1]
+    original = fact.static_data
+    assert original is not None
+    prepared = prepare(
+        ImportFormat.batterypass_1_2,
+        whole(third_party(exported(state_of(fact)))),
+        MintDefaults(static_data=original),
+        now=NOW,
+    )
+    assert prepared.refused == {}
+    item = prepared.items[0]
+    assert item.subject.gtin is None  # the aspects carry the serial only
+    for name in NOT_IN_ASPECTS:
+        assert getattr(item.static_data, name) == getattr(original, name), name
+    assert item.static_data.manufacturer == original.manufacturer
+
+
+def test_the_aspects_win_over_platform_and_a_platform_value_broken_is_refused_there() -> None:
+    fact = facts()[-1]
+    passport = exported(state_of(fact))
+    general = passport["aspects"]["GeneralProductInformation"]
+    general["productIdentifier"] = f"https://id.example/01/09506000134352/21/{general['productIdentifier']}"
+    passport["platform"]["gtin"] = "09506000134369"
+    passport["platform"]["static_data"]["weight_kg"] = "1"
+    passport["platform"]["static_data"]["battery_model"] = ""
+    prepared = prepare(ImportFormat.batterypass_1_2, whole(passport), None, now=NOW)
+    imported = prepared.imported[0]
+    assert imported.subject["gtin"] == "09506000134352"
+    assert imported.static_data["weight_kg"] == Decimal(repr(general["batteryMass"]))
+    listed = {(v.field, v.reason) for v in imported.not_imported}
+    assert ("document.passports.0.platform.gtin", "given_by_aspects") in listed
+    assert ("document.passports.0.platform.static_data.weight_kg", "given_by_aspects") in listed
+    assert [v.field for v in prepared.refused[0]] == ["document.passports.0.platform.static_data.battery_model"]
+
+
+def test_a_platform_member_of_another_battery_refuses_the_passport() -> None:
+    passport = exported(state_of(facts()[-1]))
+    passport["platform"]["battery_identifier"] = "SOMEONE-ELSES"
+    prepared = prepare(ImportFormat.batterypass_1_2, whole(passport), None, now=NOW)
+    assert [(v.field, v.reason) for v in prepared.refused[0]] == [
+        ("document.passports.0.platform.battery_identifier", "platform_battery_mismatch")
+    ]
 
 
 @given(
@@ -183,7 +238,7 @@ def test_each_passport_is_refused_alone_naming_its_field_in_the_document() -> No
     good = exported(state_of(fact))
     nameless = exported(state_of(fact))
     del nameless["aspects"]["GeneralProductInformation"]["productIdentifier"]
-    heavy = exported(state_of(fact))
+    heavy = third_party(exported(state_of(fact)))  # another battery: not the one our `platform` member names
     heavy["aspects"]["GeneralProductInformation"]["productIdentifier"] = "VX-HEAVY"
     heavy["aspects"]["GeneralProductInformation"]["batteryMass"] = "heavy"
     foreign = {"passport_id": "urn:uuid:y", "aspect": {"typology": {}}}

@@ -39,7 +39,8 @@ from tests.unit.reporting.factories import batteries, minted
 
 NOW = datetime.now(UTC)
 # Static data fields the 6.1.0 aspect has no place for (companies and plants are named by BPN; recycled content
-# only as the sum of both shares): an import takes them from its defaults.
+# only as the sum of both shares): reporting's export carries them in each entry's `platform` member, an import takes
+# them from there (from its defaults for a third party's document).
 NOT_CARRIED = {
     "operator",
     "manufacturing_place",
@@ -87,35 +88,59 @@ def exported(state: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("fact", facts(), ids=lambda fact: fact.subject.battery_identifier)
-def test_the_export_imported_back_is_the_passport_as_minted(fact: PassportMinted) -> None:
+def test_the_export_imported_back_without_defaults_is_the_passport_as_minted(fact: PassportMinted) -> None:
     original = fact.static_data
     assert original is not None
     state = state_of(fact)
     imported = from_catenax(exported(state), "document")
     assert imported.violations == []
     assert {v.reason for v in imported.not_imported} <= OUR_EXPORT_NOTES, imported.not_imported
+    # Nothing of the `platform` member is listed back: all of it was taken (its note is the exporter's).
+    assert [v.field for v in imported.not_imported if ".platform" in v.field] == ["document.platform.note"]
     assert imported.subject == fact.subject.model_dump(exclude_none=True, exclude={"member_identifiers"})
     assert imported.category == fact.category.value
     assert imported.product_family == fact.product_family
 
-    carried = set(imported.static_data)
+    # Without `platform` the aspect alone carries every field but those it has no member for.
+    alone = from_catenax(third_party(exported(state)), "document")
+    carried = set(alone.static_data)
     given_fields = set(original.model_dump(exclude_none=True))
     assert given_fields - carried <= NOT_CARRIED | set(LOSSY), given_fields - carried
     # Alone, but for the manufacturer (only its web site is carried) and the hazard classes (not carried).
     partial = {"manufacturer", "hazardous_substances"}
-    alone = StaticPassportData.model_validate({k: v for k, v in imported.static_data.items() if k not in partial})
+    aspect_only = StaticPassportData.model_validate({k: v for k, v in alone.static_data.items() if k not in partial})
     for name in carried - set(LOSSY) - partial:
-        assert getattr(alone, name) == getattr(original, name), name
+        assert getattr(aspect_only, name) == getattr(original, name), name
 
-    item, refused = mint_item(imported, 0, MintDefaults(static_data=original))
+    # No defaults: the aspect and `platform` give the passport as minted, every field but those truly lost.
+    item, refused = mint_item(imported, 0, None)
     assert refused == []
     assert item is not None
     assert passports.check_items([item], now=NOW) == []
+    assert item.subject.gtin == fact.subject.gtin
     for name in StaticPassportData.model_fields:
         if name not in LOSSY:
             assert getattr(item.static_data, name) == getattr(original, name), name
     again = {**state, "static_data": item.static_data.model_dump(mode="json", exclude_none=True)}
     assert to_catenax(again) == to_catenax(state)
+
+
+def third_party(entry: dict[str, Any]) -> dict[str, Any]:
+    """Our entry as another platform writes it: the aspect alone, no `platform` member."""
+    return {key: value for key, value in entry.items() if key != "platform"}
+
+
+def test_a_third_party_document_needs_and_uses_the_defaults() -> None:
+    fact = facts()[-1]
+    original = fact.static_data
+    assert original is not None
+    entry = third_party(exported(state_of(fact)))
+    refused = prepare(ImportFormat.catenax_batterypass_6_1, whole(entry), None, now=NOW).refused[0]
+    assert "defaults.static_data.manufacturer.name" in {v.field for v in refused}
+    prepared = prepare(ImportFormat.catenax_batterypass_6_1, whole(entry), MintDefaults(static_data=original), now=NOW)
+    assert prepared.refused == {}
+    for name in NOT_CARRIED | {"manufacturer", "hazardous_substances"}:
+        assert getattr(prepared.items[0].static_data, name) == getattr(original, name), name
 
 
 @given(
@@ -174,7 +199,7 @@ def test_each_passport_is_refused_alone_naming_its_field_in_the_document() -> No
     good = exported(state_of(fact))
     nameless = exported(state_of(fact))
     del nameless["aspect"]["identification"]["idDmc"]
-    heavy = exported(state_of(fact))
+    heavy = third_party(exported(state_of(fact)))  # another battery: not the one our `platform` member names
     heavy["aspect"]["identification"]["idDmc"] = "CX-HEAVY"
     heavy["aspect"]["characteristics"]["physicalDimension"]["weight"]["value"] = "heavy"
     heavy["aspect"]["identification"]["colour"] = "blue"

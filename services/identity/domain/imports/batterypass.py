@@ -2,8 +2,9 @@
 "passports": [{"passport_id", "aspects": {<aspect name>: {...}}, ...}]}`, or one passport of it) back to identity's
 mint terms. The inverse of reporting's `to_batterypass`, read from the aspects' published fields. No I/O.
 
-What the aspects cannot carry (the battery model, critical raw materials, the cycle-life reference test...) comes from
-the import's `defaults`; what the document carries that has no place here is listed back as not imported."""
+What the aspects cannot carry (the battery model, critical raw materials, the cycle-life reference test, the GTIN...)
+comes from the passport's `platform` member when bpass exported it (platform.py), else from the import's `defaults`;
+what the document carries that has no place here is listed back as not imported."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ from services.identity.domain.imports.document import (
     not_imported,
     number,
 )
+from services.identity.domain.imports.platform import MEMBER as PLATFORM
+from services.identity.domain.imports.platform import read_platform
 from services.identity.domain.imports.subject import subject_from
 
 FORMAT = "batterypass-1.2"
@@ -200,7 +203,9 @@ def from_batterypass(passport: Mapping[str, Any], path: str) -> ImportedPassport
     labels(imported, reader)
     composition(imported, reader)
     performance(imported, reader)
+    member = reader.get(PLATFORM)
     imported.not_imported = reader.not_imported + reader.leftovers()
+    read_platform(imported, member, reader.at((PLATFORM,)))
     return imported
 
 

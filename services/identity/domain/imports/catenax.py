@@ -3,8 +3,9 @@
 one bare aspect) back to identity's mint terms: the inverse of reporting's `to_catenax`. No I/O.
 
 The aspect names companies by Catena-X Business Partner Number, not by name and address: the manufacturer (but its
-web site), the operator, the plant and the spare-part suppliers come from the import's `defaults`, as do what 6.1.0
-only sums (pre- and post-consumer recycled shares) or does not hold (hazard classes, absolute carbon footprint)."""
+web site), the operator, the plant and the spare-part suppliers come from the entry's `platform` member when bpass
+exported it (platform.py), else from the import's `defaults`, as do what 6.1.0 only sums (pre- and post-consumer
+recycled shares) or does not hold (hazard classes, absolute carbon footprint)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from services.identity.domain.imports.document import (
     not_imported,
     number,
 )
+from services.identity.domain.imports.platform import MEMBER as PLATFORM
+from services.identity.domain.imports.platform import read_platform
 from services.identity.domain.imports.subject import subject_from
 
 FORMAT = "catenax-batterypass-6.1"
@@ -72,7 +75,6 @@ LOSSY: dict[str, str] = {
     "dismantling_documents": "removal manuals are exported after the other documents.",
     "extinguishing_agents": "an agent's fire class is exported apart from its name, and read back as `(class A)`.",
     "component_part_numbers": "only the parts a spare-part supplier names are exported, in the suppliers' order.",
-    "manufacturer": "only the manufacturer's web site is exported (companies are named by Catena-X BPN).",
 }
 CHEMISTRY = re.compile(r"(?P<clear>.+) \((?P<short>[^()]+)\)")
 DOCUMENT_HEADER = re.compile(r"(?P<kind>.+?) \((?P<mime>[^()]+)\)")
@@ -137,7 +139,8 @@ def from_catenax(entry: Mapping[str, Any], path: str) -> ImportedPassport:
         version = aspect.get("specVersion") if isinstance(aspect, Mapping) else None
         imported.violations.append(_not_this_format(f"{at}.specVersion", f"its specVersion is {version!r}"))
         return imported
-    notes = [] if bare else [not_imported(f"{path}.{key}", _entry_reason(key)) for key in entry if key != "aspect"]
+    kept = ("aspect", PLATFORM)
+    notes = [] if bare else [not_imported(f"{path}.{key}", _entry_reason(key)) for key in entry if key not in kept]
     reader = Reader(aspect, at)
     reader.get("specVersion")
     _identification(imported, reader)
@@ -150,6 +153,8 @@ def from_catenax(entry: Mapping[str, Any], path: str) -> ImportedPassport:
     materials(imported, reader)
     performance(imported, reader)
     imported.not_imported = notes + reader.not_imported + reader.leftovers()
+    if not bare:
+        read_platform(imported, entry.get(PLATFORM), f"{path}.{PLATFORM}")
     return imported
 
 

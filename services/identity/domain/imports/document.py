@@ -139,6 +139,8 @@ class ImportedPassport:
     not_imported: list[Violation] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     defaulted: set[str] = field(default_factory=set)  # static data fields the import's defaults gave
+    # static data path -> its place in the request, for what the exporter's `platform` member gave (platform.py)
+    from_platform: dict[str, str] = field(default_factory=dict)
 
     @property
     def battery_identifier(self) -> str | None:
@@ -155,8 +157,8 @@ class ImportedPassport:
 
     def place_of(self, item_field: str) -> str:
         """Where a violation of the minted item (`subject.gtin`, `static_data.manufacturer.name`, `category`) points
-        in the request: the document's field it came from, the place the format gives it, or the `defaults` of
-        the import request when the format has no place for it."""
+        in the request: the document's field it came from (its aspects' or its `platform` member's), the place the
+        format gives it, or the `defaults` of the import request when the format has no place for it."""
         head, _, rest = item_field.partition(".")
         if head == "subject":
             return self.subject_place
@@ -169,6 +171,9 @@ class ImportedPassport:
             known = self.places.get(".".join(parts[:end]))
             if known is not None:
                 return dotted(self.path, known)
+            given = self.from_platform.get(".".join(parts[:end]))
+            if given is not None:
+                return given
         relative = self.field_places.get(parts[0])
         if relative is not None and parts[0] not in self.defaulted:
             return f"{self.path}.{relative}"
@@ -194,16 +199,17 @@ def filled(given: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, A
     `given` has wins."""
     merged = dict(defaults)
     for key, value in given.items():
-        merged[key] = _filled_value(value, merged.get(key))
+        merged[key] = filled_value(value, merged.get(key))
     return merged
 
 
-def _filled_value(value: Any, default: Any) -> Any:
+def filled_value(value: Any, default: Any) -> Any:
+    """`value` with what it lacks taken from `default` (as `filled`, for any JSON value)."""
     if isinstance(value, dict) and isinstance(default, dict):
         return filled(value, default)
     # Entries of a list of objects the defaults give as many of: entry by entry (a substance's hazard classes).
     if isinstance(value, list) and isinstance(default, list) and len(value) == len(default):
-        return [_filled_value(entry, fallback) for entry, fallback in zip(value, default, strict=True)]
+        return [filled_value(entry, fallback) for entry, fallback in zip(value, default, strict=True)]
     return value
 
 
