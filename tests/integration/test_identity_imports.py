@@ -1,8 +1,9 @@
-"""Importing another platform's Battery Pass 1.2 export over HTTP, against the running services: passports minted
-by tenant A, exported by reporting as batterypass-json and downloaded, are imported into tenant B (another operator,
-as a partner moving passports between platforms would); B's passports hold A's static data. The same document
-imported again answers `already_present` with the same passports, into A its own passports. Refusals name the place
-in the imported document and a stable reason."""
+"""Importing an exported document over HTTP, against the running services: passports minted by tenant A, exported by
+reporting as batterypass-json (and catenax-batterypass-6.1) and downloaded, are imported without `defaults` into
+another tenant (another operator, as a partner moving passports between platforms would): the aspects and each
+passport's `platform` member give A's passports back, identifier, GTIN and full static data. The same document
+imported again answers `already_present` with the same passports, into A its own passports. A third party's document
+(no `platform`) needs `defaults`. Refusals name the place in the imported document and a stable reason."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from bpass.examples import valid_static_payload
+from bpass.examples import EXAMPLE_GTIN, valid_static_payload
 from contracts.attributes import BatteryCategory
 from contracts.passport_data import StaticPassportData
 from services.common.auth import Role
@@ -22,36 +23,17 @@ from services.identity.domain.imports import batterypass, catenax
 from tests.conftest import new_key
 from tests.support import ServiceProcess, eventually, verified_gtin_prefix
 
-# What the Battery Pass 1.2 aspects have no place for: the importer gives it (as its model data) in `defaults`.
+# What the Battery Pass 1.2 aspects have no place for: a third party's document (no `platform` member) needs it in
+# `defaults`; our own export carries it in each passport's `platform` member.
 MODEL_ONLY = (
     "battery_model",
     "critical_raw_materials",
     "declaration_of_conformity_id",
     "original_power_capability_w",
-    "round_trip_efficiency_at_50_pct_cycle_life_pct",
     "cycle_life_reference_test",
     "idle_temperature_lower_c",
     "manufacturer",  # its trade name
     "manufacturing_place",  # its facility identifier
-)
-# What the Catena-X 6.1.0 aspect has no place for (companies named by BPN, recycled shares only summed, hazard
-# classes...): given in `defaults` as well.
-CATENAX_MODEL_ONLY = (
-    "manufacturer",
-    "manufacturing_place",
-    "spare_part_sources",
-    "hazardous_substances",
-    "critical_raw_materials",
-    "absolute_carbon_footprint_t_co2e",
-    "supply_chain_index",
-    "renewable_content_share_pct",
-    "maximum_permitted_power_w",
-    "power_to_energy_ratio_w_per_wh",
-    "cycle_life_reference_test",
-    "cycle_life_test_c_rate",
-    *(f"{kind}_consumer_recycled_{m}_share_pct" for kind in ("pre", "post") for m in ("nickel", "cobalt", "lithium")),
-    "pre_consumer_recycled_lead_share_pct",
-    "post_consumer_recycled_lead_share_pct",
 )
 GENERAL = "aspects.GeneralProductInformation"
 
@@ -81,32 +63,56 @@ async def assert_same_passports(
     keys: tuple[dict[str, str], dict[str, str]],
     lossy: set[str],
 ) -> None:
-    """Each (original, copy): the same category, battery identifier and static data (but the fields carried lossily)."""
+    """Each (original, copy): the same category, battery identifier, GTIN, batch and kind, and the same full static
+    data but the fields the aspects carry with a loss (each kept as the document says, which exports the same).
+    Numbers compare as numbers: `403` read back from a JSON number is the `403.0` minted."""
     for original_id, copy_id in pairs:
         original = (await http.get(f"{identity}/identity/v1/passports/{original_id}", headers=keys[0])).json()
         copy = (await http.get(f"{identity}/identity/v1/passports/{copy_id}", headers=keys[1])).json()
-        assert copy["category"] == original["category"]
-        assert copy["battery_identifier"] == original["battery_identifier"]
-        theirs = StaticPassportData.model_validate(original["static_data"])
-        ours = StaticPassportData.model_validate(copy["static_data"])
-        for name in StaticPassportData.model_fields:
-            if name not in lossy:
-                assert getattr(ours, name) == getattr(theirs, name), (copy["battery_identifier"], name)
+        for name in ("category", "battery_identifier", "gtin", "batch_number", "kind"):
+            assert copy.get(name) == original.get(name), (original["battery_identifier"], name)
+        theirs = StaticPassportData.model_validate(original["static_data"]).model_dump(exclude=lossy)
+        ours = StaticPassportData.model_validate(copy["static_data"]).model_dump(exclude=lossy)
+        assert ours == theirs, original["battery_identifier"]
 
 
-async def test_an_export_imported_into_another_tenant_holds_the_same_data(
+def third_party(document: dict[str, Any]) -> dict[str, Any]:
+    """Our export as another platform writes it: the aspects alone, no `platform` member."""
+    entries = [{k: v for k, v in entry.items() if k != "platform"} for entry in document["passports"]]
+    return {**document, "passports": entries}
+
+
+def results_of(answer: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    return {p["battery_identifier"]: (p["status"], p["passport_id"]) for p in answer["passports"]}
+
+
+async def test_our_export_imported_into_another_tenant_without_defaults_holds_the_same_data(
     platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str]
 ) -> None:
     identity, reporting = platform["identity"].base_url, platform["reporting"].base_url
-    _, key_a = tenant
-    key_b = new_key(settings, Role.oem_admin, f"oem-{uuid.uuid4().hex[:10]}")
+    name_a, key_a = tenant
+    name_b = f"oem-{uuid.uuid4().hex[:10]}"
+    key_b = new_key(settings, Role.oem_admin, name_b)
+    for name in (name_a, name_b):  # the GS1 example prefix, verified shared for both
+        await verified_gtin_prefix(identity, settings.api_keys_file, name)
     payload = valid_static_payload(BatteryCategory.ev)
     serials = [f"IMP-{uuid.uuid4().hex[:10]}" for _ in range(3)]
+    with_gtin = f"IMPG-{uuid.uuid4().hex[:10]}"
     bulk = {
-        "defaults": {"category": "ev", "static_data": payload},
+        "defaults": {"category": "ev", "product_family": "VX-400", "static_data": payload},
         "passports": [
-            {"subject": {"kind": "battery", "battery_identifier": serial}, "static_data": {"weight_kg": f"51{i}.5"}}
-            for i, serial in enumerate(serials)
+            *(
+                {"subject": {"kind": "battery", "battery_identifier": serial}, "static_data": {"weight_kg": f"51{i}.5"}}
+                for i, serial in enumerate(serials)
+            ),
+            {
+                "subject": {
+                    "kind": "battery",
+                    "battery_identifier": with_gtin,
+                    "gtin": EXAMPLE_GTIN,
+                    "batch_number": "L7",
+                }
+            },
         ],
     }
     async with httpx.AsyncClient(timeout=60) as http:
@@ -125,50 +131,70 @@ async def test_an_export_imported_into_another_tenant_holds_the_same_data(
         await eventually(projected, timeout=60, what="reporting to show the minted passports")
         document = await export_of(http, reporting, a, "batterypass-json")
         assert document["format"] == "batterypass-1.2"
-        assert len(document["passports"]) == len(serials)
+        assert len(document["passports"]) == 4
+        members = {e["platform"]["battery_identifier"]: e["platform"] for e in document["passports"]}
+        assert (members[with_gtin]["gtin"], members[with_gtin]["batch_number"]) == (EXAMPLE_GTIN, "L7")
+        assert members[serials[0]]["static_data"]["battery_model"] == payload["battery_model"]
 
-        body = {
-            "format": "batterypass-1.2",
-            "document": document,
-            "defaults": {"static_data": {name: payload[name] for name in MODEL_ONLY if name in payload}},
-        }
+        # No defaults: the aspects and the `platform` member give each passport as minted.
+        body = {"format": "batterypass-1.2", "document": document}
         imported = await http.post(f"{identity}/identity/v1/passports:import", json=body, headers=b)
         assert imported.status_code == 200, imported.text
         answer = imported.json()
-        assert answer["totals"] == {"passports": 3, "minted": 3, "already_present": 0, "refused": 0}, answer
-        assert {p["status"] for p in answer["passports"]} == {"minted"}
+        assert answer["totals"] == {"passports": 4, "minted": 3, "already_present": 0, "refused": 1}, answer
         header_fields = {v["field"] for v in answer["not_imported"]}
         assert "document.tenant" in header_fields
         for result in answer["passports"]:
             listed = {(v["field"], v["reason"]) for v in result["not_imported"]}
             assert (f"{result['field']}.passport_id", "assigned_by_platform") in listed
-        copies = {p["battery_identifier"]: p["passport_id"] for p in answer["passports"]}
+            assert not [f for f, reason in listed if ".platform." in f and not f.endswith(".platform.note")]
+        # The GTIN came with it: on one platform a GTIN + serial has one passport, A's.
+        refused = next(p for p in answer["passports"] if p["status"] == "refused")
+        assert refused["battery_identifier"] == with_gtin
+        assert [(v["field"], v["reason"]) for v in refused["violations"]] == [
+            (f"{refused['field']}.{GENERAL}.productIdentifier", "gtin_serial_taken")
+        ]
+        copies = {p["battery_identifier"]: p["passport_id"] for p in answer["passports"] if p["status"] == "minted"}
         assert set(copies) == set(serials)
         assert not set(copies.values()) & set(originals.values())
-
         pairs = [(originals[serial], copies[serial]) for serial in serials]
         await assert_same_passports(http, identity, pairs, (a, b), set(batterypass.LOSSY))
 
-        # Again: nothing minted twice; into the exporting tenant: its own passports.
+        # Again: nothing minted twice; into the exporting tenant: its own passports, the GTIN one included.
         again = (await http.post(f"{identity}/identity/v1/passports:import", json=body, headers=b)).json()
         assert again["totals"]["already_present"] == 3, again
-        assert {p["battery_identifier"]: p["passport_id"] for p in again["passports"]} == copies
+        assert {k: v for k, (s, v) in results_of(again).items() if s == "already_present"} == copies
         home = (await http.post(f"{identity}/identity/v1/passports:import", json=body, headers=a)).json()
-        assert home["totals"]["already_present"] == 3, home
-        assert {p["battery_identifier"]: p["passport_id"] for p in home["passports"]} == originals
+        assert home["totals"]["already_present"] == 4, home
+        assert {k: v for k, (_, v) in results_of(home).items()} == originals
 
-        # The Catena-X export of the same passports, into a third tenant.
+        # The Catena-X export of the same passports, without defaults, into a third tenant (no GS1 prefix).
         c = {"X-API-Key": new_key(settings, Role.oem_admin, f"oem-{uuid.uuid4().hex[:10]}")}
         aspects = await export_of(http, reporting, a, "catenax-batterypass-6.1")
-        model_data = {name: payload[name] for name in CATENAX_MODEL_ONLY if name in payload}
-        body = {"format": "catenax-batterypass-6.1", "document": aspects, "defaults": {"static_data": model_data}}
+        body = {"format": "catenax-batterypass-6.1", "document": aspects}
         imported = await http.post(f"{identity}/identity/v1/passports:import", json=body, headers=c)
         assert imported.status_code == 200, imported.text
         answer = imported.json()
-        assert answer["totals"] == {"passports": 3, "minted": 3, "already_present": 0, "refused": 0}, answer
-        thirds = {p["battery_identifier"]: p["passport_id"] for p in answer["passports"]}
-        pairs = [(originals[serial], thirds[serial]) for serial in serials]
+        assert answer["totals"] == {"passports": 4, "minted": 3, "already_present": 0, "refused": 1}, answer
+        thirds = {k: v for k, (s, v) in results_of(answer).items() if s == "minted"}
+        assert set(thirds) == set(serials)
+        pairs = [(originals[serial], str(thirds[serial])) for serial in serials]
         await assert_same_passports(http, identity, pairs, (a, c), set(catenax.LOSSY))
+
+        # A third party's document (the aspects alone) needs the defaults, and uses them.
+        d = {"X-API-Key": new_key(settings, Role.oem_admin, f"oem-{uuid.uuid4().hex[:10]}")}
+        foreign = {"format": "batterypass-1.2", "document": third_party(document)}
+        bare = (await http.post(f"{identity}/identity/v1/passports:import", json=foreign, headers=d)).json()
+        assert bare["totals"]["refused"] == 4, bare
+        assert {(v["field"], v["reason"]) for v in bare["passports"][0]["violations"]} >= {
+            ("defaults.static_data.battery_model", "required_for_category")
+        }
+        foreign["defaults"] = {"static_data": {name: payload[name] for name in MODEL_ONLY if name in payload}}
+        given = (await http.post(f"{identity}/identity/v1/passports:import", json=foreign, headers=d)).json()
+        assert given["totals"]["minted"] == 4, given
+        fourths = {k: str(v) for k, (_, v) in results_of(given).items()}
+        pairs = [(originals[serial], fourths[serial]) for serial in serials]
+        await assert_same_passports(http, identity, pairs, (a, d), set(batterypass.LOSSY))
 
 
 async def test_refusals_name_the_field_in_the_document_and_a_reason(

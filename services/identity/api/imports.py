@@ -70,7 +70,8 @@ class ImportRequest(BaseModel):
         default=None,
         description="What the format has no place for (battery model, critical raw materials, ...) or the "
         "document lacks: category, product family, static data, extension values. A value the document gives "
-        "wins; objects are filled key by key.",
+        "wins (its aspects, then the `platform` member bpass exports beside them); objects are filled key by key. "
+        "Not needed for a document bpass exported: its `platform` member carries what the aspects cannot.",
     )
 
 
@@ -114,7 +115,9 @@ _POINTER = "#/paths/~1identity~1v1~1passports:import/post/requestBody/content/ap
     "Fields the format carries but this platform has no place for are listed in `not_imported`, never dropped. "
     "A Battery Pass product identifier that is a GS1 Digital Link URI gives the GTIN and serial; a Catena-X aspect "
     "gives them as idDmc and codes. What a format has no place for (the battery model in Battery Pass 1.2, the "
-    "manufacturer's name and address in Catena-X...) is given in `defaults`. The document as a whole not "
+    "manufacturer's name and address in Catena-X...) is read from each passport's `platform` member, which bpass "
+    "exports beside the aspects (GTIN, batch, static data; the aspects win where both give a field), and is given "
+    "in `defaults` for a document without it (another platform's). The document as a whole not "
     "being the declared format answers 422. Body limit 64 MiB, at most 100,000 passports.",
     openapi_extra={
         "requestBody": {
