@@ -1,11 +1,15 @@
 """Catena-X BatteryPass 6.1.0 `performance`: rated values from the static data, dynamic values from the latest
-in-service readings (`state["in_service"]["latest"]`), each with the time it was measured. Pure."""
+in-service readings (`state["in_service"]["latest"]`), each with the time it was measured (but the self-discharge
+rate, which 6.1.0 holds as a bare number; the times in extreme temperatures go to `operatingEnvironment` as text
+entries that say when they were measured). Pure."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from contracts.attributes import Requirement, by_key
 from services.reporting.domain.catenax_context import Ctx, num, utc_time
+from services.reporting.domain.tiers import METRIC_LONGLIST_KEYS
 
 RATED = "/performance/rated"
 DYNAMIC = "/performance/dynamic"
@@ -68,15 +72,46 @@ def rated(ctx: Ctx) -> dict[str, Any]:
     }
 
 
+def _absent(ctx: Ctx, metric: str) -> str:
+    """Why the latest reading of `metric` is absent: not applicable to the category (longlist), or not read yet."""
+    category = ctx.category
+    key = METRIC_LONGLIST_KEYS[metric]
+    if category is not None and by_key(key).requirement(category) is Requirement.not_applicable:
+        return f"not_applicable: {key} does not apply to {category.value} batteries"
+    return f"not_yet_known: no reading of {metric} has been reported yet"
+
+
 def _reading(ctx: Ctx, latest: dict[str, Any], metric: str, pointer: str | None) -> dict[str, Any] | None:
     """`{value, time}` of the latest reading of `metric`; a required one not reported yet is a gap."""
     reading = latest.get(metric) or {}
     value = num(reading.get("value"))
     if value is None or not reading.get("measured_at"):
         if pointer is not None:
-            ctx.miss(pointer, f"not_yet_known: no reading of {metric} has been reported yet")
+            ctx.miss(pointer, _absent(ctx, metric))
         return None
     return {"value": value, "time": utc_time(reading["measured_at"])}
+
+
+# Annex VII Part B 4 / Annex XIII 4(d): the times in and charging in extreme temperatures are the operating
+# environment 6.1.0 names (a list of documents): one text entry each, with the reading's time.
+OPERATING_ENVIRONMENT = (
+    ("time_above_max_temperature_h", "Time spent above the upper temperature boundary"),
+    ("time_below_min_temperature_h", "Time spent below the lower temperature boundary"),
+    ("time_charging_above_max_temperature_h", "Time spent charging above the upper temperature boundary"),
+    ("time_charging_below_min_temperature_h", "Time spent charging below the lower temperature boundary"),
+)
+
+
+def operating_environment(latest: dict[str, Any]) -> list[dict[str, str]] | None:
+    """`{header, content: "<hours> h, measured at <time>", contentType: text/plain}` per time read."""
+    entries = []
+    for metric, header in OPERATING_ENVIRONMENT:
+        reading = latest.get(metric) or {}
+        if reading.get("value") is None or not reading.get("measured_at"):
+            continue
+        content = f"{reading['value']} h, measured at {utc_time(reading['measured_at'])}"
+        entries.append({"header": header, "content": content, "contentType": "text/plain"})
+    return entries or None
 
 
 def dynamic(ctx: Ctx) -> dict[str, Any] | None:
@@ -84,9 +119,6 @@ def dynamic(ctx: Ctx) -> dict[str, Any] | None:
     if not latest:
         ctx.miss(DYNAMIC, NO_READINGS)
         return None
-    ctx.miss(f"{DYNAMIC}/selfDischargingRate", "not_held: the BMS metrics hold no self-discharge rate")
-    ctx.miss(f"{DYNAMIC}/power/remaining", "not_held: the BMS metrics hold no remaining power capability")
-    ctx.miss(f"{DYNAMIC}/roundTripEfficiency", "not_held: the BMS metrics hold no round-trip efficiency")
     ctx.miss(
         f"{DYNAMIC}/resistance/increase/cell",
         "not_held: internal_resistance_increase_pct is read for the whole battery (pack), not per cell",
@@ -96,14 +128,25 @@ def dynamic(ctx: Ctx) -> dict[str, Any] | None:
     def read(metric: str, pointer: str | None) -> dict[str, Any] | None:
         return _reading(ctx, latest, metric, pointer)
 
+    # selfDischargingRate is a bare percentage (per month): the member has no time for the reading's.
+    self_discharge = read("self_discharge_rate_pct_per_month", f"{DYNAMIC}/selfDischargingRate")
     return {
         "stateOfCharge": read("state_of_charge_pct", f"{DYNAMIC}/stateOfCharge"),
         "fullCycles": read("full_cycles", f"{DYNAMIC}/fullCycles"),
-        "power": {"fade": read("power_fade_pct", f"{DYNAMIC}/power/fade")},
+        "selfDischargingRate": self_discharge["value"] if self_discharge else None,
+        "power": {
+            "fade": read("power_fade_pct", f"{DYNAMIC}/power/fade"),
+            # One remaining power: at 80 % SoC, the state of charge the rated values are first given at.
+            "remaining": read("remaining_power_capability_at_80_pct_soc_w", f"{DYNAMIC}/power/remaining"),
+        },
         "capacity": {
             "fade": read("capacity_fade_pct", f"{DYNAMIC}/capacity/fade"),
             "throughput": read("capacity_throughput_ah", f"{DYNAMIC}/capacity/throughput"),
             "capacity": read("remaining_capacity_ah", f"{DYNAMIC}/capacity/capacity"),
+        },
+        "roundTripEfficiency": {
+            "fade": read("round_trip_efficiency_fade_pct", f"{DYNAMIC}/roundTripEfficiency/fade"),
+            "remaining": read("remaining_round_trip_efficiency_pct", f"{DYNAMIC}/roundTripEfficiency/remaining"),
         },
         "resistance": {
             "increase": {"pack": read("internal_resistance_increase_pct", f"{DYNAMIC}/resistance/increase/pack")}
@@ -113,6 +156,7 @@ def dynamic(ctx: Ctx) -> dict[str, Any] | None:
             "remaining": read("remaining_energy_kwh", f"{DYNAMIC}/energy/remaining"),
             "throughput": read("energy_throughput_kwh", None),
         },
+        "operatingEnvironment": operating_environment(latest),
     }
 
 
