@@ -28,8 +28,10 @@ def _pick(static: dict[str, Any], path: str) -> Any:
         entries = static.get(head[:-2])
         if not isinstance(entries, list) or not rest:
             return None
-        picked = [{rest: entry.get(rest)} if isinstance(entry, dict) else {} for entry in entries]
-        return picked if any(e.get(rest) not in EMPTY for e in picked) else None
+        picked = [
+            {rest: entry[rest]} if isinstance(entry, dict) and entry.get(rest) not in EMPTY else {} for entry in entries
+        ]
+        return picked if any(picked) else None
     value = static.get(head)
     if not rest:
         return value

@@ -94,7 +94,7 @@ def test_a_path_of_one_member_of_each_entry_keeps_the_entries_in_order() -> None
         "manufacturer": {"name": "Acme", "web_address": "https://acme.example"},
     }
     assert uncarried_static_data(static, ["hazardous_substances[].hazard_classes", "manufacturer.name"]) == {
-        "hazardous_substances": [{"hazard_classes": ["Acute Tox. 4"]}, {"hazard_classes": None}],
+        "hazardous_substances": [{"hazard_classes": ["Acute Tox. 4"]}, {}],
         "manufacturer": {"name": "Acme"},
     }
     assert uncarried_static_data(static, ["battery_model", "operator.name"]) == {}
