@@ -22,7 +22,7 @@ from services.reporting.domain.batterypass_gaps import (
     not_applicable,
     not_exported,
 )
-from services.reporting.domain.batterypass_platform import platform_member
+from services.reporting.domain.batterypass_platform import platform_member, status_field
 from services.reporting.domain.conformance import BATTERYPASS_1_2, SchemaError, conformance, schema_errors
 
 ASPECTS = {
@@ -379,7 +379,7 @@ def to_batterypass(state: dict[str, Any]) -> dict[str, Any]:
 
 def platform_fields(static: dict[str, Any]) -> list[str]:
     """The static data the aspects have no member for (conformance's `not_exported`), for the `platform` member."""
-    fields = list(NOT_EXPORTED_STATIC)
+    fields = [*NOT_EXPORTED_STATIC, *status_field(static)]
     test = static.get("cycle_life_reference_test")
     if test and not is_uri(str(test)):
         fields.append("cycle_life_reference_test")

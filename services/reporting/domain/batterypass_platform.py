@@ -68,6 +68,12 @@ def without(static: dict[str, Any], field: str, carried: Iterable[str]) -> list[
     return [f"{field}.{member}" for member in value if member not in kept]
 
 
+def status_field(static: dict[str, Any]) -> list[str]:
+    """`battery_status` when it is `original`: the aspects export no status and `original` alike (the import reads
+    that as no status), so only this says the passport's static data named it."""
+    return ["battery_status"] if static.get("battery_status") == "original" else []
+
+
 def platform_member(state: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
     """`{"note", "battery_identifier", "gtin", "batch_number", "static_data"}` of one (tier-cut) passport state;
     members the state does not hold are left out."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from contracts.attributes import BatteryCategory, Requirement, by_key
 from contracts.passport_data import longlist_key_of
-from services.reporting.domain.batterypass_platform import without
+from services.reporting.domain.batterypass_platform import status_field, without
 
 NO_BPN = "no_bpn: a Catena-X Business Partner Number, which the platform does not hold (it names companies otherwise)"
 
@@ -189,4 +189,4 @@ MANUFACTURER_CARRIED = ("web_address",)
 
 def platform_fields(static: dict[str, Any]) -> list[str]:
     """The static data paths of one passport the 6.1.0 aspect cannot carry, for the entry's `platform` member."""
-    return [*NOT_CARRIED_STATIC, *without(static, "manufacturer", MANUFACTURER_CARRIED)]
+    return [*NOT_CARRIED_STATIC, *without(static, "manufacturer", MANUFACTURER_CARRIED), *status_field(static)]

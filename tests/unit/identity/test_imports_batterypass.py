@@ -44,6 +44,7 @@ NOT_IN_ASPECTS = {
     "original_power_capability_w",
     "cycle_life_reference_test",
     "idle_temperature_lower_c",
+    "battery_status",  # `original`: Original is what no status exports too, and is read back as none
 }
 # Fields the aspects carry without some of their members (a trade name, a facility identifier): `platform` has those.
 IN_ASPECTS_IN_PART = {"manufacturer", "operator", "manufacturing_place"}
@@ -115,6 +116,22 @@ def test_the_export_imported_back_without_defaults_is_the_passport_as_minted(fac
     # The fields carried with a loss export the same again: nothing of what the partner read is lost.
     again = {**state, "static_data": item.static_data.model_dump(mode="json", exclude_none=True)}
     assert to_batterypass(again)["aspects"] == to_batterypass(state)["aspects"]
+
+
+@pytest.mark.parametrize("status", ["original", None])
+def test_a_status_original_and_no_status_both_come_back_as_minted(status: str | None) -> None:
+    fact = facts()[-1]
+    assert fact.static_data is not None
+    static = StaticPassportData.model_validate(
+        {**fact.static_data.model_dump(mode="json", exclude_none=True), "battery_status": status}
+    )
+    state = state_of(fact.model_copy(update={"static_data": static}))
+    passport = exported(state)
+    assert passport["aspects"]["GeneralProductInformation"]["batteryStatus"] == "Original"
+    item, refused = mint_item(from_batterypass(passport, "document"), 0, None)
+    assert refused == []
+    assert item is not None
+    assert item.static_data.battery_status == status
 
 
 def third_party(passport: dict[str, Any]) -> dict[str, Any]:

@@ -53,6 +53,7 @@ NOT_CARRIED = {
     "cycle_life_reference_test",
     "cycle_life_test_c_rate",
     "critical_raw_materials",
+    "battery_status",  # `original`: what no status exports too, read back as none
     *(
         f"{kind}_consumer_recycled_{m}_share_pct"
         for kind in ("pre", "post")

@@ -122,7 +122,6 @@ FIELD_PLACES: dict[str, str] = {
 # Static data fields the aspects carry with a loss: imported as the document says, which exports the same again.
 LOSSY: dict[str, str] = {
     "battery_category": "the passport's category is exported whether or not its static data repeated it.",
-    "battery_status": "no status and `original` are both exported as Original.",
     "operator": "an operator that is the manufacturer is exported as the manufacturer's contact.",
     "material_composition": "a material's share of the battery's mass is exported as the mass it makes.",
     "hazardous_substances": "a substance's hazard classes are exported as the one Battery Pass class they fall "

@@ -70,7 +70,6 @@ SOURCES: dict[str, str | None] = {
 # Static data fields the aspect carries with a loss: imported as the document says, which exports the same again.
 LOSSY: dict[str, str] = {
     "battery_category": "the passport's category is exported whether or not its static data repeated it.",
-    "battery_status": "no status and `original` are both exported as original.",
     "material_composition": "a material's mass is exported as its share of the battery's mass (to 4 decimals).",
     "dismantling_documents": "removal manuals are exported after the other documents.",
     "extinguishing_agents": "an agent's fire class is exported apart from its name, and read back as `(class A)`.",
