@@ -34,6 +34,7 @@ MODEL_ONLY = (
     "idle_temperature_lower_c",
     "manufacturer",  # its trade name
     "manufacturing_place",  # its facility identifier
+    "battery_status",  # `original`, exported as no status is
 )
 GENERAL = "aspects.GeneralProductInformation"
 
