@@ -36,10 +36,11 @@ from services.identity.domain.imports.document import (
     EXPORT_NOTE,
     INVALID_VALUE,
     NOT_THE_DECLARED_FORMAT,
+    Entries,
     ImportedPassport,
     Path,
     Reader,
-    not_imported,
+    export_entries,
     number,
 )
 from services.identity.domain.imports.platform import MEMBER as PLATFORM
@@ -142,23 +143,15 @@ PASSPORT_NOTES = ("not_representable", "conformance")
 ASPECT_NAMES = ("GeneralProductInformation", "CarbonFootprintForBatteries", "Circularity", "Labeling")
 
 
-def passports_of(document: Any) -> tuple[list[tuple[str, Mapping[str, Any]]], list[Violation], list[Violation]]:
-    """The passports of a Battery Pass 1.2 export (or the one passport that is the document), each with its path in
-    the request; violations when the document is not that format; the header fields listed as not imported."""
-    if isinstance(document, Mapping) and "passports" in document:
-        declared = document.get("format")
-        if declared != FORMAT:
-            return [], [_not_this_format("document.format", f"the document says its format is {declared!r}")], []
-        entries = document.get("passports")
-        if not isinstance(entries, list) or not all(isinstance(entry, Mapping) for entry in entries):
-            return [], [_not_this_format("document.passports", "its passports are no list of objects")], []
-        header = [
-            not_imported(f"document.{key}", EXPORT_NOTE) for key in document if key not in ("format", "passports")
-        ]
-        return [(f"document.passports.{i}", entry) for i, entry in enumerate(entries)], [], header
-    if isinstance(document, Mapping) and isinstance(document.get("aspects"), Mapping):
-        return [("document", document)], [], []
-    return [], [_not_this_format("document", "it has neither `passports` nor `aspects`")], []
+def passports_of(document: Any) -> Entries:
+    """The passports of a Battery Pass 1.2 export (or the one passport that is the document)."""
+    return export_entries(
+        document,
+        FORMAT,
+        _not_this_format,
+        lambda one: isinstance(one.get("aspects"), Mapping),
+        "neither `passports` nor `aspects`",
+    )
 
 
 def _not_this_format(where: str, why: str) -> Violation:

@@ -24,9 +24,11 @@ from services.identity.domain.imports.document import (
     INVALID_VALUE,
     NO_PLACE_IN_MODEL,
     NOT_THE_DECLARED_FORMAT,
+    Entries,
     ImportedPassport,
     Path,
     Reader,
+    export_entries,
     not_imported,
     number,
 )
@@ -101,22 +103,15 @@ FIELD_PLACES: dict[str, str] = {
 }
 
 
-def passports_of(document: Any) -> tuple[list[tuple[str, Mapping[str, Any]]], list[Violation], list[Violation]]:
-    """The aspects of a Catena-X BatteryPass 6.1 export (or of its one entry, or the one bare aspect), each with
-    its path in the request; violations when the document is not that format; header fields not imported."""
-    if isinstance(document, Mapping) and "passports" in document:
-        if document.get("format") != FORMAT:
-            return [], [_not_this_format("document.format", f"its format is {document.get('format')!r}")], []
-        entries = document.get("passports")
-        if not isinstance(entries, list) or not all(isinstance(entry, Mapping) for entry in entries):
-            return [], [_not_this_format("document.passports", "its passports are no list of objects")], []
-        header = [
-            not_imported(f"document.{key}", EXPORT_NOTE) for key in document if key not in ("format", "passports")
-        ]
-        return [(f"document.passports.{i}", entry) for i, entry in enumerate(entries)], [], header
-    if isinstance(document, Mapping) and ("aspect" in document or "specVersion" in document):
-        return [("document", document)], [], []
-    return [], [_not_this_format("document", "it has neither `passports`, `aspect` nor `specVersion`")], []
+def passports_of(document: Any) -> Entries:
+    """The aspects of a Catena-X BatteryPass 6.1 export (or of its one entry, or the one bare aspect)."""
+    return export_entries(
+        document,
+        FORMAT,
+        _not_this_format,
+        lambda one: "aspect" in one or "specVersion" in one,
+        "neither `passports`, `aspect` nor `specVersion`",
+    )
 
 
 def _not_this_format(where: str, why: str) -> Violation:

@@ -4,7 +4,7 @@ field to the place in the imported document. No I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -108,6 +108,35 @@ class Reader:
 
         walk(self.root, ())
         return found
+
+
+Entries = tuple[list[tuple[str, Mapping[str, Any]]], list[Violation], list[Violation]]
+
+
+def export_entries(
+    document: Any,
+    format_name: str,
+    not_this_format: Callable[[str, str], Violation],
+    is_single: Callable[[Mapping[str, Any]], bool],
+    neither: str,
+) -> Entries:
+    """The entries of an export document as reporting writes it (`{"format", ..., "passports": [...]}`), or the one
+    entry that is the document (`is_single`), each with its path in the request; violations when the document is
+    not that format (`neither`: what it lacks); the header's other fields, listed as not imported."""
+    if isinstance(document, Mapping) and "passports" in document:
+        declared = document.get("format")
+        if declared != format_name:
+            return [], [not_this_format("document.format", f"the document says its format is {declared!r}")], []
+        entries = document.get("passports")
+        if not isinstance(entries, list) or not all(isinstance(entry, Mapping) for entry in entries):
+            return [], [not_this_format("document.passports", "its passports are no list of objects")], []
+        header = [
+            not_imported(f"document.{key}", EXPORT_NOTE) for key in document if key not in ("format", "passports")
+        ]
+        return [(f"document.passports.{i}", entry) for i, entry in enumerate(entries)], [], header
+    if isinstance(document, Mapping) and is_single(document):
+        return [("document", document)], [], []
+    return [], [not_this_format("document", f"it has {neither}")], []
 
 
 def number(value: Any) -> Any:
