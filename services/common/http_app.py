@@ -14,6 +14,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import metrics
+from services.common.api_docs import document_security, install_docs
 from services.common.db import set_scope
 from services.common.jsonpolicy import JsonPolicyMiddleware
 from services.common.problems import COMMON_RESPONSES, document_problems, install_error_handlers
@@ -38,8 +39,9 @@ def http_app(runtime: Runtime) -> FastAPI:
         version="1",
         lifespan=lifespan,
         openapi_url=f"/{service}/openapi.json",
-        docs_url=f"/{service}/docs",
+        docs_url=None,  # Swagger UI and ReDoc come from services/common/api_docs.py, without a CDN
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.runtime = runtime
     app.state.keyring = runtime.keyring
@@ -76,6 +78,7 @@ def http_app(runtime: Runtime) -> FastAPI:
     async def metrics_endpoint() -> PlainTextResponse:
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
+    install_docs(app, service)
     for router in spec.routers:
         app.include_router(router, responses=COMMON_RESPONSES)
     FastAPIInstrumentor.instrument_app(app, tracer_provider=runtime.tracer_provider)
@@ -83,7 +86,7 @@ def http_app(runtime: Runtime) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            app.openapi_schema = document_security(app, document_problems(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
