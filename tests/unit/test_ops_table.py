@@ -28,10 +28,9 @@ def figures() -> list[ServiceFigures]:
 
 
 def printed(width: int) -> list[str]:
-    console = Console(width=width, file=io.StringIO(), color_system=None)
-    console.print(render(figures(), 2.0, {}, width))
-    output = console.file.getvalue()  # type: ignore[attr-defined]
-    return output.splitlines()
+    out = io.StringIO()
+    Console(width=width, file=out, color_system=None).print(render(figures(), 2.0, {}, width))
+    return out.getvalue().splitlines()
 
 
 def test_metrics_give_lag_summed_and_the_oldest_outbox_age() -> None:
