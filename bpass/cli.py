@@ -287,7 +287,12 @@ def simulate(
     operator_key: Annotated[
         str | None, typer.Option(help="Platform operator key (default: the demo operator key).")
     ] = None,
-    base_url: Annotated[str, typer.Option(help="HTTP entry of the platform.")] = "http://127.0.0.1:8080",
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="HTTP entry of the platform (default: the local gateway, http://127.0.0.1:$BPASS_HTTP_PORT)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the lifecycle choices.")] = 7,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the platform at each settle point.")] = 180,
     shuffle: Annotated[

@@ -54,7 +54,8 @@ def _step(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
-async def run_demo(settings: Settings, base_url: str = "http://127.0.0.1:8080") -> None:
+async def run_demo(settings: Settings, base_url: str | None = None) -> None:
+    base_url = base_url or settings.gateway_url  # the gateway of BPASS_HTTP_PORT
     # Each run tells a new battery's story (minting stays idempotent per identifier).
     run = datetime.now(UTC).strftime("%y%m%d%H%M%S")
     keys = json.loads(settings.api_keys_file.with_name("demo-keys.json").read_text(encoding="utf-8"))

@@ -746,7 +746,7 @@ async def run_simulation(
     run: str,
     oem_key: str | None = None,
     operator_key: str | None = None,
-    base_url: str = "http://127.0.0.1:8080",
+    base_url: str | None = None,
     endpoints: Endpoints | None = None,
     keys_file: Path | None = None,
     seed: int = 7,
@@ -768,7 +768,7 @@ async def run_simulation(
     operator_key = operator_key or keys.get("operator", {}).get("key")
     if not oem_key:
         raise SimulationError("no OEM key: pass --tenant-key or create the demo keys (var/local/demo-keys.json)")
-    endpoints = endpoints or Endpoints.gateway(base_url)
+    endpoints = endpoints or Endpoints.gateway(base_url or settings.gateway_url)  # default: BPASS_HTTP_PORT's gateway
     started = time.monotonic()
     sim = Simulator(settings, endpoints, oem_key, operator_key)
     kafka = Kafka(settings)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -83,8 +83,13 @@ class Settings(BaseSettings):
     custody_port: int = SERVICE_PORTS["custody"]
     recovery_port: int = SERVICE_PORTS["recovery"]
     reporting_port: int = SERVICE_PORTS["reporting"]
+    http_port: int = Field(
+        default=8080, ge=1, le=65535, description="Port of the local HTTP gateway (nginx), the platform's one entry."
+    )
     public_base_url: str = Field(
-        default="http://127.0.0.1:8080", description="Resolver base of passport URIs and the QR codes."
+        default="",
+        description="Resolver base of passport URIs and the QR codes. Unset: the local gateway, "
+        "http://127.0.0.1:<BPASS_HTTP_PORT>.",
     )
     api_keys_file: Path = Field(
         default=REPO_ROOT / "var" / "local" / "api-keys.json",
@@ -106,6 +111,17 @@ class Settings(BaseSettings):
         default=None,
         description="Test-only crash point: `crash_after_db_commit` or `crash_after_publish`.",
     )
+
+    @model_validator(mode="after")
+    def _derive_public_base_url(self) -> Settings:
+        if not self.public_base_url:
+            self.public_base_url = self.gateway_url
+        return self
+
+    @property
+    def gateway_url(self) -> str:
+        """Where the local HTTP gateway listens: what the CLI (demo, simulator) calls by default."""
+        return f"http://127.0.0.1:{self.http_port}"
 
     def app_dsn(self) -> str:
         """Where HTTP requests of a tenant's principals connect: the role that sees only that tenant's rows."""
