@@ -3,10 +3,12 @@
 `fastapi-offline` package ships (no CDN, no web fonts, no remote favicon); and the OpenAPI document's
 `securitySchemes` (the API key in `X-API-Key`, or the same key as a bearer token, services/common/auth.py),
 required by every operation whose dependencies require a principal and offered to those that merely accept one,
-so that "Authorize" in Swagger UI sends the key."""
+so that "Authorize" in Swagger UI sends the key; and an example of each request body, which each service keeps
+beside its routes in `services/<service>/api/request_examples.json` (`"<METHOD> <path>": <body>`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -39,6 +41,7 @@ KEYED: list[dict[str, list[str]]] = [{API_KEY_SCHEME: []}, {BEARER_SCHEME: []}]
 OPTIONALLY_KEYED: list[dict[str, list[str]]] = [*KEYED, {}]  # `{}`: anonymous callers are answered too
 # The credentials' own header parameters, which the security schemes now describe (and Swagger UI fills in).
 CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization"})
+SERVICES_DIRECTORY = Path(__file__).resolve().parent.parent
 
 
 def assets_directory() -> Path:
@@ -124,4 +127,25 @@ def document_security(app: FastAPI, openapi: dict[str, Any]) -> dict[str, Any]:
                 operation["parameters"] = parameters
             else:
                 operation.pop("parameters", None)
+    return openapi
+
+
+def request_examples_file(service: str) -> Path:
+    return SERVICES_DIRECTORY / service / "api" / "request_examples.json"
+
+
+def document_request_examples(service: str, openapi: dict[str, Any]) -> dict[str, Any]:
+    """Put each request body's example on its operation (as `example` of its JSON media type), unless the
+    route documents one itself. An example naming no operation with a body is an error: it went stale."""
+    path = request_examples_file(service)
+    examples: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    paths = openapi.get("paths", {})
+    for name, example in examples.items():
+        method, _, route = name.partition(" ")
+        operation = paths.get(route, {}).get(method.lower(), {})
+        media = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if media is None:
+            raise ValueError(f"{path.name}: {name!r} is no operation of {service} with a JSON request body")
+        if "example" not in media and "examples" not in media:
+            media["example"] = example
     return openapi

@@ -14,7 +14,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common import metrics
-from services.common.api_docs import document_security, install_docs
+from services.common.api_docs import document_request_examples, document_security, install_docs
 from services.common.db import set_scope
 from services.common.jsonpolicy import JsonPolicyMiddleware
 from services.common.problems import COMMON_RESPONSES, document_problems, install_error_handlers
@@ -86,7 +86,8 @@ def http_app(runtime: Runtime) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_security(app, document_problems(generate()))
+            document = document_security(app, document_problems(generate()))
+            app.openapi_schema = document_request_examples(service, document)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
