@@ -9,12 +9,15 @@ PYTEST_ARGS ?=
 MUTATION_TARGETS ?= scripts/mutation_targets.toml
 MUTATION_ARGS ?=
 
-.PHONY: help install browser stack run demo test check unit integration e2e stop status asyncapi release-contracts schemas clean-data mutation
+.PHONY: help install node browser stack run demo test check unit integration e2e stop status asyncapi release-contracts schemas clean-data mutation
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-install: .venv/.installed ## install the Python environment (uv, locked)
+install: .venv/.installed node ## install the Python environment (uv, locked) and the npm packages (locked)
+
+node: ## Node.js and package-lock.json's packages in ./node_modules (AsyncAPI parser, event docs renderer)
+	@bash deploy/local/node.sh
 
 .venv/.installed: pyproject.toml uv.lock
 	@python3 -m uv --version >/dev/null 2>&1 || { echo "==> installing uv"; python3 -m pip install --quiet --disable-pip-version-check uv; }

@@ -4,7 +4,7 @@ FastStream only describes here: the broker built for it is never started (the se
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from faststream.kafka import KafkaBroker
@@ -12,6 +12,7 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from faststream.specification import AsyncAPI
 
 from contracts.topics import Topic
+from services.common.asyncapi_messages import complete
 from services.common.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ def asyncapi_yaml(spec: ServiceSpec, settings: Settings) -> str:
         broker, title=f"bpass {spec.name}", version="1", description=spec.description, schema_version="3.0.0"
     )
     jsonable = document.to_specification().to_jsonable()
+    complete(jsonable, spec, settings)
     # FastStream lists channels, operations and components in the order of its own hash-keyed registries,
     # which changes with Python's hash seed: sorted by name, the committed documents change only when the
     # service does.
@@ -60,12 +62,12 @@ def _describe_subscription(broker: KafkaBroker, settings: Settings, service: str
     async def on_messages(body: Any) -> None:
         raise NotImplementedError  # described, never called
 
-    # The annotation documents the payload: a batch of the topic's messages.
-    on_messages.__annotations__["body"] = list.__class_getitem__(Union[(subscription.topic.payload,)])  # noqa: UP007
+    # The annotation documents the payload: one per Kafka record (the service reads them in batches, a partner
+    # writes them one by one).
+    on_messages.__annotations__["body"] = subscription.topic.payload
     broker.subscriber(
         settings.topic(subscription.topic.name),
         group_id=settings.group_id(service),
-        batch=True,
         title=subscription.topic.name,
         description=subscription.description,
     )(on_messages)
