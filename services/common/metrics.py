@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -32,6 +32,14 @@ OUTBOX_REFUSED = Counter(
 RELAY_FAILURES = Counter(
     "bpass_outbox_relay_failures_total", "Times the outbox relay failed and started again", ["service"]
 )
+OUTBOX_AGE = Gauge(
+    "bpass_outbox_oldest_age_seconds", "Age of the oldest outbox row not yet published (0: none waits)", ["service"]
+)
+CHAIN_VERIFICATIONS = Counter(
+    "bpass_chain_verifications_total",
+    "Custody log hash-chain verifications by result (intact, broken)",
+    ["service", "result"],
+)
 CONSUMER_LAG = Gauge(
     "bpass_consumer_lag", "Messages not yet consumed, per topic partition", ["service", "topic", "partition"]
 )
@@ -41,6 +49,42 @@ HTTP_SECONDS = Histogram(
     ["service", "method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 10),
 )
+
+
+# The outcome every consumed message can have from the start (the others appear when they happen).
+FIRST_OUTCOME = "applied"
+
+
+def initialise(
+    service: str,
+    *,
+    consumed: Iterable[tuple[str, str, int]] = (),
+    batches: Iterable[str] = (),
+    published: Iterable[str] = (),
+) -> None:
+    """Create, at zero, every series whose labels are known before the first message: a fresh service's /metrics
+    then carries each family the dashboard and the alert rules query (a series that does not exist is "No data"
+    and never fires). `consumed`: (logical topic name, Kafka topic name, partitions) of each subscription;
+    `batches`: the names the consumers' batches are measured under; `published`: logical topics the relay
+    publishes."""
+    for name, kafka_topic, partitions in consumed:
+        MESSAGES_IN.labels(service, name, FIRST_OUTCOME)
+        EVENT_AGE_SECONDS.labels(service, name)
+        DEAD_LETTERS.labels(service, kafka_topic)
+        for partition in range(partitions):
+            CONSUMER_LAG.labels(service, kafka_topic, str(partition))
+    for name in batches:
+        BATCH_SECONDS.labels(service, name)
+    for name in published:
+        MESSAGES_OUT.labels(service, name)
+    OUTBOX_BACKLOG.labels(service)
+    OUTBOX_AGE.labels(service)
+    OUTBOX_REFUSED.labels(service)
+    RELAY_FAILURES.labels(service)
+    for result in ("intact", "broken"):
+        CHAIN_VERIFICATIONS.labels(service, result)
+    # The one request known up front: Prometheus's own scrape (the HTTP panels have a series from the start).
+    HTTP_SECONDS.labels(service, "GET", f"/{service}/metrics", "200")
 
 
 def observe_each(histogram: Histogram, amounts: Sequence[float]) -> None:

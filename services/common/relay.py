@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("bpass.relay")
 
 FETCH_SQL = """
-SELECT id, topic, message_key, headers, payload FROM outbox
+SELECT id, topic, message_key, headers, payload, created_at FROM outbox
 WHERE id > $1 ORDER BY id LIMIT $2
 """
 REFUSED_SQL = """
@@ -114,17 +115,24 @@ class OutboxRelay:
         """
         last_id = await conn.fetchval("SELECT coalesce(min(id) - 1, 0) FROM outbox")
         in_flight: collections.deque[tuple[list[int], asyncio.Future[Any]]] = collections.deque()
+        written_at: collections.deque[datetime] = collections.deque()  # of each in-flight batch's first row
         while True:
             rows = await conn.fetch(FETCH_SQL, last_id, self.settings.relay_batch_size)
             if rows:
                 last_id = rows[-1]["id"]
                 in_flight.append(([row["id"] for row in rows], await self._send(rows)))
+                written_at.append(rows[0]["created_at"])
             while in_flight and (len(in_flight) > MAX_BATCHES_IN_FLIGHT or not rows or in_flight[0][1].done()):
                 ids, acknowledged = in_flight.popleft()
                 await acknowledged
                 await self._mark(conn, ids)
+                written_at.popleft()
+            if written_at:  # the oldest row not yet acknowledged heads the oldest batch in flight
+                age = (datetime.now(UTC) - written_at[0]).total_seconds()
+                metrics.OUTBOX_AGE.labels(self.service).set(max(0.0, age))
             if not rows:
                 metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+                metrics.OUTBOX_AGE.labels(self.service).set(0)
                 self._wake.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.relay_poll_interval_s)

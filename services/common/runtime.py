@@ -96,6 +96,13 @@ class Runtime:
         self.keyring = Keyring(self.settings.api_keys_file)
         self.subscribers: list[Subscriber] = []
         self.background: list[asyncio.Task[None]] = []
+        topic = self.settings.topic
+        metrics.initialise(
+            self.name,
+            consumed=[(s.topic.name, topic(s.topic.name), s.topic.partitions) for s in spec.subscriptions],
+            batches=[",".join(s.topic.name for s in group) for group in spec.consumer_groups()],
+            published=[topic(t.name) for t in spec.publishes],
+        )
 
     @property
     def pool(self) -> asyncpg.Pool:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, HTTPException, Request, status
 
+from services.common import metrics
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.runtime import Runtime
 from services.custody.api.errors import ERROR_RESPONSES, PassportIdPath
@@ -90,6 +91,7 @@ async def verify(
         for r in rows
     ]
     broken = verify_chain(entries, (head["head_sequence"], head["head_hash"]))
+    metrics.CHAIN_VERIFICATIONS.labels(runtime.name, "intact" if broken is None else "broken").inc()
     return {
         "passport_id": passport_id,
         "entries": len(entries),
