@@ -38,8 +38,8 @@ SECURITY = (
     "Every partner logs in as its own Kafka user, named by its tenant name or handler id, and may write only topics "
     f"prefixed `{PARTNER_PREFIX}<partner>.` and read only its own `{PARTNER_PREFIX}<partner>.rejected.v1`; an "
     "anonymous client or a wrong password is disconnected during the handshake. A message's `ce_source` must name "
-    "the partner whose topic carries it (`source_not_principal` otherwise). Credentials: `bpass kafka-users` "
-    "(docs/security/kafka.md)."
+    "the partner whose topic carries it (`source_not_principal` otherwise). Credentials: "
+    "`bpass kafka-user add <partner>` (docs/security/kafka.md)."
 )
 
 

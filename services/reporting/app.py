@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from contracts import topics
+from services.common import event_docs
 from services.common.runtime import Runtime, ServiceSpec, serve
 from services.common.settings import Settings
 from services.reporting import public, signing
@@ -34,7 +35,8 @@ async def index() -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Battery passport platform</title></head>"
         "<body><main><h1>Battery passport platform</h1><p><a href='/dashboard'>OEM dashboard</a></p><p>APIs: "
         "<a href='/identity/docs'>identity</a>, <a href='/custody/docs'>custody</a>, "
-        "<a href='/recovery/docs'>recovery</a>, <a href='/reporting/docs'>reporting</a>.</p></main></body></html>"
+        "<a href='/recovery/docs'>recovery</a>, <a href='/reporting/docs'>reporting</a>.</p>"
+        "<p><a href='/docs/events'>Kafka events (AsyncAPI)</a></p></main></body></html>"
     )
 
 
@@ -77,6 +79,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             passport_page.router,
             export_pages.router,
             public.router,
+            event_docs.router,
             home,
         ],
         on_start=[bind_cache, start_exports],
