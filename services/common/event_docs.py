@@ -33,6 +33,15 @@ def _document(service: str) -> dict[str, Any]:
     return loaded
 
 
+def _not_here() -> Response:
+    return problem_response(
+        503,
+        "event_docs_not_installed",
+        f"The AsyncAPI documents are not in this installation ({DOCUMENTS}): run from a checkout of the repository.",
+        field="path.service",
+    )
+
+
 def _unknown_service(service: str) -> Response:
     return problem_response(
         404,
@@ -67,8 +76,10 @@ def page(service: str) -> str:
 
 
 @router.get("", response_class=HTMLResponse)
-async def events_index() -> str:
-    return page(SERVICES[0])
+async def events_index() -> Response:
+    if not (DOCUMENTS / f"{SERVICES[0]}.yaml").is_file():
+        return _not_here()
+    return HTMLResponse(page(SERVICES[0]))
 
 
 @router.get("/assets/{name}")
@@ -91,6 +102,8 @@ async def service_events(name: str) -> Response:
     service, _, suffix = name.partition(".")
     if service not in SERVICES or suffix not in ("", "yaml"):
         return _unknown_service(name)
+    if not (DOCUMENTS / f"{service}.yaml").is_file():
+        return _not_here()
     if suffix == "yaml":
         return Response((DOCUMENTS / f"{service}.yaml").read_bytes(), media_type="application/yaml; charset=utf-8")
     return HTMLResponse(page(service))
