@@ -87,7 +87,9 @@ class Runtime:
         self.spec = spec
         self.settings = settings or Settings()
         self.name = spec.name
-        self.tracer_provider = setup_tracing(spec.name, self.settings.otel_endpoint)
+        self.tracer_provider = setup_tracing(
+            spec.name, self.settings.otel_endpoint, sample_ratio=self.settings.otel_sample_ratio
+        )
         self._pool: asyncpg.Pool | None = None  # bpass_app: row-level security, the caller's tenant
         self._platform_pool: asyncpg.Pool | None = None  # bpass_platform: consumers, jobs, cross-tenant callers
         self._redis: aioredis.Redis | None = None

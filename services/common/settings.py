@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=1000, ge=1, le=10_000)
     relay_poll_interval_s: float = Field(default=0.25, gt=0, le=10)
     otel_endpoint: str | None = Field(default=None, description="OTLP/HTTP endpoint; spans dropped when unset.")
+    otel_sample_ratio: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of new traces recorded (parent-based: a request or message that comes with a trace context "
+        "follows its parent's decision). Spans are recorded only when an OTLP endpoint receives them.",
+    )
     fault_inject: str | None = Field(
         default=None,
         description="Test-only crash point: `crash_after_db_commit` or `crash_after_publish`.",
