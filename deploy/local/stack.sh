@@ -8,6 +8,9 @@
 #   bash deploy/local/stack.sh down [--wipe]  stop what this script started; --wipe also deletes the data
 #   bash deploy/local/stack.sh wipe           same as down --wipe
 #   bash deploy/local/stack.sh status         one line per component
+#   bash deploy/local/stack.sh observability [up|down|status|urls]
+#                                             Jaeger (traces) and Prometheus (metrics, alert rules), also started by
+#                                             `up` when BPASS_LOCAL_OBSERVABILITY=1 (deploy/local/observability/)
 #   bash deploy/local/stack.sh env            export lines for the services: eval "$(bash deploy/local/stack.sh env)"
 #                                             (Kafka's SASL user, database and Redis URLs, with their generated passwords)
 #
@@ -210,6 +213,12 @@ install_packages() {
   [[ -n $(pg_bindir) ]] || die "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin): apt-get install postgresql"
 }
 
+# The Kafka version of deploy/versions.env, the one place it is pinned (docker-compose.yml's image tag reads it too).
+kafka_pinned_version() {
+  local v; v=$(sed -n 's/^BPASS_KAFKA_VERSION=//p' "$ROOT/deploy/versions.env")
+  [[ -n $v ]] || die "deploy/versions.env names no BPASS_KAFKA_VERSION"
+  printf '%s' "$v"
+}
 kafka_libs() { if [[ -n ${KAFKA_HOME:-} ]]; then printf '%s' "$KAFKA_HOME/libs"; else printf '%s' "$KAFKA_DIR/libs"; fi; }
 kafka_version() {
   local j; j=$(ls "$(kafka_libs)"/kafka_2.13-*.jar 2>/dev/null | grep -v -e '-test' -e '-sources' | head -n1 || true)
@@ -222,8 +231,9 @@ install_kafka() {
       || die "KAFKA_HOME=$KAFKA_HOME has no libs/kafka_2.13-*.jar: point it at an unpacked Kafka 4.x distribution or unset it"
     return
   fi
-  local libs="$KAFKA_DIR/libs" pom="$HERE/kafka/pom.xml" stamp want
-  want=$(sha256sum "$pom" | cut -d' ' -f1)
+  local libs="$KAFKA_DIR/libs" pom="$HERE/kafka/pom.xml" stamp want version
+  version=$(kafka_pinned_version)
+  want=$({ sha256sum "$pom" | cut -d' ' -f1; printf '%s\n' "$version"; } | sha256sum | cut -d' ' -f1)
   stamp="$libs/.pom.sha256"
   if [[ -f $stamp && $(<"$stamp") == "$want" ]] && compgen -G "$libs/kafka_2.13-*.jar" >/dev/null; then
     return
@@ -232,8 +242,8 @@ install_kafka() {
   mkdir -p "$LOG_DIR" "$KAFKA_DIR"
   local log="$LOG_DIR/mvn.log" tmp="$libs.tmp" t0; t0=$(now_us)
   rm -rf "$tmp"
-  say "kafka: fetching broker jars from Maven Central ($(rel "$pom"))"
-  mvn -B -q -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$log" 2>&1 \
+  say "kafka: fetching the Kafka $version broker jars from Maven Central ($(rel "$pom"), deploy/versions.env)"
+  mvn -B -q -f "$pom" -Dkafka.version="$version" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$log" 2>&1 \
     || die_log "mvn dependency:copy-dependencies failed: see $(rel "$log")" "$log"
   compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || die_log "mvn ran but no kafka_2.13 jar was copied: see $(rel "$log")" "$log"
   rm -rf "$libs"; mv "$tmp" "$libs"; printf '%s\n' "$want" >"$stamp"
@@ -662,6 +672,11 @@ stop_nginx() {
   say "nginx: stopped (was pid $pid)"
 }
 
+# ---------------------------------------------------------------------------------------------------- observability
+# Jaeger and Prometheus: deploy/local/observability/observability.sh (start_jaeger, start_prometheus, ...).
+source "$HERE/observability/observability.sh"
+WITH_OBSERVABILITY="${BPASS_LOCAL_OBSERVABILITY:-0}"
+
 # ---------------------------------------------------------------------------------------------------- commands
 preflight() {
   # Fail before starting anything when a port of a component that is not running yet is taken.
@@ -685,12 +700,14 @@ do_up() {
   start_redis
   [[ $WITH_NGINX != 1 ]] || start_nginx
   kafka_wait
+  [[ $WITH_OBSERVABILITY != 1 ]] || observability_up
   say "stack: up in $(since "$t0") (state in $(rel "$VAR"); service settings: eval \"\$(bash $(rel "$HERE")/stack.sh env)\")"
 }
 
 do_down() {
   # Stops only processes recorded in this var dir's pid files; data stays unless wiping.
   [[ -d $VAR ]] || { say "stack: nothing to stop ($(rel "$VAR") does not exist)"; return; }
+  observability_down
   if have nginx || [[ -f $NGINX_DIR/nginx.pid ]]; then stop_nginx; fi
   stop_kafka
   stop_redis
@@ -701,7 +718,7 @@ do_wipe() {
   [[ -n $VAR && $VAR != / && -d $VAR ]] || return 0
   [[ -n $(pg_bindir) ]] && pg_setup
   # Kafka jars (kafka/libs) are a download cache, not data: kept.
-  rm -rf "$VAR/postgres" "$VAR/redis" "$VAR/nginx" "$VAR/logs" \
+  rm -rf "$VAR/postgres" "$VAR/redis" "$VAR/nginx" "$VAR/logs" "$OBS_DIR" \
          "$KAFKA_DIR/data" "$KAFKA_DIR/logs" "$KAFKA_DIR/cluster.id" "$KAFKA_PROPS" "$KAFKA_DIR/kafka.pid"
   [[ -n $PG_DIR && $PG_DIR != "$VAR/postgres" && $PG_DIR == /var/tmp/bpass-postgres-* ]] && rm -rf "$PG_DIR"
   say "stack: wiped data and logs under $(rel "$VAR") (kept the Kafka jars in $(rel "$KAFKA_DIR/libs"))"
@@ -728,6 +745,7 @@ do_status() {
     pid=$(nginx_pid)
     status_line nginx "$([[ -n $pid ]] && echo running || echo stopped)" "$pid" "$HOST:$HTTP_PORT" "$(rel "$NGINX_DIR") (-> :$IDENTITY_PORT :$CUSTODY_PORT :$RECOVERY_PORT :$REPORTING_PORT)"
   fi
+  observability_status
 }
 
 do_env() {
@@ -761,6 +779,7 @@ EOF
 export BPASS_SECRETS_DIR=$SECRETS_DIR
 export BPASS_KAFKA_LIBS=$(kafka_libs)
 EOF
+  observability_env
 }
 
 usage() {
@@ -782,6 +801,7 @@ main() {
       esac ;;
     wipe) do_down; do_wipe ;;
     status) do_status ;;
+    observability) observability_main "$@" ;;
     env) do_env ;;
     -h|--help|help) usage ;;
     *) usage >&2; exit 2 ;;
