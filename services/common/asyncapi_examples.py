@@ -1,6 +1,7 @@
 """Example payloads for the AsyncAPI documents, built from a payload's own JSON Schema and kept only when the payload
-contract accepts them: a documented example is one a partner can send as it stands. Deterministic (no clock, no
-randomness), so the committed documents change only when a contract does."""
+contract accepts them (the payload contract only: a service's own rules, e.g. identity's per-category static data,
+may still refuse one). Deterministic (no clock, no randomness), so the committed documents change only when a
+contract does."""
 
 from __future__ import annotations
 
