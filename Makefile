@@ -28,6 +28,15 @@ node: ## Node.js and package-lock.json's packages in ./node_modules (AsyncAPI pa
 browser: ## headless Chromium for the dashboard's browser tests (Debian packages)
 	@bash deploy/local/browser.sh
 
+.PHONY: promtool compose-env
+install: promtool
+
+promtool: ## promtool (Debian's prometheus package) for the alert-rule tests
+	@bash deploy/prometheus/promtool.sh
+
+compose-env: ## write .env for docker compose: versions (deploy/versions.env), a generated Grafana admin password
+	@bash deploy/compose/env.sh
+
 stack: install ## start Kafka, PostgreSQL, Redis and the HTTP gateway (installs them when missing)
 	@$(STACK) up
 

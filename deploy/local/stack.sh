@@ -213,6 +213,12 @@ install_packages() {
   [[ -n $(pg_bindir) ]] || die "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin): apt-get install postgresql"
 }
 
+# The Kafka version of deploy/versions.env, the one place it is pinned (docker-compose.yml's image tag reads it too).
+kafka_pinned_version() {
+  local v; v=$(sed -n 's/^BPASS_KAFKA_VERSION=//p' "$ROOT/deploy/versions.env")
+  [[ -n $v ]] || die "deploy/versions.env names no BPASS_KAFKA_VERSION"
+  printf '%s' "$v"
+}
 kafka_libs() { if [[ -n ${KAFKA_HOME:-} ]]; then printf '%s' "$KAFKA_HOME/libs"; else printf '%s' "$KAFKA_DIR/libs"; fi; }
 kafka_version() {
   local j; j=$(ls "$(kafka_libs)"/kafka_2.13-*.jar 2>/dev/null | grep -v -e '-test' -e '-sources' | head -n1 || true)
@@ -225,8 +231,9 @@ install_kafka() {
       || die "KAFKA_HOME=$KAFKA_HOME has no libs/kafka_2.13-*.jar: point it at an unpacked Kafka 4.x distribution or unset it"
     return
   fi
-  local libs="$KAFKA_DIR/libs" pom="$HERE/kafka/pom.xml" stamp want
-  want=$(sha256sum "$pom" | cut -d' ' -f1)
+  local libs="$KAFKA_DIR/libs" pom="$HERE/kafka/pom.xml" stamp want version
+  version=$(kafka_pinned_version)
+  want=$({ sha256sum "$pom" | cut -d' ' -f1; printf '%s\n' "$version"; } | sha256sum | cut -d' ' -f1)
   stamp="$libs/.pom.sha256"
   if [[ -f $stamp && $(<"$stamp") == "$want" ]] && compgen -G "$libs/kafka_2.13-*.jar" >/dev/null; then
     return
@@ -235,8 +242,8 @@ install_kafka() {
   mkdir -p "$LOG_DIR" "$KAFKA_DIR"
   local log="$LOG_DIR/mvn.log" tmp="$libs.tmp" t0; t0=$(now_us)
   rm -rf "$tmp"
-  say "kafka: fetching broker jars from Maven Central ($(rel "$pom"))"
-  mvn -B -q -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$log" 2>&1 \
+  say "kafka: fetching the Kafka $version broker jars from Maven Central ($(rel "$pom"), deploy/versions.env)"
+  mvn -B -q -f "$pom" -Dkafka.version="$version" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" </dev/null >"$log" 2>&1 \
     || die_log "mvn dependency:copy-dependencies failed: see $(rel "$log")" "$log"
   compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || die_log "mvn ran but no kafka_2.13 jar was copied: see $(rel "$log")" "$log"
   rm -rf "$libs"; mv "$tmp" "$libs"; printf '%s\n' "$want" >"$stamp"

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import re
 import shlex
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -46,7 +47,17 @@ SUPPORT = (
     "prometheus",
     "grafana",
     "gateway",
+    "kafka-exporter",
+    "postgres-exporter",
 )
+# One-shot containers: they exit when done (others wait for service_completed_successfully), no healthcheck.
+ONE_SHOT = ("kafka-acls", "kafka-setup")
+VERSIONS_FILE = ROOT / "deploy" / "versions.env"
+STACK_SH = ROOT / "deploy" / "local" / "stack.sh"
+KAFKA_POM = ROOT / "deploy" / "local" / "kafka" / "pom.xml"
+ENV_SH = COMPOSE_DIR / "env.sh"
+ALERT_RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
+BIND = "${BPASS_BIND_ADDRESS:-127.0.0.1}"
 KAFKA_DIR = COMPOSE_DIR / "kafka"
 ROLES_SQL = ROOT / "deploy" / "postgres" / "roles.sql"
 # Settings fields that must be set in a container (the defaults point at the loopback stack of deploy/local).
@@ -332,7 +343,7 @@ def test_services_start_after_healthy_kafka_postgres_and_redis(services: dict[st
 
 def test_kafka_is_a_single_kraft_node_with_replication_factor_one(services: dict[str, dict[str, Any]]) -> None:
     kafka = services["kafka"]
-    assert kafka["image"].startswith("apache/kafka:4.")
+    assert kafka["image"].startswith("apache/kafka:")
     assert command(kafka) == ["bash", "/opt/bpass/kafka/start.sh"]
     assert volume_mounts(kafka)["/opt/bpass/kafka"] == "./deploy/compose/kafka"
     env = environment(kafka)
@@ -719,3 +730,141 @@ def test_every_python_module_the_docs_and_compose_run_exists() -> None:
     assert "docker compose up --build" in readme
     for port in PUBLISHED.values():
         assert str(port) in readme
+
+
+# --- pinned versions, health, exposure, Grafana, Prometheus (issue #18) -----------------------------------------
+
+
+def versions() -> dict[str, str]:
+    return properties(VERSIONS_FILE)
+
+
+def test_kafka_runs_the_version_of_the_versions_file_in_compose_and_in_the_local_stack(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    version = versions()["BPASS_KAFKA_VERSION"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    for name in ("kafka", "kafka-setup"):
+        image = services[name]["image"]
+        assert re.fullmatch(r"apache/kafka:\$\{BPASS_KAFKA_VERSION:\?[^}]+\}", image), f"{name}: {image}"
+    # The local stack fetches the broker jars of that version: stack.sh reads the file and hands it to Maven;
+    # the POM names no version of its own.
+    stack = STACK_SH.read_text(encoding="utf-8")
+    assert "deploy/versions.env" in stack or "versions.env" in stack
+    assert "-Dkafka.version=" in stack
+    pom = KAFKA_POM.read_text(encoding="utf-8")
+    assert "${kafka.version}" in pom
+    assert not re.search(r"<kafka\.version>\s*\d", pom), "pom.xml pins its own Kafka version"
+    # Nothing else of the compose set-up names a Kafka version.
+    for path in (COMPOSE_FILE, *COMPOSE_DIR.glob("kafka/*")):
+        assert not re.search(r"apache/kafka:\d|kafka_2\.13-\d", path.read_text(encoding="utf-8")), path
+
+
+def test_make_compose_env_writes_the_versions_and_a_generated_grafana_password(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("BPASS_KAFKA_VERSION=0.0.1\nBPASS_BIND_ADDRESS=0.0.0.0\n", encoding="utf-8")
+    for _ in range(2):
+        done = subprocess.run(  # noqa: S603 - our own script
+            ["/bin/bash", str(ENV_SH), str(env_file)], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        if _ == 0:
+            first = properties(env_file)
+    written = properties(env_file)
+    assert written["BPASS_KAFKA_VERSION"] == versions()["BPASS_KAFKA_VERSION"], "versions are rewritten"
+    assert written["BPASS_BIND_ADDRESS"] == "0.0.0.0", "what was set by hand is kept"
+    password = written["GRAFANA_ADMIN_PASSWORD"]
+    assert len(password) >= 20
+    assert password != "admin"  # noqa: S105 - the default it replaces
+    assert first["GRAFANA_ADMIN_PASSWORD"] == password, "generated once, then kept"
+    assert env_file.stat().st_mode & 0o077 == 0, "the file holds a password: owner only"
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^compose-env:.*\n\t@?bash deploy/compose/env\.sh", makefile, re.M)
+    assert ".env" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+
+
+def test_every_image_is_pinned_to_an_exact_version(services: dict[str, dict[str, Any]]) -> None:
+    for name, definition in services.items():
+        image = definition["image"]
+        if definition.get("build"):
+            assert image == "bpass:local", name
+            continue
+        repository, _, tag = image.partition(":")  # no registry host:port in these names
+        assert repository, f"{name}: {image}"
+        assert tag, f"{name}: {image} has no tag"
+        if tag.startswith("${"):
+            continue  # the Kafka version, from deploy/versions.env (test above)
+        # major.minor.patch, with an optional v and flavour (1.27.4-alpine, v3.2.1, 0.120.0): no 16, 7, latest.
+        # PostgreSQL's releases since 10 are major.minor (16.6 is one release).
+        exact = r"\d+\.\d+" if repository == "postgres" else r"v?\d+\.\d+\.\d+(-[a-z0-9.]+)?"
+        assert re.fullmatch(exact, tag), f"{name}: {image} floats"
+
+
+def test_every_long_running_container_has_a_healthcheck_and_waits_for_healthy_dependencies(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, definition in services.items():
+        if name in ONE_SHOT:
+            assert definition.get("restart") == "no", name
+            continue
+        test = (definition.get("healthcheck") or {}).get("test")
+        assert test, f"{name} has no healthcheck"
+        assert test[0] in {"CMD", "CMD-SHELL"}, name
+        for dependency, condition in depends_on(definition).items():
+            expected = "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
+            assert condition == expected, f"{name} -> {dependency}: {condition}"
+    assert set(depends_on(services["gateway"])) == set(SERVICES)
+
+
+def test_http_healthchecks_probe_the_port_the_container_serves(services: dict[str, dict[str, Any]]) -> None:
+    probes = {
+        "gateway": "http://127.0.0.1:8080/reporting/health/live",
+        "jaeger": "http://127.0.0.1:14269/",
+        "prometheus": "http://127.0.0.1:9090/-/ready",
+        "grafana": "http://127.0.0.1:3000/api/health",
+        "kafka-exporter": "http://127.0.0.1:9308/metrics",
+        "postgres-exporter": "http://127.0.0.1:9187/metrics",
+    }
+    for name, url in probes.items():
+        assert services[name]["healthcheck"]["test"][-1] == url, name
+    assert "--web.listen-address=:9308" in command(services["kafka-exporter"])
+    collector = services["otel-collector"]["healthcheck"]["test"]
+    assert "--config=/etc/otelcol-contrib/config.yaml" in collector
+    assert "health_check" in load_yaml(COMPOSE_DIR / "otel-collector.yaml")["service"]["extensions"]
+
+
+def test_every_published_port_binds_to_loopback_unless_opened(services: dict[str, dict[str, Any]]) -> None:
+    published = 0
+    for name, definition in services.items():
+        for entry in definition.get("ports", []):
+            assert isinstance(entry, str), name
+            assert entry.startswith(BIND + ":"), f"{name}: {entry} is published on every interface"
+            published += 1
+    assert published == len(PUBLISHED) + 1  # and Kafka's partner listener
+
+
+def test_grafana_has_no_default_password_and_no_anonymous_access(services: dict[str, dict[str, Any]]) -> None:
+    env = environment(services["grafana"])
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", env["GF_SECURITY_ADMIN_PASSWORD"])
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert not any(key.startswith("GF_AUTH_ANONYMOUS_ORG") for key in env)
+    assert "admin" not in (COMPOSE_DIR / "README.md").read_text(encoding="utf-8").split("`admin` / `admin`")[1:]
+
+
+def test_prometheus_loads_the_alert_rules_and_scrapes_the_kafka_and_postgres_exporters(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    mounts = volume_mounts(services["prometheus"])
+    config = load_yaml(COMPOSE_DIR / "prometheus.yml")
+    (rules,) = config["rule_files"]
+    assert mounts[rules] == "./deploy/prometheus/alerts.yml"
+    assert ALERT_RULES.is_file()
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for job, (exporter, port) in {"kafka": ("kafka-exporter", 9308), "postgres": ("postgres-exporter", 9187)}.items():
+        targets = [t for c in jobs[job]["static_configs"] for t in c["targets"]]
+        assert targets == [f"{exporter}:{port}"], job
+    assert "--kafka.server=kafka:9092" in command(services["kafka-exporter"])
+    assert "--sasl.enabled" in command(services["kafka-exporter"])
+    dsn = urlparse(environment(services["postgres-exporter"])["DATA_SOURCE_NAME"])
+    assert (dsn.hostname, dsn.port) == ("postgres", 5432)
