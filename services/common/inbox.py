@@ -5,6 +5,7 @@ message's outcome and the outbox rows all of it causes. The caller commits the K
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from services.common.rejections import Origin
 from services.common.routing import Routes
 from services.common.settings import Settings
 from services.common.unit_of_work import Inbound, UnitOfWork
+
+log = logging.getLogger(__name__)
 
 INBOX_SQL = """
 INSERT INTO inbox (dedup_key, topic, kafka_partition, kafka_offset, outcome)
@@ -81,6 +84,14 @@ class Inbox:
                 span = spans.get(p.dedup_key)
                 with trace.use_span(span, end_on_exit=False) if span else contextlib.nullcontext():
                     outbox.add_row(uow.rejection_row(Origin.of(p.record, p.envelope), p.violations))
+                    log.warning(  # in the message's trace: its trace_id finds the publisher's span
+                        "rejected %s from %s[%d]@%d: %s",
+                        p.dedup_key,
+                        p.record.topic,
+                        p.record.partition,
+                        p.record.offset,
+                        ", ".join(f"{v.reason} {v.field}".strip() for v in p.violations),
+                    )
                 metrics.MESSAGES_IN.labels(self.service, routes.topic_of(p.record).name, "rejected").inc()
                 continue
             assert p.envelope is not None

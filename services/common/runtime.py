@@ -38,12 +38,13 @@ from services.common.db import (
     set_scope,
 )
 from services.common.http_app import http_app
+from services.common.logs import setup_logging
 from services.common.messaging import build_producer, ensure_topics
 from services.common.outbox import Outbox
 from services.common.relay import OutboxRelay
 from services.common.settings import Settings
 from services.common.subscriber import Subscriber
-from services.common.tracing import setup_logging, setup_tracing
+from services.common.tracing import setup_tracing
 from services.common.unit_of_work import ApplyBatch
 
 log = logging.getLogger(__name__)
@@ -278,8 +279,8 @@ def serve(spec_factory: Callable[[Settings], ServiceSpec]) -> None:
         http_app(runtime),
         host=settings.http_host,
         port=settings.port_of(spec.name),
-        log_config=None,
-        access_log=False,
+        log_config=None,  # uvicorn keeps to setup_logging's JSON lines
+        access_log=True,  # a line per request, with its trace id
         timeout_graceful_shutdown=10,
         proxy_headers=True,
         forwarded_allow_ips=settings.gateway_addresses,  # uvicorn's default trusts X-Forwarded-For from 127.0.0.1
