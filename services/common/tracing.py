@@ -1,12 +1,11 @@
-"""OpenTelemetry wiring, done once per process; the one span each consumed message gets; JSON logs that carry trace
-and span ids."""
+"""OpenTelemetry wiring, done once per process; the one span each consumed message gets; the JSON log format that
+carries trace and span ids (set up for the whole process by services.common.logs.setup_logging)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import random
-import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -151,13 +150,3 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)
-
-
-def setup_logging(service: str, level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter(service))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("aiokafka", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
