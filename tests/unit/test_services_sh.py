@@ -63,20 +63,20 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     }
     yield env
     subprocess.run(  # noqa: S603 - our own script
-        ["bash", str(SCRIPT), "down", "identity"],
+        ["bash", str(SCRIPT), "down", "identity"],  # noqa: S607 - bash from PATH, as make runs it
         env=env,
         capture_output=True,
-        timeout=60,  # noqa: S607
+        timeout=60,
     )
 
 
 def services_sh(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(  # noqa: S603 - our own script
-        ["bash", str(SCRIPT), *args],
+        ["bash", str(SCRIPT), *args],  # noqa: S607 - bash from PATH, as make runs it
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,  # noqa: S607
+        timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
