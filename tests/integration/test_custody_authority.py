@@ -265,6 +265,7 @@ async def check_case(
     return None
 
 
+@pytest.mark.timeout(420)  # a whole rule table over HTTP: minutes when the machine is shared
 async def test_every_writer_and_step_is_accepted_or_refused_as_the_rule_table_says(
     custody: Custody, world: World
 ) -> None:
@@ -527,6 +528,7 @@ async def publish_document(custody: Custody, source: str, body: dict[str, Any], 
     return event_id
 
 
+@pytest.mark.timeout(420)  # a whole rule table over HTTP: minutes when the machine is shared
 async def test_epcis_captures_are_held_to_the_same_rules(custody: Custody, world: World) -> None:
     passport_id, serial = await mint_gs1(custody, world.tenant)
     # A stranger's capture over HTTP: shipping a battery it does not hold.
