@@ -39,6 +39,14 @@ SECURITY_SCHEMES: dict[str, Any] = {
 }
 KEYED: list[dict[str, list[str]]] = [{API_KEY_SCHEME: []}, {BEARER_SCHEME: []}]
 OPTIONALLY_KEYED: list[dict[str, list[str]]] = [*KEYED, {}]  # `{}`: anonymous callers are answered too
+# The pages may load from and talk to their service only: the browser refuses anything else before it leaves (ReDoc's
+# bundle still names a remote logo). Inline: Swagger UI's start-up script and both UIs' styles; blob: ReDoc's worker.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'"
+)
+HIDE_REDOCLY_LOGO = 'a[href*="redocly.com"] { display: none; }'
 # The credentials' own header parameters, which the security schemes now describe (and Swagger UI fills in).
 CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization"})
 SERVICES_DIRECTORY = Path(__file__).resolve().parent.parent
@@ -58,7 +66,7 @@ def install_docs(app: FastAPI, service: str) -> None:
 
     @app.get(f"/{service}/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=openapi_url,
             title=f"{app.title} - Swagger UI",
             swagger_js_url=f"{assets}/swagger-ui-bundle.js",
@@ -67,16 +75,20 @@ def install_docs(app: FastAPI, service: str) -> None:
             oauth2_redirect_url=None,
             swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
         )
+        page.headers["Content-Security-Policy"] = DOCS_CSP
+        return page
 
     @app.get(f"/{service}/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=openapi_url,
             title=f"{app.title} - ReDoc",
             redoc_js_url=f"{assets}/redoc.standalone.js",
             redoc_favicon_url=f"{assets}/favicon.png",
             with_google_fonts=False,
         )
+        html = bytes(page.body).decode().replace("</style>", f"  {HIDE_REDOCLY_LOGO}\n    </style>", 1)
+        return HTMLResponse(html, headers={"Content-Security-Policy": DOCS_CSP})
 
 
 def _calls(dependant: Dependant) -> Iterator[Any]:

@@ -85,11 +85,13 @@ async def test_the_docs_pages_load_their_assets_from_the_service(page: str) -> N
     # No lifespan: the pages and their assets need no broker or database.
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
     async with client:
-        html = (await client.get(f"/custody/{page}")).text
+        response = await client.get(f"/custody/{page}")
+        html = response.text
         asset = "swagger-ui-bundle.js" if page == "docs" else "redoc.standalone.js"
         served = await client.get(f"/custody/docs-assets/{asset}")
     assert "http://" not in html
     assert "https://" not in html
     assert "/custody/docs-assets/" in html
+    assert "default-src 'self'" in response.headers["content-security-policy"]
     assert served.status_code == 200
     assert len(served.content) > 100_000
