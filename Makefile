@@ -41,10 +41,13 @@ stack: install ## start Kafka, PostgreSQL, Redis and the HTTP gateway (installs 
 	@$(STACK) up
 
 run: stack ## start everything, run the demo, print where to look
+	@$(STACK) observability up
 	@$(WITH_ENV) $(PY) -m bpass.cli keys demo --quiet
 	@$(WITH_ENV) $(SERVICES) up
 	@$(WITH_ENV) $(PY) -m bpass.cli demo
 	@$(WITH_ENV) $(PY) -m bpass.cli simulate --batteries 3000 --run demo
+	@echo "==> docs:    http://127.0.0.1:$${BPASS_HTTP_PORT:-8080}/identity/docs (also /custody/docs, /recovery/docs, /reporting/docs)"
+	@$(STACK) observability urls
 
 demo: ## run the demo again against the running platform
 	@$(WITH_ENV) $(PY) -m bpass.cli demo
