@@ -154,7 +154,8 @@ observability_env() {
 }
 observability_urls() {
   say "traces:  http://$HOST:$JAEGER_UI_PORT/search (Jaeger; query API http://$HOST:$JAEGER_UI_PORT/api/traces?service=bpass-identity)"
-  say "metrics: http://$HOST:$PROMETHEUS_PORT/targets, alerts http://$HOST:$PROMETHEUS_PORT/alerts (Prometheus)"
+  # Debian's Prometheus ships the classic web UI only (/classic/...), not the React one
+  say "metrics: http://$HOST:$PROMETHEUS_PORT/classic/targets, alerts http://$HOST:$PROMETHEUS_PORT/classic/alerts (Prometheus)"
 }
 observability_main() {
   case ${1:-up} in
