@@ -4,22 +4,18 @@ rendered and the way to authorise. With FastAPI's default pages (scripts and sty
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from services.common.settings import REPO_ROOT
-from tests.e2e.test_dashboard_browser import CHROMEDRIVER, CHROMIUM
+from tests.e2e.offline_browser import offline_chromium
 from tests.support import ServiceProcess
 
 ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "api-docs"
@@ -28,40 +24,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 @pytest.fixture(scope="module")
 def offline_browser() -> Iterator[webdriver.Chrome]:
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        pytest.fail(f"{' and '.join(missing)} missing: run `make browser`.", pytrace=False)
-    profile = tempfile.mkdtemp(prefix="bpass-chromium-offline-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1000",
-        # Offline but for this machine: no other host name resolves.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    try:
-        driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    except WebDriverException as exc:
-        shutil.rmtree(profile, ignore_errors=True)
-        pytest.fail(f"headless Chromium did not start: {exc.msg}")
-    driver.set_page_load_timeout(30)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    yield from offline_chromium(ARTIFACTS, "bpass-chromium-offline-")
 
 
 def wait_for(driver: webdriver.Chrome, css: str, timeout: float = 20) -> Any:
