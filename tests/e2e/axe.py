@@ -1,7 +1,7 @@
 """axe-core (npm, locked in package-lock.json; `make install` runs `npm ci`) run inside a page in headless Chromium.
 
-    violations = axe_violations(driver)          # serious and critical ones only
-    assert not violations, describe(violations)
+violations = axe_violations(driver)          # serious and critical ones only
+assert not violations, describe(violations)
 """
 
 from __future__ import annotations
