@@ -198,3 +198,86 @@ def decode_cursor(cursor: str) -> str:
     if not decoded.startswith("urn:uuid:"):
         raise invalid
     return decoded
+
+
+# Sort name -> column of passport_view, for the dashboard's sortable, paged passport list.
+SORT_COLUMNS = {
+    "battery": "battery_identifier",
+    "model": "model",
+    "chemistry": "chemistry",
+    "category": "category",
+    "batch": "batch",
+    "plant": "plant",
+    "status": "status",
+    "stage": "stage",
+    "placed_on_market": "placed_on_market_at",
+    "held_by": "current_handler_id",
+    "minted": "minted_at",
+}
+# Sort name -> output column of batches_sql.
+BATCH_SORT_COLUMNS = {
+    "batch": "batch",
+    "model": "model",
+    "chemistry": "chemistry",
+    "passports": "passports",
+    "end_of_life": "end_of_life",
+    "first_minted": "first_minted",
+}
+# Dimensions whose distinct values the dashboard offers as filter choices (name -> column of passport_view).
+OPTION_COLUMNS = {name: TEXT_FILTERS[name] for name in ("model", "chemistry", "plant", "batch", "current_handler")}
+
+
+def _order(column: str, descending: bool, tie: str) -> str:
+    return f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, {tie}"
+
+
+def page_sql(filters: Filters, sort: str, descending: bool, offset: int, limit: int) -> tuple[str, list[Any]]:
+    """One page of the matching passports in `sort` order (a SORT_COLUMNS name), ties broken by passport id."""
+    clause, params = where(filters)
+    params += [limit, offset]
+    order = _order(SORT_COLUMNS[sort], descending, "passport_id")
+    sql = (
+        f"SELECT {SUMMARY_COLUMNS} FROM passport_view WHERE {clause} ORDER BY {order}"
+        f" LIMIT ${len(params) - 1} OFFSET ${len(params)}"
+    )
+    return sql, params
+
+
+def total_sql(filters: Filters) -> tuple[str, list[Any]]:
+    clause, params = where(filters)
+    return f"SELECT count(*) FROM passport_view WHERE {clause}", params
+
+
+def batches_sql(filters: Filters, sort: str, descending: bool, offset: int, limit: int) -> tuple[str, list[Any]]:
+    """One page of the batches of the matching passports (batch, model, chemistry, passports, end of life, first
+    minted), each row with `total_rows`: how many batches match in all."""
+    clause, params = where(filters)
+    params += [limit, offset]
+    order = _order(BATCH_SORT_COLUMNS[sort], descending, "batch, model, chemistry")
+    sql = (
+        "SELECT batch, model, chemistry, count(*) AS passports,"
+        " count(*) FILTER (WHERE stage IN ('collected', 'in_treatment', 'recycled')) AS end_of_life,"
+        " min(minted_at) AS first_minted, count(*) OVER () AS total_rows"
+        f" FROM passport_view WHERE {clause} AND batch IS NOT NULL GROUP BY batch, model, chemistry"
+        f" ORDER BY {order} LIMIT ${len(params) - 1} OFFSET ${len(params)}"
+    )
+    return sql, params
+
+
+def options_sql(name: str) -> str:
+    """The distinct values of one OPTION_COLUMNS dimension for a tenant ($1), in order."""
+    column = OPTION_COLUMNS[name]
+    return (
+        f"SELECT DISTINCT {column} AS value FROM passport_view WHERE tenant = $1 AND {column} IS NOT NULL"
+        f" ORDER BY 1 LIMIT {MAX_GROUPS}"
+    )
+
+
+# Extension fields offered as filters: the text keys and values of the tenant's first passports (a sample: extension
+# fields are free-form, and reading them all would scan every passport; a value outside it still filters).
+EXTENSION_SAMPLE = 5000
+EXTENSION_OPTIONS_SQL = (
+    "SELECT e.key, e.value #>> '{}' AS value FROM (SELECT extensions FROM passport_view WHERE tenant = $1"
+    f" ORDER BY passport_id LIMIT {EXTENSION_SAMPLE}) p, jsonb_each(p.extensions) e"
+    " WHERE jsonb_typeof(e.value) = 'string' GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 2000"
+)
