@@ -19,6 +19,8 @@
 # require passwords (docs/security/kafka.md). Ports: BPASS_KAFKA_PORT (39092), BPASS_KAFKA_CONTROLLER_PORT (39093), BPASS_PG_PORT (35432),
 # BPASS_REDIS_PORT (36379), BPASS_HTTP_PORT (8080); upstreams BPASS_IDENTITY_PORT (8101), BPASS_CUSTODY_PORT (8102),
 # BPASS_RECOVERY_PORT (8103), BPASS_REPORTING_PORT (8104). BPASS_LOCAL_NGINX=0 leaves nginx out.
+# BPASS_KAFKA_BROKERS=3 runs a three-node KRaft cluster instead of one broker (node i on BPASS_KAFKA_PORT + 10*(i-1)
+# and BPASS_KAFKA_CONTROLLER_PORT + 10*(i-1)); topics get three replicas, min.insync.replicas=2 (see the kafka part).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -460,79 +462,146 @@ stop_redis() {
 }
 
 # ---------------------------------------------------------------------------------------------------- kafka
-KAFKA_PROPS="$KAFKA_DIR/server.properties"
-kafka_pid() { local p; p=$(read_pid "$KAFKA_DIR/kafka.pid"); pid_is "$p" "$KAFKA_PROPS" && printf '%s' "$p" || true; }
+# BPASS_KAFKA_BROKERS=1 (the default): one KRaft node, broker and controller in one JVM, its files straight under
+# var/local/kafka (data, logs, server.properties, kafka.pid), as always. BPASS_KAFKA_BROKERS=N (2..9): N such
+# combined nodes from the same jars, one directory each (var/local/kafka/broker-<i>), one cluster id, a static
+# N-voter controller quorum. Node i listens on BPASS_KAFKA_PORT + 10*(i-1) (clients) and
+# BPASS_KAFKA_CONTROLLER_PORT + 10*(i-1) (controller). Combined nodes rather than a separate controller quorum:
+# three JVMs instead of six on a two-core machine, and a killed node takes a broker and a voter with it, so the
+# failure tests exercise a controller failover as well as a partition leader's (2 of 3 voters keep a quorum).
+# The count is recorded (kafka/brokers) the first time a var dir's cluster is formatted; a var dir holds one
+# cluster shape ('down --wipe' to change it).
+KAFKA_BROKERS_STAMP="$KAFKA_DIR/brokers"
+kafka_brokers_wanted() {
+  local recorded=""; [[ -f $KAFKA_BROKERS_STAMP ]] && recorded=$(tr -dc '0-9' <"$KAFKA_BROKERS_STAMP")
+  local n=${BPASS_KAFKA_BROKERS:-${recorded:-1}}
+  [[ $n =~ ^[1-9]$ ]] || die "BPASS_KAFKA_BROKERS=$n: give a number of brokers from 1 to 9"
+  printf '%s' "$n"
+}
+KAFKA_BROKERS=$(kafka_brokers_wanted)
+# Replication of the cluster's own topics (consumer offsets, transactions) and of topics created on first use; the
+# platform's topics get theirs from services/common/messaging.py (topic_replication), by the same rule: three
+# copies of everything once there are three brokers, two of which must have a write (min.insync.replicas=2), so
+# that one broker may fail with no acknowledged write lost and no partition refusing writes.
+KAFKA_RF=$(( KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3 ))
+KAFKA_MIN_ISR=$(( KAFKA_RF >= 3 ? 2 : 1 ))
+if [[ -z ${BPASS_KAFKA_HEAP_OPTS:-} ]] && ((KAFKA_BROKERS > 1)); then KAFKA_HEAP_OPTS="-Xms128m -Xmx512m"; fi
+
+# kafka_node I: the paths and ports of node I (1-based) in NODE_* variables.
+NODE="" NODE_DIR="" NODE_PORT="" NODE_CPORT="" KAFKA_PROPS="" KAFKA_AUTH_STAMP=""
+kafka_node() {
+  NODE=$1
+  if ((KAFKA_BROKERS == 1)); then NODE_DIR=$KAFKA_DIR; else NODE_DIR="$KAFKA_DIR/broker-$1"; fi
+  NODE_PORT=$(( KAFKA_PORT + 10 * ($1 - 1) ))
+  NODE_CPORT=$(( KAFKA_CONTROLLER_PORT + 10 * ($1 - 1) ))
+  KAFKA_PROPS="$NODE_DIR/server.properties"
+  # The data directory was formatted for SASL with the platform user's current password (a stamp written after the
+  # format holds a digest of it). A directory of an earlier PLAINTEXT stack, or one whose password was lost, is not.
+  KAFKA_AUTH_STAMP="$NODE_DIR/data/bpass-sasl-scram.sha256"
+}
+kafka_node 1
+kafka_nodes() { seq 1 "$KAFKA_BROKERS"; }
+kafka_label() { if ((KAFKA_BROKERS == 1)); then printf 'kafka'; else printf 'kafka-%s' "$NODE"; fi; }
+kafka_bootstrap() { # every node's client address, comma separated
+  local i out=()
+  for i in $(kafka_nodes); do out+=("$HOST:$(( KAFKA_PORT + 10 * (i - 1) ))"); done
+  local IFS=,; printf '%s' "${out[*]}"
+}
+kafka_voters() {
+  local i out=()
+  for i in $(kafka_nodes); do out+=("$i@$HOST:$(( KAFKA_CONTROLLER_PORT + 10 * (i - 1) ))"); done
+  local IFS=,; printf '%s' "${out[*]}"
+}
+kafka_pid() { local p; p=$(read_pid "$NODE_DIR/kafka.pid"); pid_is "$p" "$KAFKA_PROPS" && printf '%s' "$p" || true; }
 kafka_jvm_args() { # the java command line before the main class, one word per line
   local a
   for a in $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
            -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true; do printf '%s\n' "$a"; done
-  printf '%s\n' "-Dkafka.logs.dir=$KAFKA_DIR/logs" "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.yaml" \
+  printf '%s\n' "-Dkafka.logs.dir=$NODE_DIR/logs" "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.yaml" \
     -cp "$(kafka_libs)/*"
 }
 kafka_render_props() {
-  local data="$KAFKA_DIR/data"
-  sed -e "s|^controller\.quorum\.voters=.*|controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT|" \
-      -e "s|^listeners=.*|listeners=SASL_PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT|" \
-      -e "s|^advertised\.listeners=.*|advertised.listeners=SASL_PLAINTEXT://$HOST:$KAFKA_PORT|" \
+  local data="$NODE_DIR/data"
+  sed -e "s|^node\.id=.*|node.id=$NODE|" \
+      -e "s|^controller\.quorum\.voters=.*|controller.quorum.voters=$(kafka_voters)|" \
+      -e "s|^listeners=.*|listeners=SASL_PLAINTEXT://$HOST:$NODE_PORT,CONTROLLER://$HOST:$NODE_CPORT|" \
+      -e "s|^advertised\.listeners=.*|advertised.listeners=SASL_PLAINTEXT://$HOST:$NODE_PORT|" \
       -e "s|^super\.users=.*|super.users=User:$KAFKA_ADMIN_USER|" \
       -e "s|^log\.dirs=.*|log.dirs=$data|" \
+      -e "s|^\(offsets\.topic\.replication\.factor\)=.*|\1=$KAFKA_RF|" \
+      -e "s|^\(transaction\.state\.log\.replication\.factor\)=.*|\1=$KAFKA_RF|" \
+      -e "s|^\(share\.coordinator\.state\.topic\.replication\.factor\)=.*|\1=$KAFKA_RF|" \
+      -e "s|^\(transaction\.state\.log\.min\.isr\)=.*|\1=$KAFKA_MIN_ISR|" \
+      -e "s|^\(share\.coordinator\.state\.topic\.min\.isr\)=.*|\1=$KAFKA_MIN_ISR|" \
+      -e "s|^\(default\.replication\.factor\)=.*|\1=$KAFKA_RF|" \
+      -e "s|^\(min\.insync\.replicas\)=.*|\1=$KAFKA_MIN_ISR|" \
       "$HERE/kafka/server.properties" >"$KAFKA_PROPS.tmp"
   local password; password=$(secret "kafka-$KAFKA_ADMIN_USER")
   chmod 0600 "$KAFKA_PROPS.tmp"
-  cat >>"$KAFKA_PROPS.tmp" <<EOF
+  cat >>"$KAFKA_PROPS.tmp" <<PROPS
 
 # [written by stack.sh] the platform user's credentials: as the broker's own client (inter-broker, controller), and
 # the controller's one PLAIN user.
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KAFKA_ADMIN_USER" password="$password";
 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$KAFKA_ADMIN_USER" password="$password" user_$KAFKA_ADMIN_USER="$password";
-EOF
+PROPS
   mv "$KAFKA_PROPS.tmp" "$KAFKA_PROPS"
 }
-# The data directory was formatted for SASL with the platform user's current password (a stamp written after the
-# format holds a digest of it). A directory of an earlier PLAINTEXT stack, or one whose password was lost, is not.
-KAFKA_AUTH_STAMP="$KAFKA_DIR/data/bpass-sasl-scram.sha256"
 kafka_auth_digest() { printf 'SCRAM-SHA-512 %s %s' "$KAFKA_ADMIN_USER" "$(secret "kafka-$KAFKA_ADMIN_USER")" | sha256sum | cut -d' ' -f1; }
 kafka_auth_current() { [[ -f $KAFKA_AUTH_STAMP && $(<"$KAFKA_AUTH_STAMP") == "$(kafka_auth_digest)" ]]; }
+# A var dir formatted for another number of brokers is refused (its nodes' quorum and replicas would not match).
+kafka_check_shape() {
+  local recorded=""; [[ -f $KAFKA_BROKERS_STAMP ]] && recorded=$(tr -dc '0-9' <"$KAFKA_BROKERS_STAMP")
+  if [[ -z $recorded ]]; then
+    # A var dir of a single broker formatted before the count was recorded.
+    [[ -f $KAFKA_DIR/data/meta.properties ]] && recorded=1
+  fi
+  if [[ -n $recorded && $recorded != "$KAFKA_BROKERS" ]]; then
+    die "kafka: $(rel "$KAFKA_DIR") holds a $recorded-broker cluster, BPASS_KAFKA_BROKERS=$KAFKA_BROKERS asks for $KAFKA_BROKERS: 'stack.sh down --wipe' first (drops its topics), or use another BPASS_LOCAL_VAR"
+  fi
+  mkdir -p "$KAFKA_DIR"; printf '%s\n' "$KAFKA_BROKERS" >"$KAFKA_BROKERS_STAMP"
+}
 # Reformat such a directory: SCRAM users of KRaft live in the metadata log and the first one can only be added by
 # `storage format`. The broker is stopped first if it runs; its topics and consumer offsets are lost (local data).
 kafka_migrate_auth() {
-  [[ -f $KAFKA_DIR/data/meta.properties ]] || return 0
+  [[ -f $NODE_DIR/data/meta.properties ]] || return 0
   kafka_auth_current && return 0
   if [[ -n $(kafka_pid) ]]; then
-    info "kafka: the running broker does not authenticate clients (an earlier PLAINTEXT stack): restarting it with SASL"
-    stop_kafka
+    info "$(kafka_label): the running broker does not authenticate clients (an earlier PLAINTEXT stack): restarting it with SASL"
+    stop_kafka_node
   fi
-  rm -rf "$KAFKA_DIR/data"
-  mkdir -p "$KAFKA_DIR/data"
-  info "kafka: reformatting $(rel "$KAFKA_DIR/data") for SASL/SCRAM (its earlier topics and offsets are dropped)"
+  rm -rf "$NODE_DIR/data"
+  mkdir -p "$NODE_DIR/data"
+  info "$(kafka_label): reformatting $(rel "$NODE_DIR/data") for SASL/SCRAM (its earlier topics and offsets are dropped)"
 }
 KAFKA_T0=""
-KAFKA_LAUNCHED_AT=""  # when this broker was launched, as Kafka's log lines stamp their time ("%Y-%m-%d %H:%M:%S")
+# Per node: when it was launched, as Kafka's log lines stamp their time ("%Y-%m-%d %H:%M:%S"); whether this run
+# launched it (or found it booting); the launching shell's pid.
+declare -A KAFKA_LAUNCHED_AT=() KAFKA_STARTING=() KAFKA_LAUNCH_PID=()
 # awk: p is set from a file's first line stamped at or after t (a stack trace's lines carry no stamp of their own)
 KAFKA_SINCE_LAUNCH='FNR == 1 { p = 0 } !p && substr($0, 1, 1) == "[" && substr($0, 1, 20) >= t { p = 1 }'
-KAFKA_STARTING=0
-KAFKA_LAUNCH_PID=""
-kafka_launch() { # starts the broker in the background; kafka_wait waits for it
-  KAFKA_T0=$(now_us)
+kafka_launch() { # starts node $NODE in the background; kafka_wait waits for it
   kafka_migrate_auth
   local pid; pid=$(kafka_pid)
-  mkdir -p "$KAFKA_DIR/logs" "$KAFKA_DIR/data"
-  if [[ -n $pid ]] && port_open "$KAFKA_PORT"; then
-    say "kafka: already running on $HOST:$KAFKA_PORT (pid $pid)"
+  mkdir -p "$NODE_DIR/logs" "$NODE_DIR/data"
+  KAFKA_STARTING[$NODE]=0
+  if [[ -n $pid ]] && port_open "$NODE_PORT"; then
+    say "$(kafka_label): already running on $HOST:$NODE_PORT (pid $pid)"
     return
   fi
   if [[ -n $pid ]]; then  # started by an earlier 'up' and still booting
-    KAFKA_STARTING=1; KAFKA_LAUNCH_PID=$pid
-    KAFKA_LAUNCHED_AT=$(date -d "$(ps -o lstart= -p "$pid")" '+%F %T' 2>/dev/null || date '+%F %T'); return
+    KAFKA_STARTING[$NODE]=1; KAFKA_LAUNCH_PID[$NODE]=$pid
+    KAFKA_LAUNCHED_AT[$NODE]=$(date -d "$(ps -o lstart= -p "$pid")" '+%F %T' 2>/dev/null || date '+%F %T'); return
   fi
-  check_port_free kafka "$KAFKA_PORT" BPASS_KAFKA_PORT
-  check_port_free "kafka (controller)" "$KAFKA_CONTROLLER_PORT" BPASS_KAFKA_CONTROLLER_PORT
+  check_port_free "$(kafka_label)" "$NODE_PORT" BPASS_KAFKA_PORT
+  check_port_free "$(kafka_label) (controller)" "$NODE_CPORT" BPASS_KAFKA_CONTROLLER_PORT
   need_java
   kafka_render_props
-  if [[ ! -f $KAFKA_DIR/data/meta.properties ]]; then
+  if [[ ! -f $NODE_DIR/data/meta.properties ]]; then
     local id_file="$KAFKA_DIR/cluster.id" id
     # A Kafka cluster id is a base64url-encoded random 16-byte UUID (what `kafka-storage random-uuid` prints). Like
-    # Kafka's Uuid.randomUuid(), never one that starts with '-': the storage tool would read it as an option.
+    # Kafka's Uuid.randomUuid(), never one that starts with '-': the storage tool would read it as an option. Every
+    # node of a cluster is formatted with the same one.
     id=$(cat "$id_file" 2>/dev/null || true)
     while [[ ${#id} -ne 22 || $id == -* ]]; do
       id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
@@ -543,39 +612,40 @@ kafka_launch() { # starts the broker in the background; kafka_wait waits for it
     # list for the few seconds the format lasts, on this machine only).
     java "${jvm[@]}" kafka.tools.StorageTool format --cluster-id="$id" -c "$KAFKA_PROPS" --ignore-formatted \
       --add-scram "SCRAM-SHA-512=[name=$KAFKA_ADMIN_USER,password=$(secret "kafka-$KAFKA_ADMIN_USER")]" \
-      </dev/null >"$KAFKA_DIR/logs/format.log" 2>&1 \
-      || die_log "kafka: formatting storage failed (kafka.tools.StorageTool format)" "$KAFKA_DIR/logs/format.log"
+      </dev/null >"$NODE_DIR/logs/format.log" 2>&1 \
+      || die_log "$(kafka_label): formatting storage failed (kafka.tools.StorageTool format)" "$NODE_DIR/logs/format.log"
     kafka_auth_digest >"$KAFKA_AUTH_STAMP"
-    info "kafka: formatted $(rel "$KAFKA_DIR/data") (cluster id $id; SASL/SCRAM user $KAFKA_ADMIN_USER)"
+    info "$(kafka_label): formatted $(rel "$NODE_DIR/data") (cluster id $id; SASL/SCRAM user $KAFKA_ADMIN_USER)"
   fi
-  KAFKA_LAUNCHED_AT=$(date '+%F %T')
-  printf '\n==== %s stack.sh up: starting Kafka %s\n' "$(date -u +%FT%TZ)" "$(kafka_version)" >>"$KAFKA_DIR/logs/kafka.out"
+  KAFKA_LAUNCHED_AT[$NODE]=$(date '+%F %T')
+  printf '\n==== %s stack.sh up: starting Kafka %s\n' "$(date -u +%FT%TZ)" "$(kafka_version)" >>"$NODE_DIR/logs/kafka.out"
   # setsid: own session, so Ctrl-C in the calling terminal does not stop the broker; the wrapper shell writes its
   # own pid and then becomes java (exec), so the pid file holds the broker's pid.
   local jvm; mapfile -t jvm < <(kafka_jvm_args)
-  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$KAFKA_DIR/kafka.pid" java "${jvm[@]}" kafka.Kafka "$KAFKA_PROPS" \
-    </dev/null >>"$KAFKA_DIR/logs/kafka.out" 2>&1 &
-  KAFKA_LAUNCH_PID=$!
-  KAFKA_STARTING=1
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$NODE_DIR/kafka.pid" java "${jvm[@]}" kafka.Kafka "$KAFKA_PROPS" \
+    </dev/null >>"$NODE_DIR/logs/kafka.out" 2>&1 &
+  KAFKA_LAUNCH_PID[$NODE]=$!
+  KAFKA_STARTING[$NODE]=1
 }
-kafka_logged() { # kafka_logged TEXT: has this broker logged TEXT since it was launched?
+kafka_logged() { # kafka_logged TEXT: has node $NODE logged TEXT since it was launched?
   # By time stamp, not by file offset: a broker with many topics and groups logs more than one 50 MB file while
   # it starts, so server.log rolls over to server.log.N under our feet.
-  local files; mapfile -t files < <(find "$KAFKA_DIR/logs" -maxdepth 1 -name 'server.log*' \
-    -newermt "$KAFKA_LAUNCHED_AT" -exec grep -lF -- "$1" {} + 2>/dev/null)
+  local since=${KAFKA_LAUNCHED_AT[$NODE]}
+  local files; mapfile -t files < <(find "$NODE_DIR/logs" -maxdepth 1 -name 'server.log*' \
+    -newermt "$since" -exec grep -lF -- "$1" {} + 2>/dev/null)
   ((${#files[@]})) || return 1  # grep first: awk reads the few files that hold TEXT at all
-  awk -v t="[$KAFKA_LAUNCHED_AT" -v text="$1" "$KAFKA_SINCE_LAUNCH"' p && index($0, text) { f = 1; exit }
+  awk -v t="[$since" -v text="$1" "$KAFKA_SINCE_LAUNCH"' p && index($0, text) { f = 1; exit }
     END { exit !f }' "${files[@]}"
 }
 kafka_started_logged() { kafka_logged 'Kafka Server started'; }
 kafka_fail() { # kafka_fail MESSAGE: the message, then what the JVM printed and the new part of server.log
   printf '==> ERROR: %s\n' "$1" >&2
-  local out="$KAFKA_DIR/logs/kafka.out" log="$KAFKA_DIR/logs/server.log"
+  local out="$NODE_DIR/logs/kafka.out" log="$NODE_DIR/logs/server.log"
   if [[ -s $out ]] && [[ -n $(sed -n '/^==== .* stack.sh up: starting/h; //!H; ${x; /\n./p}' "$out") ]]; then
     printf '    --- JVM output (%s) ---\n' "$(rel "$out")" >&2
     sed -n '/^==== .* stack.sh up: starting/h; //!H; ${x; p}' "$out" | tail -n 15 | sed 's/^/    | /' >&2
   fi
-  local recent; recent=$(awk -v t="[$KAFKA_LAUNCHED_AT" "$KAFKA_SINCE_LAUNCH"' p' "$log" 2>/dev/null | tail -n 25 || true)
+  local recent; recent=$(awk -v t="[${KAFKA_LAUNCHED_AT[$NODE]}" "$KAFKA_SINCE_LAUNCH"' p' "$log" 2>/dev/null | tail -n 25 || true)
   if [[ -n $recent ]]; then
     printf '    --- last lines of %s ---\n' "$(rel "$log")" >&2
     sed 's/^/    | /' <<<"$recent" >&2
@@ -585,44 +655,75 @@ kafka_fail() { # kafka_fail MESSAGE: the message, then what the JVM printed and 
 kafka_bind_failed() { # did the broker that just exited fail to bind one of its ports?
   kafka_logged 'Address already in use'
 }
+kafka_launch_all() {
+  KAFKA_T0=$(now_us)
+  kafka_check_shape
+  local i; for i in $(kafka_nodes); do kafka_node "$i"; kafka_launch; done
+}
+# Waits for every node launched: a node of a cluster reports 'started' only once the controller quorum has a
+# leader, so the nodes are launched together and waited for together.
 kafka_wait() {
-  [[ $KAFKA_STARTING == 1 ]] || return 0
+  local i; for i in $(kafka_nodes); do kafka_node "$i"; kafka_wait_node; done
+}
+kafka_wait_node() {
+  [[ ${KAFKA_STARTING[$NODE]:-0} == 1 ]] || return 0
   local deadline=$(( $(now_us) + KAFKA_TIMEOUT * 1000000 )) pid
-  pid=$(read_pid "$KAFKA_DIR/kafka.pid"); pid=${pid:-$KAFKA_LAUNCH_PID}
+  pid=$(read_pid "$NODE_DIR/kafka.pid"); pid=${pid:-${KAFKA_LAUNCH_PID[$NODE]}}
   local attempt=1
   while :; do
     if ! kill -0 "$pid" 2>/dev/null; then
       # Kafka's ports lie in Linux's ephemeral range, so a client socket (even the broker's own first connection
       # to its controller) can hold one for a moment. The port is free again soon after: launch again, twice.
       if (( attempt < 3 )) && kafka_bind_failed; then
-        info "kafka: a port was taken for a moment (Address already in use); starting again (attempt $((attempt + 1)) of 3)"
+        info "$(kafka_label): a port was taken for a moment (Address already in use); starting again (attempt $((attempt + 1)) of 3)"
         attempt=$((attempt + 1)); sleep 2
-        KAFKA_STARTING=0; kafka_launch
-        pid=$KAFKA_LAUNCH_PID; deadline=$(( $(now_us) + KAFKA_TIMEOUT * 1000000 ))
+        kafka_launch
+        pid=${KAFKA_LAUNCH_PID[$NODE]}; deadline=$(( $(now_us) + KAFKA_TIMEOUT * 1000000 ))
         continue
       fi
-      kafka_fail "kafka: the broker exited during startup (pid $pid); logs in $(rel "$KAFKA_DIR/logs")"
+      kafka_fail "$(kafka_label): the broker exited during startup (pid $pid); logs in $(rel "$NODE_DIR/logs")"
     fi
-    if port_open "$KAFKA_PORT" && kafka_started_logged; then break; fi
+    if port_open "$NODE_PORT" && kafka_started_logged; then break; fi
     if (( $(now_us) > deadline )); then
-      kafka_fail "kafka: not ready on $HOST:$KAFKA_PORT after ${KAFKA_TIMEOUT} s (pid $pid left running; 'stack.sh down' stops it)"
+      kafka_fail "$(kafka_label): not ready on $HOST:$NODE_PORT after ${KAFKA_TIMEOUT} s (pid $pid left running; 'stack.sh down' stops it)"
     fi
     sleep 0.25
-    [[ -s $KAFKA_DIR/kafka.pid ]] && pid=$(read_pid "$KAFKA_DIR/kafka.pid")
+    [[ -s $NODE_DIR/kafka.pid ]] && pid=$(read_pid "$NODE_DIR/kafka.pid")
   done
-  say "kafka: started on $HOST:$KAFKA_PORT (pid $pid, Kafka $(kafka_version)) in $(since "$KAFKA_T0")"
+  KAFKA_STARTING[$NODE]=0
+  say "$(kafka_label): started on $HOST:$NODE_PORT (pid $pid, Kafka $(kafka_version)$( ((KAFKA_BROKERS > 1)) && printf ', node %s of %s' "$NODE" "$KAFKA_BROKERS")) in $(since "$KAFKA_T0")"
 }
-stop_kafka() {
+stop_kafka_node() {
   local pid; pid=$(kafka_pid)
-  if [[ -z $pid ]]; then say "kafka: not running"; return; fi
+  if [[ -z $pid ]]; then say "$(kafka_label): not running"; return; fi
   local t0; t0=$(now_us)
   kill -TERM "$pid" 2>/dev/null || true
   if ! wait_gone "$pid" 60; then
     kill -KILL "$pid" 2>/dev/null || true
-    say "kafka: killed (pid $pid did not stop within 60 s)"
+    say "$(kafka_label): killed (pid $pid did not stop within 60 s)"
     return
   fi
-  say "kafka: stopped (was pid $pid) in $(since "$t0")"
+  say "$(kafka_label): stopped (was pid $pid) in $(since "$t0")"
+}
+# Every node is asked to stop at once: one by one, the last ones would wait for a controller quorum already gone.
+stop_kafka() {
+  local i pids=() t0; t0=$(now_us)
+  for i in $(kafka_nodes); do
+    kafka_node "$i"; local pid; pid=$(kafka_pid)
+    if [[ -z $pid ]]; then say "$(kafka_label): not running"; continue; fi
+    kill -TERM "$pid" 2>/dev/null || true; pids+=("$i:$pid")
+  done
+  local entry
+  for entry in "${pids[@]}"; do
+    kafka_node "${entry%%:*}"; local pid=${entry#*:}
+    if ! wait_gone "$pid" 60; then
+      kill -KILL "$pid" 2>/dev/null || true
+      say "$(kafka_label): killed (pid $pid did not stop within 60 s)"
+      continue
+    fi
+    say "$(kafka_label): stopped (was pid $pid) in $(since "$t0")"
+  done
+  kafka_node 1
 }
 
 # ---------------------------------------------------------------------------------------------------- nginx
@@ -683,10 +784,14 @@ preflight() {
   pg_setup
   [[ -n $(pg_pid) ]] || check_port_free postgres "$PG_PORT" BPASS_PG_PORT
   [[ -n $(redis_pid) ]] || check_port_free redis "$REDIS_PORT" BPASS_REDIS_PORT
-  if [[ -z $(kafka_pid) ]]; then
-    check_port_free kafka "$KAFKA_PORT" BPASS_KAFKA_PORT
-    check_port_free "kafka (controller)" "$KAFKA_CONTROLLER_PORT" BPASS_KAFKA_CONTROLLER_PORT
-  fi
+  local i
+  for i in $(kafka_nodes); do
+    kafka_node "$i"
+    if [[ -z $(kafka_pid) ]]; then
+      check_port_free "$(kafka_label)" "$NODE_PORT" BPASS_KAFKA_PORT
+      check_port_free "$(kafka_label) (controller)" "$NODE_CPORT" BPASS_KAFKA_CONTROLLER_PORT
+    fi
+  done
   if [[ $WITH_NGINX == 1 && -z $(nginx_pid) ]]; then check_port_free nginx "$HTTP_PORT" BPASS_HTTP_PORT; fi
 }
 
@@ -695,7 +800,7 @@ do_up() {
   do_install
   ensure_secrets
   preflight
-  kafka_launch          # the JVM boots in the background while the others start
+  kafka_launch_all      # the JVMs boot in the background while the others start
   start_postgres
   start_redis
   [[ $WITH_NGINX != 1 ]] || start_nginx
@@ -719,7 +824,8 @@ do_wipe() {
   [[ -n $(pg_bindir) ]] && pg_setup
   # Kafka jars (kafka/libs) are a download cache, not data: kept.
   rm -rf "$VAR/postgres" "$VAR/redis" "$VAR/nginx" "$VAR/logs" "$OBS_DIR" \
-         "$KAFKA_DIR/data" "$KAFKA_DIR/logs" "$KAFKA_DIR/cluster.id" "$KAFKA_PROPS" "$KAFKA_DIR/kafka.pid"
+         "$KAFKA_DIR/data" "$KAFKA_DIR/logs" "$KAFKA_DIR/cluster.id" "$KAFKA_DIR/server.properties" \
+         "$KAFKA_DIR/kafka.pid" "$KAFKA_DIR"/broker-* "$KAFKA_BROKERS_STAMP"
   [[ -n $PG_DIR && $PG_DIR != "$VAR/postgres" && $PG_DIR == /var/tmp/bpass-postgres-* ]] && rm -rf "$PG_DIR"
   say "stack: wiped data and logs under $(rel "$VAR") (kept the Kafka jars in $(rel "$KAFKA_DIR/libs"))"
 }
@@ -737,10 +843,15 @@ do_status() {
   fi
   pid=$(redis_pid)
   status_line redis "$([[ -n $pid ]] && echo running || echo stopped)" "$pid" "$HOST:$REDIS_PORT" "$(rel "$REDIS_DIR")"
-  pid=$(kafka_pid)
-  local kstate=stopped
-  if [[ -n $pid ]]; then port_open "$KAFKA_PORT" && kstate=running || kstate=starting; fi
-  status_line kafka "$kstate" "$pid" "$HOST:$KAFKA_PORT" "$(rel "$KAFKA_DIR/data") (Kafka $(kafka_version || true), libs $(rel "$(kafka_libs)"))"
+  local i
+  for i in $(kafka_nodes); do
+    kafka_node "$i"; pid=$(kafka_pid)
+    local kstate=stopped
+    if [[ -n $pid ]]; then port_open "$NODE_PORT" && kstate=running || kstate=starting; fi
+    local what="Kafka $(kafka_version || true), libs $(rel "$(kafka_libs)")"
+    ((KAFKA_BROKERS == 1)) || what="broker+controller, node $i of $KAFKA_BROKERS, controller :$NODE_CPORT, $what"
+    status_line "$(kafka_label)" "$kstate" "$pid" "$HOST:$NODE_PORT" "$(rel "$NODE_DIR/data") ($what)"
+  done
   if [[ $WITH_NGINX == 1 ]]; then
     pid=$(nginx_pid)
     status_line nginx "$([[ -n $pid ]] && echo running || echo stopped)" "$pid" "$HOST:$HTTP_PORT" "$(rel "$NGINX_DIR") (-> :$IDENTITY_PORT :$CUSTODY_PORT :$RECOVERY_PORT :$REPORTING_PORT)"
@@ -750,7 +861,8 @@ do_status() {
 
 do_env() {
   ensure_secrets
-  printf 'export BPASS_KAFKA_BOOTSTRAP=%s\n' "$HOST:$KAFKA_PORT"
+  printf 'export BPASS_KAFKA_BOOTSTRAP=%s\n' "$(kafka_bootstrap)"
+  printf 'export BPASS_KAFKA_BROKERS=%s\n' "$KAFKA_BROKERS"
   if kafka_auth_current; then
     cat <<EOF
 export BPASS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT

@@ -1,6 +1,6 @@
 """Kafka clients every service builds the same way: the relay's producer (safe settings, Kafka's partitioner in C),
-the subscriptions' consumers, topic creation. Connection and security options come from
-`Settings.kafka_client_options` alone."""
+the subscriptions' consumers, topic creation (replication by `topic_replication`, one rule). Connection and security
+options come from `Settings.kafka_client_options` alone."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -79,17 +80,48 @@ def build_consumer(settings: Settings, service: str, *, co_partitioned: bool) ->
     )
 
 
+@dataclass(frozen=True)
+class TopicReplication:
+    """How many copies of each partition the cluster keeps, and how many must have a record before a producer with
+    acks=all is told it is written."""
+
+    factor: int
+    min_insync: int
+
+    def configs(self) -> dict[str, str]:
+        return {"min.insync.replicas": str(self.min_insync)}
+
+
+def topic_replication(brokers: int) -> TopicReplication:
+    """The one rule for every topic the platform creates (the registry's, the tenants' change streams, the partners'):
+    one copy on one broker; three copies once there are three brokers, two of them in sync for a write to count, so
+    that a broker may fail with no acknowledged record lost and no partition refusing writes. deploy/local/stack.sh
+    gives the broker's own topics and the topics created on first use the same (default.replication.factor,
+    min.insync.replicas)."""
+    if brokers < 1:
+        raise ValueError(f"kafka_brokers must be at least 1, got {brokers}")
+    factor = min(brokers, 3)
+    return TopicReplication(factor=factor, min_insync=2 if factor >= 3 else 1)
+
+
+def new_topic(settings: Settings, name: str, partitions: int, configs: dict[str, str] | None = None) -> NewTopic:
+    """A topic to create, with the cluster's replication (`topic_replication`) and `configs` of its own."""
+    replication = topic_replication(settings.kafka_brokers)
+    return NewTopic(
+        name=name,
+        num_partitions=partitions,
+        replication_factor=replication.factor,
+        topic_configs=replication.configs() | (configs or {}),
+    )
+
+
 async def ensure_topics(settings: Settings, names: Iterable[tuple[str, int]]) -> None:
     """Create the topics a service reads or writes, if missing (idempotent)."""
     admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name=name, num_partitions=partitions, replication_factor=1)
-            for name, partitions in names
-            if name not in existing
-        ]
+        missing = [new_topic(settings, name, partitions) for name, partitions in names if name not in existing]
         if missing:
             # Another instance may create them between list and create.
             with contextlib.suppress(TopicAlreadyExistsError):

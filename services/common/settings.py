@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = Field(default=None, description="This service's Kafka user (SASL).")
     kafka_sasl_password: SecretStr | None = Field(default=None, description="Its password (SASL).")
+    kafka_brokers: int = Field(
+        default=1,
+        ge=1,
+        le=9,
+        description="How many brokers the Kafka cluster has (`stack.sh env` exports it): the replication of the topics "
+        "the platform creates follows from it (services.common.messaging.topic_replication).",
+    )
     kafka_metadata_max_age_ms: int = Field(
         default=10_000,
         ge=1_000,

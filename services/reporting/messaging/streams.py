@@ -16,6 +16,7 @@ from opentelemetry.trace import Span
 from contracts import topics
 from contracts.envelope import cloudevent_headers, service_source
 from contracts.reporting import PassportChanged, PassportState
+from services.common.messaging import new_topic
 from services.common.outbox import OutboxRow, new_event_id
 from services.common.settings import Settings
 
@@ -60,16 +61,9 @@ class TenantTopics:
                 changes = self.settings.topic(topics.tenant_passport_changes(tenant))
                 state = self.settings.topic(topics.tenant_passport_state(tenant))
                 if changes not in existing:
-                    wanted.append(NewTopic(name=changes, num_partitions=PARTITIONS, replication_factor=1))
+                    wanted.append(new_topic(self.settings, changes, PARTITIONS))
                 if state not in existing:
-                    wanted.append(
-                        NewTopic(
-                            name=state,
-                            num_partitions=PARTITIONS,
-                            replication_factor=1,
-                            topic_configs=STATE_TOPIC_CONFIG,
-                        )
-                    )
+                    wanted.append(new_topic(self.settings, state, PARTITIONS, STATE_TOPIC_CONFIG))
             for topic in wanted:  # one at a time: a parallel creator makes only its own call fail
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics([topic])
