@@ -89,7 +89,10 @@ class Runtime:
         self.settings = settings or Settings()
         self.name = spec.name
         self.tracer_provider = setup_tracing(
-            spec.name, self.settings.otel_endpoint, sample_ratio=self.settings.otel_sample_ratio
+            spec.name,
+            self.settings.otel_endpoint,
+            sample_ratio=self.settings.otel_sample_ratio,
+            exporter=self.settings.otel_exporter,
         )
         self._pool: asyncpg.Pool | None = None  # bpass_app: row-level security, the caller's tenant
         self._platform_pool: asyncpg.Pool | None = None  # bpass_platform: consumers, jobs, cross-tenant callers

@@ -113,7 +113,14 @@ class Settings(BaseSettings):
     consumer_max_tries: int = Field(default=3, ge=1, le=20, description="Tries before a dead letter.")
     relay_batch_size: int = Field(default=1000, ge=1, le=10_000)
     relay_poll_interval_s: float = Field(default=0.25, gt=0, le=10)
-    otel_endpoint: str | None = Field(default=None, description="OTLP/HTTP endpoint; spans dropped when unset.")
+    otel_endpoint: str | None = Field(
+        default=None, description="Where spans are sent (OTLP/HTTP or Zipkin, per otel_exporter); dropped when unset."
+    )
+    otel_exporter: Literal["otlp", "zipkin"] = Field(
+        default="otlp",
+        description="The protocol spans are sent in: `otlp` (OTLP/HTTP at <endpoint>/v1/traces: the OpenTelemetry "
+        "Collector of compose) or `zipkin` (Zipkin JSON v2 at <endpoint>/api/v2/spans: the local stack's Zipkin).",
+    )
     otel_sample_ratio: float = Field(
         default=1.0,
         ge=0,

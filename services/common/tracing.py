@@ -16,7 +16,7 @@ from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Tracer as SdkTracer
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
 
@@ -32,8 +32,10 @@ def setup_tracing(
     otel_endpoint: str | None = None,
     extra_processor: SpanProcessor | None = None,
     sample_ratio: float = 1.0,
+    exporter: str = "otlp",
 ) -> TracerProvider:
-    """A tracer provider for the service: OTLP/HTTP when an endpoint is configured, else spans are dropped."""
+    """A tracer provider for the service: spans sent to `otel_endpoint` when one is configured (OTLP/HTTP, or Zipkin
+    JSON v2 with `exporter="zipkin"`), else spans are dropped."""
     global _provider
     if _provider is not None:
         return _provider
@@ -42,15 +44,27 @@ def setup_tracing(
     sampler = sampler_for(sample_ratio) if (otel_endpoint or extra_processor) else ALWAYS_OFF
     provider = TracerProvider(resource=Resource.create({"service.name": f"bpass-{service_name}"}), sampler=sampler)
     if otel_endpoint:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otel_endpoint}/v1/traces")))
+        provider.add_span_processor(BatchSpanProcessor(span_exporter(exporter, otel_endpoint)))
     if extra_processor is not None:
         provider.add_span_processor(extra_processor)
     trace.set_tracer_provider(provider)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     _provider = provider
     return provider
+
+
+def span_exporter(protocol: str, endpoint: str) -> SpanExporter:
+    """The exporter of `protocol` (settings.otel_exporter) sending to `endpoint` (settings.otel_endpoint)."""
+    endpoint = endpoint.rstrip("/")
+    if protocol == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")
+    if protocol == "zipkin":
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+        return ZipkinExporter(endpoint=f"{endpoint}/api/v2/spans")
+    raise ValueError(f"unknown span exporter {protocol!r}: otlp or zipkin")
 
 
 def sampler_for(ratio: float) -> Sampler:

@@ -1,49 +1,46 @@
 # Sourced by deploy/local/stack.sh: the local trace backend and metrics server, without Docker.
-#   Jaeger v2 (JAEGER_VERSION, built once from its Go module into $VAR/bin; OTLP/HTTP in, in-memory storage, query
-#   API and UI) and Prometheus (Debian package) scraping the four services' /<service>/metrics and loading the
-#   alert rules of deploy/prometheus/alerts.yml (the file compose's Prometheus loads).
-# Ports (127.0.0.1 only): BPASS_JAEGER_UI_PORT (36686, UI and /api/ query API), BPASS_JAEGER_GRPC_PORT (36685, query
-# gRPC), BPASS_OTLP_HTTP_PORT (34318, where the services send spans), BPASS_PROMETHEUS_PORT (39090).
+#   Zipkin (its server's executable jar from Maven Central, ZIPKIN_VERSION in deploy/versions.env; spans in as Zipkin
+#   JSON v2, kept in memory, with its web UI and query API) and Prometheus (Debian package) scraping the four
+#   services' /<service>/metrics and loading the alert rules of deploy/prometheus/alerts.yml (the file compose's
+#   Prometheus loads). Compose runs the OpenTelemetry Collector and Jaeger instead; the services speak OTLP there and
+#   Zipkin JSON here (BPASS_OTEL_EXPORTER, exported by `stack.sh env` while Zipkin runs).
+# Ports (127.0.0.1 only): BPASS_ZIPKIN_PORT (39411: UI at /zipkin/, API at /api/v2/, spans in at /api/v2/spans),
+# BPASS_PROMETHEUS_PORT (39090).
 # State (pid files, logs, Prometheus' data) in BPASS_OBSERVABILITY_DIR (default $VAR/observability).
 # shellcheck shell=bash
 
-JAEGER_VERSION=v1.75.0  # the Go module's tag; its cmd/jaeger is Jaeger v2
-JAEGER_MODULE=github.com/jaegertracing/jaeger
-JAEGER_UI_PORT="${BPASS_JAEGER_UI_PORT:-36686}"
-JAEGER_GRPC_PORT="${BPASS_JAEGER_GRPC_PORT:-36685}"
-OTLP_HTTP_PORT="${BPASS_OTLP_HTTP_PORT:-34318}"
+ZIPKIN_PORT="${BPASS_ZIPKIN_PORT:-39411}"
 PROMETHEUS_PORT="${BPASS_PROMETHEUS_PORT:-39090}"
 OBS_DIR="${BPASS_OBSERVABILITY_DIR:-$VAR/observability}"
 [[ $OBS_DIR == /* ]] || OBS_DIR="$PWD/$OBS_DIR"
 OBS_TEMPLATES="$HERE/observability"
 ALERT_RULES="$ROOT/deploy/prometheus/alerts.yml"
-JAEGER_BIN="$VAR/bin/jaeger-$JAEGER_VERSION"
-JAEGER_CONF="$OBS_DIR/jaeger.yaml"
 PROMETHEUS_CONF="$OBS_DIR/prometheus.yml"
 
-go_cmd() {
-  if have go; then command -v go; elif [[ -x /usr/local/go/bin/go ]]; then printf '%s' /usr/local/go/bin/go; fi
+zipkin_version() {
+  local v; v=$(sed -n 's/^BPASS_ZIPKIN_VERSION=//p' "$ROOT/deploy/versions.env")
+  [[ -n $v ]] || die "deploy/versions.env names no BPASS_ZIPKIN_VERSION"
+  printf '%s' "$v"
 }
-# Built once per version (a few minutes on two cores), under a lock: two callers at once build it once.
-install_jaeger() {
-  [[ -x $JAEGER_BIN ]] && return 0
-  local go; go=$(go_cmd)
-  [[ -n $go ]] || die "jaeger: Go not found (Go 1.24+ builds Jaeger $JAEGER_VERSION from its module): install Go or put it on PATH"
-  mkdir -p "$VAR/bin" "$LOG_DIR"
-  exec 8>"$VAR/bin/.jaeger.lock"
+zipkin_jar() { printf '%s' "$VAR/zipkin/zipkin-server-$(zipkin_version)-exec.jar"; }
+# Fetched once per version from Maven Central (io.zipkin:zipkin-server, classifier exec: ~130 MB), under a lock.
+install_zipkin() {
+  local jar; jar=$(zipkin_jar)
+  [[ -s $jar ]] && return 0
+  have java || die "zipkin: Java not found (the stack installs it with Kafka: run 'make stack' first)"
+  have mvn || die "zipkin: mvn not found (the stack installs it with Kafka: run 'make stack' first)"
+  mkdir -p "$VAR/zipkin" "$LOG_DIR"
+  exec 8>"$VAR/zipkin/.fetch.lock"
   flock 8
-  if [[ ! -x $JAEGER_BIN ]]; then
-    local log="$LOG_DIR/jaeger-build.log" t0 dir; t0=$(now_us)
-    say "jaeger: building $JAEGER_MODULE/cmd/jaeger@$JAEGER_VERSION from the Go module proxy (once; log $(rel "$log"))"
-    # `go install pkg@version` refuses a module whose go.mod has replace directives: build inside the module
-    # instead, with its own go.mod and go.sum (-mod=readonly: exactly the versions the release pins).
-    dir=$("$go" mod download -json "$JAEGER_MODULE@$JAEGER_VERSION" 2>>"$log" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-    [[ -n $dir && -d $dir ]] || die_log "jaeger: go mod download $JAEGER_MODULE@$JAEGER_VERSION failed" "$log"
-    (cd "$dir" && GOFLAGS="-trimpath -mod=readonly" GOTOOLCHAIN=local CGO_ENABLED=0 \
-      "$go" build -o "$JAEGER_BIN.tmp" ./cmd/jaeger) >>"$log" 2>&1 </dev/null \
-      || die_log "jaeger: go build failed: see $(rel "$log")" "$log"
-    mv "$JAEGER_BIN.tmp" "$JAEGER_BIN"
-    say "jaeger: built $(rel "$JAEGER_BIN") in $(since "$t0")"
+  if [[ ! -s $jar ]]; then
+    local log="$LOG_DIR/zipkin-fetch.log" t0 version; t0=$(now_us); version=$(zipkin_version)
+    say "zipkin: fetching io.zipkin:zipkin-server:$version (exec jar) from Maven Central (once; log $(rel "$log"))"
+    mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+      -Dartifact="io.zipkin:zipkin-server:$version:jar:exec" -DoutputDirectory="$VAR/zipkin/tmp" </dev/null >"$log" 2>&1 \
+      || die_log "zipkin: mvn could not fetch io.zipkin:zipkin-server:$version:jar:exec" "$log"
+    mv "$VAR/zipkin/tmp/zipkin-server-$version-exec.jar" "$jar"
+    rmdir "$VAR/zipkin/tmp" 2>/dev/null || true
+    say "zipkin: $(rel "$jar") in $(since "$t0")"
   fi
   exec 8>&-
 }
@@ -55,13 +52,10 @@ install_prometheus() {
 }
 
 obs_pid() { local p; p=$(read_pid "$OBS_DIR/$1.pid"); pid_is "$p" "$2" && printf '%s' "$p" || true; }
-jaeger_pid() { obs_pid jaeger "$JAEGER_CONF"; }
+zipkin_pid() { obs_pid zipkin "zipkin-server-"; }
 prometheus_pid() { obs_pid prometheus "$PROMETHEUS_CONF"; }
 obs_render() { # obs_render TEMPLATE OUT
   sed -e "s|\${HOST}|$HOST|g" \
-      -e "s|\${BPASS_JAEGER_UI_PORT}|$JAEGER_UI_PORT|g" \
-      -e "s|\${BPASS_JAEGER_GRPC_PORT}|$JAEGER_GRPC_PORT|g" \
-      -e "s|\${BPASS_OTLP_HTTP_PORT}|$OTLP_HTTP_PORT|g" \
       -e "s|\${BPASS_PROMETHEUS_PORT}|$PROMETHEUS_PORT|g" \
       -e "s|\${BPASS_IDENTITY_PORT}|$IDENTITY_PORT|g" \
       -e "s|\${BPASS_CUSTODY_PORT}|$CUSTODY_PORT|g" \
@@ -90,20 +84,27 @@ obs_wait() { # obs_wait NAME PID-FUNCTION PORT...
     done
   done
 }
-start_jaeger() {
+start_zipkin() {
   local t0 pid; t0=$(now_us)
-  install_jaeger
+  install_zipkin
   mkdir -p "$OBS_DIR"
-  obs_render jaeger.yaml "$JAEGER_CONF"
-  pid=$(jaeger_pid)
-  if [[ -n $pid ]] && port_open "$JAEGER_UI_PORT"; then say "jaeger: already running on $HOST:$JAEGER_UI_PORT (pid $pid)"; return; fi
-  [[ -z $pid ]] || die "jaeger: running (pid $pid) but not listening on $HOST:$JAEGER_UI_PORT; run 'stack.sh observability down' then up again"
-  check_port_free jaeger "$JAEGER_UI_PORT" BPASS_JAEGER_UI_PORT
-  check_port_free "jaeger (gRPC)" "$JAEGER_GRPC_PORT" BPASS_JAEGER_GRPC_PORT
-  check_port_free "jaeger (OTLP)" "$OTLP_HTTP_PORT" BPASS_OTLP_HTTP_PORT
-  obs_launch jaeger "$JAEGER_BIN" --config "file:$JAEGER_CONF"
-  obs_wait jaeger jaeger_pid "$OTLP_HTTP_PORT" "$JAEGER_UI_PORT"
-  say "jaeger: started on $HOST:$JAEGER_UI_PORT, OTLP/HTTP on $HOST:$OTLP_HTTP_PORT (pid $(jaeger_pid)) in $(since "$t0")"
+  pid=$(zipkin_pid)
+  if [[ -n $pid ]] && port_open "$ZIPKIN_PORT"; then say "zipkin: already running on $HOST:$ZIPKIN_PORT (pid $pid)"; return; fi
+  [[ -z $pid ]] || die "zipkin: running (pid $pid) but not listening on $HOST:$ZIPKIN_PORT; run 'stack.sh observability down' then up again"
+  check_port_free zipkin "$ZIPKIN_PORT" BPASS_ZIPKIN_PORT
+  # In-memory storage (a local stack's traces; MEM_MAX_SPANS bounds it), bound to $HOST only, a small JVM.
+  STORAGE_TYPE=mem MEM_MAX_SPANS=200000 QUERY_PORT="$ZIPKIN_PORT" \
+    obs_launch zipkin java -Xms64m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -jar "$(zipkin_jar)" \
+    --armeria.ports[0].ip="$HOST" --armeria.ports[0].port="$ZIPKIN_PORT" --armeria.ports[0].protocols=http \
+    --logging.pattern.console='%d{yyyy-MM-dd HH:mm:ss.SSS} %-5level [%thread] %logger{36} - %msg%n' --spring.main.banner-mode=off
+  obs_wait zipkin zipkin_pid "$ZIPKIN_PORT"
+  # Listening is not ready: spans sent before its storage is up would be refused.
+  local n=300
+  until [[ $(curl -fsS -m 2 "http://$HOST:$ZIPKIN_PORT/health" 2>/dev/null) == *'"UP"'* ]]; do
+    ((n-- > 0)) || die_log "zipkin: /health not UP after 30 s" "$OBS_DIR/zipkin.log"
+    sleep 0.1
+  done
+  say "zipkin: started on $HOST:$ZIPKIN_PORT (pid $(zipkin_pid)) in $(since "$t0")"
 }
 start_prometheus() {
   local t0 pid; t0=$(now_us)
@@ -133,27 +134,29 @@ stop_obs() { # stop_obs NAME PID-FUNCTION
   wait_gone "$pid" 20 || { kill -KILL "$pid" 2>/dev/null || true; say "$1: killed (pid $pid did not stop in 20 s)"; return; }
   say "$1: stopped (was pid $pid)"
 }
-observability_up() { start_prometheus; start_jaeger; }
+observability_up() { start_prometheus; start_zipkin; }
 observability_down() {
   [[ -d $OBS_DIR ]] || return 0
-  stop_obs jaeger jaeger_pid
+  stop_obs zipkin zipkin_pid
   stop_obs prometheus prometheus_pid
 }
 observability_status() {
   local pid
-  pid=$(jaeger_pid)
-  status_line jaeger "$([[ -n $pid ]] && echo running || echo stopped)" "$pid" "$HOST:$JAEGER_UI_PORT" \
-    "$(rel "$OBS_DIR") (OTLP/HTTP :$OTLP_HTTP_PORT; $([[ -x $JAEGER_BIN ]] && echo "$(rel "$JAEGER_BIN")" || echo "not built yet"))"
+  pid=$(zipkin_pid)
+  status_line zipkin "$([[ -n $pid ]] && echo running || echo stopped)" "$pid" "$HOST:$ZIPKIN_PORT" \
+    "$(rel "$OBS_DIR") ($([[ -s $(zipkin_jar) ]] && echo "$(rel "$(zipkin_jar)")" || echo "not fetched yet"))"
   pid=$(prometheus_pid)
   status_line prometheus "$([[ -n $pid ]] && echo running || echo stopped)" "$pid" "$HOST:$PROMETHEUS_PORT" \
     "$(rel "$OBS_DIR/prometheus") (rules $(rel "$ALERT_RULES"))"
 }
 # The services export spans only to a backend that runs (else every batch of spans would fail to send).
 observability_env() {
-  [[ -z $(jaeger_pid) ]] || printf 'export BPASS_OTEL_ENDPOINT=http://%s:%s\n' "$HOST" "$OTLP_HTTP_PORT"
+  [[ -n $(zipkin_pid) ]] || return 0
+  printf 'export BPASS_OTEL_ENDPOINT=http://%s:%s\n' "$HOST" "$ZIPKIN_PORT"
+  printf 'export BPASS_OTEL_EXPORTER=zipkin\n'
 }
 observability_urls() {
-  say "traces:  http://$HOST:$JAEGER_UI_PORT/search (Jaeger; query API http://$HOST:$JAEGER_UI_PORT/api/traces?service=bpass-identity)"
+  say "traces:  http://$HOST:$ZIPKIN_PORT/zipkin/ (Zipkin: 'Run query', or a trace id from any JSON log line at /zipkin/traces/<trace_id>)"
   # Debian's Prometheus ships the classic web UI only (/classic/...), not the React one
   say "metrics: http://$HOST:$PROMETHEUS_PORT/classic/targets, alerts http://$HOST:$PROMETHEUS_PORT/classic/alerts (Prometheus)"
 }
