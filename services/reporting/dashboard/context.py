@@ -4,19 +4,24 @@ session's key, or an X-API-Key header) and at which tenant they look, and the sm
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qs, quote
 
 import redis.asyncio as aioredis
 from fastapi import HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
+from services.common.access import reader_tier
 from services.common.auth import OEM_ROLES, Keyring, Principal, Role, db_scope_of
 from services.common.db import set_scope
 from services.reporting.api.common import runtime_of, scope_tenant
 from services.reporting.api.queries import QueryProblem, StrictQueryRoute
-from services.reporting.dashboard.html import e, page
+from services.reporting.dashboard.html import NAV, page, refused_page
+from services.reporting.dashboard.listing import EQUALS_FILTERS, FilterChoices, Listing
 from services.reporting.dashboard.session import COOKIE, DashboardSessions
+from services.reporting.domain import query
 from services.reporting.domain.query import Filters
+from services.reporting.domain.tiers import hidden_dimensions
 
 
 class DashboardQueryRoute(StrictQueryRoute):
@@ -27,12 +32,7 @@ class DashboardQueryRoute(StrictQueryRoute):
     blank_means_absent = True
 
     def refuse(self, request: Request, problems: Sequence[QueryProblem]) -> Response:
-        items = "".join(
-            f"<li data-reason='{e(p.reason)}' data-field='{e(p.field)}'><code>{e(p.field)}</code>: {e(p.message)}</li>"
-            for p in problems
-        )
-        body = f"<p class='bad' role='alert'>This page cannot answer that query.</p><ul id='refused'>{items}</ul>"
-        return HTMLResponse(page("Bad request", body), status_code=status.HTTP_400_BAD_REQUEST)
+        return refused_page(problems)
 
 
 ALLOWED = frozenset({*OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator})
@@ -82,9 +82,68 @@ class Ctx:
     async def of(cls, request: Request) -> Ctx:
         return cls(request, await dashboard_principal(request))
 
-    def render(self, title: str, body: str, active: str) -> HTMLResponse:
+    def page(self, template: str, title: str, active: str, **context: Any) -> HTMLResponse:
+        """A dashboard page: the template with the navigation, who is signed in, and the tenant to keep."""
         who = f"{self.principal.role.value} · {self.tenant}"
-        return HTMLResponse(page(title, body, active=active, who=who, tenant_q=self.tenant_q))
+        return page(
+            template,
+            title=title,
+            active=active,
+            who=who,
+            nav=NAV,
+            tenant_q=self.tenant_q,
+            tenant_param=self.tenant_param,
+            **context,
+        )
+
+    async def choices(self) -> FilterChoices:
+        """What the filter form offers: the values the tenant's passports hold (regulators: no extension fields,
+        which only the owner reads)."""
+        values = {}
+        for name in EQUALS_FILTERS:
+            rows = await self.pool.fetch(query.options_sql(name), self.tenant)
+            values[name] = [r["value"] for r in rows]
+        months_sql, months_params, _ = query.count_sql(Filters(tenant=self.tenant), ["placed_on_market_month"])
+        rows = await self.pool.fetch(months_sql, *months_params)
+        months = sorted(r["placed_on_market_month"] for r in rows if r["placed_on_market_month"])
+        extensions: dict[str, list[str]] = {}
+        complete = True
+        if not hidden_dimensions(["ext.any"], reader_tier(self.principal, self.tenant)):
+            rows = await self.pool.fetch(query.EXTENSION_OPTIONS_SQL, self.tenant)
+            for r in rows:
+                extensions.setdefault(r["key"], []).append(r["value"])
+            sampled = await self.pool.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM passport_view WHERE tenant = $1 LIMIT $2) t",
+                self.tenant,
+                query.EXTENSION_SAMPLE + 1,
+            )
+            complete = sampled <= query.EXTENSION_SAMPLE
+        return FilterChoices(values, months, extensions, complete)
+
+    def filter_form(
+        self, action: str, listing: Listing, choices: FilterChoices, keep: dict[str, str]
+    ) -> dict[str, Any]:
+        """What the filter form template needs: selects with the data's values, the month and date range, the
+        extension fields, and the list parameters to carry over (sort, page size)."""
+        params = listing.params
+        return {
+            "action": action,
+            "tenant": self.tenant if self.cross else "",
+            "selects": [
+                {"name": n, "label": n.replace("_", " "), "options": choices.values.get(n, ()), "value": params.get(n)}
+                for n in EQUALS_FILTERS
+            ],
+            "months": choices.months,
+            "placed_month": params.get("placed_month", ""),
+            "placed_from": params.get("placed_from", ""),
+            "placed_to": params.get("placed_to", ""),
+            "extensions": [
+                {"name": f"ext.{k}", "label": k.replace("_", " "), "options": v, "value": params.get(f"ext.{k}")}
+                for k, v in sorted(choices.extensions.items())
+            ],
+            "keep": sorted(keep.items()),
+            "clear_q": self.tenant_q,
+        }
 
     def filters(self, **equals: str | None) -> Filters:
         return Filters(tenant=self.tenant, equals={k: v for k, v in equals.items() if v})

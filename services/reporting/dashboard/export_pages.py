@@ -12,7 +12,6 @@ from services.reporting.dashboard.context import (
     DashboardQueryRoute,
     form_of,
 )
-from services.reporting.dashboard.html import e
 from services.reporting.exports.jobs import create_job, job_view
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=DashboardQueryRoute)
@@ -62,22 +61,7 @@ async def export_status(request: Request, job_id: str) -> dict[str, Any]:
 async def export_page(request: Request, job_id: str) -> HTMLResponse:
     ctx = await Ctx.of(request)
     job = job_view(await _job_row(ctx, job_id))
-    body = (
-        f"<p>Format {e(job['format'])}; {e(job['processed'])} of {e(job['total'] or '?')} passports.</p>"
-        f"<p id='export-status' data-status='{e(job['status'])}'>{e(job['status'])} ({job['progress_pct']} %)</p>"
-        f"<progress id='export-progress' max='100' value='{job['progress_pct']}'>{job['progress_pct']} %</progress>"
-    )
-    if job["status"] in ("queued", "running"):
-        body += f"<div data-export-job='/dashboard/exports/{e(job_id)}.json{ctx.tenant_q}'></div>"
-    if job["status"] == "done":
-        base = f"/dashboard/exports/{e(job_id)}"
-        body += f"<p><a id='download' href='{base}/download{ctx.tenant_q}'>Download {e(job.get('file_name'))}</a>"
-        if job["format"] == "audit-pack-pdf":
-            body += f" · <a id='signature' href='{base}/signature{ctx.tenant_q}'>signature (.sig.json)</a>"
-        body += "</p>"
-    if job["status"] == "failed":
-        body += f"<p class='bad'>{e(job['error'])}</p>"
-    return ctx.render(f"Export {job_id}", body, "batches")
+    return ctx.page("export.html", f"Export {job_id}", "batches", job=job, job_id=job_id)
 
 
 @router.get("/exports/{job_id}/{part}")

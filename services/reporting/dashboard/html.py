@@ -1,11 +1,18 @@
-"""Server-rendered HTML pieces of the OEM dashboard (escaped; no template engine)."""
+"""How the dashboard's pages are rendered: Jinja2 templates under templates/dashboard/ (autoescaped, strict about
+missing values), the navigation, and the two filters the templates share."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from html import escape
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
+
+from fastapi.responses import HTMLResponse
+
+from services.reporting.api.queries import QueryProblem
+from services.reporting.templating import environment, render
 
 NAV = (
     ("population", "/dashboard", "Population"),
@@ -16,57 +23,38 @@ NAV = (
 )
 
 
-def e(value: Any) -> str:
-    return escape("" if value is None else str(value))
+def num(value: Any) -> str:
+    """Counts with thousands separators; anything else as it is."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-def page(title: str, body: str, *, active: str = "", who: str = "", tenant_q: str = "") -> str:
-    links = "".join(
-        f'<a href="{href}{tenant_q}"{" aria-current=page" if key == active else ""}>{label}</a>'
-        for key, href, label in NAV
-    )
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{e(title)} · Battery passports</title>"
-        "<link rel='stylesheet' href='/dashboard/static/dashboard.css'></head><body>"
-        f"<header class='top'><strong>Battery passports</strong><nav aria-label='Dashboard'>{links}</nav>"
-        f"<span class='who'>{e(who)} · <a href='/dashboard/logout'>sign out</a></span></header>"
-        f"<main id='main'><h1>{e(title)}</h1>{body}</main>"
-        "<script src='/dashboard/static/dashboard.js' defer></script></body></html>"
-    )
+def cell(value: Any) -> str:
+    """A table cell: empty for nothing, yes/no for booleans, instants to the minute in UTC."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC") if value.tzinfo else value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    return num(value)
 
 
-def cards(items: Iterable[tuple[str, Any]]) -> str:
-    inner = "".join(
-        f"<div class='card' data-card='{e(label)}'><div class='n'>{e(_num(value))}</div>"
-        f"<div class='l'>{e(label)}</div></div>"
-        for label, value in items
-    )
-    return f"<div class='cards'>{inner}</div>"
+def qs(params: dict[str, Any]) -> str:
+    """A query string of the given parameters, the empty ones left out."""
+    return urlencode({k: v for k, v in params.items() if v not in (None, "")})
 
 
-def _num(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else str(value)
+environment.filters["num"] = num
+environment.filters["cell"] = cell
+environment.filters["qs"] = qs
 
 
-def table(
-    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw_columns: set[int] | None = None, test_id: str = ""
-) -> str:
-    raw_columns = raw_columns or set()
-    head = "".join(f"<th scope='col'>{e(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{c if i in raw_columns else e(c)}</td>" for i, c in enumerate(row)) + "</tr>"
-        for row in rows
-    )
-    attr = f" data-table='{e(test_id)}'" if test_id else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(render(f"dashboard/{template}", **context), status_code=status_code)
 
 
-def link(href: str, text: Any, **params: Any) -> str:
-    query = urlencode({k: v for k, v in params.items() if v not in (None, "")})
-    return f"<a href='{e(href)}{'?' + e(query) if query else ''}'>{e(text)}</a>"
-
-
-def passport_link(passport_id: str, text: Any = None, tenant: str | None = None) -> str:
-    return link(f"/dashboard/passports/{passport_id}", text or passport_id, tenant=tenant)
+def refused_page(problems: Sequence[QueryProblem], *, status_code: int = 400) -> HTMLResponse:
+    """The page of a query the dashboard cannot answer: every refused parameter, its reason code and message."""
+    return page("refused.html", status_code, title="Bad request", problems=problems, nav=None)

@@ -1,4 +1,5 @@
-"""The dashboard's single passport: its data at the caller's tier, its timeline and its custody chain's check."""
+"""The dashboard's single passport: every section of its data the reader's tier allows, its timeline in event-time
+order, its custody chain's check, and its versions."""
 
 from __future__ import annotations
 
@@ -10,11 +11,8 @@ from fastapi.responses import HTMLResponse
 
 from services.reporting.api.access_log import record_read
 from services.reporting.api.common import PassportReader, visible
-from services.reporting.dashboard.context import (
-    Ctx,
-    DashboardQueryRoute,
-)
-from services.reporting.dashboard.html import cards, e, link, table
+from services.reporting.dashboard.context import Ctx, DashboardQueryRoute
+from services.reporting.dashboard.passport_view import sections, timeline
 from services.reporting.domain.custody_chain import verify_chain
 from services.reporting.domain.tiers import LOGGED_TIERS, returned_fields, state_for_tier
 from services.reporting.store import passports as store
@@ -33,14 +31,12 @@ async def passport(
     if row is None or tier is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "passport_not_found", "message": "Not found."})
     state: dict[str, Any] = row["state"]
-    note = ""
+    as_of_note: dict[str, Any] | None = None
     if as_of is not None:
         old = await store.as_of(ctx.pool, passport_id, as_of)
-        if old is None:
-            note = f"<p class='bad'>The passport did not exist yet at {e(as_of.isoformat())}.</p>"
-        else:
+        as_of_note = {"at": as_of.isoformat(), "version": old["version"] if old else None}
+        if old is not None:
             state = old["state"]
-            note = f"<p class='muted' id='as-of'>As of {e(as_of.isoformat())}: version {e(old['version'])}.</p>"
     # The same cut as the API: a regulator sees the authorities tier, and that read is logged like any other.
     state = state_for_tier(state, tier)
     if tier in LOGGED_TIERS:
@@ -54,79 +50,38 @@ async def passport(
             fields=returned_fields(state),
         )
     static = state.get("static_data") or {}
-    check = verify_chain(state.get("custody_timeline") or [])
-    body = note + cards(
-        [
+    custody = state.get("custody_timeline") or []
+    identity = [
+        ("passport id", state.get("passport_id")),
+        ("battery identifier", state.get("battery_identifier")),
+        ("model", static.get("battery_model")),
+        ("chemistry", (static.get("battery_chemistry") or {}).get("short_name")),
+        ("category", state.get("category")),
+        ("batch", (state.get("subject") or {}).get("batch_number")),
+        ("held by", state.get("current_handler_id")),
+        ("minted", state.get("minted_at")),
+        ("ceased", state.get("ceased_at") or "no"),
+    ]
+    versions = await store.versions(ctx.pool, passport_id)
+    return ctx.page(
+        "passport.html",
+        f"Passport {state.get('battery_identifier') or passport_id}",
+        "passports",
+        passport_id=passport_id,
+        public_uri=state.get("public_uri"),
+        tier=tier.value,
+        as_of=as_of_note,
+        cards=[
             ("stage", state.get("stage")),
             ("status", state.get("status")),
             ("version", state.get("version")),
-            ("custody steps", len(state.get("custody_timeline") or [])),
-        ]
-    )
-    identity = [
-        ["passport id", e(state.get("passport_id"))],
-        ["battery identifier", e(state.get("battery_identifier"))],
-        ["public page", f"<a href='/passport/{e(passport_id)}'>{e(state.get('public_uri'))}</a>"],
-        ["model", e(static.get("battery_model"))],
-        ["chemistry", e((static.get("battery_chemistry") or {}).get("short_name"))],
-        ["category", e(state.get("category"))],
-        ["batch", e((state.get("subject") or {}).get("batch_number"))],
-        ["held by", e(state.get("current_handler_id"))],
-        ["minted", e(state.get("minted_at"))],
-        ["ceased", e(state.get("ceased_at") or "no")],
-        ["predecessors", e(", ".join(state.get("predecessor_ids") or []) or "none")],
-        ["successors", e(", ".join(state.get("successor_ids") or []) or "none")],
-    ]
-    body += "<h2>Identity</h2>" + table(["field", "value"], identity, raw_columns={1}, test_id="identity")
-    events: list[tuple[str, str]] = [(str(state.get("minted_at")), f"Minted by {state.get('minted_by', '')}")]
-    for step in state.get("custody_timeline") or []:
-        parties = " → ".join(p for p in (step.get("from_handler_id"), step.get("to_handler_id")) if p)
-        events.append(
-            (step["occurred_at"], f"Custody #{step['sequence']}: {step['kind']} by {step['handler_id']} {parties}")
-        )
-    for h in state.get("status_history") or []:
-        events.append(
-            (
-                h["occurred_at"],
-                f"Status {h['status']}, stage {h['stage']}" + (f" ({h['reason']})" if h.get("reason") else ""),
-            )
-        )
-    for a in (state.get("recovery") or {}).get("attributions") or []:
-        materials = ", ".join(f"{m.get('material')} {m.get('recovered_kg')} kg" for m in a.get("materials", []))
-        events.append((str(a.get("attributed_at") or ""), f"Recovery attributed: {materials}"))
-    if state.get("ceased_at"):
-        events.append((state["ceased_at"], "Passport ceased"))
-    events.sort(key=lambda ev: ev[0])
-    verdict = "<span class='ok'>intact</span>" if check["intact"] else "<span class='bad'>broken</span>"
-    body += f"<h2>Timeline</h2><p>Custody chain linkage: {verdict} ({check['entries']} entries)</p>"
-    body += (
-        "<ol class='timeline' data-timeline>"
-        + "".join(
-            f"<li><time datetime='{e(when)}'>{e(when[:19].replace('T', ' '))}</time><br>{e(text)}</li>"
-            for when, text in events
-        )
-        + "</ol>"
-    )
-    versions = await store.versions(ctx.pool, passport_id)
-    body += "<h2>Versions</h2>" + table(
-        ["version", "change", "valid from", ""],
-        [
-            [
-                v["version"],
-                v["change"],
-                v["valid_from"].isoformat(),
-                link(
-                    f"/dashboard/passports/{passport_id}",
-                    "view as of",
-                    as_of=v["valid_from"].isoformat(),
-                    tenant=ctx.tenant_param,
-                ),
-            ]
-            for v in versions
+            ("custody steps", len(custody)),
         ],
-        raw_columns={3},
-        test_id="versions",
+        identity=identity,
+        predecessors=state.get("predecessor_ids") or [],
+        successors=state.get("successor_ids") or [],
+        check=verify_chain(custody),
+        events=timeline(state),
+        versions=versions,
+        sections=sections(state),
     )
-    data_rows = [[k, v] for k, v in static.items() if not isinstance(v, dict | list)]
-    body += "<h2>Passport data</h2>" + table(["attribute", "value"], data_rows, test_id="static-data")
-    return ctx.render(f"Passport {state.get('battery_identifier') or passport_id}", body, "passports")

@@ -224,7 +224,9 @@ BATCH_SORT_COLUMNS = {
     "first_minted": "first_minted",
 }
 # Dimensions whose distinct values the dashboard offers as filter choices (name -> column of passport_view).
-OPTION_COLUMNS = {name: TEXT_FILTERS[name] for name in ("model", "chemistry", "plant", "batch", "current_handler")}
+OPTION_COLUMNS = {
+    name: TEXT_FILTERS[name] for name in ("model", "chemistry", "category", "stage", "status", "plant", "batch")
+}
 
 
 def _order(column: str, descending: bool, tie: str) -> str:
@@ -264,9 +266,24 @@ def batches_sql(filters: Filters, sort: str, descending: bool, offset: int, limi
     return sql, params
 
 
+def batches_total_sql(filters: Filters) -> tuple[str, list[Any]]:
+    clause, params = where(filters)
+    sql = (
+        "SELECT count(*) FROM (SELECT 1 FROM passport_view"
+        f" WHERE {clause} AND batch IS NOT NULL GROUP BY batch, model, chemistry) AS batches"
+    )
+    return sql, params
+
+
 def options_sql(name: str) -> str:
-    """The distinct values of one OPTION_COLUMNS dimension for a tenant ($1), in order."""
+    """The distinct values of one OPTION_COLUMNS dimension for a tenant ($1), in order: from the pre-aggregated
+    counters where they hold it, else from passport_view (batch: indexed by tenant and batch)."""
     column = OPTION_COLUMNS[name]
+    if column in CUBE_DIMENSIONS:
+        return (
+            f"SELECT nullif({column}, '') AS value FROM population_counts WHERE tenant = $1"
+            f" GROUP BY 1 HAVING sum(n) > 0 AND nullif({column}, '') IS NOT NULL ORDER BY 1 LIMIT {MAX_GROUPS}"
+        )
     return (
         f"SELECT DISTINCT {column} AS value FROM passport_view WHERE tenant = $1 AND {column} IS NOT NULL"
         f" ORDER BY 1 LIMIT {MAX_GROUPS}"

@@ -1,4 +1,5 @@
-"""Export file formats built from read-model states (no I/O): CSV, JSON, Battery Pass 1.2 JSON."""
+"""Export file formats built from read-model states (no I/O): CSV (UTF-8, header row, `true`/`false`, ISO 8601
+times), JSON, Battery Pass 1.2 JSON."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import csv
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -78,7 +81,23 @@ def csv_row(state: dict[str, Any]) -> list[Any]:
     ]
 
 
+def csv_cell(value: Any) -> str:
+    """One CSV field by the usual conventions: empty for nothing, `true`/`false`, ISO 8601 instants and dates,
+    decimals without exponent, anything else as its text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    return str(value)
+
+
 class CsvWriter:
+    """RFC 4180 CSV in UTF-8 with a header row: one row a passport (CSV_COLUMNS)."""
+
     def __init__(self) -> None:
         self.buffer = io.StringIO()
         self.writer = csv.writer(self.buffer, lineterminator="\r\n")
@@ -86,10 +105,26 @@ class CsvWriter:
 
     def add(self, states: Iterable[dict[str, Any]]) -> None:
         for state in states:
-            self.writer.writerow(["" if v is None else v for v in csv_row(state)])
+            self.writer.writerow([csv_cell(v) for v in csv_row(state)])
 
     def finish(self) -> bytes:
         return self.buffer.getvalue().encode("utf-8")
+
+
+def rows_to_csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """A report's table as CSV (RFC 4180, UTF-8, header row): the columns of every row, in first-seen order;
+    fields by csv_cell's conventions. No rows: the empty file."""
+    if not rows:
+        return b""
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(row.get(k)) for k in columns])
+    return buffer.getvalue().encode("utf-8")
 
 
 BATTERYPASS_NOTE = (

@@ -96,18 +96,43 @@ async def create_job(
         role = requested_by.partition(":")[0]
         tier = AccessTier.authorities if role == "regulator" else AccessTier.owner
     job_id = f"exp_{uuid_utils.uuid7().hex}"
+    total = await count_matching(pool, tenant, request)  # known from the start: progress is "n of total"
     await pool.execute(
-        """INSERT INTO export_jobs (job_id, tenant, requested_by, format, request, status, tier)
-           VALUES ($1, $2, $3, $4, $5, 'queued', $6)""",
+        """INSERT INTO export_jobs (job_id, tenant, requested_by, format, request, status, tier, total)
+           VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)""",
         job_id,
         tenant,
         requested_by,
         format,
         request,
         tier.value,
+        total,
     )
     await pool.execute("SELECT pg_notify(current_schema() || '_exports', $1)", job_id)
     return job_id
+
+
+async def count_matching(pool: asyncpg.Pool, tenant: str, request: dict[str, Any]) -> int:
+    """How many passports an export request names or matches now (the job counts again when it runs)."""
+    ids = request.get("passport_ids")
+    if ids:
+        count = await pool.fetchval(
+            "SELECT count(*) FROM passport_view WHERE tenant = $1 AND passport_id = ANY($2::text[])", tenant, list(ids)
+        )
+        return int(count)
+    clause, params = query.where(filters_from_request(tenant, request))
+    return int(await pool.fetchval(f"SELECT count(*) FROM passport_view WHERE {clause}", *params))
+
+
+def phase(status: str, processed: int, total: int | None) -> str:
+    """Where a job stands, in words: waiting, reading passports n of total, writing the file, done or failed."""
+    if status == "queued":
+        return "waiting to start"
+    if status == "running":
+        if total is not None and processed >= total:
+            return "writing the file"
+        return f"reading passports: {processed:,} of {total:,}" if total is not None else "reading passports"
+    return {"done": "done", "failed": "failed"}.get(status, status)
 
 
 class ExportRunner:
@@ -294,6 +319,7 @@ def job_view(row: asyncpg.Record) -> dict[str, Any]:
         "progress_pct": row["progress_pct"],
         "processed": row["processed"],
         "total": row["total"],
+        "phase": phase(row["status"], row["processed"] or 0, row["total"]),
         "request": row["request"],
         "error": row["error"],
         "created_at": row["created_at"].isoformat(),
