@@ -9,7 +9,7 @@
 #   bash deploy/local/stack.sh wipe           same as down --wipe
 #   bash deploy/local/stack.sh status         one line per component
 #   bash deploy/local/stack.sh observability [up|down|status|urls]
-#                                             Jaeger (traces) and Prometheus (metrics, alert rules), also started by
+#                                             Zipkin (traces)  and Prometheus (metrics, alert rules), also started by
 #                                             `up` when BPASS_LOCAL_OBSERVABILITY=1 (deploy/local/observability/)
 #   bash deploy/local/stack.sh env            export lines for the services: eval "$(bash deploy/local/stack.sh env)"
 #                                             (Kafka's SASL user, database and Redis URLs, with their generated passwords)
@@ -774,7 +774,7 @@ stop_nginx() {
 }
 
 # ---------------------------------------------------------------------------------------------------- observability
-# Jaeger and Prometheus: deploy/local/observability/observability.sh (start_jaeger, start_prometheus, ...).
+# Zipkin and Prometheus: deploy/local/observability/observability.sh (start_zipkin, start_prometheus, ...).
 source "$HERE/observability/observability.sh"
 WITH_OBSERVABILITY="${BPASS_LOCAL_OBSERVABILITY:-0}"
 
