@@ -34,6 +34,12 @@ install: promtool
 promtool: ## promtool (Debian's prometheus package) for the alert-rule tests
 	@bash deploy/prometheus/promtool.sh
 
+.PHONY: helm
+install: helm
+
+helm: ## Helm (from its Go module) and the operators' CRDs, for the chart's tests (deploy/local/helm.sh)
+	@bash deploy/local/helm.sh
+
 compose-env: ## write .env for docker compose: versions (deploy/versions.env), a generated Grafana admin password
 	@bash deploy/compose/env.sh
 
