@@ -1,0 +1,35 @@
+"""Dashboard charts (domain/charts.py): monthly series on a time axis with empty months kept, everything drawn at its
+natural size (never scaled up to its panel), in one colour."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from services.reporting.domain.charts import bar_chart, chart
+
+
+def test_a_monthly_series_is_drawn_on_a_time_axis_with_its_empty_months() -> None:
+    svg = chart(
+        {"title": "Placed per month", "series": [{"label": "2025-11", "value": 4}, {"label": "2026-02", "value": 2}]}
+    )
+    assert 'data-kind="time"' in svg
+    months = re.findall(r'data-month="([\d-]+)" data-value="([\d.]+)"', svg)
+    assert months == [("2025-11", "4"), ("2025-12", "0"), ("2026-01", "0"), ("2026-02", "2")]
+    xs = [float(x) for x in re.findall(r'<g class="point"[^>]*><rect x="([\d.]+)"', svg)]
+    gaps = {round(b - a, 3) for a, b in itertools.pairwise(xs)}
+    assert len(gaps) == 1  # evenly spaced months: distance is time
+    assert ">2026<" in svg  # a year tick
+
+
+def test_categories_are_bars_in_one_colour() -> None:
+    svg = chart({"title": "By stage", "series": [{"label": s, "value": i + 1} for i, s in enumerate("abcde")]})
+    assert 'data-kind="bars"' in svg
+    assert len(set(re.findall(r'fill="(#[0-9a-f]{6})"', svg))) == 1
+
+
+def test_a_chart_is_drawn_at_its_natural_size_and_only_shrinks() -> None:
+    svg = bar_chart({"title": "By stage", "series": [{"label": "a", "value": 3}]}, width=520)
+    assert 'width="520"' in svg
+    assert "max-width:100%" in svg
+    assert 'width="100%"' not in svg
