@@ -95,9 +95,19 @@ def _nice_top(value: float) -> float:
     return float(10 * step)
 
 
+def _tick(month: date, index: int, count: int) -> str:
+    """The axis label under a month, if any: every month of a short series (the year at the first and at each
+    January), every quarter of a middling one, the years of a long one."""
+    if count <= 12:
+        return month.strftime("%Y-%m") if index == 0 or month.month == 1 else month.strftime("%m")
+    if count <= 36:
+        return month.strftime("%Y-%m") if month.month in (1, 4, 7, 10) else ""
+    return str(month.year) if month.month == 1 else ""
+
+
 def time_series_chart(chart: dict[str, Any], *, width: int = 720, slug: str = "chart") -> Markup:
     """Monthly values as columns on a time axis from the first month to the last; months without a value are
-    drawn empty (zero), so the distance between two columns is the time between them. Year ticks on the axis."""
+    drawn empty (zero), so the distance between two columns is the time between them; month, quarter or year ticks."""
     given = {label: value for label, value in _series(chart)}
     title = escape(chart["title"])
     unit = escape(chart.get("unit", ""))
@@ -124,10 +134,11 @@ def time_series_chart(chart: dict[str, Any], *, width: int = 720, slug: str = "c
             f'<rect x="{x + step * 0.1:.1f}" y="{top + plot_h - h:.1f}" width="{max(1.0, step * 0.8):.1f}" '
             f'height="{h:.1f}" fill="{BAR}"><title>{label}: {_fmt(value)} {unit}</title></rect></g>'
         )
-        if month.month == 1 or i == 0:
+        tick = _tick(month, i, len(months))
+        if tick:
             parts.append(
                 f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 5}" stroke="#14213d"/>'
-                f'<text x="{x + 2:.1f}" y="{top + plot_h + 18}">{month.year if month.month == 1 else label}</text>'
+                f'<text x="{x + 2:.1f}" y="{top + plot_h + 18}">{tick}</text>'
             )
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#14213d"/>')
     return _figure(slug, title, unit, _svg(title, width, height, "".join(parts)), "time")
