@@ -5,28 +5,38 @@ Identity's resolver answers the QR code's URI (`/p/<id>`, GS1 Digital Link `/01/
 `domain/tiers.py`): identification, the public static data, and, prominently, whether the passport has ceased
 (recycled) or been continued by a new passport, with links to its successors. HTML to browsers, JSON to machines
 (`Accept`, or `?format=`), served from Redis and dropped from it when the passport changes (`cache.py`).
+
+The HTML page is for a person holding the battery, on a phone first: what it is, whether it is dangerous and how to
+return it on the first screen (`domain/public.py: essentials`), everything else in collapsible sections, in the
+reader's language (`Accept-Language` or `?lang=`; English, German, French; `i18n/catalogue.toml`). Templates:
+`templates/public/`; style: `static/public.css`, inlined; the separate-collection symbol: `static/public-*.svg`.
 """
 
 from __future__ import annotations
 
 import re
-from html import escape
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from markupsafe import Markup
 
-from contracts.attributes import AccessTier, by_key
-from contracts.passport_data import longlist_key_of
+from contracts.attributes import by_key
+from contracts.passport_data import FIELD_LONGLIST_KEYS, longlist_key_of
 from services.common.auth import public_surface
 from services.common.negotiation import prefers_html
 from services.common.problems import problem_response
 from services.common.ratelimit import rate_limited
 from services.reporting.api.common import runtime_of
-from services.reporting.domain.public import public_view, restricted_fields
+from services.reporting.domain.public import detail_sections, essentials, public_view, restricted_fields
+from services.reporting.i18n import DEFAULT, LANGUAGES, NAMES, Words, negotiate, words
 from services.reporting.store import passports as store
 from services.reporting.store.cache import PassportCache
+from services.reporting.templating import render
 
 # Per client address (the connection's, or the one the gateway vouches for), like the identity resolver.
 REQUESTS_PER_MINUTE = 600
@@ -36,36 +46,14 @@ router = APIRouter(
     responses={429: {"description": "Too many requests from this address (`rate_limited`); see Retry-After."}},
 )
 UUID = re.compile(r"^(urn:uuid:)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-CATEGORY_NAMES = {
-    "ev": "Electric vehicle battery",
-    "lmt": "Light means of transport battery",
-    "industrial": "Industrial battery",
-    "stationary": "Stationary battery energy storage",
-}
-KIND_NAMES = {"battery": "Battery", "pack": "Battery pack", "batch": "Production batch"}
-TIER_READERS = {
-    AccessTier.legitimate_interest.value: "persons with a legitimate interest (repairers, recyclers, second-life "
-    "operators) and the authorities",
-    AccessTier.authorities.value: "notified bodies, market surveillance authorities and the Commission",
-    AccessTier.owner.value: "the manufacturer",
-}
-HEADERS = {"Cache-Control": "public, max-age=60", "Vary": "Accept", "Content-Language": "en"}
-
-CSS = (
-    "body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;color:#111;background:#fff}"
-    "header{background:#0b3d5c;color:#fff;padding:1rem}header h1{margin:0;font-size:1.3rem}"
-    "header p{margin:.2rem 0 0;color:#e6f0f7}main{padding:1rem;max-width:46rem;margin:0 auto}"
-    "section{border-top:1px solid #c9d3dc;padding:.4rem 0}h2{font-size:1.05rem;margin:.6rem 0}"
-    "dl{display:grid;grid-template-columns:minmax(8rem,40%) 1fr;gap:.25rem .8rem;margin:0}"
-    "dt{font-weight:600;color:#222}dd{margin:0;overflow-wrap:anywhere}a{color:#0b4f8a}"
-    ".notice{border:2px solid;padding:.6rem .8rem;margin:0 0 1rem;font-size:1.05rem}"
-    ".notice strong{display:block;font-size:1.2rem}"
-    ".ceased{background:#fde8e8;border-color:#9b1c1c;color:#4a0d0d}"
-    ".superseded{background:#fff4d6;border-color:#8a6d00;color:#3d2f00}"
-    ".note{background:#f4f6f8;padding:.6rem}"
-    "ul{margin:0;padding-left:1.1rem}footer{padding:1rem;color:#444;font-size:.85rem;text-align:center}"
-    "@media (max-width:30rem){dl{grid-template-columns:1fr}dt{margin-top:.4rem}}"
-)
+# HTML varies by Accept-Language too; JSON is the same in every language.
+HTML_HEADERS = {"Cache-Control": "public, max-age=60", "Vary": "Accept, Accept-Language"}
+JSON_HEADERS = {"Cache-Control": "public, max-age=60", "Vary": "Accept", "Content-Language": "en"}
+STATIC = Path(__file__).resolve().parent / "static"
+CSS = (STATIC / "public.css").read_text(encoding="utf-8")
+ASSETS = {"separate-collection.svg": ("public-separate-collection.svg", "image/svg+xml")}
+SYMBOL_SRC = "/passport/assets/separate-collection.svg"
+DATE_FIELDS = frozenset({"manufacturing_date"})
 
 
 def passport_path(passport_id: str) -> str:
@@ -73,142 +61,101 @@ def passport_path(passport_id: str) -> str:
     return f"/passport/{passport_id}"
 
 
-def _label(field: str) -> str:
-    return by_key(longlist_key_of(field)).name
+def link_text(url: str) -> str:
+    """A web address as a person reads it: host and last path segment, no scheme."""
+    parts = urlsplit(url)
+    tail = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    return f"{parts.netloc}/…/{tail}" if tail and parts.path.count("/") > 1 else f"{parts.netloc}{parts.path}"
 
 
-def _unit(field: str) -> str:
-    unit = by_key(longlist_key_of(field)).unit
-    return f" {unit}" if unit and not field.endswith("_url") else ""
+def _scalar(words: Words) -> Any:
+    def scalar(key: str, group: str, value: Any) -> str:
+        """One value in the reader's language: yes/no, dates, numbers with their unit, countries, categories."""
+        if isinstance(value, bool):
+            return words("ui", "yes" if value else "no")
+        if group == "part" and key == "country_code":
+            return words.country(value)
+        if group != "field" or key not in FIELD_LONGLIST_KEYS:
+            return str(value)
+        if key in DATE_FIELDS:
+            return words.date(value)
+        if key == "battery_category":
+            return words.label("battery_category", str(value))
+        unit = by_key(longlist_key_of(key)).unit
+        if isinstance(value, int) or (isinstance(value, str) and _is_number(value)):
+            number = words.number(value)
+            return f"{number} {unit}" if unit else number
+        return str(value)
+
+    return scalar
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, str) and value.startswith(("https://", "http://")):
-        return f"<a href='{escape(value)}' rel='nofollow noopener'>{escape(value)}</a>"
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, dict):
-        items = (f"<dt>{escape(k.replace('_', ' '))}</dt><dd>{_value(v)}</dd>" for k, v in value.items())
-        return "<dl>" + "".join(items) + "</dl>"
-    if isinstance(value, list):
-        if not value:
-            return "none"
-        return "<ul>" + "".join(f"<li>{_value(v)}</li>" for v in value) + "</ul>"
-    return escape(str(value))
+def _is_number(value: Any) -> bool:
+    try:
+        Decimal(str(value))
+    except InvalidOperation:
+        return False
+    return True
 
 
-def _successor_links(view: dict[str, Any]) -> str:
-    links = (
-        f"<li><a href='{escape(passport_path(pid))}' rel='successor-version'>{escape(pid)}</a></li>"
-        for pid in view["successor_ids"]
-    )
-    return "<ul>" + "".join(links) + "</ul>"
-
-
-def lifecycle_status(view: dict[str, Any]) -> str:
-    """The passport's standing in one phrase: ceased, continued by another passport, or active."""
+def render_html(view: dict[str, Any], restricted: dict[str, list[str]], language: str = DEFAULT) -> str:
+    """The public page of a passport's public view, in `language` (one of `i18n.LANGUAGES`)."""
+    w = words(language)
+    title = w("ui", "page_title", identifier=view.get("battery_identifier"))
     if view["ceased"]:
-        reason = view.get("ceased_reason") or "closed"
-        return f"Ceased ({reason})"
-    if view["successor_ids"]:
-        return "Continued by a new passport"
-    return "Active"
-
-
-def _notice(view: dict[str, Any]) -> str:
-    """The end of the passport's life, first thing on the page."""
-    parts = []
-    if view["ceased"]:
-        reason = view.get("ceased_reason") or "closed"
-        when = str(view.get("ceased_at") or "")[:10]
-        parts.append(
-            "<div class='notice ceased' role='alert'><strong>This passport has ceased</strong>"
-            f"The battery was {escape(reason)}{f' on {escape(when)}' if when else ''}: its passport is closed "
-            "(Regulation (EU) 2023/1542, Art. 77(8)). The information below is as last recorded.</div>"
-        )
-    if view["successor_ids"]:
-        parts.append(
-            "<div class='notice superseded' role='alert'><strong>This passport has been continued</strong>"
-            "The battery was repurposed, remanufactured or prepared for re-use, and a new passport continues this "
-            f"one (Art. 77(7)). Read the current passport:{_successor_links(view)}"
-            "This passport is kept for its history.</div>"
-        )
-    return "".join(parts)
-
-
-def render_html(view: dict[str, Any], restricted: dict[str, list[str]]) -> str:
-    static: dict[str, Any] = view["static_data"]
-    sections: dict[str, list[str]] = {}
-    for field, value in static.items():
-        category = by_key(longlist_key_of(field)).category
-        unit = "" if isinstance(value, dict | list) else escape(_unit(field))
-        sections.setdefault(category, []).append(f"<dt>{escape(_label(field))}</dt><dd>{_value(value)}{unit}</dd>")
-    manufacturer = (static.get("manufacturer") or {}).get("name", "")
-    model = static.get("battery_model") or ""
-    kind = str(view.get("kind") or "")
-    category = str(view.get("category") or "")
-    identification = (
-        f"<dt>Passport status</dt><dd>{escape(lifecycle_status(view))}</dd>"
-        f"<dt>Battery identifier</dt><dd>{escape(str(view.get('battery_identifier')))}</dd>"
-        f"<dt>Passport identifier</dt><dd>{escape(str(view['passport_id']))}</dd>"
-        f"<dt>Kind</dt><dd>{escape(KIND_NAMES.get(kind, kind))}</dd>"
-        f"<dt>Battery category</dt><dd>{escape(CATEGORY_NAMES.get(category, category))}</dd>"
-        f"<dt>Passport URI</dt><dd>{_value(view.get('public_uri'))}</dd>"
-    )
-    if view["successor_ids"]:
-        identification += f"<dt>Continued by</dt><dd>{_successor_links(view)}</dd>"
-    body = "".join(
-        f"<section><h2>{escape(name)}</h2><dl>{''.join(items)}</dl></section>" for name, items in sections.items()
-    )
-    if view["public_extensions"]:
-        items = "".join(
-            f"<dt>{escape(name.replace('_', ' ').capitalize())}</dt><dd>{_value(value)}</dd>"
-            for name, value in view["public_extensions"].items()
-        )
-        body += f"<section><h2>More from the manufacturer</h2><dl>{items}</dl></section>"
-    if restricted:
-        lines = "".join(
-            f"<li>{escape(', '.join(_label(n) for n in names))}: for {escape(TIER_READERS.get(tier, tier))}.</li>"
-            for tier, names in restricted.items()
-        )
-        body += (
-            "<section><h2>Restricted information</h2><p class='note'>This passport holds more data than is shown "
-            "here, readable only by those entitled (Regulation (EU) 2023/1542, Art. 77(2)):</p>"
-            f"<ul>{lines}</ul></section>"
-        )
-    title = f"Battery passport {view.get('battery_identifier')}"
-    if view["ceased"]:
-        title += " (ceased)"
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{escape(title)}</title>"
-        f"<style>{CSS}</style></head><body>"
-        f"<header><h1>Battery passport</h1><p>{escape(str(model))} · {escape(str(manufacturer))}</p></header>"
-        f"<main>{_notice(view)}<section><h2>Identification</h2><dl>{identification}</dl></section>{body}</main>"
-        "<footer>Public information of the EU battery passport (Regulation (EU) 2023/1542, Annex XIII).</footer>"
-        "</body></html>"
+        title += f" {w('ui', 'title_ceased')}"
+    return render(
+        "public/passport.html",
+        w=w,
+        view=view,
+        e=essentials(view),
+        sections=detail_sections(view),
+        restricted=restricted,
+        title=title,
+        css=Markup(CSS),  # the project's own file, not data  # noqa: S704
+        languages=list(NAMES.items()),
+        symbol_src=SYMBOL_SRC,
+        passport_path=passport_path,
+        link_text=link_text,
+        scalar=_scalar(w),
     )
 
 
-def not_found_html(passport_id: str) -> str:
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>Passport not found</title><style>{CSS}</style></head><body>"
-        "<header><h1>Battery passport</h1></header><main><h2>Passport not found</h2>"
-        f"<p>No passport {escape(passport_id)} is known here.</p><p>Check that the link or QR code is complete; if it "
-        "came from a battery label, contact its manufacturer. A passport minted a moment ago appears within "
-        "seconds.</p></main></body></html>"
+def render_all(view: dict[str, Any], restricted: dict[str, list[str]]) -> dict[str, str]:
+    """The page in every language it speaks: what the cache keeps for a passport."""
+    return {language: render_html(view, restricted, language) for language in LANGUAGES}
+
+
+def not_found_html(passport_id: str, language: str = DEFAULT) -> str:
+    return render(
+        "public/not_found.html",
+        w=words(language),
+        passport_id=passport_id,
+        css=Markup(CSS),  # noqa: S704
+        languages=list(NAMES.items()),
     )
 
 
-def _not_found(passport_id: str, html: bool) -> Response:
-    headers = {"Cache-Control": "no-store", "Vary": "Accept"}  # a passport just minted is here within seconds
-    if html:
-        page = not_found_html(passport_id)
+def _language(request: Request, lang: str | None) -> str:
+    return lang or negotiate(request.headers.get("accept-language"))
+
+
+def _not_found(passport_id: str, html: bool, language: str) -> Response:
+    if html:  # a passport just minted is here within seconds
+        headers = {"Cache-Control": "no-store", "Vary": "Accept, Accept-Language", "Content-Language": language}
+        page = not_found_html(passport_id, language)
         return Response(page, status_code=404, media_type="text/html; charset=utf-8", headers=headers)
+    headers = {"Cache-Control": "no-store", "Vary": "Accept"}
     return problem_response(404, "passport_not_found", f"No passport {passport_id} is known here.", headers=headers)
+
+
+@router.get("/passport/assets/{name}", include_in_schema=False)
+async def public_asset(name: str) -> Response:
+    """The page's own images (the separate-collection symbol), drawn for this page."""
+    if name not in ASSETS:
+        return problem_response(404, "asset_not_found", f"No asset {name[:100]} is served here.")
+    file, media = ASSETS[name]
+    return Response((STATIC / file).read_bytes(), media_type=media, headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get(
@@ -228,21 +175,42 @@ async def public_passport(
     format: Literal["json", "html"] | None = Query(
         None, description="Overrides `Accept`: HTML for browsers, JSON for machines (`*/*` and no Accept: JSON)."
     ),
+    lang: Literal["en", "de", "fr"] | None = Query(
+        None, description="Overrides `Accept-Language` for the HTML page (English, German, French; else English)."
+    ),
 ) -> Response:
     html = format == "html" or (format is None and prefers_html(request.headers.get("accept")))
+    language = _language(request, lang)
     if not UUID.match(passport_id):
-        return _not_found(passport_id[:100], html)
+        return _not_found(passport_id[:100], html, language)
     pid = f"urn:uuid:{passport_id.lower().removeprefix('urn:uuid:')}"
-    variant = "html" if html else "json"
-    media = "text/html; charset=utf-8" if html else "application/json"
     cache: PassportCache = request.app.state.passport_cache
+    variant = "html" if html else "json"
     cached = await cache.get_public(pid, variant)
-    if cached is not None:
-        return Response(cached, media_type=media, headers={**HEADERS, "X-Cache": "hit"})
+    if cached is not None and (answer := _answer(cached, html, language, "hit")) is not None:
+        return answer
     row = await store.current(runtime_of(request).pool, pid)
     if row is None or not row["state"].get("minted"):
-        return _not_found(pid, html)
+        return _not_found(pid, html, language)
     view = public_view(row["state"])
-    body = render_html(view, restricted_fields(row["state"])).encode() if html else orjson.dumps(view)
+    # One cache entry a passport and variant (the one the cache drops on change): HTML in every language at once.
+    body = orjson.dumps(render_all(view, restricted_fields(row["state"]))) if html else orjson.dumps(view)
     await cache.put_public(pid, variant, body, row["version"])
-    return Response(body, media_type=media, headers={**HEADERS, "X-Cache": "miss"})
+    answer = _answer(body, html, language, "miss")
+    assert answer is not None  # rendered just now, in every language
+    return answer
+
+
+def _answer(body: bytes, html: bool, language: str, cache_state: str) -> Response | None:
+    """The response from a cache entry (or one just made); None when the entry is not of this version's shape."""
+    if not html:
+        return Response(body, media_type="application/json", headers={**JSON_HEADERS, "X-Cache": cache_state})
+    try:
+        pages = orjson.loads(body)
+    except orjson.JSONDecodeError:  # an entry from before the page spoke several languages: render it again
+        return None
+    page = pages.get(language) if isinstance(pages, dict) else None
+    if not isinstance(page, str):
+        return None
+    headers = {**HTML_HEADERS, "Content-Language": language, "X-Cache": cache_state}
+    return Response(page, media_type="text/html; charset=utf-8", headers=headers)

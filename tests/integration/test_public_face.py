@@ -1,6 +1,7 @@
 """One public face: the QR code's URIs (`/01/<GTIN>/21/<serial>`, `/p/<id>`) and `/passport/<id>` show the same page,
 rendered by reporting from the read model, through the local gateway's routing; a recycled battery shows as ceased
-and a continued one links its successor, in HTML and in JSON; the cached page is dropped when the passport changes."""
+and a continued one links its successor, in HTML and in JSON; the page speaks the reader's language
+(`Accept-Language`); the cached page is dropped when the passport changes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from bpass.examples import EXAMPLE_GTIN, valid_static_payload
 from contracts import topics
@@ -82,11 +84,11 @@ async def as_json(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
     return view
 
 
-async def as_html(http: httpx.AsyncClient, url: str) -> httpx.Response:
-    response = await http.get(url, headers={"Accept": BROWSER})
+async def as_html(http: httpx.AsyncClient, url: str, language: str = "en-GB,en;q=0.9") -> httpx.Response:
+    response = await http.get(url, headers={"Accept": BROWSER, "Accept-Language": language})
     assert response.status_code == 200, (url, response.text)
     assert response.headers["content-type"].startswith("text/html")
-    assert response.headers["vary"] == "Accept"
+    assert response.headers["vary"] == "Accept, Accept-Language"
     return response
 
 
@@ -119,7 +121,7 @@ async def test_every_public_url_of_a_live_passport_is_the_same_page(
         page = (await as_html(anyone, url)).text
         assert "<html lang='en'>" in page
         assert "VX-400 NMC811 82 kWh" in page
-        assert "<dt>Passport status</dt><dd>Active</dd>" in page
+        assert 'data-status="active"' in page
         assert "has ceased" not in page
     # Machines that send */* or nothing get JSON.
     assert (await anyone.get(urls_of(minted)[0])).headers["content-type"].startswith("application/json")
@@ -171,9 +173,13 @@ async def test_a_recycled_battery_shows_as_ceased_on_every_url(
         assert (view["ceased"], view["ceased_reason"]) == (True, "recycled"), url
         assert view["ceased_at"].startswith("2026-03-04"), url
         page = (await as_html(anyone, url)).text
-        assert "This passport has ceased" in page, url
-        assert "<dt>Passport status</dt><dd>Ceased (recycled)</dd>" in page, url
-        assert page.index("This passport has ceased") < page.index("Identification"), url
+        assert "Recycled: this passport has ceased" in page, url
+        assert 'data-status="recycled"' in page, url
+        assert "Closed on 4 March 2026." in page, url
+        assert page.index("this passport has ceased") < page.index("Identification"), url
+        german = (await as_html(anyone, url, "de-DE,de;q=0.9")).text
+        assert "Recycelt: dieser Pass ist beendet" in german, url
+        assert "Geschlossen am 4. März 2026." in german, url
 
 
 async def test_a_continued_passport_links_its_successor(
@@ -186,7 +192,7 @@ async def test_a_continued_passport_links_its_successor(
     successor = (await mint_with_gtin(platform, oem_key))["passport_id"]
     await projected(anyone, predecessor["passport_id"], "passport_id")
     before = await as_html(anyone, urls_of(predecessor)[2])  # cached now: the supersession must drop it
-    assert "has been continued" not in before.text
+    assert "Continued by a new passport" not in before.text
 
     fact = PassportSuperseded(
         passport_id=predecessor["passport_id"],
@@ -208,9 +214,9 @@ async def test_a_continued_passport_links_its_successor(
         assert view["ceased"] is False
         assert "status" not in view  # the Annex XIII status itself stays legitimate interest
         page = (await as_html(anyone, url)).text
-        assert "This passport has been continued" in page, url
-        assert "<dt>Passport status</dt><dd>Continued by a new passport</dd>" in page, url
-        assert f"<a href='/passport/{successor}' rel='successor-version'>" in page, url
+        assert "Continued by a new passport" in page, url
+        assert 'data-status="continued"' in page, url
+        assert f'<a href="/passport/{successor}" rel="successor-version"' in page, url
     # The link leads to the successor's own page.
     await projected(anyone, successor, "passport_id")
     assert (await as_json(anyone, f"/passport/{successor}"))["passport_id"] == successor
@@ -242,8 +248,12 @@ async def test_the_page_is_cached_and_dropped_when_the_passport_changes(
     await eventually(changed, timeout=60, what="the public page to show the amendment")
     fresh = await as_html(anyone, urls_of(minted)[0])
     assert fresh.headers["x-cache"] == "miss"
-    assert "<dd>230 Ah</dd>" in fresh.text
-    assert "<dd>230 Ah</dd>" not in first.text
+    assert "230 Ah · 77 kWh" in fresh.text
+    assert "230 Ah" not in first.text
+    # The one entry the change dropped held every language.
+    french = await as_html(anyone, urls_of(minted)[2], "fr")
+    assert (french.headers["x-cache"], french.headers["content-language"]) == ("hit", "fr")
+    assert "230 Ah · 77 kWh" in french.text
 
 
 async def _ok(request: Any) -> bool:
@@ -288,3 +298,67 @@ async def test_extension_values_the_schema_marks_public_are_shown_and_no_others(
 
     await eventually(changed, timeout=60, what="the public page to show the amended public extension value")
     assert "CS-17" not in (await as_html(anyone, urls_of(minted)[1])).text
+
+
+async def test_the_page_speaks_the_readers_language(
+    platform: dict[str, ServiceProcess], settings: Settings, tenant: tuple[str, str], anyone: httpx.AsyncClient
+) -> None:
+    minted = await mint_with_gtin(platform, tenant[1])
+    await projected(anyone, minted["passport_id"], "passport_id")
+    qr, short, page = urls_of(minted)
+    for header, language, words in (
+        ("de-CH,de;q=0.9,en;q=0.5", "de", ("Batteriekategorie", "Gefahren", "So geben Sie sie zurück", "Nennspannung")),
+        ("en;q=0.3, fr;q=0.8", "fr", ("Catégorie de batterie", "Dangers", "Comment la rapporter", "Tension nominale")),
+        ("it-IT,it;q=0.9", "en", ("Battery category", "Hazards", "How to return it", "Nominal voltage")),
+        ("", "en", ("Battery category",)),
+    ):
+        for url in (qr, short, page):  # the QR code's URIs redirect, and the language survives the redirect
+            response = await as_html(anyone, url, header)
+            assert response.headers["content-language"] == language, (url, header)
+            assert f"<html lang='{language}'>" in response.text, (url, header)
+            for word in words:
+                assert word in response.text, (url, header, word)
+    german = (await as_html(anyone, page, "de")).text
+    assert "<dd>15. September 2025</dd>" in german
+    assert "<dt>Land</dt><dd>Deutschland</dd>" in german
+    # A link on the page picks the language whatever the browser sends.
+    chosen = await anyone.get(page, params={"lang": "fr"}, headers={"Accept": BROWSER, "Accept-Language": "de"})
+    assert (chosen.status_code, chosen.headers["content-language"]) == (200, "fr")
+    assert '<a href="?lang=de" hreflang="de" lang="de">Deutsch</a>' in chosen.text
+    refused = await anyone.get(page, params={"lang": "xx"}, headers={"Accept": BROWSER})
+    assert refused.status_code == 422
+    violations = refused.json()["violations"]
+    assert [(v["field"], v["reason"]) for v in violations] == [("query.lang", "invalid_literal_error")]
+    # Machines get the same JSON in every language.
+    json_de = await anyone.get(page, headers={"Accept": "application/json", "Accept-Language": "de"})
+    json_fr = await anyone.get(page, headers={"Accept": "application/json", "Accept-Language": "fr"})
+    assert json_de.json() == json_fr.json()
+    assert json_de.headers["vary"] == "Accept"
+    # The page of a passport that is not (yet) known speaks the language too.
+    unknown = await anyone.get(f"/passport/{uuid.uuid4()}", headers={"Accept": BROWSER, "Accept-Language": "fr"})
+    assert (unknown.status_code, unknown.headers["content-language"]) == (404, "fr")
+    assert "Passeport introuvable" in unknown.text
+
+    # An entry cached before the page spoke several languages (the page itself) is rendered again, not served.
+    redis = aioredis.from_url(settings.redis_url)
+    try:
+        key = f"bpass:reporting:public:{minted['passport_id']}:html"
+        await redis.set(key, b"<!doctype html><html lang='en'><p>old page</p></html>", ex=60)
+        again = await as_html(anyone, page, "de")
+        assert again.headers["x-cache"] == "miss"
+        assert "old page" not in again.text
+        assert "<html lang='de'>" in again.text
+        assert (await as_html(anyone, page, "fr")).headers["x-cache"] == "hit"
+    finally:
+        await redis.aclose()
+
+
+async def test_the_separate_collection_symbol_is_served_as_an_image(anyone: httpx.AsyncClient) -> None:
+    symbol = await anyone.get("/passport/assets/separate-collection.svg")
+    assert symbol.status_code == 200
+    assert symbol.headers["content-type"] == "image/svg+xml"
+    assert symbol.text.startswith("<svg")
+    assert "<title" in symbol.text
+    assert len(symbol.content) < 2048
+    missing = await anyone.get("/passport/assets/public.css")
+    assert (missing.status_code, missing.json()["reason"]) == (404, "asset_not_found")
