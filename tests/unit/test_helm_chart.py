@@ -253,6 +253,11 @@ def test_every_rendered_object_validates_against_its_schema(size: str) -> None:
         assert kind in kinds
 
 
+def test_the_default_values_render_alone() -> None:
+    done = helm_template()
+    assert done.returncode == 0, done.stderr
+
+
 def test_schema_validation_refuses_an_unknown_field_and_a_wrong_type() -> None:
     topic = copy.deepcopy(of_kind(rendered("small"), "KafkaTopic")[0])
     topic["spec"]["partitionz"] = 3
@@ -349,6 +354,20 @@ def test_the_chart_refuses_too_few_postgres_connections_and_a_bad_partner() -> N
     assert "[reason: max_connections_too_low]" in done.stderr
     done = helm_template("-f", str(VALUES["large"]), "--set", "kafka.partners={Acme_Corp}")
     assert "[reason: invalid_partner]" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("kafka.brokerz=3", "additional properties 'brokerz' not allowed"),
+        ("services.custody.autoscaling.lagThreshold=0", "minimum: got 0, want 1"),
+        ("publicBaseUrl=passport.example.com", "/publicBaseUrl"),
+    ],
+)
+def test_the_values_schema_refuses_a_misspelt_or_impossible_value(override: str, message: str) -> None:
+    done = helm_template("-f", str(VALUES["small"]), "--set", override)
+    assert done.returncode != 0
+    assert message in done.stderr
 
 
 def _containers(docs: tuple[dict[str, Any], ...]) -> Iterator[tuple[str, dict[str, Any]]]:
