@@ -295,17 +295,17 @@ PAGES = (
 
 
 async def test_page_render_times(reporting: ServiceProcess, analyst: dict[str, Any]) -> None:
-    """Each main view, warm, median of five (printed; run with -s to read them). A page is under a second here."""
+    """Each main view, warm, median of eleven (printed; run with -s to read them). A page is under a second here."""
     async with dashboard(reporting, analyst["key"]) as http:
         first = analyst["rows"][0]["passport_id"]
         for path in (*PAGES, f"/dashboard/passports/{first}"):
             await http.get(path)
             times = []
-            for _ in range(5):
+            for _ in range(11):
                 start = time.perf_counter()
                 r = await http.get(path)
                 times.append((time.perf_counter() - start) * 1000)
                 assert r.status_code == 200, (path, r.text[:300])
-            median = sorted(times)[2]
+            median = sorted(times)[5]
             print(f"RENDER {path} {median:.1f} ms ({len(analyst['rows'])} passports)")
             assert median < 1000, path

@@ -3,6 +3,7 @@ session's key, or an X-API-Key header) and at which tenant they look, and the sm
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -66,6 +67,34 @@ async def dashboard_principal(request: Request) -> Principal:
     return principal
 
 
+CHOICES_TTL_S = 30.0
+_CHOICES: dict[tuple[str, bool], tuple[float, FilterChoices]] = {}
+
+
+def choices_of(rows: Sequence[tuple[str, str]], with_extensions: bool) -> FilterChoices:
+    """FilterChoices from the (name, value) rows of query.choices_sql."""
+    values: dict[str, list[str]] = {name: [] for name in EQUALS_FILTERS}
+    extensions: dict[str, list[str]] = {}
+    months: list[str] = []
+    sampled = 0
+    for name, value in rows:
+        if name == "#sampled":
+            sampled = int(value)
+        elif name == "placed_month":
+            months.append(value)
+        elif name.startswith(query.EXTENSION_PREFIX):
+            extensions.setdefault(name[len(query.EXTENSION_PREFIX) :], []).append(value)
+        elif name in values:
+            values[name].append(value)
+    complete = with_extensions and sampled <= query.EXTENSION_SAMPLE
+    return FilterChoices(
+        {k: sorted(v) for k, v in values.items()},
+        sorted(months),
+        {k: sorted(v) for k, v in extensions.items()},
+        complete,
+    )
+
+
 class Ctx:
     """Who is looking, at which tenant."""
 
@@ -96,29 +125,21 @@ class Ctx:
             **context,
         )
 
-    async def choices(self) -> FilterChoices:
+    async def choices(self, *, fresh: bool = False) -> FilterChoices:
         """What the filter form offers: the values the tenant's passports hold (regulators: no extension fields,
-        which only the owner reads)."""
-        values = {}
-        for name in EQUALS_FILTERS:
-            rows = await self.pool.fetch(query.options_sql(name), self.tenant)
-            values[name] = [r["value"] for r in rows]
-        months_sql, months_params, _ = query.count_sql(Filters(tenant=self.tenant), ["placed_on_market_month"])
-        rows = await self.pool.fetch(months_sql, *months_params)
-        months = sorted(r["placed_on_market_month"] for r in rows if r["placed_on_market_month"])
-        extensions: dict[str, list[str]] = {}
-        complete = True
-        if not hidden_dimensions(["ext.any"], reader_tier(self.principal, self.tenant)):
-            rows = await self.pool.fetch(query.EXTENSION_OPTIONS_SQL, self.tenant)
-            for r in rows:
-                extensions.setdefault(r["key"], []).append(r["value"])
-            sampled = await self.pool.fetchval(
-                "SELECT count(*) FROM (SELECT 1 FROM passport_view WHERE tenant = $1 LIMIT $2) t",
-                self.tenant,
-                query.EXTENSION_SAMPLE + 1,
-            )
-            complete = sampled <= query.EXTENSION_SAMPLE
-        return FilterChoices(values, months, extensions, complete)
+        which only the owner reads). Kept CHOICES_TTL_S seconds per tenant and tier; `fresh` reads them again
+        (a value the kept ones lack is looked for in the data before it is refused)."""
+        with_extensions = not hidden_dimensions(["ext.any"], reader_tier(self.principal, self.tenant))
+        key = (self.tenant, with_extensions)
+        kept = _CHOICES.get(key)
+        if kept is not None and not fresh and time.monotonic() - kept[0] < CHOICES_TTL_S:
+            return kept[1]
+        rows = await self.pool.fetch(query.choices_sql(with_extensions), self.tenant)
+        found = choices_of([(r["name"], r["value"]) for r in rows], with_extensions)
+        if len(_CHOICES) > 1000:  # tenants come and go: never more than a thousand kept
+            _CHOICES.clear()
+        _CHOICES[key] = (time.monotonic(), found)
+        return found
 
     def filter_form(
         self, action: str, listing: Listing, choices: FilterChoices, keep: dict[str, str]

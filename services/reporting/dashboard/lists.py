@@ -84,15 +84,20 @@ async def _listing(
     choices = await ctx.choices()
     try:
         listing = parse_listing(
-            params.given,
-            tenant=ctx.tenant,
-            choices=choices,
-            sorts=sorts,
-            default_sort=default,
+            params.given, tenant=ctx.tenant, choices=choices, sorts=sorts, default_sort=default,
             default_descending=descending,
-        )
+        )  # fmt: skip
     except ListingRefused as refused:
-        return refused_page(refused.problems)
+        if not any(p.reason == "unknown_filter_value" for p in refused.problems):
+            return refused_page(refused.problems)
+        choices = await ctx.choices(fresh=True)  # the kept choices may predate the value: look again
+        try:
+            listing = parse_listing(
+                params.given, tenant=ctx.tenant, choices=choices, sorts=sorts, default_sort=default,
+                default_descending=descending,
+            )  # fmt: skip
+        except ListingRefused as again:
+            return refused_page(again.problems)
     tier = reader_tier(ctx.principal, ctx.tenant)
     hidden = hidden_dimensions(list(listing.filters.describe()), tier)
     if hidden:

@@ -298,3 +298,23 @@ EXTENSION_OPTIONS_SQL = (
     f" ORDER BY passport_id LIMIT {EXTENSION_SAMPLE}) p, jsonb_each(p.extensions) e"
     " WHERE jsonb_typeof(e.value) = 'string' GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 2000"
 )
+
+
+def choices_sql(with_extensions: bool) -> str:
+    """Every filter choice of a tenant ($1) in one round trip: rows (name, value), name an OPTION_COLUMNS dimension,
+    `placed_month` (YYYY-MM), `ext.<key>` (sampled extension values), or `#sampled` (how many passports the sample
+    read, up to EXTENSION_SAMPLE + 1: more than EXTENSION_SAMPLE means the sample is not all of them)."""
+    parts = [
+        f"(SELECT '{name}' AS name, value FROM ({options_sql(name)}) AS o{i})" for i, name in enumerate(OPTION_COLUMNS)
+    ]
+    parts.append(
+        "(SELECT DISTINCT 'placed_month' AS name, to_char(placed_on_market_at AT TIME ZONE 'UTC', 'YYYY-MM') AS value"
+        " FROM passport_view WHERE tenant = $1 AND placed_on_market_at IS NOT NULL)"
+    )
+    if with_extensions:
+        parts.append(f"(SELECT 'ext.' || key AS name, value FROM ({EXTENSION_OPTIONS_SQL}) AS e)")
+        parts.append(
+            "(SELECT '#sampled' AS name, count(*)::text AS value FROM (SELECT 1 FROM passport_view WHERE tenant = $1"
+            f" LIMIT {EXTENSION_SAMPLE + 1}) AS s)"
+        )
+    return " UNION ALL ".join(parts)
