@@ -70,16 +70,16 @@ def specs() -> dict[str, Any]:
     return {name: importlib.import_module(f"services.{name}.app").build_spec(Settings()) for name in SERVICES}
 
 
-def helm_template(*args: str) -> subprocess.CompletedProcess[str]:
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
     if not HELM.exists():
         pytest.fail(f"{HELM.relative_to(ROOT)} is missing: run `make install` (deploy/local/helm.sh builds it)")
     return subprocess.run(  # noqa: S603 - the project's own helm binary on its own chart
-        [str(HELM), "template", "bpass", str(CHART), "--namespace", "bpass", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [str(HELM), *args], capture_output=True, text=True, timeout=60, check=False
     )
+
+
+def helm_template(*args: str) -> subprocess.CompletedProcess[str]:
+    return helm("template", "bpass", str(CHART), "--namespace", "bpass", *args)
 
 
 @cache
@@ -251,6 +251,12 @@ def test_every_rendered_object_validates_against_its_schema(size: str) -> None:
     )
     for kind in ("Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster", "ScaledObject", "Deployment"):
         assert kind in kinds
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_helm_lint_strict_passes(size: str) -> None:
+    done = helm("lint", str(CHART), "--strict", "-f", str(VALUES[size]))
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_default_values_render_alone() -> None:
