@@ -34,11 +34,13 @@ install: promtool
 promtool: ## promtool (Debian's prometheus package) for the alert-rule tests
 	@bash deploy/prometheus/promtool.sh
 
-.PHONY: helm
-install: helm
+.PHONY: helm compose-cli
 
 helm: ## Helm (from its Go module) and the operators' CRDs, for the chart's tests (deploy/local/helm.sh)
 	@bash deploy/local/helm.sh
+
+compose-cli: ## Docker Compose's CLI (from its Go module), for `docker compose config` in the tests
+	@bash deploy/local/compose_cli.sh
 
 compose-env: ## write .env for docker compose: versions (deploy/versions.env), a generated Grafana admin password
 	@bash deploy/compose/env.sh
@@ -63,10 +65,10 @@ check: install ## lint, format check, types, service independence, committed sch
 	@echo "==> mypy --strict"; .venv/bin/mypy contracts services
 	@echo "==> import-linter"; .venv/bin/lint-imports --no-cache
 
-test: stack check browser ## install, start the stack, run every test (unit, integration, e2e)
+test: stack check browser helm compose-cli ## install, start the stack, run every test (unit, integration, e2e)
 	@$(WITH_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
-unit: install ## unit tests only (no I/O)
+unit: install helm compose-cli ## unit tests only (no I/O)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 integration: stack
