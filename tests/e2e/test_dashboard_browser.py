@@ -304,3 +304,51 @@ async def test_a_passport_its_timeline_and_an_export(
     wait_for(driver, "figure.chart svg")
     labels = [g.get_attribute("data-label") for g in driver.find_elements(By.CSS_SELECTOR, "figure.chart g.bar")]
     assert {"collected", "in_treatment", "recycled"} <= set(labels)
+
+
+@pytest.mark.timeout(600)
+async def test_the_state_of_health_report_has_the_simulated_bms_readings(
+    settings: Settings, tenant: tuple[str, str], platform: dict[str, ServiceProcess], browser: webdriver.Chrome
+) -> None:
+    """`bpass simulate` sends BMS telemetry for the batteries in service: the state-of-health report the dashboard
+    shows counts them with real values, not zeros."""
+    import httpx
+
+    from bpass.simulate import Endpoints, run_simulation
+
+    _, oem_key = tenant
+    endpoints = Endpoints(**{name: process.base_url for name, process in platform.items()})
+    result = await run_simulation(
+        settings,
+        batteries=30,
+        run=f"s{uuid.uuid4().hex[:5]}",
+        oem_key=oem_key,
+        operator_key=new_key(settings, Role.platform_operator),
+        endpoints=endpoints,
+        timeout=60,
+        progress=False,
+    )
+    assert result["refusals"] == [], result["reasons"]
+    assert result["counts"]["telemetry_messages"] > 0, result["counts"]
+    async with httpx.AsyncClient(base_url=endpoints.reporting, headers={"X-API-Key": oem_key}, timeout=10) as http:
+
+        async def measured() -> dict[str, Any] | None:
+            report = (await http.get("/reporting/v1/reports/state-of-health")).json()
+            return report if report["overall"]["passports"] > 0 else None
+
+        report = await eventually(measured, what="state of health in the report")
+    overall = report["overall"]
+    assert 40 <= float(overall["mean_pct"]) < 100, overall
+    driver = browser
+    driver.set_window_size(*DESKTOP)
+    sign_in(driver, endpoints.reporting, oem_key)
+    driver.get(f"{endpoints.reporting}/dashboard/reports/state-of-health")
+    wait_for(driver, "[data-table='report']")
+    values = [float(g.get_attribute("data-value") or 0) for g in driver.find_elements(By.CSS_SELECTOR, "g.bar")]
+    assert sum(values) > 0, "every bar of the state-of-health charts is zero"
+    check_page(driver, "soh-01-report-desktop")
+    driver.set_window_size(*PHONE)
+    driver.refresh()
+    wait_for(driver, "[data-table='report']")
+    check_page(driver, "soh-02-report-phone")
+    driver.set_window_size(*DESKTOP)

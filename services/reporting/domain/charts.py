@@ -18,6 +18,13 @@ GRID = "#c5d0dc"
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
+LABEL_CHARS = 34
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
@@ -57,17 +64,20 @@ def bar_chart(chart: dict[str, Any], *, width: int = 520, slug: str = "chart") -
     unit = escape(chart.get("unit", ""))
     if not series:
         return _figure(slug, title, unit, "<p>No data.</p>", "bars")
-    bar_h, gap, label_w, value_w = 22, 6, 150, 80
+    bar_h, gap, value_w = 22, 6, 80
+    # room for the longest label (about 7 px a character at 12 px), the plot keeps its width
+    label_w = min(260, max(60, 7 * max(len(label[:LABEL_CHARS]) for label, _ in series) + 12))
+    plot_w = width - 150 - value_w
+    width = label_w + plot_w + value_w
     height = len(series) * (bar_h + gap) + gap
     top = max(v for _, v in series) or 1.0
-    plot_w = width - label_w - value_w
     rows = []
     for i, (label, value) in enumerate(series):
         y = gap + i * (bar_h + gap)
         w = max(1.0, plot_w * value / top) if value > 0 else 0
         rows.append(
             f'<g class="bar" data-label="{escape(label)}" data-value="{value:g}">'
-            f'<text x="{label_w - 6}" y="{y + bar_h * 0.7:.1f}" text-anchor="end">{escape(label[:24])}</text>'
+            f'<text x="{label_w - 6}" y="{y + bar_h * 0.7:.1f}" text-anchor="end">{escape(_short(label))}</text>'
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{BAR}" rx="2"><title>'
             f"{escape(label)}: {_fmt(value)} {unit}</title></rect>"
             f'<text x="{label_w + w + 6:.1f}" y="{y + bar_h * 0.7:.1f}">{_fmt(value)}</text></g>'

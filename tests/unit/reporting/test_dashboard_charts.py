@@ -30,7 +30,16 @@ def test_categories_are_bars_in_one_colour() -> None:
 
 
 def test_a_chart_is_drawn_at_its_natural_size_and_only_shrinks() -> None:
-    svg = bar_chart({"title": "By stage", "series": [{"label": "a", "value": 3}]}, width=520)
-    assert 'width="520"' in svg
+    svg = bar_chart({"title": "By stage", "series": [{"label": "a", "value": 3}]})
+    view_width, _ = re.search(r'viewBox="0 0 (\d+) (\d+)"', svg).groups()  # type: ignore[union-attr]
+    assert f'width="{view_width}"' in svg  # drawn at the size its 12 px text was set for
     assert "max-width:100%" in svg
     assert 'width="100%"' not in svg
+
+
+def test_long_labels_get_the_room_they_need() -> None:
+    label = "VX-H10 LFP home storage 10.24 kWh"
+    svg = bar_chart({"title": "By model", "series": [{"label": label, "value": 3}, {"label": "a", "value": 1}]})
+    assert f">{label}</text>" in svg
+    anchor = float(re.search(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="end">', svg).group(1))  # type: ignore[union-attr]
+    assert anchor >= 7 * len(label)  # the label, right-aligned at the plot, starts inside the chart
