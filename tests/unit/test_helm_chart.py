@@ -32,6 +32,7 @@ from contracts import topics
 from contracts.topics import dead_letter_topic
 from services.common.runtime import Runtime
 from services.common.settings import APP_ROLE, PLATFORM_ROLE, Settings
+from services.reporting import signing
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "bpass"
@@ -402,7 +403,7 @@ def test_secrets_come_from_secret_objects_and_every_setting_exists(size: str) ->
     users = {u["metadata"]["name"] for u in of_kind(docs, "KafkaUser")}  # Strimzi writes a Secret per user
     provided = {s["metadata"]["name"] for s in of_kind(docs, "Secret")}
     provided |= users | {f"{v['postgres']['name']}-app", v["secrets"]["redis"], v["secrets"]["apiKeys"]}
-    fields = {f"BPASS_{name.upper()}" for name in Settings.model_fields}
+    fields = {f"BPASS_{name.upper()}" for name in Settings.model_fields} | {signing.KEY_FILE_ENV}
     for name, container in _containers(docs):
         env = {e["name"]: e for e in container["env"]}
         assert set(env) <= fields, f"{name}: settings that do not exist: {set(env) - fields}"
@@ -414,6 +415,18 @@ def test_secrets_come_from_secret_objects_and_every_setting_exists(size: str) ->
             assert set(SECRET_SETTINGS) <= set(env), name
         assert container["resources"]["requests"]["cpu"]
         assert container["resources"]["requests"]["memory"]
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_reporting_signs_with_one_key_from_a_secret(size: str) -> None:
+    (deployment,) = [d for d in of_kind(rendered(size), "Deployment") if d["metadata"]["name"] == "bpass-reporting"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    key_file = Path(next(e["value"] for e in container["env"] if e["name"] == signing.KEY_FILE_ENV))
+    (mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == key_file.parent]
+    (volume,) = [vol for vol in pod["volumes"] if vol["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == values(size)["secrets"]["reportingSigningKey"]
+    assert [item["path"] for item in volume["secret"]["items"]] == [key_file.name]
 
 
 def test_migrations_run_as_a_hook_job_before_an_upgrade() -> None:

@@ -40,4 +40,8 @@
 {{- end }}
 - name: BPASS_OTEL_SAMPLE_RATIO
   value: {{ $v.otelSampleRatio | quote }}
+{{- if eq .name "reporting" }}
+- name: BPASS_REPORTING_SIGNING_KEY_FILE
+  value: /signing/reporting-signing-key.pem
+{{- end }}
 {{- end -}}
