@@ -4,7 +4,8 @@ Sources of truth, never copied by hand into the chart:
 - `contracts/topics.py`: every topic, its partitions, kind and owner; dead-letter topics; partners' topic forms;
 - each service's `ServiceSpec` (`services/<name>/app.py`): what it subscribes to, hence its consumer group's
   partitions (the most replicas that can consume) and which partner topics it reads and answers on;
-- `deploy/compose/kafka_acls.py: acls()`: the services' ACL bindings (docs/security/kafka.md);
+- `deploy/compose/kafka_acls.py: acls()`: the services' ACL bindings (docs/security/kafka.md), less Create on the
+  registry's topics (the topic operator creates those);
 - `bpass/kafka_users.py: partner_acls / partner_topics`: a partner's ACLs and topics, written here for the partner
   name `PARTNER_PLACEHOLDER`, which the chart replaces by each partner the values list.
 
@@ -89,10 +90,13 @@ def registry() -> dict[str, Any]:
     ]
     services: dict[str, Any] = {}
     for name, spec in specs.items():
+        # Strimzi's topic operator creates every registry topic with the cluster's replication: a service may not (it
+        # would create a missing one with a single replica, which the operator cannot then change). It keeps Create
+        # where topics appear at run time: reporting's tenant streams (a prefix).
         own = [
             ("allow", acl.resource, _strimzi_pattern(acl.pattern), acl.name, acl.operation)
             for acl in service_bindings
-            if acl.user == name
+            if acl.user == name and not (acl.operation == "Create" and acl.pattern == "literal")
         ]
         # A service reads its inbound topics' partner forms (pattern subscription) and writes the partner's refusals.
         inbound = [s.topic for s in spec.subscriptions if s.topic.kind is TopicKind.inbound]
