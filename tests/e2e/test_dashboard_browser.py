@@ -203,6 +203,7 @@ async def test_an_analyst_answers_from_the_dashboard_alone(
     views = [
         ("population", "/dashboard"),
         ("passports", "/dashboard/passports"),
+        ("answer", shareable.removeprefix(base)),
         ("batches", "/dashboard/batches"),
         ("batch", f"/dashboard/batches/{batch}"),
         ("passport", f"/dashboard/passports/{first}"),
@@ -215,6 +216,10 @@ async def test_an_analyst_answers_from_the_dashboard_alone(
         for name, path in views:
             driver.get(f"{base}{path}")
             wait_for(driver, "main h1")
+            if name == "answer":  # on a phone the applied filters fold away: the answer comes first
+                folded = driver.find_element(By.CSS_SELECTOR, "details.filter-box").get_attribute("open") is None
+                assert folded == (width_name == "phone")
+                assert "chemistry NMC811" in text_of(driver, "details.filter-box summary")
             check_page(driver, f"views-{width_name}-{name}")
     driver.set_window_size(*DESKTOP)
 

@@ -163,6 +163,7 @@ class Ctx:
                 for k, v in sorted(choices.extensions.items())
             ],
             "keep": sorted(keep.items()),
+            "active": [(k.replace("_", " "), v) for k, v in listing.filter_params.items()],
             "clear_q": self.tenant_q,
         }
 

@@ -17,6 +17,11 @@
     };
     setTimeout(tick, 700);
   }
+  // On a phone, applied filters fold away behind their summary: the results come first.
+  var box = document.querySelector("details.filter-box");
+  if (box && box.getAttribute("data-active") !== "0" && window.matchMedia("(max-width: 600px)").matches) {
+    box.open = false;
+  }
   // Complete tables (every row on the page) sort in place: a heading becomes a button.
   document.querySelectorAll("table[data-sortable]").forEach(function (table) {
     var heads = table.querySelectorAll("thead th");
