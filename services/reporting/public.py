@@ -101,7 +101,7 @@ def _is_number(value: Any) -> bool:
 def render_html(view: dict[str, Any], restricted: dict[str, list[str]], language: str = DEFAULT) -> str:
     """The public page of a passport's public view, in `language` (one of `i18n.LANGUAGES`)."""
     w = words(language)
-    title = w("ui", "page_title", identifier=view.get("battery_identifier"))
+    title = w("ui", "page_title", identifier=view.get("battery_identifier") or view["passport_id"])
     if view["ceased"]:
         title += f" {w('ui', 'title_ceased')}"
     return render(

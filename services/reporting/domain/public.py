@@ -85,13 +85,26 @@ def essentials(view: dict[str, Any]) -> dict[str, Any]:
         "hazard_impacts": list(static.get("hazardous_substance_impacts") or []),
         "extinguishing_agents": list(static.get("extinguishing_agents") or []),
         "carbon_class": static.get("carbon_footprint_performance_class"),
-        "return_links": [(name, static[name]) for name in RETURN_FIELDS if name in static],
-        "contact": {key: manufacturer[key] for key in ("web_address", "email") if manufacturer.get(key)},
+        "return_links": [(name, static[name]) for name in RETURN_FIELDS if _is_web(static.get(name))],
+        "contact": {
+            key: manufacturer[key]
+            for key, valid in (("web_address", _is_web), ("email", _is_email))
+            if valid(manufacturer.get(key))
+        },
         "status": public_status(view),
         "ceased_at": view.get("ceased_at"),
         "ceased_reason": view.get("ceased_reason"),
         "successor_ids": view["successor_ids"],
     }
+
+
+def _is_web(value: Any) -> bool:
+    """Only web addresses become links (the contract validates them; the page does not rely on it)."""
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def _is_email(value: Any) -> bool:
+    return isinstance(value, str) and "@" in value and ":" not in value and "/" not in value
 
 
 def detail_sections(view: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]]]]:

@@ -13,7 +13,7 @@ import re
 import tomllib
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Final
 
@@ -131,12 +131,8 @@ class Words:
         return f"{format_date(at.date(), 'long', locale=self.locale)}, {clock} UTC"
 
     def number(self, value: object) -> str:
-        """A decimal in the language's notation (77,0 in German), every digit given kept."""
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            return str(value)
-        return format_decimal(number, locale=self.locale, decimal_quantization=False, group_separator=True)
+        """A decimal in the language's notation (512,5 in German), none of its significant digits dropped."""
+        return _number(str(value), self.language)
 
     def country(self, code: object) -> str:
         """An ISO 3166-1 alpha-2 code as the country's name, or the code when unknown."""
@@ -151,6 +147,15 @@ def _parse_instant(value: object) -> date | datetime | None:
         return datetime.fromisoformat(text) if "T" in text or " " in text else date.fromisoformat(text)
     except ValueError:
         return None
+
+
+@lru_cache(maxsize=8192)  # a model's values recur on every passport of it; formatting them is a page's main cost
+def _number(text: str, language: str) -> str:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    return format_decimal(number, locale=_LOCALES[language], decimal_quantization=False, group_separator=True)
 
 
 @cache

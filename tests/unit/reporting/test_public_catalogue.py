@@ -36,13 +36,14 @@ def test_every_key_has_every_language_with_the_same_placeholders() -> None:
     assert not unequal, f"placeholders differ between languages: {unequal}"
 
 
-def test_the_catalogue_check_catches_a_missing_translation(tmp_path: Path) -> None:
+def test_a_missing_translation_falls_back_to_english(tmp_path: Path) -> None:
     broken = tmp_path / "catalogue.toml"
     broken.write_text('[field]\nweight_kg = { en = "Weight", de = "Gewicht" }\n', encoding="utf-8")
     catalogue = load_catalogue(broken)
     assert "fr" not in catalogue["field"]["weight_kg"]
-    # What a reader then sees: the English label, not an error.
+    # What a reader then sees: the English label, not an error; and the language it has where it has it.
     assert Words("fr", catalogue)("field", "weight_kg") == "Weight"
+    assert Words("de", catalogue)("field", "weight_kg") == "Gewicht"
 
 
 def _models(annotation: object) -> set[type[pydantic.BaseModel]]:

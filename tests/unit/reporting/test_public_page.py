@@ -260,6 +260,29 @@ def test_every_value_on_the_page_is_escaped() -> None:
 
 
 def test_links_are_only_made_of_http_urls() -> None:
-    text = page(state(battery_model="javascript:alert(1)", declaration_of_conformity_id="javascript:alert(2)"))
+    unsafe = state(
+        battery_model="javascript:alert(1)",
+        declaration_of_conformity_id="javascript:alert(2)",
+        separate_collection_info_url="javascript:alert(3)",
+    )
+    unsafe["static_data"]["manufacturer"]["web_address"] = "javascript:alert(4)"
+    unsafe["static_data"]["manufacturer"]["email"] = "javascript:alert(5)//@x"
+    first = essentials(public_view(unsafe))
+    assert [name for name, _ in first["return_links"]] == ["end_of_life_info_url"]
+    assert first["contact"] == {}
+    text = page(unsafe)
     assert 'href="javascript' not in text
+    assert 'href="mailto:javascript' not in text
     assert re.search(r'href="https://[^"]+"', text)
+
+
+def test_a_passport_with_little_public_data_still_has_a_page() -> None:
+    bare = state()
+    bare["static_data"] = {}
+    for key in ("kind", "public_uri", "category"):
+        bare.pop(key, None)
+    for language in ("en", "de", "fr"):
+        marked = parsed(page(bare, language)).essential
+        assert set(marked) >= {"name", "status", "category", "chemistry", "capacity", "hazards", "return"}
+    assert "not given" in parsed(page(bare)).essential["category"]
+    assert "Do not put it in household waste" in parsed(page(bare)).essential["return"]
