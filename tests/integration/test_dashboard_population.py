@@ -210,6 +210,26 @@ async def test_the_analyst_question_has_its_answer(reporting: ServiceProcess, an
         assert total_of((await http.get("/dashboard/passports", params=days)).text) == analyst["answer_count"]
 
 
+async def test_extension_fields_filter_and_report_csv_follows_the_conventions(
+    reporting: ServiceProcess, analyst: dict[str, Any]
+) -> None:
+    # The simulator's mint items mark every fifth battery (by index) premium; the seed numbers them in order.
+    premium = sum(1 for index in range(len(analyst["rows"])) if index % 5 == 0)
+    async with dashboard(reporting, analyst["key"]) as http:
+        page = await http.get("/dashboard/passports")
+        assert 'name="ext.warranty_tier"' in page.text  # offered, with the values the data holds
+        r = await http.get("/dashboard/passports", params={"ext.warranty_tier": "premium"})
+        assert total_of(r.text) == premium
+        r = await http.get("/dashboard/passports", params={"ext.warranty_tier": "platinum"})
+        assert r.status_code == 400
+        assert "data-reason='unknown_filter_value'" in r.text
+        csv_file = await http.get("/dashboard/reports/population.csv")
+        assert csv_file.headers["content-type"] == "text/csv; charset=utf-8"
+        header, *lines = csv_file.content.decode("utf-8").split("\r\n")
+        assert header == "category,chemistry,model,stage,passports"
+        assert sum(int(line.rsplit(",", 1)[1]) for line in lines if line) == len(analyst["rows"])
+
+
 async def test_a_filter_value_the_data_lacks_is_refused_with_a_message(
     reporting: ServiceProcess, analyst: dict[str, Any]
 ) -> None:

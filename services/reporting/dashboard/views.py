@@ -137,6 +137,22 @@ async def report_index(request: Request) -> HTMLResponse:
     return ctx.page("reports.html", "Reports", "reports", reports=list(REPORTS.items()))
 
 
+# before the page: "/reports/population.csv" would otherwise match the page, as a report named "population.csv"
+@router.get("/reports/{name}.{fmt}")
+async def report_file(request: Request, name: ReportName, fmt: str) -> Response:
+    ctx = await Ctx.of(request)
+    if fmt not in ("csv", "json"):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "unknown_format", "message": fmt})
+    data = await build_report(runtime_of(request), name.value, ctx.filters())
+    if fmt == "csv":
+        return Response(
+            rows_to_csv(data["rows"]),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name.value}.csv"'},
+        )
+    return JSONResponse(data)
+
+
 @router.get("/reports/{name}", response_class=HTMLResponse)
 async def report(request: Request, name: ReportName, page: int = 1) -> HTMLResponse:
     ctx = await Ctx.of(request)
@@ -153,18 +169,3 @@ async def report(request: Request, name: ReportName, page: int = 1) -> HTMLRespo
         "report.html", REPORTS[name.value], "reports", name=name.value, charts=charts_of(data, name.value),
         columns=columns, rows=[[r.get(c) for c in columns] for r in shown], pager=pager,
     )  # fmt: skip
-
-
-@router.get("/reports/{name}.{fmt}")
-async def report_file(request: Request, name: ReportName, fmt: str) -> Response:
-    ctx = await Ctx.of(request)
-    if fmt not in ("csv", "json"):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, {"reason": "unknown_format", "message": fmt})
-    data = await build_report(runtime_of(request), name.value, ctx.filters())
-    if fmt == "csv":
-        return Response(
-            rows_to_csv(data["rows"]),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name.value}.csv"'},
-        )
-    return JSONResponse(data)
