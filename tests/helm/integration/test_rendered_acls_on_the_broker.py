@@ -1,11 +1,12 @@
-"""The Kafka ACLs the Helm chart renders for a service's `KafkaUser` are enough for what the service does, and no more,
-on the real broker of the SASL stack (make stack): a user holding exactly custody's rendered bindings (in this test
-session's topic namespace) publishes its facts the way the outbox relay does (idempotent, acks=all), consumes its
-inbound topic and commits in its consumer group; it may not write identity's facts nor create a registry topic
-(Strimzi's topic operator does)."""
+"""The Kafka ACLs the Helm chart renders for each service's `KafkaUser` are enough for what the service does, and no
+more, on the real broker of the SASL stack (make stack): a user holding exactly a service's rendered bindings (in this
+test session's topic namespace) publishes its facts the way the outbox relay does (idempotent, acks=all), consumes a
+topic it subscribes to and commits in its consumer group; it may not write another service's facts nor create a
+registry topic (Strimzi's topic operator does)."""
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import subprocess
 import uuid
@@ -21,6 +22,7 @@ from aiokafka.errors import TopicAuthorizationFailedError
 
 from bpass.kafka_users import run_admin
 from contracts import topics
+from contracts.topics import Topic, TopicKind
 from services.common.messaging import ensure_topics, stop_quietly
 from services.common.settings import Settings
 from tests.support import publish
@@ -63,24 +65,35 @@ def admin_commands(user: str, acls: list[dict[str, Any]], namespace: str) -> lis
     ]
 
 
-@pytest.fixture
-async def custody_user(settings: Settings) -> AsyncIterator[dict[str, Any]]:
+SERVICES = ("identity", "custody", "recovery", "reporting")
+
+
+def service_topics(service: str) -> tuple[Topic, Topic, Topic]:
+    """A topic the service publishes, one it subscribes to, and another service's fact topic."""
+    spec = importlib.import_module(f"services.{service}.app").build_spec(Settings())
+    others = [t for t in topics.ALL if t.kind is TopicKind.fact and t.owner != service and t not in spec.publishes]
+    return spec.publishes[0], spec.subscriptions[0].topic, others[0]
+
+
+@pytest.fixture(params=SERVICES)
+async def service_user(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     assert settings.kafka_security_protocol == "SASL_PLAINTEXT", "this test needs the SASL stack (make stack)"
-    user, password = f"helm-custody-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
+    service: str = request.param
+    user, password = f"helm-{service}-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
     # The topic operator's part: the registry's topics exist before the service's user touches them.
-    names = [topics.CUSTODY_EVENTS, topics.CUSTODY_RECORDED, topics.PASSPORT_MINTED]
-    await ensure_topics(settings, [(settings.topic(t.name), t.partitions) for t in names])
-    run_admin(
-        settings,
-        [f"scram-upsert {user} {password}", *admin_commands(user, rendered_acls("custody"), settings.topic_namespace)],
+    await ensure_topics(settings, [(settings.topic(t.name), t.partitions) for t in service_topics(service)])
+    commands = admin_commands(user, rendered_acls(service), settings.topic_namespace)
+    run_admin(settings, [f"scram-upsert {user} {password}", *commands])
+    yield (
+        service,
+        {
+            "bootstrap_servers": settings.kafka_bootstrap,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
+        },
     )
-    yield {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": user,
-        "sasl_plain_password": password,
-    }
     run_admin(settings, [f"acl-delete-user {user}", f"scram-delete {user}"])
 
 
@@ -93,18 +106,20 @@ async def produce(options: dict[str, Any], topic: str) -> None:
         await producer.stop()
 
 
-async def test_custodys_rendered_acls_let_it_work_and_nothing_else(
-    settings: Settings, custody_user: dict[str, Any]
+async def test_a_services_rendered_acls_let_it_work_and_nothing_else(
+    settings: Settings, service_user: tuple[str, dict[str, Any]]
 ) -> None:
+    service, options = service_user
+    publishes, subscribes, foreign = service_topics(service)
     # Its facts, as its relay publishes them.
-    await produce(custody_user, settings.topic(topics.CUSTODY_RECORDED.name))
-    # Its inbound topic, in its consumer group, with a commit (the subscriber commits after its transaction).
+    await produce(options, settings.topic(publishes.name))
+    # A topic it subscribes to, in its consumer group, with a commit (the subscriber commits after its transaction).
     marker = uuid.uuid4().hex.encode()
-    await publish(settings, topics.CUSTODY_EVENTS.name, marker, key="passport", headers=[])  # namespaced by it
+    await publish(settings, subscribes.name, marker, key="passport", headers=[])  # namespaced by it
     consumer = AIOKafkaConsumer(
-        settings.topic(topics.CUSTODY_EVENTS.name),
-        **custody_user,
-        group_id=settings.group_id("custody"),
+        settings.topic(subscribes.name),
+        **options,
+        group_id=settings.group_id(service),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
@@ -122,12 +137,12 @@ async def test_custodys_rendered_acls_let_it_work_and_nothing_else(
         await stop_quietly(consumer)
     # Another service's facts: refused.
     with pytest.raises(TopicAuthorizationFailedError):
-        await produce(custody_user, settings.topic(topics.PASSPORT_MINTED.name))
-    # Creating a topic of the registry: refused (Strimzi's topic operator creates them with the cluster's replication).
-    admin = AIOKafkaAdminClient(**custody_user, request_timeout_ms=15_000)
+        await produce(options, settings.topic(foreign.name))
+    # Creating a topic: refused (Strimzi's topic operator creates the registry's, with the cluster's replication).
+    admin = AIOKafkaAdminClient(**options, request_timeout_ms=15_000)
     await admin.start()
     try:
-        name = settings.topic(topics.CUSTODY_REJECTED.name)
+        name = settings.topic(f"{publishes.name}.not-in-the-registry")
         response = await admin.create_topics([NewTopic(name=name, num_partitions=3, replication_factor=1)])
         assert [error[1] for error in response.topic_errors] == [TOPIC_AUTHORIZATION_FAILED]
     finally:
