@@ -250,11 +250,14 @@ def test_every_value_on_the_page_is_escaped() -> None:
     unsafe["battery_identifier"] = "X<1>"
     unsafe["static_data"]["manufacturer"]["name"] = 'A "quoted" & <b>bold</b> name'
     unsafe["public_extensions"] = {"hotline": "<img src=x onerror=alert(1)>"}
+    unsafe["static_data"]["hazardous_substances"][0]["name"] = "<i>LiPF6</i>"
     for language in ("en", "de", "fr"):
         text = page(unsafe, language)
         assert "<script>" not in text
         assert "<b>" not in text
         assert "<img src=x" not in text
+        assert "<i>" not in text
+        assert "&lt;i&gt;LiPF6&lt;/i&gt;" in text
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in text
         assert "X&lt;1&gt;" in text
 
