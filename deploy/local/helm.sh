@@ -17,7 +17,7 @@ CRDS="$VAR/helm/crds"
 LOGS="$VAR/helm/logs"
 
 HELM_MODULE=helm.sh/helm/v4
-HELM_VERSION=v4.3.2
+HELM_VERSION=v4.3.2  # `helm version` says it (set at link time, as Helm's own release build does)
 CNPG_MODULE=github.com/cloudnative-pg/cloudnative-pg
 CNPG_VERSION=v1.27.1
 CNPG_ZIP_SHA256=845ef3d2d4956967b4726f375c3c5094b0088f3f905bbaf7f6eb0cd32d77e81b
@@ -69,10 +69,10 @@ install_helm() {
   local go log="$LOGS/helm-build.log" t0 dir; go=$(go_cmd); t0=$(now_us)
   [[ -n $go ]] || die "helm: Go not found (Go 1.26+ builds Helm $HELM_VERSION from its module): install Go or put it on PATH"
   say "helm: building $HELM_MODULE/cmd/helm@$HELM_VERSION from the Go module proxy (once, a few minutes; log ${log#"$ROOT"/})"
-  dir=$("$go" mod download -json "$HELM_MODULE@$HELM_VERSION" 2>>"$log" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  dir=$({ "$go" mod download -json "$HELM_MODULE@$HELM_VERSION" 2>>"$log" || true; } | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [[ -n $dir && -d $dir ]] || die_log "helm: go mod download $HELM_MODULE@$HELM_VERSION failed" "$log"
   (cd "$dir" && GOFLAGS="-trimpath -mod=readonly" GOTOOLCHAIN=local CGO_ENABLED=0 \
-    "$go" build -o "$HELM_BIN.tmp" ./cmd/helm) >>"$log" 2>&1 </dev/null || die_log "helm: go build failed" "$log"
+    "$go" build -ldflags "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" -o "$HELM_BIN.tmp" ./cmd/helm) >>"$log" 2>&1 </dev/null || die_log "helm: go build failed" "$log"
   mv "$HELM_BIN.tmp" "$HELM_BIN"
   printf '%s\n' "$HELM_VERSION" >"$HELM_BIN.version"
   say "helm: built ${HELM_BIN#"$ROOT"/} ($("$HELM_BIN" version --short 2>/dev/null)) in $(since "$t0")"
