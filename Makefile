@@ -71,7 +71,7 @@ test: stack check browser helm compose-cli ## install, start the stack, run ever
 unit: install helm compose-cli ## unit tests only (no I/O)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-integration: stack
+integration: stack helm
 	@$(WITH_ENV) $(PY) -m pytest -m integration $(PYTEST_ARGS)
 
 e2e: stack
