@@ -73,7 +73,7 @@ def specs() -> dict[str, Any]:
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
     if not HELM.exists():
-        pytest.fail(f"{HELM.relative_to(ROOT)} is missing: run `make install` (deploy/local/helm.sh builds it)")
+        pytest.fail(f"{HELM.relative_to(ROOT)} is missing: run `make helm` (deploy/local/helm.sh builds it)")
     return subprocess.run(  # noqa: S603 - the project's own helm binary on its own chart
         [str(HELM), *args], capture_output=True, text=True, timeout=60, check=False
     )
@@ -116,7 +116,7 @@ def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> the CRD's openAPIV3Schema, from every CRD deploy/local/helm.sh installed."""
     files = sorted(CRDS.glob("*/*.yaml"))
     if not files:
-        pytest.fail(f"no CRDs under {CRDS.relative_to(ROOT)}: run `make install` (deploy/local/helm.sh fetches them)")
+        pytest.fail(f"no CRDs under {CRDS.relative_to(ROOT)}: run `make helm` (deploy/local/helm.sh fetches them)")
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for path in files:
         for crd in yaml.load_all(path.read_text(), Loader=YAML_LOADER):

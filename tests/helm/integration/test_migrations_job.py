@@ -25,7 +25,7 @@ SERVICES = ("custody", "identity", "recovery", "reporting")
 
 def job_program() -> str:
     if not HELM.exists():
-        pytest.fail(f"{HELM.relative_to(ROOT)} is missing: run `make install` (deploy/local/helm.sh builds it)")
+        pytest.fail(f"{HELM.relative_to(ROOT)} is missing: run `make helm` (deploy/local/helm.sh builds it)")
     done = subprocess.run(  # noqa: S603 - the project's own helm binary on its own chart
         [str(HELM), "template", "bpass", str(CHART), "--show-only", "templates/migrations.yaml"],
         capture_output=True,

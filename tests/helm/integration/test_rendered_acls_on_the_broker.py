@@ -37,7 +37,7 @@ TOPIC_AUTHORIZATION_FAILED = 29
 
 def rendered_acls(service: str) -> list[dict[str, Any]]:
     if not HELM.exists():
-        pytest.fail(f"{HELM.relative_to(ROOT)} is missing: run `make install` (deploy/local/helm.sh builds it)")
+        pytest.fail(f"{HELM.relative_to(ROOT)} is missing: run `make helm` (deploy/local/helm.sh builds it)")
     done = subprocess.run(  # noqa: S603 - the project's own helm binary on its own chart
         [str(HELM), "template", "bpass", str(CHART), "-f", str(CHART / "values-large.yaml")],
         capture_output=True,
