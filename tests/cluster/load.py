@@ -74,18 +74,26 @@ class Load:
             await asyncio.sleep(0.2)
 
     async def stop(self, timeout: float = 180.0) -> None:
+        """No new mints or events; what is in flight is retried until accepted."""
         self._stop.set()
-        try:
-            async with asyncio.timeout(timeout):
-                for task in self._tasks:
-                    await task
-        finally:
+        async with asyncio.timeout(timeout):
             for task in self._tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if self._producer is not None:
-                await self._producer.stop()
+                await task
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop at once, abandoning what is in flight (after a failed test: what never got through stays unsent)."""
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            with contextlib.suppress(KafkaError, OSError):
+                await asyncio.wait_for(producer.stop(), 30)
 
     async def _mint_loop(self, index: int) -> None:
         async with httpx.AsyncClient(timeout=20, headers={"X-API-Key": self.tenant_key}) as http:

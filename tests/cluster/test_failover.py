@@ -78,14 +78,15 @@ async def _busiest_leader(settings: Settings) -> tuple[int, dict[int, int]]:
     return max(led, key=lambda node: led[node]), led
 
 
-async def _sample_after(progress: Progress, instant: float, timeout: float = MOVE_ON_S) -> Sample:
-    """The first background sample taken after `instant` (none while no partition offset can be read)."""
+async def _sample_after(progress: Progress, instant: float, what: str) -> Sample:
+    """The first background sample taken after `instant`: none is while a partition has no leader (its end offset
+    cannot be read)."""
 
     async def taken() -> Sample | None:
         last = progress.last
         return last if last is not None and last.at > instant else None
 
-    return await eventually(taken, timeout=timeout, what="consumer-group offsets readable after the failure")
+    return await eventually(taken, timeout=MOVE_ON_S, what=f"every partition's offsets readable {what}")
 
 
 async def _events_grow(ledger: Ledger, by: int, *, what: str) -> None:
@@ -117,16 +118,21 @@ async def _scenario(
     try:
         await load.start()
         await load.wait_minted(20)
-        await _events_grow(ledger, 100, what="before the failure")  # a steady stream flows
+        await _events_grow(ledger, 60, what="before the failure")  # a steady stream flows
+        phases = {"steady": time.monotonic() - started}
         kills = await disrupt(progress, ledger)
-        await _events_grow(ledger, 100, what="after the recovery")
+        phases["failure"] = time.monotonic() - started - sum(phases.values())
+        await _events_grow(ledger, 60, what="after the recovery")
         await load.stop()
+        for process in (p for group in instances.values() for p in group):
+            await process.wait_ready(timeout=240)  # instances a failure restarted
         outcome = await _settled(settings, ledger, instances, tenant_key)
         drained = await progress.wait_drained(timeout=MOVE_ON_S)
+        phases["settle"] = time.monotonic() - started - sum(phases.values())
     finally:
         monitor.cancel()
         await asyncio.gather(monitor, return_exceptions=True)
-        await load.stop()
+        await load.close()
     dead = [f"{p.name} {p.port}" for group in instances.values() for p in group if p.process and p.process.poll()]
     print(  # the figures the issue asks for, in the test's output
         f"\n[{name}] events={outcome.events} mints={outcome.mints} kills={kills} lost={len(outcome.lost)} "
@@ -134,7 +140,7 @@ async def _scenario(
         f"({progress.longest_stall_at}) publish_retries={ledger.publish_retries} mint_retries={ledger.mint_retries} "
         f"stream_messages={outcome.stream_messages} stream_redeliveries={outcome.stream_redeliveries} "
         f"unreadable_samples={progress.failed_samples} partitions_drained={len(drained.committed)} "
-        f"seconds={time.monotonic() - started:.0f}"
+        f"seconds={time.monotonic() - started:.0f} ({', '.join(f'{k} {v:.0f}' for k, v in phases.items())})"
     )
     assert not outcome.problems(), outcome.problems()
     assert progress.longest_stall_s <= STALL_LIMIT_S, (progress.longest_stall_s, progress.longest_stall_at)
@@ -194,9 +200,10 @@ async def test_killed_partition_leader_loses_and_duplicates_nothing(
         killed_at = time.monotonic()
         print(f"\nkilled broker {node} (pid {pid}); records led per broker {led}")
         # With the broker still down: every partition moves on (new leaders, from the in-sync replicas).
-        after = await _sample_after(progress, killed_at)
-        await progress.wait_moved_on(after, timeout=MOVE_ON_S, what=f"with broker {node} down")
-        await _events_grow(ledger, 50, what=f"with broker {node} down")
+        down = f"with broker {node} down (a partition without an in-sync replica elsewhere has no leader)"
+        after = await _sample_after(progress, killed_at, down)
+        await progress.wait_moved_on(after, timeout=MOVE_ON_S, what=down)
+        await _events_grow(ledger, 30, what=f"with broker {node} down")
         assert cluster.broker_pids().keys() == {1, 2, 3} - {node}
         await asyncio.to_thread(cluster.restart_missing)
 
@@ -221,13 +228,11 @@ async def test_killed_service_instances_lose_and_duplicate_nothing(
         killed_at = time.monotonic()
         for victim in victims:
             await victim.wait_exit()
-        after = await _sample_after(progress, killed_at)
+        after = await _sample_after(progress, killed_at, "with one instance of each service killed")
         await progress.wait_moved_on(after, timeout=MOVE_ON_S, what="with one instance of each service killed")
-        await _events_grow(ledger, 50, what="with one instance of each service killed")
+        await _events_grow(ledger, 30, what="with one instance of each service killed")
         for victim in victims:
-            victim.start()
-        for victim in victims:
-            await victim.wait_ready(timeout=240)
+            victim.start()  # they join their groups again (one more rebalance) while the stream goes on
         return len(victims)
 
     await _scenario(cluster_settings, instances, operator_key, "service instance kill", kill_one_of_each)
@@ -244,7 +249,7 @@ async def test_postgres_restart_loses_and_duplicates_nothing(
         await asyncio.to_thread(cluster.stop_postgres)
         await asyncio.to_thread(cluster.restart_missing)
         restarted_at = time.monotonic()
-        after = await _sample_after(progress, restarted_at)
+        after = await _sample_after(progress, restarted_at, "after PostgreSQL restarted")
         await progress.wait_moved_on(after, timeout=MOVE_ON_S, what="after PostgreSQL restarted")
         return 1
 
