@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 MUTATION_TARGETS ?= scripts/mutation_targets.toml
 MUTATION_ARGS ?=
 
-.PHONY: help install node browser stack run demo test check unit integration e2e stop status asyncapi release-contracts schemas clean-data mutation
+.PHONY: help install node browser stack run demo test check unit integration e2e cluster stop status asyncapi release-contracts schemas clean-data mutation
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,7 +65,7 @@ check: install ## lint, format check, types, service independence, committed sch
 	@echo "==> mypy --strict"; .venv/bin/mypy contracts services
 	@echo "==> import-linter"; .venv/bin/lint-imports --no-cache
 
-test: stack check browser helm compose-cli ## install, start the stack, run every test (unit, integration, e2e)
+test: stack check browser helm compose-cli ## install, start the stack, run every test (unit, integration, e2e, cluster)
 	@$(WITH_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install helm compose-cli ## unit tests only (no I/O)
@@ -76,6 +76,9 @@ integration: stack helm
 
 e2e: stack
 	@$(WITH_ENV) $(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+cluster: stack ## failure tests on a three-broker Kafka cluster the tests start and wipe (part of make test)
+	@$(WITH_ENV) $(PY) -m pytest -m cluster $(PYTEST_ARGS)
 
 mutation: stack ## mutation testing of the modules that carry guarantees (slow, not part of `make test`)
 	@$(WITH_ENV) nice -n 10 $(PY) scripts/mutation.py --targets $(MUTATION_TARGETS) $(MUTATION_ARGS)
