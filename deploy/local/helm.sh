@@ -31,6 +31,8 @@ STRIMZI_CRD_GENERATOR_VERSION=0.45.0
 STRIMZI_CRD_GENERATOR_SHA256=f03aab1b83d29bbd340ce484a4bb651faac7685c685865a30351a636da6008ea
 
 HELM_BIN="$BIN/helm"
+# shellcheck source=deploy/local/go_program.sh
+source "$ROOT/deploy/local/go_program.sh"
 CNPG_DIR="$CRDS/cloudnative-pg-$CNPG_VERSION"
 KEDA_DIR="$CRDS/keda-$KEDA_VERSION"
 STRIMZI_DIR="$CRDS/strimzi-$STRIMZI_VERSION"
@@ -44,9 +46,9 @@ die_log() {
 }
 now_us() { local t=${EPOCHREALTIME/[.,]/}; printf '%s' "$t"; }
 since() { local d=$(( $(now_us) - $1 )); printf '%d.%ds' $((d / 1000000)) $(((d % 1000000) / 100000)); }
-go_cmd() { command -v go 2>/dev/null || { [[ -x /usr/local/go/bin/go ]] && printf '%s' /usr/local/go/bin/go; } || true; }
+
 goproxy() {
-  local go proxy; go=$(go_cmd)
+  local go proxy; go=$(go_program_cmd)
   proxy=$([[ -n $go ]] && "$go" env GOPROXY || true)
   proxy=${proxy%%,*}
   [[ -n $proxy && $proxy != direct && $proxy != off ]] || proxy=https://proxy.golang.org
@@ -65,17 +67,8 @@ apt_install() {
 }
 
 install_helm() {
-  [[ -x $HELM_BIN && -f $HELM_BIN.version && $(cat "$HELM_BIN.version") == "$HELM_VERSION" ]] && return 0
-  local go log="$LOGS/helm-build.log" t0 dir; go=$(go_cmd); t0=$(now_us)
-  [[ -n $go ]] || die "helm: Go not found (Go 1.26+ builds Helm $HELM_VERSION from its module): install Go or put it on PATH"
-  say "helm: building $HELM_MODULE/cmd/helm@$HELM_VERSION from the Go module proxy (once, a few minutes; log ${log#"$ROOT"/})"
-  dir=$({ "$go" mod download -json "$HELM_MODULE@$HELM_VERSION" 2>>"$log" || true; } | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [[ -n $dir && -d $dir ]] || die_log "helm: go mod download $HELM_MODULE@$HELM_VERSION failed" "$log"
-  (cd "$dir" && GOFLAGS="-trimpath -mod=readonly" GOTOOLCHAIN=local CGO_ENABLED=0 \
-    "$go" build -ldflags "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" -o "$HELM_BIN.tmp" ./cmd/helm) >>"$log" 2>&1 </dev/null || die_log "helm: go build failed" "$log"
-  mv "$HELM_BIN.tmp" "$HELM_BIN"
-  printf '%s\n' "$HELM_VERSION" >"$HELM_BIN.version"
-  say "helm: built ${HELM_BIN#"$ROOT"/} ($("$HELM_BIN" version --short 2>/dev/null)) in $(since "$t0")"
+  go_program "$HELM_MODULE" "$HELM_VERSION" ./cmd/helm "$HELM_BIN" "$LOGS/helm-build.log" \
+    "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" || exit 1
 }
 
 # crds_from_module DIR MODULE VERSION SHA256: config/crd/bases/*.yaml of the module's zip, as the proxy serves it.
