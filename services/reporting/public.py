@@ -15,6 +15,7 @@ reader's language (`Accept-Language` or `?lang=`; English, German, French; `i18n
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
@@ -68,7 +69,7 @@ def link_text(url: str) -> str:
     return f"{parts.netloc}/…/{tail}" if tail and parts.path.count("/") > 1 else f"{parts.netloc}{parts.path}"
 
 
-def _scalar(words: Words) -> Any:
+def _scalar(words: Words) -> Callable[[str, str, Any], str]:
     def scalar(key: str, group: str, value: Any) -> str:
         """One value in the reader's language: yes/no, dates, numbers with their unit, countries, categories."""
         if isinstance(value, bool):
