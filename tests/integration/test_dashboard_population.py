@@ -230,6 +230,22 @@ async def test_extension_fields_filter_and_report_csv_follows_the_conventions(
         assert sum(int(line.rsplit(",", 1)[1]) for line in lines if line) == len(analyst["rows"])
 
 
+async def test_a_regulator_filters_what_its_tier_reads_of_the_tenant_it_names(
+    reporting: ServiceProcess, settings: Settings, analyst: dict[str, Any]
+) -> None:
+    key = new_key(settings, Role.regulator)
+    async with dashboard(reporting, key) as http:
+        r = await http.get("/dashboard/passports", params={"tenant": analyst["tenant"], **ANSWER_QUERY})
+        assert r.status_code == 200, r.text[:300]
+        assert total_of(r.text) == analyst["answer_count"]
+        assert 'name="ext.' not in r.text  # extension fields are the owner's: not offered
+        assert f'name="tenant" value="{analyst["tenant"]}"' in r.text  # the form keeps the tenant
+        assert f"tenant={analyst['tenant']}" in r.text.split('id="by-batch" href="', 1)[1].split('"', 1)[0]
+        r = await http.get("/dashboard/passports", params={"tenant": analyst["tenant"], "ext.warranty_tier": "premium"})
+        assert r.status_code == 403
+        assert "data-reason='dimension_not_permitted'" in r.text
+
+
 async def test_a_filter_value_the_data_lacks_is_refused_with_a_message(
     reporting: ServiceProcess, analyst: dict[str, Any]
 ) -> None:
