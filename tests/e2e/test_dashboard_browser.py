@@ -220,6 +220,13 @@ async def test_an_analyst_answers_from_the_dashboard_alone(
                 folded = driver.find_element(By.CSS_SELECTOR, "details.filter-box").get_attribute("open") is None
                 assert folded == (width_name == "phone")
                 assert "chemistry NMC811" in text_of(driver, "details.filter-box summary")
+            if name == "report-recycled-content":  # wider than any window: it scrolls inside its panel
+                inner, outer, panel = driver.execute_script(
+                    "const s = document.querySelector('[data-table=report]').parentElement;"
+                    "return [s.scrollWidth, s.clientWidth, document.querySelector('main').clientWidth];"
+                )
+                assert inner > outer
+                assert outer <= panel
             check_page(driver, f"views-{width_name}-{name}")
     driver.set_window_size(*DESKTOP)
 
