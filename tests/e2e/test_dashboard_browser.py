@@ -135,6 +135,7 @@ def table_column(driver: webdriver.Chrome, table: str, index: int) -> list[str]:
     ]
 
 
+@pytest.mark.timeout(300)  # two dozen pages, each checked by axe-core, at two widths
 async def test_an_analyst_answers_from_the_dashboard_alone(
     reporting: ServiceProcess, browser: webdriver.Chrome, settings: Settings
 ) -> None:
@@ -231,6 +232,7 @@ async def test_an_analyst_answers_from_the_dashboard_alone(
     driver.set_window_size(*DESKTOP)
 
 
+@pytest.mark.timeout(300)
 async def test_a_passport_its_timeline_and_an_export(
     reporting: ServiceProcess, browser: webdriver.Chrome, settings: Settings
 ) -> None:
