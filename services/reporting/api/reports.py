@@ -16,6 +16,7 @@ from services.reporting.api.common import DIMENSION_NOT_PERMITTED_RESPONSE, FILT
 from services.reporting.api.queries import StrictQueryRoute
 from services.reporting.domain import lifecycle_reports, reports
 from services.reporting.domain.query import Filters
+from services.reporting.exports.formats import rows_to_csv
 from services.reporting.store import passports as store
 
 router = APIRouter(prefix="/reporting/v1", tags=["reports"], route_class=StrictQueryRoute)
@@ -115,7 +116,7 @@ async def get_report(
     report = await build_report(runtime_of(request), name.value, resolved)
     if format is ReportFormat.csv:
         return Response(
-            reports.to_csv(report["rows"]),
+            rows_to_csv(report["rows"]),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name.value}-{resolved.tenant}.csv"'},
         )

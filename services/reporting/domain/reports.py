@@ -4,8 +4,6 @@ Each report has `rows` (its CSV table) and `charts` (what the dashboard draws)."
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -287,18 +285,3 @@ def recycled_content(
             ),
         ],
     }
-
-
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    """A report's table as CSV (RFC 4180), header from the first row's keys."""
-    out = io.StringIO()
-    if not rows:
-        return ""
-    fields = list(rows[0])
-    for row in rows[1:]:
-        fields += [k for k in row if k not in fields]
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in fields})
-    return out.getvalue()

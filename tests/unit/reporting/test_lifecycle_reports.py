@@ -11,6 +11,7 @@ from typing import Any
 
 from services.reporting.domain import counters, dimensions, lifecycle_reports, performance, readmodel, reports
 from services.reporting.domain.lifecycle_reports import LifecycleRow
+from services.reporting.exports.formats import rows_to_csv
 from tests.unit.reporting.factories import T0, batteries, ceased, minted
 
 
@@ -205,7 +206,7 @@ def test_second_life_report_groups_by_status_model_and_operator() -> None:
     statuses = {(r["status"], r["model"]) for r in report["rows"]}
     assert ("original", "M1") in statuses  # shown for its superseded passports
     assert ("re-used", reports.UNKNOWN) in statuses
-    csv = reports.to_csv(report["rows"])
+    csv = rows_to_csv(report["rows"]).decode("utf-8")
     assert csv.splitlines()[0].startswith("status,model,responsible_operator,passports")
 
 

@@ -12,6 +12,7 @@ from services.reporting.domain import query, reports
 from services.reporting.domain.charts import bar_chart
 from services.reporting.domain.query import Filters
 from services.reporting.domain.reports import CubeRow
+from services.reporting.exports.formats import rows_to_csv
 
 RC = tuple(Decimal(x) for x in (4, 8, 3, 0, 5, 10, 4, 0, 0))
 
@@ -70,7 +71,7 @@ def test_population_report_totals_and_csv() -> None:
     assert report["total"] == 100
     assert report["by_chemistry"] == {"NMC811": 60, "LFP": 40}
     assert list(report["by_stage"]) == ["manufactured", "in_service", "collected"]
-    csv = reports.to_csv(report["rows"])
+    csv = rows_to_csv(report["rows"]).decode("utf-8")
     assert csv.splitlines()[0] == "category,chemistry,model,stage,passports"
     assert len(csv.splitlines()) == 4
 
