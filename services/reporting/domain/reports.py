@@ -130,9 +130,15 @@ def in_service(
         "placed_on_market_by_month": dict(placed_by_month),
         "rows": rows,
         "charts": [
+            # Where the batteries are now: a battery in service was placed on the market before (the monthly
+            # series below counts every placing), so each bar counts the current stage only.
             _chart(
-                "Placed on market vs in service",
-                [("manufactured", not_yet), ("placed on market", placed), ("in service", in_use)],
+                "Where they are now",
+                [
+                    ("manufactured, not yet placed", not_yet),
+                    ("placed, not yet in service", placed),
+                    ("in service", in_use),
+                ],
             ),
             _chart("In service by category", _ordered(_sum_by(active, "category"))),
             _chart("Placed on market per month", list(placed_by_month)),
