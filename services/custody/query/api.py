@@ -1,0 +1,150 @@
+"""EPCIS 2.0 query interface, GS1 REST binding: `GET /epcis/events` (query language, paging by `nextPageToken`
+and `Link` headers), `GET /epcis/events/{eventID}`, `GET /epcis` (discovery) and `OPTIONS` with the GS1-EPCIS-*
+headers. Refusals are problem+json whose `type` is the EPCIS exception (`epcisException:<kind>`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse, Response
+
+from services.common.auth import OEM_ROLES, Principal, Role, require_roles
+from services.common.problems import problem_response
+from services.common.runtime import Runtime
+from services.custody.api.errors import ERROR_RESPONSES
+from services.custody.domain.epcis.query import QueryParameterError, parse_query
+from services.custody.query.usecases import (
+    HANDLER_ROLES,
+    QueryTooLarge,
+    event_by_id,
+    query_context,
+    run_query,
+)
+
+router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 queries"], responses=ERROR_RESPONSES)
+
+READERS = require_roles(*HANDLER_ROLES, *OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator)
+EPCIS_HEADERS: Final = {
+    "GS1-EPCIS-Version": "2.0.0",
+    "GS1-EPCIS-Min": "2.0.0",
+    "GS1-EPCIS-Max": "2.0.0",
+    "GS1-CBV-Version": "2.0.0",
+    "GS1-CBV-Min": "2.0.0",
+    "GS1-CBV-Max": "2.0.0",
+    "GS1-Extensions": "",
+}
+QUERY_MEDIA_TYPE: Final = "application/json"
+RESOURCES: Final = {
+    "/epcis": "GET, OPTIONS",
+    "/epcis/events": "GET, OPTIONS",
+    "/epcis/events/{eventID}": "GET, OPTIONS",
+    "/epcis/capture": "GET, POST, OPTIONS",
+}
+
+
+def _headers(allow: str | None = None) -> dict[str, str]:
+    return {**EPCIS_HEADERS, **({"Allow": allow} if allow else {})}
+
+
+def _query_refused(error: QueryParameterError) -> JSONResponse:
+    return problem_response(
+        400,
+        error.reason,
+        error.message,
+        field=f"query.{error.parameter}",
+        title="Query parameter refused.",
+        type_="epcisException:QueryParameterException",
+        extensions={"parameter": error.parameter},
+        headers=EPCIS_HEADERS,
+    )
+
+
+def _document(events: list[dict[str, Any]], context: list[Any]) -> dict[str, Any]:
+    return {
+        "@context": context,
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery", "resultsBody": {"eventList": events}}},
+    }
+
+
+@router.get(
+    "/events",
+    summary="Query captured EPCIS events (EPCIS 2.0 query language; pages by nextPageToken, Link rel=next)",
+    responses={200: {"description": "an EPCISQueryDocument"}, 400: {}, 413: {}},
+)
+async def events(request: Request, principal: Annotated[Principal, READERS]) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    pairs = list(request.query_params.multi_items())
+    try:
+        query = parse_query(pairs)
+        page = await run_query(runtime.pool, query, principal)
+    except QueryParameterError as error:
+        return _query_refused(error)
+    except QueryTooLarge as error:
+        return problem_response(
+            413,
+            "query_too_large",
+            str(error),
+            field="query.maxEventCount",
+            title="Query too large.",
+            type_="epcisException:QueryTooLargeException",
+            headers=EPCIS_HEADERS,
+        )
+    headers = _headers()
+    if page.next_page_token is not None:
+        kept = [(n, v) for n, v in pairs if n != "nextPageToken"] + [("nextPageToken", page.next_page_token)]
+        headers["Link"] = f'<{request.url.path}?{urlencode(kept)}>; rel="next"'
+        headers["GS1-Next-Page-Token"] = page.next_page_token
+    return JSONResponse(_document(page.events, page.context), headers=headers, media_type=QUERY_MEDIA_TYPE)
+
+
+@router.get(
+    "/events/{event_id:path}",
+    summary="One captured EPCIS event by its eventID, as an EPCISQueryDocument",
+    responses={200: {"description": "an EPCISQueryDocument with the one event"}, 404: {}},
+)
+async def event(
+    event_id: Annotated[str, Path(description="The event's eventID (URL-encoded).", max_length=2000)],
+    request: Request,
+    principal: Annotated[Principal, READERS],
+) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    row = await event_by_id(runtime.pool, event_id, principal)
+    if row is None:  # unknown and not visible answer alike: the existence of others' events never shows
+        return problem_response(
+            404,
+            "event_not_found",
+            f"No event {event_id} is visible to you.",
+            title="No such event.",
+            type_="epcisException:NoSuchResourceException",
+            headers=EPCIS_HEADERS,
+        )
+    return JSONResponse(
+        _document([row["event"]], query_context([row["context"]])), headers=_headers(), media_type=QUERY_MEDIA_TYPE
+    )
+
+
+@router.get("", summary="EPCIS 2.0 discovery: the resources of this EPCIS interface")
+async def discovery(principal: Annotated[Principal, READERS]) -> Response:
+    body = {"resources": [{"href": path, "methods": methods.split(", ")} for path, methods in RESOURCES.items()]}
+    return JSONResponse(body, headers=_headers())
+
+
+@router.options("", summary="EPCIS and CBV versions and extensions this interface supports", status_code=204)
+async def options_root() -> Response:
+    return Response(status_code=204, headers=_headers(RESOURCES["/epcis"]))
+
+
+@router.options("/events", summary="EPCIS and CBV versions of the events resource", status_code=204)
+async def options_events() -> Response:
+    return Response(status_code=204, headers=_headers(RESOURCES["/epcis/events"]))
+
+
+@router.options("/events/{event_id:path}", summary="EPCIS and CBV versions of an event resource", status_code=204)
+async def options_event(event_id: str) -> Response:
+    return Response(status_code=204, headers=_headers(RESOURCES["/epcis/events/{eventID}"]))
