@@ -129,22 +129,24 @@ async def event(
     )
 
 
+@router.get("/", include_in_schema=False)  # the gateway routes /epcis/ (with the slash) to this service
 @router.get("", summary="EPCIS 2.0 discovery: the resources of this EPCIS interface")
 async def discovery(principal: Annotated[Principal, READERS]) -> Response:
     body = {"resources": [{"href": path, "methods": methods.split(", ")} for path, methods in RESOURCES.items()]}
     return JSONResponse(body, headers=_headers())
 
 
+@router.options("/", include_in_schema=False)
 @router.options("", summary="EPCIS and CBV versions and extensions this interface supports", status_code=204)
-async def options_root() -> Response:
+async def options_root(principal: Annotated[Principal, READERS]) -> Response:
     return Response(status_code=204, headers=_headers(RESOURCES["/epcis"]))
 
 
 @router.options("/events", summary="EPCIS and CBV versions of the events resource", status_code=204)
-async def options_events() -> Response:
+async def options_events(principal: Annotated[Principal, READERS]) -> Response:
     return Response(status_code=204, headers=_headers(RESOURCES["/epcis/events"]))
 
 
 @router.options("/events/{event_id:path}", summary="EPCIS and CBV versions of an event resource", status_code=204)
-async def options_event(event_id: str) -> Response:
+async def options_event(event_id: str, principal: Annotated[Principal, READERS]) -> Response:
     return Response(status_code=204, headers=_headers(RESOURCES["/epcis/events/{eventID}"]))
