@@ -13,6 +13,7 @@ from services.custody.capture import messaging as capture_messaging
 from services.custody.ingest import api as ingest_api
 from services.custody.ingest import messaging as ingest
 from services.custody.lifecycle import api as lifecycle_api
+from services.custody.query import api as query_api
 from services.custody.registry import api as registry_api
 from services.custody.telemetry import messaging as telemetry_messaging
 
@@ -41,7 +42,14 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             topics.CUSTODY_PASSPORT_STATUS,
             topics.IN_SERVICE_DATA,
         ],
-        routers=[custody_log.router, registry_api.router, ingest_api.router, capture_api.router, lifecycle_api.router],
+        routers=[
+            custody_log.router,
+            registry_api.router,
+            ingest_api.router,
+            capture_api.router,
+            query_api.router,
+            lifecycle_api.router,
+        ],
     )
 
 
