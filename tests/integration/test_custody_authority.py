@@ -422,7 +422,7 @@ async def test_event_times_out_of_range_are_refused_on_http_kafka_and_epcis(cust
     job = await capture(custody, key, document(object_event(serial, time="0001-01-01T00:00:00.000Z")))
     assert job["success"] is False
     assert ("epcisBody.eventList.0.eventTime", "occurred_at_out_of_range") in {
-        (v["field"], v["reason"]) for v in job["errors"][0]["errors"]
+        (v["field"], v["reason"]) for v in job["errors"][0]["violations"]
     }
     overflowing = document(object_event(serial, time="0001-01-01T00:00:00.000+01:00"))
     async with custody.http(key) as http:
@@ -535,7 +535,7 @@ async def test_epcis_captures_are_held_to_the_same_rules(custody: Custody, world
     job = await capture(custody, world.keys["stranger"], document(object_event(serial)))
     assert job["success"] is False
     assert job["errors"][0]["index"] == 0
-    assert ("handler_id", "not_holder") in {(v["field"], v["reason"]) for v in job["errors"][0]["errors"]}
+    assert ("handler_id", "not_holder") in {(v["field"], v["reason"]) for v in job["errors"][0]["violations"]}
     # On the topic: a stranger's placing on the market is refused; the OEM's own is recorded under its name.
     selling = document(object_event(serial, "retail_selling"))
     refused = await publish_document(custody, f"urn:bpass:handler:{world.ids['stranger']}", selling, serial)

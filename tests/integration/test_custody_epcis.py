@@ -120,6 +120,8 @@ async def capture(
     assert job.status_code == 200, job.text
     report: dict[str, Any] = job.json()
     assert report["running"] is False
+    # The job finishes after it is created (its finish was once stamped with the transaction's start).
+    assert datetime.fromisoformat(report["finishedAt"]) >= datetime.fromisoformat(report["createdAt"]), report
     return report
 
 
@@ -237,8 +239,11 @@ async def test_a_custody_rule_broken_by_one_event_rolls_back_the_document_unless
     job = await capture(custody, key, mixed)
     assert job["success"] is False
     assert [e["outcome"] for e in job["events"]] == ["rolled_back", "rejected"]
-    assert job["errors"][0]["index"] == 1
-    assert job["errors"][0]["errors"][0]["reason"] == "in_transit"
+    problem = job["errors"][0]
+    assert (problem["index"], problem["status"], problem["reason"]) == (1, 400, "in_transit"), problem
+    assert problem["type"] == "epcisException:ValidationException"
+    assert problem["instance"] == f"/epcis/capture/{job['captureID']}#/epcisBody/eventList/1"
+    assert problem["violations"][0]["reason"] == "in_transit"
     assert await entries(custody, p1) == []
 
     proceed = await capture(custody, key, mixed, **{"GS1-Capture-Error-Behaviour": "proceed"})

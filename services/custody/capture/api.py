@@ -1,9 +1,11 @@
 """EPCIS 2.0 capture interface, GS1 REST binding semantics: `POST /epcis/capture` -> 202 + capture id;
-`GET /epcis/capture/{captureID}` reports the job (per event: index, eventHash, outcome or errors)."""
+`GET /epcis/capture/{captureID}` reports the job (per event: index, eventHash, outcome or errors);
+`GET /epcis/capture` lists the caller's jobs (an array of CaptureJob). Refusals are the binding's exceptions."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import uuid_utils
@@ -19,16 +21,18 @@ from services.common.problems import problem_response, violations_response
 from services.common.runtime import Runtime
 from services.custody.api.errors import ERROR_RESPONSES, UNSTORABLE_TEXT, CaptureIdPath, unstorable_text
 from services.custody.capture import store
+from services.custody.capture.binding import EpcisRoute
 from services.custody.capture.usecases import (
     CaptureResult,
     capture_and_publish,
     document_violations,
     job_body,
+    job_summary,
     tenant_view,
 )
 from services.custody.ingest.api import HANDLER_ROLES, reporter_source
 
-router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 capture"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 capture"], responses=ERROR_RESPONSES, route_class=EpcisRoute)
 
 CAPTURERS = require_roles(*HANDLER_ROLES, Role.platform_operator)
 JOB_READERS = require_roles(*HANDLER_ROLES, Role.platform_operator, Role.auditor, Role.regulator)
@@ -72,6 +76,7 @@ async def capture(
         ),
     ] = None,
 ) -> JSONResponse:
+    received_at = datetime.now(UTC)
     runtime: Runtime = request.app.state.runtime
     media_type = (content_type or "application/json").split(";")[0].strip().lower()
     if media_type not in MEDIA_TYPES:
@@ -114,6 +119,7 @@ async def capture(
             principal=principal.name,
             channel="http",
             error_behaviour=behaviour,
+            received_at=received_at,
         )
 
     try:
@@ -148,7 +154,7 @@ async def capture_job(
     row = await store.get_job(runtime.pool, capture_id)
     if row is None:
         raise _not_visible(capture_id)
-    if principal.role in ALL_JOBS_READERS or (principal.role in HANDLER_ROLES and row["principal"] == principal.name):
+    if principal.role in ALL_JOBS_READERS or _captured_by(principal, row["capturer"]):
         return job_body(row)
     view = await tenant_view(runtime.pool, principal.tenant, job_body(row)) if principal.role is Role.auditor else None
     if view is None:
@@ -156,29 +162,27 @@ async def capture_job(
     return view
 
 
-@router.get("/capture", summary="Your capture jobs, newest first")
+def _captured_by(principal: Principal, capturer: str | None) -> bool:
+    """A handler's keys all name the handler (their tenant): any of them reads what any of them captured."""
+    return principal.role in HANDLER_ROLES and principal.tenant is not None and capturer == principal.tenant
+
+
+@router.get(
+    "/capture",
+    summary="Your capture jobs, newest first (an array of CaptureJob)",
+    description="A handler lists the jobs it captured (over HTTP or the topic, with any of its keys); an auditor "
+    "those that recorded steps of its tenant's passports; regulators and the platform operator every job.",
+)
 async def capture_jobs(
     request: Request,
     principal: Annotated[Principal, JOB_READERS],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
     runtime: Runtime = request.app.state.runtime
     if principal.role in ALL_JOBS_READERS:
         rows = await store.list_jobs(runtime.pool, None, limit)
     elif principal.role is Role.auditor:
         rows = await store.list_tenant_jobs(runtime.pool, principal.tenant, limit) if principal.tenant else []
     else:
-        rows = await store.list_jobs(runtime.pool, principal.name, limit)
-    return {
-        "captureJobs": [
-            {
-                "captureID": r["capture_id"],
-                "running": r["running"],
-                "success": r["success"],
-                "createdAt": r["captured_at"].isoformat(),
-                "eventCount": r["event_count"],
-                "channel": r["channel"],
-            }
-            for r in rows
-        ]
-    }
+        rows = await store.list_jobs(runtime.pool, principal.tenant, limit) if principal.tenant else []
+    return [job_summary(r) for r in rows]

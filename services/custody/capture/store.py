@@ -40,13 +40,15 @@ async def declare_erroneous(conn: DbConnection, rows: list[tuple[str, dict[str, 
 
 
 async def save_job(conn: DbConnection, job: dict[str, Any]) -> None:
+    """A finished job; its finish is the wall clock now (`now()` is the transaction's start, before the job's)."""
     await conn.execute(
-        """INSERT INTO capture_jobs (capture_id, principal, channel, error_behaviour, running, success, captured_at,
-               finished_at, event_count, errors, events)
-           VALUES ($1, $2, $3, $4, false, $5, $6, now(), $7, $8, $9)
+        """INSERT INTO capture_jobs (capture_id, principal, capturer, channel, error_behaviour, running, success,
+               captured_at, finished_at, event_count, errors, events)
+           VALUES ($1, $2, $3, $4, $5, false, $6, $7, greatest(clock_timestamp(), $7), $8, $9, $10)
            ON CONFLICT (capture_id) DO NOTHING""",
         job["capture_id"],
         job["principal"],
+        job["capturer"],
         job["channel"],
         job["error_behaviour"],
         job["success"],
@@ -61,12 +63,17 @@ async def get_job(conn: DbConnection | asyncpg.Pool, capture_id: str) -> asyncpg
     return await conn.fetchrow("SELECT * FROM capture_jobs WHERE capture_id = $1", capture_id)
 
 
-async def list_jobs(conn: DbConnection | asyncpg.Pool, principal: str | None, limit: int) -> list[asyncpg.Record]:
+_JOB_COLUMNS = """capture_id, principal, capturer, channel, error_behaviour, running, success, captured_at,
+    finished_at"""
+
+
+async def list_jobs(conn: DbConnection | asyncpg.Pool, capturer: str | None, limit: int) -> list[asyncpg.Record]:
+    """The jobs `capturer` captured (every job when None), newest first."""
     return list(
         await conn.fetch(
-            """SELECT capture_id, principal, channel, running, success, captured_at, finished_at, event_count
-               FROM capture_jobs WHERE ($1::text IS NULL OR principal = $1) ORDER BY captured_at DESC LIMIT $2""",
-            principal,
+            f"""SELECT {_JOB_COLUMNS}, event_count, errors FROM capture_jobs
+                WHERE ($1::text IS NULL OR capturer = $1) ORDER BY captured_at DESC LIMIT $2""",
+            capturer,
             limit,
         )
     )
@@ -81,10 +88,10 @@ _TENANT_ENTRIES = """
 
 async def list_tenant_jobs(conn: DbConnection | asyncpg.Pool, tenant: str, limit: int) -> list[asyncpg.Record]:
     """The jobs that recorded at least one step of the tenant's passports, newest first; `event_count` counts
-    those events only."""
+    those events only, and no error shows (a refused event recorded no step of anyone's passport)."""
     return list(
         await conn.fetch(
-            f"""SELECT capture_id, principal, channel, running, success, captured_at, finished_at,
+            f"""SELECT {_JOB_COLUMNS}, '[]'::jsonb AS errors,
                        (SELECT count(*) FROM jsonb_array_elements(j.events) AS v(event)
                         WHERE EXISTS (SELECT FROM jsonb_array_elements(coalesce(v.event -> 'entries', '[]'::jsonb))
                                           AS y(entry)

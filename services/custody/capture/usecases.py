@@ -112,8 +112,11 @@ async def capture_document(
     principal: str,
     channel: str,
     error_behaviour: str = "rollback",
+    received_at: datetime | None = None,
 ) -> CaptureResult:
-    """Capture a document that passed `document_violations` inside the caller's transaction; saves the job."""
+    """Capture a document that passed `document_violations` inside the caller's transaction; saves the job,
+    created when the document was received (`received_at`, else now) and finished when saved."""
+    created_at = received_at or datetime.now(UTC)
     observed = observations(document)
     reports = [_report(i, o) for i, o in enumerate(observed)]
     glns = {gln for o in observed for gln in glns_of(o)}
@@ -226,10 +229,11 @@ async def capture_document(
         {
             "capture_id": capture_id,
             "principal": principal,
+            "capturer": capturer,
             "channel": channel,
             "error_behaviour": error_behaviour,
             "success": result.success,
-            "captured_at": datetime.now(UTC),
+            "captured_at": created_at,
             "event_count": len(observed),
             "errors": errors,
             "events": reports,
@@ -238,8 +242,30 @@ async def capture_document(
     return result
 
 
-def job_body(row: Any) -> dict[str, Any]:
-    """A capture job as the GS1 REST binding reports it (plus per-event outcomes)."""
+def event_problem(capture_id: str, error: dict[str, Any]) -> dict[str, Any]:
+    """An event the capture refused, as the CaptureJob's `errors` item: an RFC 7807 problem (the binding's
+    `ValidationException`) whose `instance` is the event's place in the document; the broken rules in
+    `violations`, the first giving `reason` and `field`."""
+    violations = error["errors"] or [{"field": "", "reason": "rejected", "message": "The event was refused."}]
+    first = violations[0]
+    index = error["index"]
+    return {
+        "type": "epcisException:ValidationException",
+        "title": f"Event {index} of the document was not captured.",
+        "status": 400,
+        "detail": " ".join(v["message"] for v in violations),
+        "instance": f"/epcis/capture/{capture_id}#/epcisBody/eventList/{index}",
+        "reason": first["reason"],
+        "field": first["field"],
+        "index": index,
+        "eventID": error["eventID"],
+        "eventHash": error["eventHash"],
+        "violations": violations,
+    }
+
+
+def job_summary(row: Any) -> dict[str, Any]:
+    """A capture job as the binding's CaptureJob schema has it."""
     return {
         "captureID": row["capture_id"],
         "createdAt": row["captured_at"].isoformat(),
@@ -247,11 +273,15 @@ def job_body(row: Any) -> dict[str, Any]:
         "running": row["running"],
         "success": row["success"],
         "captureErrorBehaviour": row["error_behaviour"],
+        "errors": [event_problem(row["capture_id"], e) for e in row["errors"]],
         "channel": row["channel"],
         "eventCount": row["event_count"],
-        "errors": row["errors"],
-        "events": row["events"],
     }
+
+
+def job_body(row: Any) -> dict[str, Any]:
+    """A capture job as the GS1 REST binding reports it (plus per-event outcomes)."""
+    return {**job_summary(row), "events": row["events"]}
 
 
 async def capture_and_publish(
@@ -284,7 +314,7 @@ async def tenant_view(
         **body,
         "eventCount": len(events),
         "events": events,
-        "errors": [e for e in body["errors"] if e["index"] in kept],
+        "errors": [e for e in body["errors"] if e["index"] in kept],  # never any: a refused event has no entries
     }
 
 
@@ -300,6 +330,7 @@ __all__ = [
     "capture_document",
     "document_violations",
     "job_body",
+    "job_summary",
     "tenant_view",
     "topic_capture_id",
 ]
