@@ -1,6 +1,10 @@
 """EPCIS 2.0 query interface, GS1 REST binding: `GET /epcis/events` (query language, paging by `nextPageToken`
 and `Link` headers), `GET /epcis/events/{eventID}`, `GET /epcis` (discovery) and `OPTIONS` with the GS1-EPCIS-*
-headers. Refusals are problem+json whose `type` is the EPCIS exception (`epcisException:<kind>`)."""
+headers. Refusals are problem+json whose `type` is the EPCIS exception (`epcisException:<kind>`).
+
+The event index is platform only (it has no tenant column): every reader's query runs on the platform pool, and
+its reach is decided row by row in the same SQL (visibility, `query/usecases.py`), as for other cross-tenant reads.
+"""
 
 from __future__ import annotations
 
@@ -82,7 +86,7 @@ async def events(request: Request, principal: Annotated[Principal, READERS]) -> 
     pairs = list(request.query_params.multi_items())
     try:
         query = parse_query(pairs)
-        page = await run_query(runtime.pool, query, principal)
+        page = await run_query(runtime.platform_pool, query, principal)
     except QueryParameterError as error:
         return _query_refused(error)
     except QueryTooLarge as error:
@@ -114,7 +118,7 @@ async def event(
     principal: Annotated[Principal, READERS],
 ) -> Response:
     runtime: Runtime = request.app.state.runtime
-    row = await event_by_id(runtime.pool, event_id, principal)
+    row = await event_by_id(runtime.platform_pool, event_id, principal)
     if row is None:  # unknown and not visible answer alike: the existence of others' events never shows
         return problem_response(
             404,

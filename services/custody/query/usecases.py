@@ -151,7 +151,7 @@ async def run_query(db: DbConnection | asyncpg.Pool, query: EventQuery, principa
     remaining = query.event_count_limit - served if query.event_count_limit is not None else None
     size = query.per_page if remaining is None else min(query.per_page, remaining)
     rows = await store.page(db, query, visibility, state.cursor if state else None, size + 1) if size > 0 else []
-    more = len(rows) > size
+    more = len(rows) > size and (remaining is None or size < remaining)
     rows = rows[:size]
     token = None
     if more and rows:
