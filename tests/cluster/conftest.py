@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from services.common.auth import Role, add_key
@@ -107,11 +108,24 @@ async def instances(
         process.start()
     try:
         for process in every:
-            await process.wait_ready(timeout=240)
+            await ready(process)
         yield processes
     finally:
         for process in every:
             process.stop()
+
+
+async def ready(process: ServiceProcess, timeout: float = 240) -> None:
+    """Wait for the instance's readiness; when it does not come, say which check failed."""
+    try:
+        await process.wait_ready(timeout=timeout)
+    except AssertionError as exc:
+        try:
+            async with httpx.AsyncClient(timeout=10) as http:
+                checks = (await http.get(f"{process.base_url}/{process.name}/health/ready")).text
+        except httpx.HTTPError as error:
+            checks = repr(error)
+        raise AssertionError(f"{process.name} on {process.port} not ready: {checks}\n{exc}") from None
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from services.common.auth import Role, add_key
 from services.common.messaging import stop_quietly, topic_replication
 from services.common.settings import Settings
+from tests.cluster.conftest import ready
 from tests.cluster.load import Ledger, Load
 from tests.cluster.progress import Progress, Sample
 from tests.cluster.stack import BROKERS, ClusterStack
@@ -74,7 +75,8 @@ async def _busiest_leader(settings: Settings) -> tuple[int, dict[int, int]]:
         await stop_quietly(consumer)
     led = dict.fromkeys(range(1, BROKERS + 1), 0)
     for p in partitions:
-        led[p["leader"]] += ends[TopicPartition(p["topic"], p["partition"])]
+        if p["leader"] in led:  # -1: no leader at the moment
+            led[p["leader"]] += ends[TopicPartition(p["topic"], p["partition"])]
     return max(led, key=lambda node: led[node]), led
 
 
@@ -125,7 +127,7 @@ async def _scenario(
         await _events_grow(ledger, 60, what="after the recovery")
         await load.stop()
         for process in (p for group in instances.values() for p in group):
-            await process.wait_ready(timeout=240)  # instances a failure restarted
+            await ready(process)  # instances a failure restarted
         outcome = await _settled(settings, ledger, instances, tenant_key)
         drained = await progress.wait_drained(timeout=MOVE_ON_S)
         phases["settle"] = time.monotonic() - started - sum(phases.values())
@@ -162,10 +164,11 @@ async def _settled(
 
 @pytest.mark.timeout(900)  # starts the cluster and eight service processes
 async def test_topics_are_replicated_three_times_two_in_sync(
-    cluster_settings: Settings, instances: dict[str, list[ServiceProcess]]
+    cluster: ClusterStack, cluster_settings: Settings, instances: dict[str, list[ServiceProcess]]
 ) -> None:
     """The services created their topics with the cluster's replication (one rule: topic_replication), and the
-    broker's own consumer-offsets topic has the same."""
+    broker's own consumer-offsets topic has the same; `stack.sh status` shows each broker."""
+    assert cluster.broker_pids().keys() == {1, 2, 3}, cluster.status()
     replication = topic_replication(cluster_settings.kafka_brokers)
     assert (replication.factor, replication.min_insync) == (3, 2)
     partitions = await _partitions(cluster_settings)
