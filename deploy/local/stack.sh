@@ -657,7 +657,6 @@ kafka_bind_failed() { # did the broker that just exited fail to bind one of its 
 }
 kafka_launch_all() {
   KAFKA_T0=$(now_us)
-  kafka_check_shape
   local i; for i in $(kafka_nodes); do kafka_node "$i"; kafka_launch; done
 }
 # Waits for every node launched: a node of a cluster reports 'started' only once the controller quorum has a
@@ -797,6 +796,7 @@ preflight() {
 
 do_up() {
   local t0; t0=$(now_us)
+  kafka_check_shape     # before installing or starting anything
   do_install
   ensure_secrets
   preflight
