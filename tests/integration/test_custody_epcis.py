@@ -33,7 +33,9 @@ from tests.integration.test_custody_events import (
 )
 from tests.support import cloudevent_headers, eventually, publish
 from tests.unit.custody.epcis_fixtures import HASH_VECTORS, INVALID, accepted_documents, load, require_fixtures
+from tests.unit.custody.epcis_xml_writer import to_xml
 from tests.unit.custody.test_epcis_validation import EXPECTED_REJECTIONS
+from tests.unit.custody.test_epcis_xml import OPAQUE_EXTENSIONS
 
 GTIN = "09521234000013"
 # The OEM whose passports these tests capture steps of; the carrier is its delegate (it ships from its plant).
@@ -175,8 +177,9 @@ async def test_every_invalid_fixture_is_rejected_with_its_reason(custody: Custod
             assert found >= EXPECTED_REJECTIONS[path.name], (path.name, found)
         not_json = await http.post("/epcis/capture", content=b"{", headers={"Content-Type": "application/json"})
         assert not_json.json()["violations"][0]["reason"] == "invalid_json"
-        xml = await http.post("/epcis/capture", content=b"<epcis/>", headers={"Content-Type": "application/xml"})
-        assert xml.status_code == 415
+        text = await http.post("/epcis/capture", content=b"epcis", headers={"Content-Type": "text/plain"})
+        assert text.status_code == 415
+        assert text.json()["type"] == "epcisException:UnsupportedMediaType"
 
 
 async def test_recapture_is_a_duplicate_applied_once_and_an_error_declaration_corrects_without_deleting(
@@ -304,3 +307,55 @@ async def test_epcis_documents_on_the_inbound_topic(custody: Custody, carrier: t
     assert ("epcisBody.eventList.0.action", "invalid_action") in {
         (v["field"], v["reason"]) for v in answer["violations"]
     }
+
+
+async def test_xml_documents_are_captured_with_the_event_hashes_of_their_json_form(
+    custody: Custody, carrier: tuple[str, str]
+) -> None:
+    _, key = carrier
+    require_fixtures()
+    paths = [p for p in accepted_documents() if p.name not in OPAQUE_EXTENSIONS]
+    assert {p.parent.name for p in paths} >= {"valid", "battery", "hash-vectors"}
+    for index, path in enumerate(paths):
+        version = "1.2" if index % 2 else "2.0"
+        job = await capture(custody, key, to_xml(load(path), version=version), media="application/xml")
+        assert job["success"] is True, (path.name, version, job["errors"])
+        assert [e["eventHash"] for e in job["events"]] == expected_hashes(path), (path.name, version)
+
+    # The same event in XML and then in JSON: one custody entry, the second capture a duplicate.
+    passport_id, serial = await mint_gs1(custody, EPCIS_TENANT)
+    shipped = document(object_event(serial))
+    first = await capture(custody, key, to_xml(shipped), media="text/xml; charset=utf-8")
+    assert first["events"][0]["outcome"] == "recorded", first
+    again = await capture(custody, key, shipped)
+    assert again["events"][0]["outcome"] == "duplicate"
+    assert again["events"][0]["eventHash"] == first["events"][0]["eventHash"]
+    assert len(await entries(custody, passport_id)) == 1
+
+
+async def test_broken_or_hostile_xml_is_refused_naming_the_line_and_the_rule(
+    custody: Custody, carrier: tuple[str, str]
+) -> None:
+    _, key = carrier
+    xxe = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+        b'<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2">&xxe;</epcis:EPCISDocument>'
+    )
+    broken = b'<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2">\n<EPCISBody>\n</epcis>'
+    not_epcis = to_xml(document(object_event("S1"))).replace(b"ObjectEvent", b"ThingEvent")
+    invalid_event = to_xml(document({**object_event("S1"), "action": "CREATE"}))
+    async with custody.http(key) as http:
+        for body, reason, field, starts in (
+            (xxe, "xml_dtd_forbidden", "", "line 2: "),
+            (broken, "invalid_xml", "", "line 3: column "),
+            (not_epcis, "xml_unknown_event_type", "epcisBody.eventList.0", "line 2: "),
+            (invalid_event, "invalid_action", "epcisBody.eventList.0.action", ""),
+        ):
+            response = await http.post("/epcis/capture", content=body, headers={"Content-Type": "application/xml"})
+            assert response.status_code == 400, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            problem = response.json()
+            assert problem["type"] == "epcisException:ValidationException", problem
+            assert (problem["reason"], problem.get("field", "")) == (reason, field), problem
+            assert problem["violations"][0]["message"].startswith(starts), problem
+            assert "root:" not in response.text
