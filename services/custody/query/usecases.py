@@ -139,8 +139,13 @@ def query_context(contexts: list[Any]) -> list[Any]:
     return merged
 
 
-async def run_query(db: DbConnection | asyncpg.Pool, query: EventQuery, principal: Principal) -> QueryPage:
+async def run_query(pool: asyncpg.Pool, query: EventQuery, principal: Principal) -> QueryPage:
     """One page of a query as `principal` sees it."""
+    async with store.reading(pool) as conn:
+        return await _page(conn, query, principal)
+
+
+async def _page(db: DbConnection, query: EventQuery, principal: Principal) -> QueryPage:
     visibility = visibility_of(principal)
     key = await store.token_key(db)
     state = decode_token(key, query, principal, query.next_page_token) if query.next_page_token else None
@@ -160,8 +165,9 @@ async def run_query(db: DbConnection | asyncpg.Pool, query: EventQuery, principa
     return QueryPage([r["event"] for r in rows], query_context([r["context"] for r in rows]), token)
 
 
-async def event_by_id(db: DbConnection | asyncpg.Pool, event_id: str, principal: Principal) -> asyncpg.Record | None:
-    return await store.event_by_id(db, event_id, visibility_of(principal))
+async def event_by_id(pool: asyncpg.Pool, event_id: str, principal: Principal) -> asyncpg.Record | None:
+    async with store.reading(pool) as conn:
+        return await store.event_by_id(conn, event_id, visibility_of(principal))
 
 
 async def index_captured(
