@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from contracts.custody import CustodyEventKind
 from services.common.auth import Role
 from services.common.db import init_connection
 from services.common.settings import Settings
@@ -25,6 +26,7 @@ from services.custody.domain.epcis.timestamps import parse_timestamp
 from services.custody.domain.epcis.vocabulary import Vocabulary, bare_term
 from services.custody.query.usecases import KEPT_OUTCOMES, index_captured
 from tests.conftest import PORT_BASE, new_key
+from tests.integration import test_custody_events as native
 from tests.integration.test_custody_epcis import EPCIS_TENANT, capture, document, mint_gs1, object_event
 from tests.integration.test_custody_events import Custody, custody_alone, register, uid
 from tests.unit.custody.epcis_fixtures import accepted_documents, load, require_fixtures
@@ -423,3 +425,31 @@ async def test_an_oem_and_its_auditor_see_the_events_about_its_passports_only(
     async with custody.http(stranger) as http:
         hidden = await http.get(f"/epcis/events/{urllib.parse.quote(shipped['eventID'], safe='')}")
     assert hidden.status_code == 404
+
+
+async def test_a_handler_sees_the_events_about_batteries_sent_to_it(
+    custody: Custody, service_db: asyncpg.Connection
+) -> None:
+    tenant = uid("oem-q")
+    sender, receiver, stranger = uid("query-sender"), uid("query-receiver"), uid("query-stranger")
+    await register(custody, sender, delegate_of=[tenant])
+    await register(custody, receiver)
+    await register(custody, stranger)
+    sender_key = new_key(custody.settings, Role.carrier, sender)
+    receiver_key = new_key(custody.settings, Role.recycler, receiver)
+    stranger_key = new_key(custody.settings, Role.recycler, stranger)
+    passport_id, serial = await mint_gs1(custody, tenant)
+    inspected = object_event(serial, biz_step="inspecting", time="2026-03-04T10:00:00.000Z")
+    job = await capture_indexed(custody, service_db, sender, sender_key, document(inspected))
+    assert job["events"][0]["outcome"] == "recorded", job
+    about = job["events"][0]["eventHash"]
+    assert (await all_pages(custody, receiver_key, []))[0] == []
+    # The sender dispatches the battery to the receiver: its custody log now names the receiver.
+    await native.send(custody, native.event(CustodyEventKind.dispatch, sender, passport_id, to_handler_id=receiver))
+    await native.wait_log(custody, passport_id, 2)
+    assert (await all_pages(custody, receiver_key, []))[0] == [about]
+    assert (await all_pages(custody, stranger_key, []))[0] == []
+    async with custody.http(receiver_key) as http:
+        one = await http.get(f"/epcis/events/{urllib.parse.quote(inspected['eventID'], safe='')}")
+    assert one.status_code == 200
+    assert hashes_of(one.json()) == [about]
