@@ -4,6 +4,8 @@ capture the same events in both bindings. The writer follows the binding's eleme
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Any, Final
 
 from lxml import etree
@@ -11,6 +13,7 @@ from lxml import etree
 from services.custody.domain.epcis.event_hash import context_prefixes
 from services.custody.domain.epcis.vocabulary import STANDARD_PREFIXES
 
+XSD_2_0: Final = Path(__file__).resolve().parents[3] / "contracts/external/epcis-2.0/2_0_0/EPCglobal-epcis-2_0.xsd"
 EPCIS2: Final = "urn:epcglobal:epcis:xsd:2"
 EPCIS1: Final = "urn:epcglobal:epcis:xsd:1"
 _MEMBERS: Final = {
@@ -28,6 +31,40 @@ _TYPED: Final = {"bizTransactionList": "bizTransaction", "sourceList": "source",
 # EPCIS 1.2 keeps these inside <baseExtension> / <extension> of the event.
 _BASE_EXTENSION_12: Final = ("eventID", "errorDeclaration")
 _EXTENSION_12: Final = ("quantityList", "childQuantityList", "sourceList", "destinationList", "ilmd")
+
+
+# Members of the binding's nested structures, in the order their XSD sequences want them.
+_NESTED_ORDER: Final = (
+    "id",
+    "declarationTime",
+    "reason",
+    "correctiveEventIDs",
+    "epcClass",
+    "quantity",
+    "uom",
+    "unset",
+    "set",
+    "sensorMetadata",
+    "sensorReport",
+)
+
+
+@cache
+def field_order(kind: str) -> tuple[str, ...]:
+    """The standard fields of an event type in the order of the EPCIS 2.0 XSD (its base type's fields first)."""
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    schema = etree.parse(str(XSD_2_0))
+    names: list[str] = []
+    for type_name in ("EPCISEventType", f"{kind}Type"):
+        [complex_type] = schema.getroot().findall(f"{xs}complexType[@name='{type_name}']")
+        names += [e.get("name", "") for e in complex_type.iter(f"{xs}element") if e.get("name")]
+    return tuple(names)
+
+
+def _ordered(members: dict[str, Any], order: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """Standard members in `order`, then the others (extensions) as they come."""
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(members.items(), key=lambda item: rank.get(item[0], len(order)))
 
 
 def _lexical(value: Any) -> str:
@@ -54,7 +91,7 @@ class _Writer:
             for member in value:
                 if isinstance(member, dict):
                     element = etree.SubElement(holder, _MEMBERS[key])
-                    for name, inner in member.items():
+                    for name, inner in _ordered(member, _NESTED_ORDER):
                         self.field(element, name, inner)
                 else:
                     etree.SubElement(holder, _MEMBERS[key]).text = _lexical(member)
@@ -67,14 +104,14 @@ class _Writer:
                 element.text = member[_TYPED[key]]
         elif key == "persistentDisposition":
             holder = etree.SubElement(parent, key)
-            for name, terms in value.items():
+            for name, terms in _ordered(value, _NESTED_ORDER):
                 for term in terms:
                     etree.SubElement(holder, name).text = term
         elif key == "sensorElementList":
             holder = etree.SubElement(parent, key)
             for sensor in value:
                 element = etree.SubElement(holder, "sensorElement")
-                for name, inner in sensor.items():
+                for name, inner in _ordered(sensor, _NESTED_ORDER):
                     if name == "sensorMetadata":
                         self.attributes(etree.SubElement(element, name), inner)
                     elif name == "sensorReport":
@@ -87,7 +124,7 @@ class _Writer:
                 self.field(parent, key, member)
         elif isinstance(value, dict):
             element = etree.SubElement(parent, self.tag(key))
-            for name, inner in value.items():
+            for name, inner in _ordered(value, _NESTED_ORDER):
                 self.field(element, name, inner)
         else:
             etree.SubElement(parent, self.tag(key)).text = _lexical(value)
@@ -118,7 +155,7 @@ def to_xml(document: dict[str, Any], *, version: str = "2.0") -> bytes:
         element = etree.SubElement(holder, kind)
         base = etree.SubElement(element, "baseExtension") if version == "1.2" else None
         extension = etree.SubElement(element, "extension") if version == "1.2" else None
-        for key, value in event.items():
+        for key, value in _ordered(event, field_order(kind)):
             if key == "type":
                 continue
             if base is not None and key in _BASE_EXTENSION_12:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from lxml import etree
 
 from contracts.errors import ValidationFailed
 from services.custody.domain.epcis import context_prefixes, event_hash, validate_document
-from services.custody.domain.epcis.xml import document_from_xml
+from services.custody.domain.epcis.xml import XSD_2_0, document_from_xml
 from tests.unit.custody.epcis_fixtures import HASH_VECTORS, accepted_documents, load, require_fixtures
 from tests.unit.custody.epcis_xml_writer import to_xml
 
@@ -108,7 +109,51 @@ def test_broken_xml_is_refused_naming_the_line_and_the_rule() -> None:
     assert (reason, message[:8]) == ("xml_unknown_event_type", "line 3: ")
     missing = b'<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2"><EPCISBody/></epcis:EPCISDocument>'
     assert refusal(missing)[0] == "xml_missing_element"
-    quantity = b"""<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2"><EPCISBody><EventList><ObjectEvent>
-<quantityList><quantityElement><epcClass>urn:x</epcClass><quantity>many</quantity></quantityElement></quantityList>
+    # EPCIS 2.0: GS1's XSD names the element and the rule; EPCIS 1.2 (no XSD check): the conversion does.
+    quantity = b"""<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0"
+ creationDate="2026-03-01T00:00:00Z"><EPCISBody><EventList><ObjectEvent>
+<eventTime>2026-03-01T10:00:00Z</eventTime><eventTimeZoneOffset>+01:00</eventTimeZoneOffset><epcList/>
+<action>OBSERVE</action><quantityList><quantityElement><epcClass>urn:x</epcClass>
+<quantity>many</quantity></quantityElement></quantityList>
 </ObjectEvent></EventList></EPCISBody></epcis:EPCISDocument>"""
-    assert refusal(quantity) == ("invalid_xml_number", "line 2: <quantityElement> holds 'many', which is not a number.")
+    reason, message = refusal(quantity)
+    assert reason == "xml_schema_violation", message
+    assert message.startswith("line 5: Element 'quantity': 'many' is not a valid value"), message
+    assert message.endswith("(EPCIS 2.0 XSD)."), message
+    version_1_2 = quantity.replace(b"xsd:2", b"xsd:1")
+    assert refusal(version_1_2) == (
+        "invalid_xml_number",
+        "line 4: <quantityElement> holds 'many', which is not a number.",
+    )
+
+
+def test_every_fixture_document_written_in_xml_is_valid_against_the_epcis_2_0_xsd() -> None:
+    # The writer is checked against GS1's XSD, so the XSD check of the reader is exercised on valid documents too.
+    require_fixtures()
+    schema = etree.XMLSchema(etree.parse(str(XSD_2_0)))
+    for path in accepted_documents():
+        if path.name in OPAQUE_EXTENSIONS:
+            continue
+        assert schema.validate(etree.fromstring(to_xml(load(path)))), (path.name, schema.error_log.last_error)
+    swapped = to_xml(document_with(action_first=True))
+    reason, message = refusal(swapped)
+    assert reason == "xml_schema_violation", message
+
+
+def document_with(*, action_first: bool) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "ObjectEvent",
+        "eventTime": "2026-03-01T10:00:00.000Z",
+        "eventTimeZoneOffset": "+01:00",
+        "epcList": ["https://id.gs1.org/01/09521234000013/21/S1"],
+        "action": "OBSERVE",
+    }
+    if action_first:  # out of the XSD's sequence: the writer orders standard fields, an unknown one goes last
+        event["zz:action"] = event.pop("action")
+    return {
+        "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld", {"zz": "urn:epcglobal:epcis:xsd:2"}],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-03-01T00:00:00Z",
+        "epcisBody": {"eventList": [event]},
+    }

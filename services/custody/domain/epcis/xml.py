@@ -1,23 +1,30 @@
-"""EPCIS XML documents (2.0, and 1.2 converted) as the JSON form capture validates and hashes. Pure, no I/O.
+"""EPCIS XML documents (2.0, and 1.2 converted) as the JSON form that capture validates and hashes.
 
-``document_from_xml(body) -> dict``: parses securely (no DTD, no entities, no network, no huge trees) and
-maps the XML binding onto the JSON binding field by field: lists of EPCs and quantities, business
-transactions, sources and destinations, readPoint / bizLocation, errorDeclaration, persistentDisposition,
-sensor elements (attributes as members, numbers as numbers), ilmd and user extensions (``prefix:localName``,
-the prefix declared in the document's ``@context``). EPCIS 1.2's ``extension`` / ``baseExtension`` wrappers
-are unwrapped, which is all that separates a 1.2 event from its 2.0 form. Values keep their lexical form
-(CBV URNs stay URNs): the CBV 2.0 event hash canonicalises them, so an event hashes the same in either binding.
-Refusals raise ``ValidationFailed`` whose violations name the line and the rule.
+``document_from_xml(body) -> dict``: parses securely (no DTD, no entities, no network, no huge trees),
+validates an EPCIS 2.0 document against GS1's XSD (``contracts/external/epcis-2.0``, read once; a 1.2
+document is checked structurally, then by the JSON rules like every other), and maps the XML binding onto
+the JSON binding field by field: lists of EPCs and quantities, business transactions, sources and
+destinations, readPoint / bizLocation, errorDeclaration, persistentDisposition, sensor elements (attributes
+as members, numbers as numbers), ilmd and user extensions (``prefix:localName``, the prefix declared in the
+document's ``@context``). EPCIS 1.2's ``extension`` / ``baseExtension`` wrappers are unwrapped, which is
+all that separates a 1.2 event from its 2.0 form. Values keep their lexical form (CBV URNs stay URNs): the
+CBV 2.0 event hash canonicalises them, so an event hashes the same in either binding. Refusals raise
+``ValidationFailed`` whose violations name the line and the rule.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Any, Final
 
 from lxml import etree
 
 from contracts.errors import ValidationFailed, Violation
 
+XSD_2_0: Final = (
+    Path(__file__).resolve().parents[4] / "contracts" / "external" / "epcis-2.0" / "2_0_0" / "EPCglobal-epcis-2_0.xsd"
+)
 EPCIS_NAMESPACES: Final = {"urn:epcglobal:epcis:xsd:2": "2.0", "urn:epcglobal:epcis:xsd:1": "1.2"}
 EPCIS_CONTEXT: Final = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
 EVENT_TYPES: Final = frozenset(
@@ -45,6 +52,20 @@ def _parser() -> etree.XMLParser:
         remove_comments=True,
         remove_pis=True,
     )
+
+
+@cache
+def _schema_2_0() -> etree.XMLSchema:
+    """GS1's EPCIS 2.0 XSD (its imports are relative files: no network)."""
+    return etree.XMLSchema(etree.parse(str(XSD_2_0), _parser()))
+
+
+def _schema_violation(root: etree._Element) -> ValidationFailed | None:
+    schema = _schema_2_0()
+    if schema.validate(root):
+        return None
+    error = schema.error_log[0]
+    return _refuse("xml_schema_violation", f"{error.message} (EPCIS 2.0 XSD).", error.line)
 
 
 def _refuse(reason: str, message: str, line: int | None = None, field: str = "") -> ValidationFailed:
@@ -223,7 +244,6 @@ def document_from_xml(body: bytes) -> dict[str, Any]:
         raise _refuse(
             "xml_missing_element", "EPCISBody has no EventList.", body_element.sourceline, "epcisBody.eventList"
         )
-    events = []
     for index, element in enumerate(converter.fields(event_list)):
         kind = _local(element)
         if kind not in EVENT_TYPES:
@@ -233,7 +253,11 @@ def document_from_xml(body: bytes) -> dict[str, Any]:
                 element.sourceline,
                 f"epcisBody.eventList.{index}",
             )
-        events.append(converter.event(element))
+    if name.namespace == "urn:epcglobal:epcis:xsd:2":
+        violation = _schema_violation(root)
+        if violation is not None:
+            raise violation
+    events = [converter.event(element) for element in converter.fields(event_list)]
     context: list[Any] = [EPCIS_CONTEXT]
     if converter.namespaces:
         context.append(dict(converter.namespaces))
