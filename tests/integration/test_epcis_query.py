@@ -48,7 +48,7 @@ class Captured:
 
 @pytest.fixture(scope="module")
 async def custody(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Custody]:
-    async with custody_alone(settings, tmp_path_factory.mktemp("custody-epcis-query"), PORT_BASE + 71) as running:
+    async with custody_alone(settings, tmp_path_factory.mktemp("custody-epcis-query"), PORT_BASE + 9) as running:
         yield running
 
 
@@ -453,3 +453,31 @@ async def test_a_handler_sees_the_events_about_batteries_sent_to_it(
         one = await http.get(f"/epcis/events/{urllib.parse.quote(inspected['eventID'], safe='')}")
     assert one.status_code == 200
     assert hashes_of(one.json()) == [about]
+
+
+async def test_resource_views_answer_their_query(custody: Custody, captured: Captured) -> None:
+    events = captured.events
+    epc = first_value(events, lambda e: e.get("parentID"))
+    location = first_value(events, lambda e: (e.get("bizLocation") or {}).get("id"))
+    read_point = first_value(events, lambda e: (e.get("readPoint") or {}).get("id"))
+    views = [
+        ("eventTypes/AggregationEvent", [("eventType", "AggregationEvent")]),
+        (f"epcs/{urllib.parse.quote(epc, safe='')}", [("MATCH_anyEPC", epc)]),
+        ("bizSteps/shipping", [("EQ_bizStep", "shipping")]),
+        (f"bizLocations/{urllib.parse.quote(location, safe='')}", [("EQ_bizLocation", location)]),
+        (f"readPoints/{urllib.parse.quote(read_point, safe='')}", [("EQ_readPoint", read_point)]),
+        ("dispositions/in_transit", [("EQ_disposition", "in_transit")]),
+    ]
+    async with custody.http(captured.key) as http:
+        for view, params in views:
+            expected, _ = await all_pages(custody, captured.key, params)
+            assert expected, view
+            assert len(expected) < len(events), view
+            answer = await http.get(f"/epcis/{view}/events", params={"perPage": "1000"})
+            assert answer.status_code == 200, (view, answer.text)
+            assert hashes_of(answer.json()) == expected, view
+        paged = await http.get("/epcis/bizSteps/shipping/events", params={"perPage": "1"})
+        assert paged.headers["Link"].startswith("</epcis/bizSteps/shipping/events?")
+        twice = await http.get("/epcis/bizSteps/shipping/events", params={"EQ_bizStep": "receiving"})
+    assert twice.status_code == 400
+    assert (twice.json()["parameter"], twice.json()["reason"]) == ("EQ_bizStep", "repeated_query_parameter")

@@ -19,7 +19,7 @@ from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.problems import problem_response
 from services.common.runtime import Runtime
 from services.custody.api.errors import ERROR_RESPONSES
-from services.custody.domain.epcis.query import QueryParameterError, parse_query
+from services.custody.domain.epcis.query import REPEATED_PARAMETER, QueryParameterError, parse_query
 from services.custody.query.usecases import (
     HANDLER_ROLES,
     QueryTooLarge,
@@ -45,6 +45,12 @@ RESOURCES: Final = {
     "/epcis": "GET, OPTIONS",
     "/epcis/events": "GET, OPTIONS",
     "/epcis/events/{eventID}": "GET, OPTIONS",
+    "/epcis/eventTypes/{eventType}/events": "GET",
+    "/epcis/epcs/{epc}/events": "GET",
+    "/epcis/bizSteps/{bizStep}/events": "GET",
+    "/epcis/bizLocations/{bizLocation}/events": "GET",
+    "/epcis/readPoints/{readPoint}/events": "GET",
+    "/epcis/dispositions/{disposition}/events": "GET",
     "/epcis/capture": "GET, POST, OPTIONS",
 }
 
@@ -76,16 +82,16 @@ def _document(events: list[dict[str, Any]], context: list[Any]) -> dict[str, Any
     }
 
 
-@router.get(
-    "/events",
-    summary="Query captured EPCIS events (EPCIS 2.0 query language; pages by nextPageToken, Link rel=next)",
-    responses={200: {"description": "an EPCISQueryDocument"}, 400: {}, 413: {}},
-)
-async def events(request: Request, principal: Annotated[Principal, READERS]) -> Response:
+async def _answer(request: Request, principal: Principal, fixed: tuple[str, str] | None = None) -> Response:
+    """One page of the query in the query string (and `fixed`, the condition of a resource view's path)."""
     runtime: Runtime = request.app.state.runtime
     pairs = list(request.query_params.multi_items())
     try:
-        query = parse_query(pairs)
+        if fixed is not None and any(name == fixed[0] for name, _ in pairs):
+            raise QueryParameterError(
+                fixed[0], REPEATED_PARAMETER, f"{fixed[0]} is given by the path; leave it out of the query string."
+            )
+        query = parse_query(pairs + ([fixed] if fixed else []))
         page = await run_query(runtime.platform_pool, query, principal)
     except QueryParameterError as error:
         return _query_refused(error)
@@ -105,6 +111,58 @@ async def events(request: Request, principal: Annotated[Principal, READERS]) -> 
         headers["Link"] = f'<{request.url.path}?{urlencode(kept)}>; rel="next"'
         headers["GS1-Next-Page-Token"] = page.next_page_token
     return JSONResponse(_document(page.events, page.context), headers=headers, media_type=QUERY_MEDIA_TYPE)
+
+
+@router.get(
+    "/events",
+    summary="Query captured EPCIS events (EPCIS 2.0 query language; pages by nextPageToken, Link rel=next)",
+    responses={200: {"description": "an EPCISQueryDocument"}, 400: {}, 413: {}},
+)
+async def events(request: Request, principal: Annotated[Principal, READERS]) -> Response:
+    return await _answer(request, principal)
+
+
+# The binding's resource views: the events of one event type, EPC, business step, location, read point or
+# disposition; the rest of the query language applies on top (paging included).
+ViewValue = Annotated[str, Path(description="The resource's value (URL-encoded URI or term).", max_length=2000)]
+
+
+@router.get("/eventTypes/{event_type}/events", summary="The events of one event type (query parameters apply)")
+async def events_of_type(event_type: ViewValue, request: Request, principal: Annotated[Principal, READERS]) -> Response:
+    return await _answer(request, principal, ("eventType", event_type))
+
+
+@router.get("/epcs/{epc:path}/events", summary="The events naming an EPC anywhere (MATCH_anyEPC)")
+async def events_of_epc(epc: ViewValue, request: Request, principal: Annotated[Principal, READERS]) -> Response:
+    return await _answer(request, principal, ("MATCH_anyEPC", epc))
+
+
+@router.get("/bizSteps/{biz_step:path}/events", summary="The events of one business step")
+async def events_of_biz_step(
+    biz_step: ViewValue, request: Request, principal: Annotated[Principal, READERS]
+) -> Response:
+    return await _answer(request, principal, ("EQ_bizStep", biz_step))
+
+
+@router.get("/bizLocations/{location:path}/events", summary="The events at one business location")
+async def events_at_location(
+    location: ViewValue, request: Request, principal: Annotated[Principal, READERS]
+) -> Response:
+    return await _answer(request, principal, ("EQ_bizLocation", location))
+
+
+@router.get("/readPoints/{read_point:path}/events", summary="The events of one read point")
+async def events_at_read_point(
+    read_point: ViewValue, request: Request, principal: Annotated[Principal, READERS]
+) -> Response:
+    return await _answer(request, principal, ("EQ_readPoint", read_point))
+
+
+@router.get("/dispositions/{disposition:path}/events", summary="The events of one disposition")
+async def events_of_disposition(
+    disposition: ViewValue, request: Request, principal: Annotated[Principal, READERS]
+) -> Response:
+    return await _answer(request, principal, ("EQ_disposition", disposition))
 
 
 @router.get(
