@@ -188,7 +188,7 @@ async def event_by_id(db: Db, event_id: str, visibility: Visibility) -> asyncpg.
 
 
 async def token_key(db: Db) -> bytes:
-    key = await db.fetchval("SELECT key FROM epcis_query_token_key")
+    key = await db.fetchval("SELECT key FROM epcis_query_token_key ORDER BY key_id LIMIT 1")
     return bytes.fromhex(str(key))
 
 
