@@ -12,6 +12,7 @@ from services.custody.domain.epcis import query as q
 from services.custody.domain.epcis.query import QueryParameterError, index_fields, parse_query
 from services.custody.query.store import Cursor, Visibility
 from services.custody.query.usecases import PageState, decode_token, encode_token, query_context, visibility_of
+from tests.unit.custody.epcis_fixtures import all_fixture_events, require_fixtures
 
 SGTIN_URN = "urn:epc:id:sgtin:0614141.107346.2017"
 SGTIN_DL = "https://id.gs1.org/01/10614141073464/21/2017"
@@ -219,3 +220,16 @@ def test_the_query_context_keeps_the_documents_extra_entries_once() -> None:
         [["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", extra], [extra], "https://x.test/c"]
     )
     assert merged == ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld", extra, "https://x.test/c"]
+
+
+def test_every_fixture_event_is_indexed_by_its_own_fields() -> None:
+    require_fixtures()
+    for fixture in all_fixture_events():
+        fields = index_fields(fixture.event)
+        assert fields.event_type == fixture.event["type"], fixture.name
+        for name in ("epcList", "childEPCs"):
+            for epc in fixture.event.get(name) or []:
+                assert epc in fields.epcs, (fixture.name, epc)
+        for name, column in (("inputEPCList", fields.input_epcs), ("outputEPCList", fields.output_epcs)):
+            assert set(fixture.event.get(name) or []) <= set(column), fixture.name
+        assert fields.read_point == (fixture.event.get("readPoint") or {}).get("id"), fixture.name
