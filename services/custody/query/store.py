@@ -64,9 +64,10 @@ def _visibility(sql: _Sql, visibility: Visibility) -> None:
         return
     ors: list[str] = []
     if visibility.tenant is not None:
+        # The tenant's passports as one array, matched by the GIN index of passport_ids.
         ors.append(
-            "EXISTS (SELECT FROM known_passports k WHERE k.passport_id = ANY(e.passport_ids) "
-            f"AND k.tenant = {sql.param(visibility.tenant)})"
+            "e.passport_ids && ARRAY(SELECT k.passport_id FROM known_passports k "
+            f"WHERE k.tenant = {sql.param(visibility.tenant)})"
         )
     if visibility.handler is not None:
         handler = sql.param(visibility.handler)
