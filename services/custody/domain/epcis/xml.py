@@ -14,6 +14,7 @@ CBV 2.0 event hash canonicalises them, so an event hashes the same in either bin
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -60,11 +61,16 @@ def _schema_2_0() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(XSD_2_0), _parser()))
 
 
+# A schema's error log is the schema's, not the call's: one validation at a time (capture parses in threads).
+_SCHEMA_LOCK: Final = threading.Lock()
+
+
 def _schema_violation(root: etree._Element) -> ValidationFailed | None:
-    schema = _schema_2_0()
-    if schema.validate(root):
-        return None
-    error = schema.error_log[0]
+    with _SCHEMA_LOCK:
+        schema = _schema_2_0()
+        if schema.validate(root):
+            return None
+        error = schema.error_log[0]
     return _refuse("xml_schema_violation", f"{error.message} (EPCIS 2.0 XSD).", error.line)
 
 
