@@ -73,8 +73,9 @@ def _visibility(sql: _Sql, visibility: Visibility) -> None:
         handler = sql.param(visibility.handler)
         ors.append(f"e.capturer = {handler}")
         ors.append(
-            "EXISTS (SELECT FROM custody_log c WHERE c.passport_id = ANY(e.passport_ids) "
-            f"AND {handler} IN (c.handler_id, c.from_handler_id, c.to_handler_id))"
+            "e.passport_ids && ARRAY(SELECT c.passport_id FROM custody_log c WHERE c.handler_id = "
+            f"{handler} UNION SELECT c.passport_id FROM custody_log c WHERE c.from_handler_id = {handler} "
+            f"UNION SELECT c.passport_id FROM custody_log c WHERE c.to_handler_id = {handler})"
         )
     sql.where.append(f"({' OR '.join(ors)})" if ors else "false")
 
