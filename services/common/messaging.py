@@ -5,7 +5,6 @@ options come from `Settings.kafka_client_options` alone."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Iterable, Sequence
@@ -115,18 +114,52 @@ def new_topic(settings: Settings, name: str, partitions: int, configs: dict[str,
     )
 
 
-async def ensure_topics(settings: Settings, names: Iterable[tuple[str, int]]) -> None:
-    """Create the topics a service reads or writes, if missing (idempotent)."""
+# Topic-creation refusals worth another try: the cluster is still forming (fewer live brokers than the replication
+# factor asks for), or the controller moved or timed out. Anything else (bad configuration, no authorisation) is final.
+RETRIABLE_CREATE_ERRORS = frozenset({7, 38, 41})  # REQUEST_TIMED_OUT, INVALID_REPLICATION_FACTOR, NOT_CONTROLLER
+TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
+# Not this principal's to create (a deployment whose topic operator creates the registry's topics, or a topic this
+# principal may not even describe): the service goes on, and its producer or consumer says so if the topic is missing.
+TOPIC_AUTHORIZATION_FAILED = 29
+
+
+async def ensure_topics(
+    settings: Settings, names: Iterable[tuple[str, int]], *, tries: int = 30, pause_s: float = 2.0
+) -> None:
+    """Create the topics a service reads or writes, if missing (idempotent). The broker answers each topic with an
+    error code rather than an exception: one that exists already (another instance made it between list and create)
+    is fine, a retriable refusal is tried again, any other refusal fails the start with the topic and the reason."""
+    wanted = list(names)
     admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15_000)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = [new_topic(settings, name, partitions) for name, partitions in names if name not in existing]
-        if missing:
-            # Another instance may create them between list and create.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
-            log.info("created topics %s", [t.name for t in missing])
+        for attempt in range(1, tries + 1):
+            existing = set(await admin.list_topics())
+            missing = [new_topic(settings, name, partitions) for name, partitions in wanted if name not in existing]
+            if not missing:
+                return
+            try:
+                response = await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                continue
+            refused = [
+                (error[0], error[1], error[2] if len(error) > 2 else None)
+                for error in getattr(response, "topic_errors", [])
+                if error[1] not in (0, TOPIC_ALREADY_EXISTS)
+            ]
+            not_ours = [topic for topic, code, _ in refused if code == TOPIC_AUTHORIZATION_FAILED]
+            if not_ours:
+                log.warning("not authorised to create topics %s: left to whoever administers them", not_ours)
+                refused = [r for r in refused if r[1] != TOPIC_AUTHORIZATION_FAILED]
+            if not refused:
+                log.info("created or found topics %s", [t.name for t in missing])
+                return
+            if any(code not in RETRIABLE_CREATE_ERRORS for _, code, _ in refused) or attempt == tries:
+                raise RuntimeError(f"the broker refused to create topics (topic, error code, message): {refused}")
+            log.warning(
+                "topic creation refused, trying again in %s s (attempt %d of %d): %s", pause_s, attempt, tries, refused
+            )
+            await asyncio.sleep(pause_s)
     finally:
         await admin.close()
 

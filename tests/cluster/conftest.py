@@ -125,7 +125,11 @@ async def ready(process: ServiceProcess, timeout: float = 240) -> None:
                 checks = (await http.get(f"{process.base_url}/{process.name}/health/ready")).text
         except httpx.HTTPError as error:
             checks = repr(error)
-        raise AssertionError(f"{process.name} on {process.port} not ready: {checks}\n{exc}") from None
+        lines = process.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
+        tail = "\n".join(lines)
+        raise AssertionError(
+            f"{process.name} on {process.port} not ready: {checks}\n{exc}\nlast lines of {process.log_path}:\n{tail}"
+        ) from None
 
 
 @pytest.fixture(scope="module")
