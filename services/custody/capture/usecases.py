@@ -36,6 +36,7 @@ from services.custody.ingest import store as ingest_store
 from services.custody.ingest.usecases import PARKED, REJECTED, apply_steps
 from services.custody.messaging import facts
 from services.custody.messaging.facts import Publication
+from services.custody.query import usecases as query_usecases
 from services.custody.registry import store as registry
 
 DUPLICATE = "duplicate"
@@ -224,6 +225,11 @@ async def capture_document(
         if r["outcome"] == REJECTED
     ]
     result = CaptureResult(capture_id, not failed, reports, errors, publications)
+    # The events kept (not refused, duplicated or rolled back), as captured, for the EPCIS query interface: in the
+    # same transaction as the custody entries, so what a query finds is what the capture recorded.
+    await query_usecases.index_captured(
+        conn, document, reports, capture_id=capture_id, capturer=capturer, principal=principal
+    )
     await store.save_job(
         conn,
         {
