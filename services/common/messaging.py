@@ -129,13 +129,15 @@ async def ensure_topics(
     """Create the topics a service reads or writes, if missing (idempotent). The broker answers each topic with an
     error code rather than an exception: one that exists already (another instance made it between list and create)
     is fine, a retriable refusal is tried again, any other refusal fails the start with the topic and the reason."""
-    wanted = list(names)
+    wanted: dict[str, int] = {}
+    for name, partitions in names:  # once each: the broker refuses a request naming a topic twice
+        wanted.setdefault(name, partitions)
     admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=15_000)
     await admin.start()
     try:
         for attempt in range(1, tries + 1):
             existing = set(await admin.list_topics())
-            missing = [new_topic(settings, name, partitions) for name, partitions in wanted if name not in existing]
+            missing = [new_topic(settings, name, n) for name, n in wanted.items() if name not in existing]
             if not missing:
                 return
             try:

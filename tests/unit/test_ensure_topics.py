@@ -79,3 +79,10 @@ async def test_topics_not_ours_to_create_are_left_to_their_administrator(admin: 
     admin.script = [[29, 0]]  # TOPIC_AUTHORIZATION_FAILED for "a"
     await ensure()
     assert admin.creates == 1
+
+
+async def test_a_topic_named_twice_is_asked_for_once(admin: type[FakeAdmin]) -> None:
+    admin.script = [[0]]  # one topic in the request: zip(strict=True) in the fake fails on two
+    settings = Settings(kafka_bootstrap="127.0.0.1:1")
+    await messaging.ensure_topics(settings, [("a", 1), ("a", 1)], pause_s=0)
+    assert admin.made == {"a"}

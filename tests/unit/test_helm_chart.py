@@ -398,7 +398,12 @@ def test_probes_use_each_services_health_routes() -> None:
         routes = {getattr(route, "path", None) for route in app.routes}
         (container,) = deployments[f"bpass-{service}"]["spec"]["template"]["spec"]["containers"]
         assert container["command"] == ["python", "-m", f"services.{service}"]
-        assert container["ports"][0]["containerPort"] == Settings().port_of(service)
+        # The port the service listens on in the pod: the chart's BPASS_<SERVICE>_PORT, else the setting's default
+        # (not this machine's environment, which may move the local ports).
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        default = Settings.model_fields[f"{service}_port"].default
+        listens = int(env.get(f"BPASS_{service.upper()}_PORT") or default)
+        assert container["ports"][0]["containerPort"] == listens
         assert container["livenessProbe"]["httpGet"]["path"] == f"/{service}/health/live" in routes
         assert container["startupProbe"]["httpGet"]["path"] == f"/{service}/health/live"
         assert container["readinessProbe"]["httpGet"]["path"] == f"/{service}/health/ready" in routes

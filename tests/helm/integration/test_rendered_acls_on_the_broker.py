@@ -25,7 +25,7 @@ from contracts import topics
 from contracts.topics import Topic, TopicKind
 from services.common.messaging import ensure_topics, stop_quietly
 from services.common.settings import Settings
-from tests.support import publish
+from tests.support import namespace, publish
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -75,8 +75,16 @@ def service_topics(service: str) -> tuple[Topic, Topic, Topic]:
     return spec.publishes[0], spec.subscriptions[0].topic, others[0]
 
 
+@pytest.fixture
+def own(settings: Settings) -> Settings:
+    """The session's settings in a topic namespace of this test's own: the session's running services consume in the
+    same consumer groups (`<namespace>bpass-<service>`), took the test's records and use another group protocol."""
+    return settings.model_copy(update={"topic_namespace": namespace(f"helm{uuid.uuid4().hex[:8]}")})
+
+
 @pytest.fixture(params=SERVICES)
-async def service_user(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+async def service_user(request: pytest.FixtureRequest, own: Settings) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    settings = own
     assert settings.kafka_security_protocol == "SASL_PLAINTEXT", "this test needs the SASL stack (make stack)"
     service: str = request.param
     user, password = f"helm-{service}-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(24)
@@ -107,8 +115,9 @@ async def produce(options: dict[str, Any], topic: str) -> None:
 
 
 async def test_a_services_rendered_acls_let_it_work_and_nothing_else(
-    settings: Settings, service_user: tuple[str, dict[str, Any]]
+    own: Settings, service_user: tuple[str, dict[str, Any]]
 ) -> None:
+    settings = own
     service, options = service_user
     publishes, subscribes, foreign = service_topics(service)
     # Its facts, as its relay publishes them.
