@@ -21,42 +21,20 @@ from typing import Final
 
 from services.custody.domain.epcis.identifiers import to_digital_link
 from services.custody.domain.epcis.timestamps import parse_timestamp
+from services.custody.domain.epcis.validation import FIELDS_BY_TYPE
 from services.custody.domain.epcis.vocabulary import Vocabulary, bare_term
 
-EVENT_TYPES: Final = frozenset(
-    {"ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent"}
-)
+EVENT_TYPES: Final = frozenset(FIELDS_BY_TYPE)
 ACTIONS: Final = frozenset({"ADD", "OBSERVE", "DELETE"})
 ORDER_FIELDS: Final = {"eventTime": "event_time", "recordTime": "record_time"}
-# Top-level fields EXISTS_<field> may name (EPCIS 2.0 event fields).
-EXISTS_FIELDS: Final = frozenset(
-    {
-        "eventID",
-        "errorDeclaration",
-        "certificationInfo",
-        "epcList",
-        "quantityList",
-        "parentID",
-        "childEPCs",
-        "childQuantityList",
-        "inputEPCList",
-        "inputQuantityList",
-        "outputEPCList",
-        "outputQuantityList",
-        "transformationID",
-        "action",
-        "bizStep",
-        "disposition",
-        "persistentDisposition",
-        "readPoint",
-        "bizLocation",
-        "bizTransactionList",
-        "sourceList",
-        "destinationList",
-        "sensorElementList",
-        "ilmd",
-    }
-)
+# Top-level fields EXISTS_<field> may name: any event type's fields (validation's), less those every event has.
+EXISTS_FIELDS: Final = frozenset().union(*FIELDS_BY_TYPE.values()) - {
+    "@context",
+    "type",
+    "eventTime",
+    "eventTimeZoneOffset",
+    "recordTime",
+}
 DEFAULT_PER_PAGE: Final = 30
 MAX_PER_PAGE: Final = 1000
 MAX_VALUES: Final = 200

@@ -91,7 +91,7 @@ _COMMON_FIELDS: Final = frozenset(
         "sensorElementList",
     }
 )
-_FIELDS_BY_TYPE: Final = {
+FIELDS_BY_TYPE: Final = {
     "ObjectEvent": _COMMON_FIELDS | {"action", "epcList", "quantityList", "ilmd"},
     "AggregationEvent": _COMMON_FIELDS | {"action", "parentID", "childEPCs", "childQuantityList"},
     "TransactionEvent": _COMMON_FIELDS | {"action", "parentID", "epcList", "quantityList"},
@@ -196,9 +196,9 @@ def validate_event(event: object, path: str = "", terms: frozenset[str] = frozen
                 message=f"Use one of {', '.join(EVENT_TYPES)} as event type, not {event_type!r}.",
             )
         ]
-    violations = list(unknown_fields(event, path, _FIELDS_BY_TYPE[event_type], terms, str(event_type)))
+    violations = list(unknown_fields(event, path, FIELDS_BY_TYPE[event_type], terms, str(event_type)))
     for key, value in event.items():
-        if key in _FIELDS_BY_TYPE[event_type]:
+        if key in FIELDS_BY_TYPE[event_type]:
             violations.extend(check_field(key, value, json_path(path, key), terms))
     violations.extend(_check_event_rules(event, path, event_type))
     return violations
