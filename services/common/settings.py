@@ -128,6 +128,25 @@ class Settings(BaseSettings):
         description="Share of new traces recorded (parent-based: a request or message that comes with a trace context "
         "follows its parent's decision). Spans are recorded only when an OTLP endpoint receives them.",
     )
+    epcis_webhook_allow_local: bool = Field(
+        default=False,
+        description="EPCIS webhook subscriptions may name a plain-http loopback `dest` and private, link-local or "
+        "loopback addresses (the local stack and the tests receive on 127.0.0.1). Off: https only, public addresses "
+        "only (no request forgery towards the platform's own network).",
+    )
+    epcis_webhook_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Timeout of one webhook POST.")
+    epcis_webhook_max_attempts: int = Field(
+        default=10, ge=1, le=100, description="Attempts of one webhook delivery before it is marked failed."
+    )
+    epcis_webhook_max_age_s: float = Field(
+        default=86_400.0, gt=0, description="Age after which a webhook delivery still undelivered is marked failed."
+    )
+    epcis_webhook_backoff_s: float = Field(
+        default=2.0, gt=0, le=3600, description="Delay before the first retry of a webhook delivery; doubles per try."
+    )
+    epcis_webhook_backoff_max_s: float = Field(
+        default=600.0, gt=0, description="The longest delay between two attempts of a webhook delivery."
+    )
     fault_inject: str | None = Field(
         default=None,
         description="Test-only crash point: `crash_after_db_commit` or `crash_after_publish`.",
