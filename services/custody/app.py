@@ -14,6 +14,7 @@ from services.custody.ingest import api as ingest_api
 from services.custody.ingest import messaging as ingest
 from services.custody.lifecycle import api as lifecycle_api
 from services.custody.query import api as query_api
+from services.custody.query import named_api
 from services.custody.registry import api as registry_api
 from services.custody.telemetry import messaging as telemetry_messaging
 
@@ -48,6 +49,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             ingest_api.router,
             capture_api.router,
             query_api.router,
+            named_api.router,
             lifecycle_api.router,
         ],
     )

@@ -52,6 +52,9 @@ RESOURCES: Final = {
     "/epcis/readPoints/{readPoint}/events": "GET",
     "/epcis/dispositions/{disposition}/events": "GET",
     "/epcis/capture": "GET, POST, OPTIONS",
+    "/epcis/queries": "GET, POST, OPTIONS",
+    "/epcis/queries/{queryName}": "GET, DELETE, OPTIONS",
+    "/epcis/queries/{queryName}/events": "GET, OPTIONS",
 }
 
 

@@ -253,3 +253,39 @@ async def index_events(conn: DbConnection, rows: list[IndexRow]) -> None:
             for r in rows
         ],
     )
+
+
+async def with_hashes(
+    db: Db, query: EventQuery, visibility: Visibility, event_hashes: list[str]
+) -> list[asyncpg.Record]:
+    """The visible events among `event_hashes` that match the query's conditions, in record-time order (what a
+    subscription delivers of one capture): seq, record time, event hash, context and event."""
+    sql = _Sql()
+    sql.where.append(f"e.event_hash = ANY({sql.param(event_hashes)}::text[])")
+    _visibility(sql, visibility)
+    _conditions(sql, query)
+    return list(
+        await db.fetch(
+            f"""SELECT e.seq, e.record_time, e.event_hash, e.context, e.event FROM epcis_event_index e
+                WHERE {" AND ".join(sql.where)} ORDER BY e.record_time, e.seq""",
+            *sql.params,
+        )
+    )
+
+
+async def recorded_since(
+    db: Db, query: EventQuery, visibility: Visibility, after: Cursor, limit: int
+) -> list[asyncpg.Record]:
+    """Up to `limit` visible matching events recorded after `after` (record time, seq), in record-time order: a
+    subscription's backfill, read by keyset."""
+    sql = _Sql()
+    _visibility(sql, visibility)
+    _conditions(sql, query)
+    sql.where.append(f"(e.record_time, e.seq) > ({sql.param(after.time)}, {sql.param(after.seq)})")
+    return list(
+        await db.fetch(
+            f"""SELECT e.seq, e.record_time, e.event_hash, e.context, e.event FROM epcis_event_index e
+                WHERE {" AND ".join(sql.where)} ORDER BY e.record_time, e.seq LIMIT {sql.param(limit)}""",
+            *sql.params,
+        )
+    )

@@ -26,7 +26,7 @@ import asyncpg
 
 from services.common.auth import OEM_ROLES, Principal, Role
 from services.common.db import DbConnection
-from services.custody.domain.epcis.query import EventQuery, QueryParameterError, index_fields
+from services.custody.domain.epcis.query import EventQuery, QueryParameterError, index_fields, parse_query
 from services.custody.query import store
 from services.custody.query.store import Cursor, IndexRow, Visibility
 
@@ -203,6 +203,53 @@ async def index_captured(
     return len(rows)
 
 
+async def matching_events(
+    db: DbConnection | asyncpg.Pool, pairs: list[tuple[str, str]], principal: Principal, event_hashes: list[str]
+) -> QueryPage:
+    """The events among `event_hashes` that the query `pairs` (query-string pairs, as a named query stores them)
+    matches and `principal` sees, in record-time order, unpaged: what a subscription delivers of one capture.
+    Paging and limit parameters of the query do not apply; QueryParameterError when `pairs` is not a query."""
+    rows = await matching_rows(db, parse_query(pairs), principal, event_hashes)
+    return QueryPage([r["event"] for r in rows], query_context([r["context"] for r in rows]), None)
+
+
+async def matching_rows(
+    db: DbConnection | asyncpg.Pool, query: EventQuery, principal: Principal, event_hashes: list[str]
+) -> list[asyncpg.Record]:
+    """`matching_events` as index rows (seq, record_time, event_hash, context, event)."""
+    if not event_hashes:
+        return []
+    return await store.with_hashes(db, query, visibility_of(principal), event_hashes)
+
+
+async def recorded_since(
+    db: DbConnection | asyncpg.Pool, query: EventQuery, principal: Principal, after: Cursor, limit: int
+) -> list[asyncpg.Record]:
+    """Up to `limit` events the query matches and `principal` sees, recorded after `after`, in record-time order
+    (a subscription's backfill from its initialRecordTime)."""
+    return await store.recorded_since(db, query, visibility_of(principal), after, limit)
+
+
+def stored_principal(principal: Principal) -> dict[str, str | None]:
+    """What a stored subscription keeps of its subscriber, to run its deliveries with the same visibility."""
+    return {
+        "name": principal.name,
+        "role": principal.role.value,
+        "tenant": principal.tenant,
+        "key_id": principal.key_id,
+    }
+
+
+def principal_of(stored: dict[str, Any]) -> Principal:
+    """The principal a stored subscription was made by (`stored_principal`); ValueError when it is not one."""
+    role = Role(str(stored["role"]))
+    tenant = stored.get("tenant")
+    principal = Principal(tenant=str(tenant) if tenant is not None else None, role=role, key_id=str(stored["key_id"]))
+    if "name" in stored and stored["name"] != principal.name:
+        raise ValueError(f"stored principal {stored['name']!r} does not match its role, tenant and key")
+    return principal
+
+
 __all__ = [
     "QueryPage",
     "QueryTooLarge",
@@ -210,6 +257,11 @@ __all__ = [
     "encode_token",
     "event_by_id",
     "index_captured",
+    "matching_events",
+    "matching_rows",
+    "principal_of",
+    "recorded_since",
     "run_query",
+    "stored_principal",
     "visibility_of",
 ]
