@@ -1,0 +1,1 @@
+"""Subscriptions of EPCIS named queries."""
