@@ -8,25 +8,35 @@ its reach is decided row by row in the same SQL (visibility, `query/usecases.py`
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.common.auth import OEM_ROLES, Principal, Role, require_roles
 from services.common.problems import problem_response
 from services.common.runtime import Runtime
 from services.custody.api.errors import ERROR_RESPONSES
-from services.custody.domain.epcis.query import REPEATED_PARAMETER, QueryParameterError, parse_query
+from services.custody.domain.epcis.query import (
+    DEFAULT_PER_PAGE,
+    MAX_PER_PAGE,
+    REPEATED_PARAMETER,
+    UNKNOWN_PARAMETER,
+    QueryParameterError,
+    parse_query,
+)
 from services.custody.query.usecases import (
+    EPCIS_CONTEXT,
     HANDLER_ROLES,
     QueryTooLarge,
     event_by_id,
     query_context,
     run_query,
 )
+from services.custody.query.value_lists import VALUE_LISTS, ValueList, list_values, value_exists
 
 router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 queries"], responses=ERROR_RESPONSES)
 
@@ -41,16 +51,10 @@ EPCIS_HEADERS: Final = {
     "GS1-Extensions": "",
 }
 QUERY_MEDIA_TYPE: Final = "application/json"
-RESOURCES: Final = {
+RESOURCES: Final[dict[str, str]] = {  # the value lists are added below, from VALUE_LISTS
     "/epcis": "GET, OPTIONS",
     "/epcis/events": "GET, OPTIONS",
     "/epcis/events/{eventID}": "GET, OPTIONS",
-    "/epcis/eventTypes/{eventType}/events": "GET",
-    "/epcis/epcs/{epc}/events": "GET",
-    "/epcis/bizSteps/{bizStep}/events": "GET",
-    "/epcis/bizLocations/{bizLocation}/events": "GET",
-    "/epcis/readPoints/{readPoint}/events": "GET",
-    "/epcis/dispositions/{disposition}/events": "GET",
     "/epcis/capture": "GET, POST, OPTIONS",
     "/epcis/queries": "GET, POST, OPTIONS",
     "/epcis/queries/{queryName}": "GET, DELETE, OPTIONS",
@@ -125,47 +129,122 @@ async def events(request: Request, principal: Annotated[Principal, READERS]) -> 
     return await _answer(request, principal)
 
 
-# The binding's resource views: the events of one event type, EPC, business step, location, read point or
-# disposition; the rest of the query language applies on top (paging included).
-ViewValue = Annotated[str, Path(description="The resource's value (URL-encoded URI or term).", max_length=2000)]
+# The binding's value lists (`/epcis/<list>`), their members (`/epcis/<list>/{value}`: the sub-resources, for
+# HATEOAS discovery) and each member's events (`/epcis/<list>/{value}/events`: the query parameter the list stands
+# for, the rest of the query language on top, paging included), registered from one table (VALUE_LISTS).
+ViewValue = Annotated[str, Path(description="The member (URL-encoded URI or term).", max_length=2000)]
+PerPage = Annotated[
+    str | None,
+    Query(alias="perPage", description=f"Members per page, 1 to {MAX_PER_PAGE} ({DEFAULT_PER_PAGE} if none)."),
+]
+PageToken = Annotated[
+    str | None, Query(alias="nextPageToken", max_length=4000, description="The token of the previous page's Link.")
+]
+MEMBER_NAMES: Final = {
+    "eventTypes": "eventType",
+    "epcs": "epc",
+    "bizSteps": "bizStep",
+    "bizLocations": "bizLocation",
+    "readPoints": "readPoint",
+    "dispositions": "disposition",
+}
+LIST_NAMES: Final = {
+    "eventTypes": ("event type", "the five standard event types"),
+    "epcs": ("EPC", "the identifiers (EPCs, parent IDs, input and output EPCs) of the events you see"),
+    "bizSteps": ("business step", "the CBV standard business steps and the custom ones of the events you see"),
+    "bizLocations": ("business location", "the business locations of the events you see"),
+    "readPoints": ("read point", "the read points of the events you see"),
+    "dispositions": ("disposition", "the CBV standard dispositions and the custom ones of the events you see"),
+}
 
 
-@router.get("/eventTypes/{event_type}/events", summary="The events of one event type (query parameters apply)")
-async def events_of_type(event_type: ViewValue, request: Request, principal: Annotated[Principal, READERS]) -> Response:
-    return await _answer(request, principal, ("eventType", event_type))
+def _collection(members: list[str]) -> dict[str, Any]:
+    return {"@context": EPCIS_CONTEXT, "type": "Collection", "member": members}
 
 
-@router.get("/epcs/{epc:path}/events", summary="The events naming an EPC anywhere (MATCH_anyEPC)")
-async def events_of_epc(epc: ViewValue, request: Request, principal: Annotated[Principal, READERS]) -> Response:
-    return await _answer(request, principal, ("MATCH_anyEPC", epc))
+def _no_member(values: ValueList, value: str) -> JSONResponse:
+    """An unknown member and one only others' events have answer alike."""
+    return problem_response(
+        404,
+        "resource_not_found",
+        f"No {LIST_NAMES[values.resource][0]} {value} is known to you.",
+        title="No such resource.",
+        type_="epcisException:NoSuchResourceException",
+        headers=EPCIS_HEADERS,
+    )
 
 
-@router.get("/bizSteps/{biz_step:path}/events", summary="The events of one business step")
-async def events_of_biz_step(
-    biz_step: ViewValue, request: Request, principal: Annotated[Principal, READERS]
-) -> Response:
-    return await _answer(request, principal, ("EQ_bizStep", biz_step))
+def _register_value_list(values: ValueList) -> None:
+    name, holds = LIST_NAMES[values.resource]
+    member_path = f"/epcis/{values.resource}/{{{MEMBER_NAMES[values.resource]}}}"  # as the binding names it
+
+    async def value_list(
+        request: Request, principal: Annotated[Principal, READERS], per_page: PerPage = None, token: PageToken = None
+    ) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        pairs = list(request.query_params.multi_items())
+        try:
+            for parameter, _ in pairs:
+                if parameter not in ("perPage", "nextPageToken"):
+                    raise QueryParameterError(
+                        parameter, UNKNOWN_PARAMETER, f"{parameter} is not a parameter of the {values.resource} list."
+                    )
+            paging = parse_query(pairs)  # perPage and nextPageToken checked as for the events query
+            page = await list_values(runtime.platform_pool, values, principal, paging.per_page, paging.next_page_token)
+        except QueryParameterError as error:
+            return _query_refused(error)
+        headers = _headers()
+        if page.next_page_token is not None:
+            kept = [(n, v) for n, v in request.query_params.multi_items() if n != "nextPageToken"]
+            headers["Link"] = (
+                f'<{request.url.path}?{urlencode([*kept, ("nextPageToken", page.next_page_token)])}>; rel="next"'
+            )
+            headers["GS1-Next-Page-Token"] = page.next_page_token
+        return JSONResponse(_collection(page.members), headers=headers)
+
+    async def member(value: ViewValue, request: Request, principal: Annotated[Principal, READERS]) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        try:
+            known = await value_exists(runtime.platform_pool, values, principal, value)
+        except QueryParameterError as error:
+            return _query_refused(error)
+        return JSONResponse(_collection(["events"]), headers=_headers()) if known else _no_member(values, value)
+
+    async def member_events(value: ViewValue, request: Request, principal: Annotated[Principal, READERS]) -> Response:
+        return await _answer(request, principal, (values.parameter, value))
+
+    async def options(principal: Annotated[Principal, READERS]) -> Response:
+        return Response(status_code=204, headers=_headers("GET, OPTIONS"))
+
+    base = f"/{values.resource}"
+    tail = "{value:path}" if values.resource != "eventTypes" else "{value}"
+    routes: list[tuple[str, Callable[..., Awaitable[Response]], str, dict[int | str, dict[str, Any]]]] = [
+        (base, value_list, f"The {name} list: {holds} (paged by nextPageToken, Link rel=next)", {400: {}}),
+        # /events before the member itself: a member's path may hold slashes (a URI)
+        (f"{base}/{tail}/events", member_events, f"The events of one {name} (query parameters apply)", {400: {}}),
+        (f"{base}/{tail}", member, f'The sub-resources of one {name}: ["events"]', {400: {}, 404: {}}),
+    ]
+    for path, endpoint, summary, responses in routes:
+        operation = f"{values.resource}_{endpoint.__name__}"
+        endpoint.__name__ = operation
+        router.add_api_route(
+            path, endpoint, methods=["GET"], summary=summary, operation_id=operation, responses=responses
+        )
+        router.add_api_route(
+            path,
+            options,
+            methods=["OPTIONS"],
+            summary=f"EPCIS and CBV versions of {path}",
+            operation_id=f"{operation}_options",
+            status_code=204,
+        )
+    RESOURCES[f"/epcis/{values.resource}"] = "GET, OPTIONS"
+    RESOURCES[member_path] = "GET, OPTIONS"
+    RESOURCES[f"{member_path}/events"] = "GET, OPTIONS"
 
 
-@router.get("/bizLocations/{location:path}/events", summary="The events at one business location")
-async def events_at_location(
-    location: ViewValue, request: Request, principal: Annotated[Principal, READERS]
-) -> Response:
-    return await _answer(request, principal, ("EQ_bizLocation", location))
-
-
-@router.get("/readPoints/{read_point:path}/events", summary="The events of one read point")
-async def events_at_read_point(
-    read_point: ViewValue, request: Request, principal: Annotated[Principal, READERS]
-) -> Response:
-    return await _answer(request, principal, ("EQ_readPoint", read_point))
-
-
-@router.get("/dispositions/{disposition:path}/events", summary="The events of one disposition")
-async def events_of_disposition(
-    disposition: ViewValue, request: Request, principal: Annotated[Principal, READERS]
-) -> Response:
-    return await _answer(request, principal, ("EQ_disposition", disposition))
+for _values in VALUE_LISTS.values():
+    _register_value_list(_values)
 
 
 @router.get(

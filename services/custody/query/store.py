@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import asyncpg
 
@@ -253,6 +253,54 @@ async def index_events(conn: DbConnection, rows: list[IndexRow]) -> None:
             for r in rows
         ],
     )
+    await conn.execute(
+        """INSERT INTO epcis_event_epc (epc, seq)
+           SELECT DISTINCT v, e.seq FROM epcis_event_index e, unnest(e.epcs || e.parent_ids || e.input_epcs
+               || e.output_epcs) v
+           WHERE e.event_hash = ANY($1::text[])
+           ON CONFLICT DO NOTHING""",
+        [r.event_hash for r in rows],
+    )
+
+
+# The value lists of the REST binding: the column (or identifier table) each lists, in byte order ("C").
+VALUE_COLUMNS: Final = {"biz_step", "disposition", "read_point", "biz_location"}
+
+
+async def distinct_values(db: Db, column: str, visibility: Visibility, after: str, limit: int) -> list[str]:
+    """Up to `limit` distinct values of `column` ("epc": every identifier an event names) greater than `after`,
+    in byte order, among the events `visibility` lets the reader see.
+
+    A reader who sees every event walks the column's B-tree by skip scan (one probe per value, whatever the
+    table's size); any other reader's values come from the events it sees, found by the visibility indexes."""
+    if column != "epc" and column not in VALUE_COLUMNS:
+        raise ValueError(f"no value list of column {column!r}")
+    sql = _Sql()
+    start, size = sql.param(after), sql.param(limit)
+    if visibility.all_events:
+        table, value = ("epcis_event_epc", "epc") if column == "epc" else ("epcis_event_index", column)
+        probe = f'SELECT t.{value} COLLATE "C" FROM {table} t WHERE t.{value} COLLATE "C" > {{}} ORDER BY 1 LIMIT 1'
+        rows = await db.fetch(
+            f"""WITH RECURSIVE v(value) AS (
+                    ({probe.format(start)})
+                    UNION ALL
+                    SELECT ({probe.format("v.value")}) FROM v WHERE v.value IS NOT NULL)
+                SELECT value FROM v WHERE value IS NOT NULL LIMIT {size}""",
+            *sql.params,
+        )
+        return [r["value"] for r in rows]
+    _visibility(sql, visibility)
+    if column == "epc":
+        source = "epcis_event_index e, unnest(e.epcs || e.parent_ids || e.input_epcs || e.output_epcs) x(value)"
+        value = 'x.value COLLATE "C"'
+    else:
+        source, value = "epcis_event_index e", f'e.{column} COLLATE "C"'
+    rows = await db.fetch(
+        f"""SELECT DISTINCT {value} AS value FROM {source}
+            WHERE {" AND ".join(sql.where)} AND {value} > {start} ORDER BY 1 LIMIT {size}""",
+        *sql.params,
+    )
+    return [r["value"] for r in rows]
 
 
 async def with_hashes(
