@@ -1,8 +1,8 @@
 """SQL of EPCIS webhook subscriptions (migration 097): the subscriptions, their deliveries (one per subscription
 and captured batch) and the log of every attempt.
 
-Deliveries are claimed by lease: `claim_due` takes, with `FOR UPDATE SKIP LOCKED`, the oldest pending delivery of
-each subscription whose turn has come and leases it to the caller; a subscription whose oldest pending delivery is
+Deliveries are claimed by lease: `claim_due` takes, with `FOR UPDATE SKIP LOCKED`, the first pending delivery (by
+capture record time) of each subscription whose turn has come and leases it to the caller; a subscription whose oldest pending delivery is
 leased or waiting for its retry has nothing due, so its deliveries go out one at a time, in order, whatever the
 number of instances. A lease an instance left (it stopped mid-attempt) lapses and the delivery is taken again.
 """
@@ -203,7 +203,7 @@ WITH due AS (
        AND (d.leased_until IS NULL OR d.leased_until < now())
        AND NOT EXISTS (SELECT FROM epcis_webhook_deliveries e
                         WHERE e.subscription_id = d.subscription_id AND e.status = 'pending'
-                          AND e.delivery_id < d.delivery_id)
+                          AND (e.record_time, e.delivery_id) < (d.record_time, d.delivery_id))
      ORDER BY d.next_attempt_at, d.delivery_id
      LIMIT $1
        FOR UPDATE OF d SKIP LOCKED
