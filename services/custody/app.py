@@ -13,6 +13,7 @@ from services.custody.capture import messaging as capture_messaging
 from services.custody.ingest import api as ingest_api
 from services.custody.ingest import messaging as ingest
 from services.custody.lifecycle import api as lifecycle_api
+from services.custody.membership import api as membership_api
 from services.custody.query import api as query_api
 from services.custody.query import named_api
 from services.custody.registry import api as registry_api
@@ -51,6 +52,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             query_api.router,
             named_api.router,
             lifecycle_api.router,
+            membership_api.router,
         ],
     )
 

@@ -47,6 +47,7 @@ ALLOWED = {
     "identity.gtin_prefixes.state": "declared",
     "reporting.export_jobs.status": "queued",
     "recovery.attribution_lines.stage": "treatment",
+    "custody.pack_membership_events.action": "ADD",
     "reporting.passport_view.state_json": "{}",
     "reporting.passport_view_versions.state_json": "{}",
 }

@@ -7,7 +7,8 @@ pass are applied and the others reported.
 Identity of an event is its CBV 2.0 event hash: capturing the same event again (in any serialisation) is
 reported as `duplicate` and applied once. An event carrying `errorDeclaration` has the hash of the event it
 declares erroneous: the original entries stay, and an `error_declaration` entry is appended to each chain that
-holds one, naming the sequence it corrects.
+holds one, naming the sequence it corrects, and the custody state those chains derive is folded again without
+the erroneous entry (`lifecycle.corrections`). Aggregation events keep pack membership (`membership`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from services.custody.domain.epcis import (
 from services.custody.domain.observations import glns_of, to_step
 from services.custody.domain.steps import CustodyStep
 from services.custody.ingest import store as ingest_store
-from services.custody.ingest.usecases import PARKED, REJECTED, apply_steps
+from services.custody.ingest.usecases import PARKED, REJECTED, Outcome, apply_steps
+from services.custody.lifecycle import corrections
+from services.custody.membership import capture as membership_capture
 from services.custody.messaging import facts
 from services.custody.messaging.facts import Publication
 from services.custody.query import usecases as query_usecases
@@ -212,6 +215,11 @@ async def capture_document(
             await store.declare_erroneous(
                 conn, [(h, d) for h, d in declared if reports[d["event_index"]]["outcome"] == ERROR_DECLARED]
             )
+            publications.extend(
+                await _battery_semantics(
+                    conn, observed, steps, step_index, outcomes, declared, reports, capture_id, capturer
+                )
+            )
     except _RolledBack:
         publications = []
         for report in reports:
@@ -246,6 +254,35 @@ async def capture_document(
         },
     )
     return result
+
+
+async def _battery_semantics(
+    conn: DbConnection,
+    observed: list[CustodyObservation],
+    steps: list[CustodyStep],
+    step_index: list[int],
+    outcomes: list[Outcome],
+    declared: list[tuple[str, dict[str, Any]]],
+    reports: list[dict[str, Any]],
+    capture_id: str,
+    capturer: str | None,
+) -> list[Publication]:
+    """Pack membership of the aggregation events applied; the custody state each error declaration rolls back
+    (`lifecycle.corrections`), with the status facts of what it changed."""
+    erroneous = [h for h, d in declared if reports[d["event_index"]]["outcome"] == ERROR_DECLARED]
+    applied = [observed[i] for i, o in zip(step_index, outcomes, strict=True) if o.status != REJECTED]
+    await membership_capture.keep(conn, applied, erroneous, capture_id=capture_id, capturer=capturer)
+    await corrections.forget_parked(conn, erroneous)
+    rolled_back = [
+        corrections.Declaration(
+            entry["passport_id"], entry["sequence"], step.handler_id, step.source_event_id, declaration.declared_at
+        )
+        for i, step, outcome in zip(step_index, steps, outcomes, strict=True)
+        if step.kind == "error_declaration" and outcome.status != REJECTED
+        and (declaration := observed[i].error_declaration) is not None
+        for entry in outcome.entries
+    ]  # fmt: skip
+    return await corrections.roll_back(conn, rolled_back)
 
 
 def event_problem(capture_id: str, error: dict[str, Any]) -> dict[str, Any]:
@@ -297,6 +334,9 @@ async def capture_and_publish(
     result = await capture_document(conn, document, **capture)
     for publication in result.publications:
         facts.add(outbox, settings.topic(publication.topic), publication)
+    captured = await query_usecases.captured_publication(conn, document, result.events, result.capture_id)
+    if captured is not None:  # what query subscriptions deliver, once queryable (the same transaction)
+        facts.add(outbox, settings.topic(captured.topic), captured)
     return result
 
 
