@@ -499,3 +499,35 @@ class EpcisDocumentSubmitted(Message):
     schemaVersion: str | None = Field(default=None, description="`2.0`.", examples=["2.0"])
     creationDate: str | None = Field(default=None, description="When the document was created.")
     epcisBody: dict[str, Any] | None = Field(default=None, description='`{"eventList": [...]}`.')
+
+
+# --- EPCIS events a capture kept ------------------------------------------------------------------------------------
+
+
+class CapturedEpcisEvent(BaseModel):
+    """One event an EPCIS capture kept (recorded, flagged, parked or declaring an earlier event erroneous)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_hash: str = Field(
+        description="The event's CBV 2.0 event hash: its key in the EPCIS query interface.",
+        examples=["ni:///sha-256;6f1d0c4b6f7a9e2d3c5b8a7f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d?ver=CBV2.0"],
+    )
+    event_id: str | None = Field(
+        default=None, description="The event's `eventID`, when it has one.", examples=["urn:uuid:1b9d6bcd-bbfd-4b2d"]
+    )
+    event_type: str = Field(description="The EPCIS event type.", examples=["ObjectEvent"])
+
+
+class EpcisEventsCaptured(Message):
+    """An EPCIS capture (HTTP or topic) committed and kept these events; they are in the EPCIS query index from this
+    fact on. Keyed by capture id. What query subscriptions (WebSocket, webhooks) deliver from: the events themselves
+    stay in custody (a subscriber reads them through the query, with its own visibility)."""
+
+    event_type = "eu.battery-passport.custody.epcis-events-captured.v1"
+
+    capture_id: str = Field(description="The capture job's id (`/epcis/capture/{captureID}`).")
+    record_time: AwareDatetime = Field(
+        description="When the capture recorded the events (their EPCIS `recordTime` in the query index), UTC."
+    )
+    events: list[CapturedEpcisEvent] = Field(description="The events the capture kept, in document order.")

@@ -12,6 +12,7 @@ from contracts.custody import (
     CustodyEventReported,
     CustodyRecorded,
     EpcisDocumentSubmitted,
+    EpcisEventsCaptured,
     HandlerRegistryChanged,
     PassportStatusChanged,
 )
@@ -141,6 +142,14 @@ CUSTODY_PASSPORT_STATUS = Topic(
     "Lifecycle stage / status changes custody learns (placed on market, in service, collected, in treatment); "
     "keyed by passport id.",
 )
+CUSTODY_EPCIS_EVENTS_CAPTURED = Topic(
+    "bpass.custody.epcis-events-captured.v1",
+    EpcisEventsCaptured,
+    TopicKind.fact,
+    "custody",
+    "The EPCIS events a capture kept (hash, eventID, type), published once they are queryable; keyed by capture id. "
+    "Feeds the EPCIS query subscriptions.",
+)
 RECOVERY_REJECTED = Topic(
     "bpass.recovery.rejected.v1",
     MessageRejected,
@@ -222,6 +231,7 @@ ALL: tuple[Topic, ...] = (
     CUSTODY_EPCIS_DOCUMENTS,
     CUSTODY_HANDLER_REGISTRY,
     CUSTODY_PASSPORT_STATUS,
+    CUSTODY_EPCIS_EVENTS_CAPTURED,
     RECOVERY_REJECTED,
     TREATMENT_BATCHES,
     REFINER_REPORTS,

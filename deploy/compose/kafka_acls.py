@@ -4,7 +4,9 @@ Sources of truth: `contracts/topics.py` (every topic, its kind and owner service
 (`services/<name>/app.py`: what it subscribes to and publishes). Rules:
 
 - a service writes (and may create) what it publishes, its rejected topic and its dead-letter topic, and reads what
-  it subscribes to, in its consumer group `bpass-<service>`; reporting writes the tenant streams (`bpass.tenant.`);
+  it subscribes to, in its consumer group `bpass-<service>`, and what each of its instances reads whole without a
+  group (`fanout_reads`: custody's EPCIS captured events for WebSocket subscriptions); reporting writes the tenant
+  streams (`bpass.tenant.`);
 - a partner writes only the inbound topics of its role (`INBOUND_WRITERS`), reads the rejected topic of the service
   owning them (to see why it was refused), and consumes in groups named after itself (`<user>.` prefix);
 - an OEM tenant's user also reads only its own tenant's topics (`bpass.tenant.<tenant>.` prefix);
@@ -110,6 +112,8 @@ def acls(specs: dict[str, Any] | None = None, namespace: str = "") -> list[Acl]:
             out.update(_topic_acls(service, name, ("Write", "Create", "Describe")))
         for subscription in spec.subscriptions:
             out.update(_topic_acls(service, namespace + subscription.topic.name, ("Read", "Create", "Describe")))
+        for topic in spec.fanout_reads:  # read by partition assignment: no consumer group
+            out.update(_topic_acls(service, namespace + topic.name, ("Read", "Describe")))
         out.update(Acl(service, "group", f"{namespace}bpass-{service}", "literal", op) for op in ("Read", "Describe"))
     out.update(_topic_acls("reporting", namespace + TENANT_PREFIX, ("Write", "Create", "Describe"), "prefixed"))
     for partner in PARTNERS:

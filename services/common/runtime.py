@@ -67,6 +67,9 @@ class ServiceSpec:
     subscriptions: list[Subscription] = field(default_factory=list)
     publishes: list[Topic] = field(default_factory=list)
     routers: list[APIRouter] = field(default_factory=list)
+    # Topics every instance reads whole, by partition assignment without a consumer group (each instance fans the
+    # records out to its own clients: EPCIS WebSocket subscriptions); the consumer is started by an on_start hook.
+    fanout_reads: list[Topic] = field(default_factory=list)
     on_start: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)  # set on `app.state` for the routes
     # One Kafka consumer per process for every subscription (their topics co-partitioned: same partition count,

@@ -43,7 +43,9 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             topics.CUSTODY_HANDLER_REGISTRY,
             topics.CUSTODY_PASSPORT_STATUS,
             topics.IN_SERVICE_DATA,
+            topics.CUSTODY_EPCIS_EVENTS_CAPTURED,
         ],
+        fanout_reads=[topics.CUSTODY_EPCIS_EVENTS_CAPTURED],
         routers=[
             custody_log.router,
             registry_api.router,

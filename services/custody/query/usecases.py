@@ -24,9 +24,12 @@ from typing import Any, Final
 
 import asyncpg
 
+from contracts import topics
+from contracts.custody import CapturedEpcisEvent, EpcisEventsCaptured
 from services.common.auth import OEM_ROLES, Principal, Role
 from services.common.db import DbConnection
 from services.custody.domain.epcis.query import EventQuery, QueryParameterError, index_fields, parse_query
+from services.custody.messaging.facts import Publication
 from services.custody.query import store
 from services.custody.query.store import Cursor, IndexRow, Visibility
 
@@ -250,9 +253,33 @@ def principal_of(stored: dict[str, Any]) -> Principal:
     return principal
 
 
+async def captured_publication(
+    conn: DbConnection, document: dict[str, Any], reports: list[dict[str, Any]], capture_id: str
+) -> Publication | None:
+    """The fact of the events a capture kept (`EpcisEventsCaptured`, keyed by capture id), for the outbox of the
+    capture's own transaction: published once they are in the index, with the record time the index gives them.
+    None when the capture kept none."""
+    events = document["epcisBody"]["eventList"]
+    kept = [
+        CapturedEpcisEvent(
+            event_hash=report["eventHash"],
+            event_id=events[report["index"]].get("eventID"),
+            event_type=str(events[report["index"]].get("type")),
+        )
+        for report in reports
+        if report.get("outcome") in KEPT_OUTCOMES
+    ]
+    if not kept:
+        return None
+    record_time = await conn.fetchval("SELECT now()")  # the index's record_time default: the transaction's start
+    fact = EpcisEventsCaptured(capture_id=capture_id, record_time=record_time, events=kept)
+    return Publication(topics.CUSTODY_EPCIS_EVENTS_CAPTURED.name, fact, key=capture_id, subject=capture_id)
+
+
 __all__ = [
     "QueryPage",
     "QueryTooLarge",
+    "captured_publication",
     "decode_token",
     "encode_token",
     "event_by_id",
