@@ -1,0 +1,189 @@
+"""EPCIS errorDeclaration through capture on the real stack: the custody state the erroneous event caused is
+rolled back (holder, stage, waste status), later events and a corrective event stay applied, the chain keeps the
+original entry and the declaration (and verifies), and the corrected status reaches reporting's read model through
+the PassportStatusChanged facts custody publishes."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bpass.examples import valid_static_data
+from contracts import topics
+from contracts.attributes import BatteryCategory
+from contracts.identity import PassportMinted
+from contracts.passport_data import BatteryKind, PassportSubject
+from services.common.auth import Role
+from services.common.settings import Settings
+from tests.conftest import PORT_BASE, new_key
+from tests.integration.test_custody_epcis import GTIN, capture, document, entries, object_event
+from tests.integration.test_custody_events import Custody, custody_alone, facts, register, uid, verification
+from tests.support import cloudevent_headers, eventually, publish
+
+pytestmark = pytest.mark.integration
+
+TENANT = uid("oem")
+
+
+@pytest.fixture(scope="module")
+async def custody(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Custody]:
+    async with custody_alone(settings, tmp_path_factory.mktemp("error-declaration"), PORT_BASE + 48) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def carrier(custody: Custody) -> tuple[str, str]:
+    """A verified carrier and collector, delegate of TENANT (it places the tenant's batteries on the market)."""
+    handler_id = uid("carrier")
+    await register(custody, handler_id, delegate_of=[TENANT])
+    return handler_id, new_key(custody.settings, Role.carrier, handler_id)
+
+
+def minted_fact() -> PassportMinted:
+    serial = uid("S")[:20]
+    passport_id = f"urn:uuid:{uuid.uuid4()}"
+    return PassportMinted(
+        passport_id=passport_id,
+        tenant=TENANT,
+        subject=PassportSubject(kind=BatteryKind.battery, battery_identifier=serial, gtin=GTIN),
+        category=BatteryCategory.ev,
+        public_uri=f"https://passport.example.test/01/{GTIN}/21/{serial}",
+        static_data=valid_static_data(BatteryCategory.ev),
+        version=1,
+        minted_at=datetime.now(UTC),
+        minted_by="urn:bpass:service:identity",
+    )
+
+
+async def mint(custody: Custody) -> tuple[PassportMinted, str]:
+    fact = minted_fact()
+    await publish(
+        custody.settings,
+        topics.PASSPORT_MINTED.name,
+        fact.model_dump_json().encode(),
+        key=fact.passport_id,
+        headers=cloudevent_headers(fact, source="urn:bpass:service:identity", subject=fact.passport_id),
+    )
+    await eventually(
+        lambda: custody.db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1", fact.passport_id),
+        what="custody to learn the passport",
+    )
+    return fact, fact.subject.battery_identifier
+
+
+def declaration_of(event: dict[str, Any], at: str = "2026-03-09T08:00:00Z") -> dict[str, Any]:
+    declared = copy.deepcopy(event)
+    declared["errorDeclaration"] = {"declarationTime": at, "reason": "did_not_occur"}
+    return declared
+
+
+async def outcome(custody: Custody, key: str, event: dict[str, Any]) -> str:
+    job = await capture(custody, key, document(event))
+    (report,) = job["events"]
+    assert not report["errors"], report
+    return str(report["outcome"])
+
+
+async def custody_state(custody: Custody, passport_id: str) -> dict[str, Any]:
+    async with custody.http() as http:
+        log = await http.get(f"/custody/v1/passports/{passport_id}/custody-log")
+    assert log.status_code == 200, log.text
+    state: dict[str, Any] = log.json()["custody"]
+    return state
+
+
+async def status_facts(custody: Custody, passport_id: str, count: int) -> list[dict[str, Any]]:
+    async def published() -> list[dict[str, Any]] | None:
+        found = await facts(custody, topics.CUSTODY_PASSPORT_STATUS.name, passport_id=passport_id)
+        return found if len(found) >= count else None
+
+    found = await eventually(published, what=f"{count} status facts")
+    assert len(found) == count, found
+    return found
+
+
+async def test_a_declared_installation_is_taken_out_of_the_stage_and_a_corrective_one_stays(
+    custody: Custody, carrier: tuple[str, str]
+) -> None:
+    _, key = carrier
+    minted, serial = await mint(custody)
+    pid = minted.passport_id
+    sold = object_event(serial, "retail_selling", "2026-03-01T10:00:00.000Z")
+    installed = object_event(serial, "installing", "2026-03-05T10:00:00.000Z")  # did not happen
+    inspected = object_event(serial, "inspecting", "2026-03-06T10:00:00.000Z")  # a later event, applied
+    for event in (sold, installed, inspected):
+        assert await outcome(custody, key, event) == "recorded"
+    assert (await custody_state(custody, pid))["stage"] == "in_service"
+    job = await capture(custody, key, document(declaration_of(installed)))
+    assert job["events"][0]["outcome"] == "error_declared"
+    assert await custody_state(custody, pid) == {
+        "holder": None, "in_transit": False, "pending_from": None, "pending_to": None,
+        "stage": "placed_on_market", "status": None,
+    }  # fmt: skip
+    log = await entries(custody, pid)
+    assert [e["kind"] for e in log] == ["placed_on_market", "in_service", "inspected", "error_declaration"]
+    assert log[1]["corrected_by"] == [4]
+    assert (await verification(custody, pid))["intact"] is True
+    published = await status_facts(custody, pid, 3)
+    assert [(f["stage"], f["previous_stage"], f["status"], f["sequence"]) for f in published] == [
+        ("placed_on_market", None, None, 1),
+        ("in_service", "placed_on_market", None, 2),
+        ("placed_on_market", "in_service", None, 4),
+    ]
+    assert published[2]["occurred_at"].startswith("2026-03-09T08:00:00")
+
+    # A corrective event captured before the declaration of the event it replaces stays applied.
+    minted, serial = await mint(custody)
+    pid = minted.passport_id
+    sold = object_event(serial, "retail_selling", "2026-03-01T10:00:00.000Z")
+    wrong_time = object_event(serial, "installing", "2026-03-05T10:00:00.000Z")
+    right_time = object_event(serial, "installing", "2026-03-04T09:00:00.000Z")
+    for event in (sold, wrong_time, right_time):
+        assert await outcome(custody, key, event) == "recorded"
+    assert await outcome(custody, key, declaration_of(wrong_time)) == "error_declared"
+    assert (await custody_state(custody, pid))["stage"] == "in_service"
+    assert [f["sequence"] for f in await status_facts(custody, pid, 2)] == [1, 2]  # nothing changed: no fact
+
+
+async def test_a_declaration_after_later_events_or_before_its_event(custody: Custody, carrier: tuple[str, str]) -> None:
+    carrier_id, key = carrier
+    # After later events: a dispatch that did not happen, then a receipt and an inspection; the dispatch is taken
+    # out, the receipt keeps the battery with the carrier that received it.
+    (minted, serial) = await mint(custody)
+    pid = minted.passport_id
+    sold = object_event(serial, "retail_selling", "2026-03-01T10:00:00.000Z")
+    shipped = object_event(serial, "shipping", "2026-03-02T10:00:00.000Z")
+    for event in (sold, shipped):
+        assert await outcome(custody, key, event) == "recorded"
+    assert (await custody_state(custody, pid))["in_transit"] is True
+    inspected = object_event(serial, "inspecting", "2026-03-03T10:00:00.000Z")
+    assert await outcome(custody, key, inspected) == "recorded"
+    assert await outcome(custody, key, declaration_of(shipped)) == ("error_declared")
+    state = await custody_state(custody, pid)
+    assert (state["holder"], state["in_transit"], state["pending_from"], state["stage"]) == (
+        None,
+        False,
+        None,
+        "placed_on_market",
+    )
+    assert (await verification(custody, pid))["intact"] is True
+    # The stage did not change: no status fact states a correction.
+    assert [f["sequence"] for f in await status_facts(custody, pid, 1)] == [1]
+
+    # Before its event: the declaration comes first, the event is then a duplicate and never applied.
+    (minted, serial) = await mint(custody)
+    pid = minted.passport_id
+    assert await outcome(custody, key, sold | {"eventID": f"urn:uuid:{uuid.uuid4()}", "epcList": [
+        f"https://id.gs1.org/01/{GTIN}/21/{serial}"]}) == "recorded"  # fmt: skip
+    wrong = object_event(serial, "collecting", "2026-03-05T10:00:00.000Z")
+    assert await outcome(custody, key, declaration_of(wrong)) == "error_declared"
+    assert await outcome(custody, key, wrong) == "duplicate"
+    state = await custody_state(custody, pid)
+    assert (state["holder"], state["stage"], state["status"]) == (None, "placed_on_market", None)
+    assert [e["kind"] for e in await entries(custody, pid)] == ["placed_on_market"]
+    assert carrier_id
