@@ -4,6 +4,7 @@ FastStream only describes here: the broker built for it is never started (the se
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -27,14 +28,22 @@ def asyncapi_yaml(spec: ServiceSpec, settings: Settings) -> str:
     )
     # A subscriber per topic, each with its own payload and description, however the service groups them into
     # consumers (`ServiceSpec.one_consumer`).
+    published = {topic.name for topic in spec.publishes}
+    # A topic the service publishes and also reads (a fact it acts on itself) has one channel, the publication's:
+    # FastStream would describe it twice under one name; its receive operation is added to the document below.
     for subscription in spec.subscriptions:
-        _describe_subscription(broker, settings, spec.name, subscription)
+        if subscription.topic.name not in published:
+            _describe_subscription(broker, settings, spec.name, subscription)
     for topic in spec.publishes:
         _describe_publication(broker, settings, topic)
     document = AsyncAPI(
         broker, title=f"bpass {spec.name}", version="1", description=spec.description, schema_version="3.0.0"
     )
     jsonable = document.to_specification().to_jsonable()
+    for subscription in (s for s in spec.subscriptions if s.topic.name in published):
+        receive = copy.deepcopy(jsonable["operations"][subscription.topic.name])
+        receive |= {"action": "receive", "description": subscription.description}
+        jsonable["operations"][f"{subscription.topic.name}:receive"] = receive
     complete(jsonable, spec, settings)
     # FastStream lists channels, operations and components in the order of its own hash-keyed registries,
     # which changes with Python's hash seed: sorted by name, the committed documents change only when the
