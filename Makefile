@@ -8,8 +8,9 @@ SERVICES := bash deploy/local/services.sh
 PYTEST_ARGS ?=
 MUTATION_TARGETS ?= scripts/mutation_targets.toml
 MUTATION_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help install node browser stack run demo test check unit integration e2e cluster stop status asyncapi release-contracts schemas clean-data mutation
+.PHONY: help install node browser stack run demo test check unit integration e2e cluster stop status asyncapi release-contracts schemas clean-data mutation bench-epcis
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,6 +80,9 @@ e2e: stack
 
 cluster: stack ## failure tests on a three-broker Kafka cluster the tests start and wipe (part of make test)
 	@$(WITH_ENV) $(PY) -m pytest -m cluster $(PYTEST_ARGS)
+
+bench-epcis: stack ## EPCIS query benchmark (1,000,000 events kept in bpass_bench_epcis; not part of `make test`)
+	@$(WITH_ENV) $(PY) bench/epcis_query.py $(BENCH_ARGS)
 
 mutation: stack ## mutation testing of the modules that carry guarantees (slow, not part of `make test`)
 	@$(WITH_ENV) nice -n 10 $(PY) scripts/mutation.py --targets $(MUTATION_TARGETS) $(MUTATION_ARGS)
