@@ -26,6 +26,8 @@ declare -A PORT=(
   [recovery]="${BPASS_RECOVERY_PORT:-8103}" [reporting]="${BPASS_REPORTING_PORT:-8104}"
 )
 export BPASS_API_KEYS_FILE="${BPASS_API_KEYS_FILE:-$VAR/api-keys.json}"
+# EPCIS webhooks may be delivered to receivers on this machine (plain http on loopback) in the local set-up.
+export BPASS_EPCIS_WEBHOOK_ALLOW_LOCAL="${BPASS_EPCIS_WEBHOOK_ALLOW_LOCAL:-true}"
 
 say() { printf '==> %s\n' "$*"; }
 EXIT_WAIT="${BPASS_EXIT_WAIT:-30}"
