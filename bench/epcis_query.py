@@ -107,11 +107,11 @@ async def cached_load(database_url: str, key: str) -> dict[str, Any] | None:
     return json.loads(row["info"]) if row else None
 
 
-async def recreate_database(admin_url: str) -> None:
+async def recreate_database(admin_url: str, name: str) -> None:
     admin = await owner_connection(admin_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DB}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
 
@@ -254,6 +254,18 @@ def selective_queries(args: argparse.Namespace, batteries: int, count: int, role
     return queries
 
 
+def held_batteries(args: argparse.Namespace, batteries: int, count: int) -> list[str]:
+    """EPCs of batteries DEALER holds (sold, installed, still in service): it may record their inspections."""
+    held: list[str] = []
+    rng = random.Random(args.seed + 1)
+    while len(held) < count:
+        life = lifecycle(args.seed, rng.randrange(batteries // len(TENANTS)) * len(TENANTS) + TENANTS.index(OEM))
+        capturers = {c for c, _ in life.events}
+        if DEALER in capturers and not capturers - {DEALER, f"plant-{OEM[4:]}"}:
+            held.append(life.battery.epc)
+    return held
+
+
 async def run_queries(http: httpx.AsyncClient, key: str, queries: list[Any]) -> tuple[list[float], int, int, int]:
     """Latencies (ms), events answered, queries answering any, answers that showed an invisible event."""
     latencies, events, answered, leaks = [], 0, 0, 0
@@ -313,6 +325,7 @@ async def main() -> None:
     parser.add_argument("--queries", type=int, default=500, help="timed queries per key (default 500)")
     parser.add_argument("--warm-up", type=int, default=50, help="untimed queries per key first (default 50)")
     parser.add_argument("--workers", type=int, default=2, help="bulk-load processes (default 2)")
+    parser.add_argument("--database", default=DB, help=f"the database the events are kept in (default {DB})")
     parser.add_argument("--reload", action="store_true", help="load again even when a matching load is cached")
     parser.add_argument("--lag-seconds", type=float, default=20.0, help="length of the subscription-lag phase")
     parser.add_argument("--lag-rate", type=float, default=5.0, help="documents captured per second in that phase")
@@ -320,16 +333,20 @@ async def main() -> None:
     args = parser.parse_args()
 
     base = Settings()
-    database_url = base.database_url.rsplit("/", 1)[0] + f"/{DB}"
+    database_url = base.database_url.rsplit("/", 1)[0] + f"/{args.database}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-epcis-"))
     settings = base.model_copy(
-        update={"database_url": database_url, "topic_namespace": f"{DB}.", "api_keys_file": workdir / "api-keys.json"}
+        update={
+            "database_url": database_url,
+            "topic_namespace": f"{args.database}.",
+            "api_keys_file": workdir / "api-keys.json",
+        }
     )
     keys = make_keys(settings.api_keys_file)
     cached = None if args.reload else await cached_load(database_url, cache_key(args))
     if cached is None:
-        say(f"==> database {DB}: (re)created for {cache_key(args)}")
-        await recreate_database(base.database_url)
+        say(f"==> database {args.database}: (re)created for {cache_key(args)}")
+        await recreate_database(base.database_url, args.database)
     env = {
         **os.environ,
         "BPASS_DATABASE_URL": database_url,
@@ -352,7 +369,8 @@ async def main() -> None:
             f"bulk-loaded by COPY in {info['bulk_copy_seconds']}s ({info['bulk_seconds_with_indexes']}s with the "
             f"index rebuild)")  # fmt: skip
         figures = await measure(args, settings, base_url, keys, process.pid, info["batteries"])
-        figures.update(await subscription_lag(base_url, keys, args, say))
+        held = held_batteries(args, info["batteries"], 50)
+        figures.update(await subscription_lag(base_url, keys, args, say, OEM, DEALER, held))
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -381,10 +399,10 @@ async def measure(
                 say(f"==> {label} key ({reader}): {args.warm_up} warm-up queries, then {args.queries} MATCH_epc + "
                     f"180-day window queries; load average {load_average()}")  # fmt: skip
                 await run_queries(http, key, warm)
-                cpu_before, pg_before = cpu_seconds(pid), await postgres_cpu(monitor, DB)
+                cpu_before, pg_before = cpu_seconds(pid), await postgres_cpu(monitor, args.database)
                 busy_before, total_before = machine_busy()
                 latencies, events, answered, leaks = await run_queries(http, key, timed)
-                cpu, pg = cpu_seconds(pid) - cpu_before, await postgres_cpu(monitor, DB) - pg_before
+                cpu, pg = cpu_seconds(pid) - cpu_before, await postgres_cpu(monitor, args.database) - pg_before
                 busy_after, total_after = machine_busy()
                 machine = 100 * (busy_after - busy_before) / (total_after - total_before)
                 all_latencies += latencies
