@@ -2,9 +2,10 @@
 and captured batch) and the log of every attempt.
 
 Deliveries are claimed by lease: `claim_due` takes, with `FOR UPDATE SKIP LOCKED`, the first pending delivery (by
-capture record time) of each subscription whose turn has come and leases it to the caller; a subscription whose oldest pending delivery is
-leased or waiting for its retry has nothing due, so its deliveries go out one at a time, in order, whatever the
-number of instances. A lease an instance left (it stopped mid-attempt) lapses and the delivery is taken again.
+capture record time) of each subscription whose turn has come and leases it to the caller; a subscription whose
+first pending delivery is leased or waiting for its retry has nothing due, so its deliveries go out one at a time,
+in order, whatever the number of instances. A lease an instance left (it stopped mid-attempt) lapses and the
+delivery is taken again.
 """
 
 from __future__ import annotations

@@ -108,13 +108,18 @@ async def fan_out(db: DbConnection, capture_id: str, record_time: datetime, even
         f"{INITIAL_CAPTURE_ID}:",
     )
     added = 0
+    # Subscribers of one query with one key see the same matches: the query runs once for them.
+    matched: dict[tuple[str, str, str, tuple[str, ...]], list[Any]] = {}
     for subscription in subscriptions:
         query = queries[(subscription.query_owner, subscription.query_name)]
         if query is None:  # deleted with its query since it was read: nothing to deliver
             continue
         carried = backfilled.get(subscription.subscription_id, set())
-        hashes = [h for h in event_hashes if h not in carried]
-        rows = await matching_rows(db, query, subscription.owner, hashes) if hashes else []
+        hashes = tuple(h for h in event_hashes if h not in carried)
+        same = (subscription.query_owner, subscription.query_name, subscription.owner.name, hashes)
+        if same not in matched:
+            matched[same] = await matching_rows(db, query, subscription.owner, list(hashes)) if hashes else []
+        rows = matched[same]
         if rows and await store.add_delivery(
             db,
             subscription.subscription_id,
