@@ -442,6 +442,14 @@ class PassportStatusChanged(Message):
     responsibility_basis: ResponsibilityBasis | None = Field(
         default=None, description="Why responsibility moved.", examples=["collection"]
     )
+    corrects_sequence: int | None = Field(
+        default=None,
+        ge=1,
+        description="Set when an error declaration took an erroneous custody log entry out (EPCIS "
+        "errorDeclaration): that entry's sequence. `stage` (and `status`, when given) are then the ones the passport "
+        "has without it, and replace what it caused, even an earlier stage; `sequence` is the declaration's entry.",
+        examples=[2],
+    )
 
 
 class ResponsibleParty(BaseModel):

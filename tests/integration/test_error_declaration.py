@@ -11,19 +11,21 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from bpass.examples import valid_static_data
 from contracts import topics
 from contracts.attributes import BatteryCategory
+from contracts.custody import PassportStatusChanged
 from contracts.identity import PassportMinted
-from contracts.passport_data import BatteryKind, PassportSubject
+from contracts.passport_data import BatteryKind, PassportSubject, static_data_digest
 from services.common.auth import Role
 from services.common.settings import Settings
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_custody_epcis import GTIN, capture, document, entries, object_event
 from tests.integration.test_custody_events import Custody, custody_alone, facts, register, uid, verification
-from tests.support import cloudevent_headers, eventually, publish
+from tests.support import ServiceProcess, cloudevent_headers, eventually, publish, send_fact
 
 pytestmark = pytest.mark.integration
 
@@ -47,13 +49,15 @@ async def carrier(custody: Custody) -> tuple[str, str]:
 def minted_fact() -> PassportMinted:
     serial = uid("S")[:20]
     passport_id = f"urn:uuid:{uuid.uuid4()}"
+    static = valid_static_data(BatteryCategory.ev)
     return PassportMinted(
         passport_id=passport_id,
         tenant=TENANT,
         subject=PassportSubject(kind=BatteryKind.battery, battery_identifier=serial, gtin=GTIN),
         category=BatteryCategory.ev,
         public_uri=f"https://passport.example.test/01/{GTIN}/21/{serial}",
-        static_data=valid_static_data(BatteryCategory.ev),
+        static_data=static,
+        static_data_digest=static_data_digest(static),
         version=1,
         minted_at=datetime.now(UTC),
         minted_by="urn:bpass:service:identity",
@@ -107,8 +111,8 @@ async def status_facts(custody: Custody, passport_id: str, count: int) -> list[d
     return found
 
 
-async def test_a_declared_installation_is_taken_out_of_the_stage_and_a_corrective_one_stays(
-    custody: Custody, carrier: tuple[str, str]
+async def test_a_declared_installation_is_taken_out_of_the_stage_here_and_in_reporting(
+    custody: Custody, carrier: tuple[str, str], reporting: ServiceProcess, settings: Settings
 ) -> None:
     _, key = carrier
     minted, serial = await mint(custody)
@@ -136,8 +140,38 @@ async def test_a_declared_installation_is_taken_out_of_the_stage_and_a_correctiv
         ("placed_on_market", "in_service", None, 4),
     ]
     assert published[2]["occurred_at"].startswith("2026-03-09T08:00:00")
+    assert published[2]["corrects_sequence"] == 2
 
-    # A corrective event captured before the declaration of the event it replaces stays applied.
+    # The facts flow to reporting as custody published them: its read model takes the installation out too.
+    await send_fact(settings, topics.PASSPORT_MINTED, minted, pid)
+    owner = new_key(settings, Role.oem_admin, TENANT)
+    async with httpx.AsyncClient(base_url=reporting.base_url, timeout=15, headers={"X-API-Key": owner}) as http:
+
+        async def projected() -> bool:
+            return (await http.get(f"/reporting/v1/passports/{pid}")).status_code == 200
+
+        await eventually(projected, what="reporting to project the minting")
+        for body in published:
+            fact = PassportStatusChanged.model_validate({k: v for k, v in body.items() if k != "_headers"})
+            await send_fact(settings, topics.CUSTODY_PASSPORT_STATUS, fact, pid)
+
+        async def corrected() -> dict[str, Any] | None:
+            answer = await http.get(f"/reporting/v1/passports/{pid}")
+            if answer.status_code != 200:
+                return None
+            state: dict[str, Any] = answer.json()
+            return state if len(state.get("status_history") or []) >= 3 else None
+
+        state = await eventually(corrected, what="reporting to fold the three status facts")
+    assert [h["stage"] for h in state["status_history"]] == ["placed_on_market", "in_service", "placed_on_market"]
+    assert (state["stage"], state["status"]) == ("placed_on_market", "original")
+    assert "put_into_service_at" not in state["in_service"]
+
+
+async def test_a_corrective_event_captured_before_the_declaration_stays_applied(
+    custody: Custody, carrier: tuple[str, str]
+) -> None:
+    _, key = carrier
     minted, serial = await mint(custody)
     pid = minted.passport_id
     sold = object_event(serial, "retail_selling", "2026-03-01T10:00:00.000Z")

@@ -275,7 +275,12 @@ async def _battery_semantics(
     await corrections.forget_parked(conn, erroneous)
     rolled_back = [
         corrections.Declaration(
-            entry["passport_id"], entry["sequence"], step.handler_id, step.source_event_id, declaration.declared_at
+            entry["passport_id"],
+            entry["sequence"],
+            step.handler_id,
+            step.source_event_id,
+            declaration.declared_at,
+            step.corrects.get(entry["passport_id"]),
         )
         for i, step, outcome in zip(step_index, steps, outcomes, strict=True)
         if step.kind == "error_declaration" and outcome.status != REJECTED

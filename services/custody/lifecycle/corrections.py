@@ -8,7 +8,8 @@ been captured, whatever came after it (later steps and corrective events stay ap
 is untouched: the original entry and its declaration both stay, and verification still passes.
 
 When the stage or the status the custody state derives changes, a `PassportStatusChanged` states the corrected
-ones (its `occurred_at` is the declaration time, its sequence the declaration's entry) so the read models follow.
+ones (its `occurred_at` is the declaration time, its sequence the declaration's entry, `corrects_sequence` the
+erroneous entry's) so the read models follow, an earlier stage included.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class Declaration:
     handler_id: str
     source_event_id: str
     declared_at: datetime
+    corrects: int | None = None  # the sequence of the entry it declares erroneous
 
 
 async def roll_back(conn: DbConnection, declarations: Sequence[Declaration]) -> list[Publication]:
@@ -183,6 +185,7 @@ def _status_fact(declaration: Declaration, row: Any, stage: str, status: str | N
             sequence=declaration.sequence,
             handler_id=declaration.handler_id,
             source_event_id=declaration.source_event_id,
+            corrects_sequence=declaration.corrects,
         ),
         key=pid,
         subject=pid,

@@ -110,9 +110,11 @@ def _status(f: PassportStatusChanged) -> Apply:
         status=f.status.value if f.status else None,
         stage=f.stage.value,
         by=f.handler_id,
-        reason=f"custody step {f.sequence}",
+        reason=f"custody step {f.sequence}"
+        + (f" (step {f.corrects_sequence} declared erroneous)" if f.corrects_sequence else ""),
         responsible_operator=f.responsible_operator,
         cause=f"custody:{f.sequence}:{f.source_event_id}",
+        correction=f.corrects_sequence is not None,
     )
 
 

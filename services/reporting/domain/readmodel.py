@@ -122,6 +122,19 @@ def _advance_stage(state: dict[str, Any], stage: str | None) -> bool:
     return True
 
 
+def _correct_stage(state: dict[str, Any], stage: str | None) -> bool:
+    """Set the stage an error declaration left; the in-service dates of the stages it undid go with them."""
+    if stage is None or stage == state.get("stage") or stage not in STAGE_RANK:
+        return False
+    state["stage"] = stage
+    in_service = state["in_service"]
+    if STAGE_RANK[stage] < STAGE_RANK["in_service"]:
+        in_service.pop("put_into_service_at", None)
+    if STAGE_RANK[stage] < STAGE_RANK["placed_on_market"]:
+        in_service.pop("placed_on_market_at", None)
+    return True
+
+
 def apply_custody(state: dict[str, Any], fact: CustodyRecorded) -> list[str]:
     _ensure(state)
     timeline: list[dict[str, Any]] = state["custody_timeline"]
@@ -198,17 +211,21 @@ def apply_status(
     reason: str | None = None,
     responsible_operator: str | None = None,
     cause: str | None = None,
+    correction: bool = False,
 ) -> list[str]:
     """A status or stage change (placed on market, put into service, became waste, ...). Each one that changes the
     status or the stage adds one `status_history` entry (its event time, the status and stage it led to, and
     `cause`: the fact that caused it) and snapshots the Annex XIII 4(a) performance values as they stand
-    (`performance_snapshots`)."""
+    (`performance_snapshots`). `correction`: the stage is the one custody has after an erroneous step was taken
+    out (error declaration), set even when earlier than the current one."""
     _ensure(state)
     changed: list[str] = []
     if status is not None and status != state["status"]:
         state["status"] = status
         changed.append("status")
-    if _advance_stage(state, stage):
+    if correction and _correct_stage(state, stage):
+        changed.append("stage")
+    elif _advance_stage(state, stage):
         changed.append("stage")
         if stage == "placed_on_market" and not state["in_service"].get("placed_on_market_at"):
             state["in_service"]["placed_on_market_at"] = occurred_at.isoformat()
