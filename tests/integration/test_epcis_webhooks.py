@@ -290,6 +290,51 @@ async def test_a_restart_in_the_middle_of_the_retries_loses_nothing(custody: Cus
     assert len(answered) == len(receiver.at(path))
 
 
+async def test_a_subscriptions_deliveries_wait_for_the_one_before_them(custody: Custody, receiver: Receiver) -> None:
+    party = await handler(custody)
+    name = await named_query(custody, party)
+    path = f"/ordered/{uuid.uuid4().hex}"
+    receiver.scripts[path] = [500, 500]  # the first capture's delivery fails twice
+    await subscribe(custody, party, name, receiver.url(path))
+    order = [(await capture_one(custody, party))[0] for _ in range(3)]
+    await eventually(lambda: _async(len(receiver.at(path, answered=200)) >= 3), what="three deliveries")
+    assert [(event_ids(r), r.status) for r in receiver.at(path)] == [
+        ([order[0]], 500),
+        ([order[0]], 500),
+        ([order[0]], 200),
+        ([order[1]], 200),
+        ([order[2]], 200),
+    ]
+
+
+async def test_an_attempt_cut_off_by_a_crash_is_logged_and_the_delivery_made_after_the_restart(
+    custody: Custody, receiver: Receiver
+) -> None:
+    party = await handler(custody)
+    name = await named_query(custody, party)
+    path = f"/crash/{uuid.uuid4().hex}"
+    receiver.scripts[path] = [HANG]
+    subscription_id = await subscribe(custody, party, name, receiver.url(path))
+    await capture_one(custody, party)
+    await eventually(lambda: _async(receiver.at(path)), what="the attempt in flight")
+    assert custody.process.process is not None
+    custody.process.process.kill()  # no shutdown: the lease it took stays until it lapses
+    await custody.process.wait_exit()
+    custody.process.start()
+    await custody.process.wait_ready()
+
+    async def settled() -> list[dict[str, Any]] | None:
+        found = await deliveries(custody, party, name, subscription_id)
+        return found if found and found[0]["status"] != "pending" else None
+
+    [logged] = await eventually(settled, timeout=60, what="the delivery once the lease lapsed")
+    assert logged["status"] == "delivered"
+    attempts = logged["attemptLog"]
+    assert [(a["attempt"], a["statusCode"]) for a in attempts] == [(1, None), (2, 200)], attempts
+    assert attempts[0]["error"].startswith("interrupted"), attempts
+    assert [r.status for r in receiver.at(path)] == [None, 200]
+
+
 async def test_another_partys_events_never_reach_a_subscriber(custody: Custody, receiver: Receiver) -> None:
     subscriber, stranger = await handler(custody), await handler(custody)
     name = await named_query(custody, subscriber)  # every ObjectEvent, as the subscriber sees them

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S: Final = 0.5
 IN_FLIGHT: Final = 16  # attempts one instance makes at once (one per subscription at most)
-LEASE_MARGIN_S: Final = 30.0
+LEASE_MARGIN_S: Final = 10.0  # beyond the timeout: an attempt that outlives its lease was cut off
 METRICS_INTERVAL_S: Final = 10.0
 EPCIS_CONTEXT: Final = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
 INTERRUPTED: Final = "interrupted: the instance sending it stopped before the receiver's answer was recorded"
