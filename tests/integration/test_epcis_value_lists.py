@@ -228,13 +228,18 @@ async def test_a_list_token_pages_only_its_list_for_its_reader(custody: Custody,
         assert (body["parameter"], body["reason"]) == (parameter, reason)
 
 
-async def test_every_captured_identifier_is_in_the_identifier_table(custody: Custody, world: World) -> None:
-    """The identifier table is written by capture in its transaction: every form the index's arrays hold."""
+async def test_every_value_of_every_indexed_event_is_listed_with_each_reach(custody: Custody, world: World) -> None:
+    """The value table is written by capture in its transaction: each listed value of each indexed event, once per
+    way a reader may see the event (its capturer, each of its passports)."""
     conn: asyncpg.Connection = custody.db
     missing = await conn.fetchval(
         """SELECT count(*) FROM custody.epcis_event_index e,
-               unnest(e.epcs || e.parent_ids || e.input_epcs || e.output_epcs) v
-           WHERE NOT EXISTS (SELECT 1 FROM custody.epcis_event_epc x WHERE x.epc = v AND x.seq = e.seq)"""
+               unnest(e.epcs || e.parent_ids || e.input_epcs || e.output_epcs
+                      || ARRAY[e.biz_step, e.disposition, e.read_point, e.biz_location]) v,
+               unnest(ARRAY['c:' || coalesce(e.capturer, '')] || ARRAY(SELECT 'p:' || unnest(e.passport_ids))) r
+           WHERE v IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM custody.epcis_value_reach x WHERE x.value = v AND x.reach = r)"""
     )
     assert missing == 0
-    assert await conn.fetchval("SELECT count(*) FROM custody.epcis_event_epc") > 0
+    reaches = await conn.fetch("SELECT DISTINCT reach FROM custody.epcis_value_reach")
+    assert {r["reach"] for r in reaches} >= {f"c:{world.first.handler}", f"c:{world.second.handler}"}

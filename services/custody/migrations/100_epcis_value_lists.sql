@@ -1,25 +1,31 @@
--- The value lists of the EPCIS REST binding (GET /epcis/bizLocations, /readPoints, /dispositions, /bizSteps,
--- /epcs; services/custody/query/value_lists.py): read in byte order ("C") by a skip scan of a B-tree, one index
--- probe per distinct value, never a scan of the events. biz_step is listed from its own index in the same order.
-CREATE INDEX epcis_event_index_read_point ON epcis_event_index (read_point COLLATE "C") WHERE read_point IS NOT NULL;
-CREATE INDEX epcis_event_index_biz_location ON epcis_event_index (biz_location COLLATE "C")
-    WHERE biz_location IS NOT NULL;
-CREATE INDEX epcis_event_index_disposition ON epcis_event_index (disposition COLLATE "C")
-    WHERE disposition IS NOT NULL;
-CREATE INDEX epcis_event_index_biz_step_value ON epcis_event_index (biz_step COLLATE "C") WHERE biz_step IS NOT NULL;
-
--- Every identifier an event names (epcList, childEPCs, parentID, inputEPCList, outputEPCList; as written and as
--- canonical Digital Link, as in the index's arrays): what GET /epcis/epcs lists. A GIN index of the arrays finds
--- events by identifier but cannot enumerate identifiers in order; this table can.
-CREATE TABLE epcis_event_epc (
-    epc text COLLATE "C" NOT NULL,
-    seq bigint NOT NULL REFERENCES epcis_event_index (seq) ON DELETE CASCADE,
-    PRIMARY KEY (epc, seq)
+-- The value lists of the EPCIS REST binding (GET /epcis/epcs, /bizSteps, /bizLocations, /readPoints,
+-- /dispositions; services/custody/query/store.py): each value an indexed event has, once per reach the event has.
+-- A reach is what lets a reader see the event, as the query's visibility decides it: `c:<capturer>` (the handler
+-- that captured it) or `p:<passport id>` (a passport the event is about). A reader's values are then read from
+-- this table's primary key alone (its reaches: its passports, and its own captures), never from the events, and a
+-- reader who sees everything reads them by skip scan of (kind, value), one probe per value.
+CREATE TABLE epcis_value_reach (
+    kind  text COLLATE "C" NOT NULL,  -- epc | biz_step | disposition | read_point | biz_location
+    value text COLLATE "C" NOT NULL,  -- as the index stores it (identifiers: as written and as Digital Link)
+    reach text COLLATE "C" NOT NULL,
+    PRIMARY KEY (kind, reach, value)
 );
-CREATE INDEX epcis_event_epc_seq ON epcis_event_epc (seq);
-INSERT INTO epcis_event_epc (epc, seq)
-SELECT DISTINCT v, e.seq FROM epcis_event_index e, unnest(e.epcs || e.parent_ids || e.input_epcs || e.output_epcs) v;
+CREATE INDEX epcis_value_reach_value ON epcis_value_reach (kind, value);
 
-ALTER TABLE epcis_event_epc ENABLE ROW LEVEL SECURITY;
-COMMENT ON TABLE epcis_event_epc IS
-    'platform only: the identifiers of the EPCIS events indexed, listed by the query interface, which applies visibility';
+INSERT INTO epcis_value_reach (kind, value, reach)
+SELECT DISTINCT v.kind, v.value, r.reach
+FROM epcis_event_index e
+CROSS JOIN LATERAL (
+    SELECT 'biz_step', e.biz_step UNION ALL SELECT 'disposition', e.disposition
+    UNION ALL SELECT 'read_point', e.read_point UNION ALL SELECT 'biz_location', e.biz_location
+    UNION ALL SELECT 'epc', unnest(e.epcs || e.parent_ids || e.input_epcs || e.output_epcs)
+) AS v (kind, value)
+CROSS JOIN LATERAL (
+    SELECT 'c:' || coalesce(e.capturer, '')  -- 'c:' alone: the platform captured it (listed to authorities)
+    UNION ALL SELECT 'p:' || unnest(e.passport_ids)
+) AS r (reach)
+WHERE v.value IS NOT NULL;
+
+ALTER TABLE epcis_value_reach ENABLE ROW LEVEL SECURITY;
+COMMENT ON TABLE epcis_value_reach IS
+    'platform only: the values of the EPCIS events indexed and who may see them, listed by the query interface';

@@ -254,32 +254,57 @@ async def index_events(conn: DbConnection, rows: list[IndexRow]) -> None:
         ],
     )
     await conn.execute(
-        """INSERT INTO epcis_event_epc (epc, seq)
-           SELECT DISTINCT v, e.seq FROM epcis_event_index e, unnest(e.epcs || e.parent_ids || e.input_epcs
-               || e.output_epcs) v
-           WHERE e.event_hash = ANY($1::text[])
-           ON CONFLICT DO NOTHING""",
+        f"""INSERT INTO epcis_value_reach (kind, value, reach)
+            SELECT DISTINCT v.kind, v.value, r.reach FROM epcis_event_index e {_VALUES_AND_REACHES}
+            WHERE e.event_hash = ANY($1::text[]) AND v.value IS NOT NULL
+            ON CONFLICT DO NOTHING""",
         [r.event_hash for r in rows],
     )
 
 
-# The value lists of the REST binding: the column (or identifier table) each lists, in byte order ("C").
-VALUE_COLUMNS: Final = {"biz_step", "disposition", "read_point", "biz_location"}
+# Each listed value of an event and each reach of the event (who may see it: `c:<capturer>`, `p:<passport>`);
+# the same as migration 100 backfilled.
+_VALUES_AND_REACHES: Final = """
+    CROSS JOIN LATERAL (
+        SELECT 'biz_step', e.biz_step UNION ALL SELECT 'disposition', e.disposition
+        UNION ALL SELECT 'read_point', e.read_point UNION ALL SELECT 'biz_location', e.biz_location
+        UNION ALL SELECT 'epc', unnest(e.epcs || e.parent_ids || e.input_epcs || e.output_epcs)
+    ) AS v (kind, value)
+    CROSS JOIN LATERAL (
+        SELECT 'c:' || coalesce(e.capturer, '') UNION ALL SELECT 'p:' || unnest(e.passport_ids)
+    ) AS r (reach)"""
+VALUE_KINDS: Final = frozenset({"epc", "biz_step", "disposition", "read_point", "biz_location"})
 
 
-async def distinct_values(db: Db, column: str, visibility: Visibility, after: str, limit: int) -> list[str]:
-    """Up to `limit` distinct values of `column` ("epc": every identifier an event names) greater than `after`,
-    in byte order, among the events `visibility` lets the reader see.
+def _reaches(sql: _Sql, visibility: Visibility) -> str:
+    """The reaches a reader's visibility grants, as one array expression (the visibility predicate's terms)."""
+    parts: list[str] = []
+    if visibility.tenant is not None:
+        tenant = sql.param(visibility.tenant)
+        parts.append(f"ARRAY(SELECT 'p:' || k.passport_id FROM known_passports k WHERE k.tenant = {tenant})")
+    if visibility.handler is not None:
+        handler = sql.param(visibility.handler)
+        parts.append(f"ARRAY['c:' || {handler}]")
+        parts.append(
+            f"ARRAY(SELECT 'p:' || c.passport_id FROM custody_log c WHERE c.handler_id = {handler} UNION SELECT "
+            f"'p:' || c.passport_id FROM custody_log c WHERE c.from_handler_id = {handler} UNION SELECT "
+            f"'p:' || c.passport_id FROM custody_log c WHERE c.to_handler_id = {handler})"
+        )
+    return " || ".join(parts) if parts else "ARRAY[]::text[]"
 
-    A reader who sees every event walks the column's B-tree by skip scan (one probe per value, whatever the
-    table's size); any other reader's values come from the events it sees, found by the visibility indexes."""
-    if column != "epc" and column not in VALUE_COLUMNS:
-        raise ValueError(f"no value list of column {column!r}")
+
+async def distinct_values(db: Db, kind: str, visibility: Visibility, after: str, limit: int) -> list[str]:
+    """Up to `limit` distinct values of `kind` (an index column, or "epc": every identifier an event names) greater
+    than `after`, in byte order, of the events `visibility` lets the reader see.
+
+    A reader who sees every event walks (kind, value) by skip scan, one probe per value; any other reader reads the
+    values of its reaches from the primary key (kind, reach, value) alone, whatever the table's size."""
+    if kind not in VALUE_KINDS:
+        raise ValueError(f"no value list of {kind!r}")
     sql = _Sql()
-    start, size = sql.param(after), sql.param(limit)
+    kind_, start, size = sql.param(kind), sql.param(after), sql.param(limit)
     if visibility.all_events:
-        table, value = ("epcis_event_epc", "epc") if column == "epc" else ("epcis_event_index", column)
-        probe = f'SELECT t.{value} COLLATE "C" FROM {table} t WHERE t.{value} COLLATE "C" > {{}} ORDER BY 1 LIMIT 1'
+        probe = f"SELECT t.value FROM epcis_value_reach t WHERE t.kind = {kind_} AND t.value > {{}} ORDER BY 1 LIMIT 1"
         rows = await db.fetch(
             f"""WITH RECURSIVE v(value) AS (
                     ({probe.format(start)})
@@ -288,18 +313,13 @@ async def distinct_values(db: Db, column: str, visibility: Visibility, after: st
                 SELECT value FROM v WHERE value IS NOT NULL LIMIT {size}""",
             *sql.params,
         )
-        return [r["value"] for r in rows]
-    _visibility(sql, visibility)
-    if column == "epc":
-        source = "epcis_event_index e, unnest(e.epcs || e.parent_ids || e.input_epcs || e.output_epcs) x(value)"
-        value = 'x.value COLLATE "C"'
     else:
-        source, value = "epcis_event_index e", f'e.{column} COLLATE "C"'
-    rows = await db.fetch(
-        f"""SELECT DISTINCT {value} AS value FROM {source}
-            WHERE {" AND ".join(sql.where)} AND {value} > {start} ORDER BY 1 LIMIT {size}""",
-        *sql.params,
-    )
+        rows = await db.fetch(
+            f"""SELECT DISTINCT r.value FROM epcis_value_reach r
+                WHERE r.kind = {kind_} AND r.reach = ANY({_reaches(sql, visibility)}) AND r.value > {start}
+                ORDER BY 1 LIMIT {size}""",
+            *sql.params,
+        )
     return [r["value"] for r in rows]
 
 
