@@ -396,6 +396,8 @@ class PassportStage(StrEnum):
     in_service = "in_service"
     collected = "collected"
     in_treatment = "in_treatment"
+    # Only in a correction (`corrects_sequence`): the step taken out was the only one that gave a later stage.
+    manufactured = "manufactured"
 
 
 class ResponsiblePartyKind(StrEnum):

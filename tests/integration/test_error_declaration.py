@@ -209,6 +209,18 @@ async def test_a_declaration_after_later_events_or_before_its_event(custody: Cus
     # The stage did not change: no status fact states a correction.
     assert [f["sequence"] for f in await status_facts(custody, pid, 1)] == [1]
 
+    # The only stage step did not happen: the correction leaves the battery manufactured.
+    (minted, serial) = await mint(custody)
+    pid = minted.passport_id
+    sold_in_error = object_event(serial, "retail_selling", "2026-03-01T10:00:00.000Z")
+    assert await outcome(custody, key, sold_in_error) == "recorded"
+    assert await outcome(custody, key, declaration_of(sold_in_error)) == "error_declared"
+    assert (await custody_state(custody, pid))["stage"] is None
+    assert [(f["stage"], f["corrects_sequence"]) for f in await status_facts(custody, pid, 2)] == [
+        ("placed_on_market", None),
+        ("manufactured", 1),
+    ]
+
     # Before its event: the declaration comes first, the event is then a duplicate and never applied.
     (minted, serial) = await mint(custody)
     pid = minted.passport_id

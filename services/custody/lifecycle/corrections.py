@@ -149,8 +149,10 @@ async def roll_back(conn: DbConnection, declarations: Sequence[Declaration]) -> 
         if now == was:
             continue
         updates.append((pid, *now))
-        if (state.stage, derived.status) != (row["stage"], row["status"]) and state.stage is not None:
-            publications.append(_status_fact(last[pid], row, state.stage, derived.status))
+        if (state.stage, derived.status) != (row["stage"], row["status"]):
+            # No stage left: the battery is back where it was before custody knew one (manufactured).
+            stage = state.stage or PassportStage.manufactured.value
+            publications.append(_status_fact(last[pid], row, stage, derived.status))
     if updates:
         columns = list(zip(*updates, strict=True))
         await conn.execute(SET_STATES_SQL, *[list(c) for c in columns])

@@ -51,3 +51,15 @@ def test_a_correction_back_to_original_status() -> None:
     )
     state = fold(waste, correction)
     assert (state["stage"], state["status"]) == ("in_service", "original")
+
+
+def test_a_correction_taking_out_the_only_stage_leaves_the_battery_manufactured() -> None:
+    sold = status_changed(PID, "oem", "placed_on_market", T0, sequence=1)
+    correction = status_changed(PID, "oem", "manufactured", T0 + timedelta(days=1), sequence=2).model_copy(
+        update={"corrects_sequence": 1}
+    )
+    state = fold(sold, correction)
+    assert state["stage"] == "manufactured"
+    assert state["in_service"] == {}
+    # An ordinary fact never names it; if one did, it would not move the stage back.
+    assert fold(sold, correction.model_copy(update={"corrects_sequence": None}))["stage"] == "placed_on_market"
