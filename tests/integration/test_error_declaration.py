@@ -232,4 +232,14 @@ async def test_a_declaration_after_later_events_or_before_its_event(custody: Cus
     state = await custody_state(custody, pid)
     assert (state["holder"], state["stage"], state["status"]) == (None, "placed_on_market", None)
     assert [e["kind"] for e in await entries(custody, pid)] == ["placed_on_market"]
+
+    # In the same document as its declaration: kept out too (the document's order does not matter).
+    also_wrong = object_event(serial, "installing", "2026-03-06T10:00:00.000Z")
+    job = await capture(custody, key, document(also_wrong, declaration_of(also_wrong)))
+    assert [e["outcome"] for e in job["events"]] == ["duplicate", "error_declared"]
+    state = await custody_state(custody, pid)
+    assert (state["stage"], [e["kind"] for e in await entries(custody, pid)]) == (
+        "placed_on_market",
+        ["placed_on_market"],
+    )
     assert carrier_id

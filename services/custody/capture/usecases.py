@@ -132,12 +132,14 @@ async def capture_document(
     first_captures: list[tuple[str, str | None, str, int, str]] = []
     declarations: list[tuple[int, CustodyObservation]] = []
     seen: set[str] = set()
+    # An event declared erroneous in its own document is kept out, as when its declaration was captured first.
+    declared_here = {o.event_hash for o in observed if o.error_declaration is not None}
     for index, observation in enumerate(observed):
         digest = observation.event_hash
         if observation.error_declaration is not None:
             declarations.append((index, observation))
             continue
-        if digest in known or digest in seen:
+        if digest in known or digest in seen or digest in declared_here:
             reports[index]["outcome"] = DUPLICATE
             continue
         seen.add(digest)
