@@ -8,9 +8,15 @@ import random
 import uuid
 from datetime import UTC, datetime
 
+import jsonschema
 import pytest
 
-from services.custody.subscriptions.webhooks.api import Refused, checked_request
+from services.custody.subscriptions.webhooks.api import (
+    SUBSCRIPTION_EXAMPLE,
+    SUBSCRIPTION_SCHEMA,
+    Refused,
+    checked_request,
+)
 from services.custody.subscriptions.webhooks.delivery import RetryPolicy, query_document
 from services.custody.subscriptions.webhooks.destination import (
     DestinationRefused,
@@ -187,3 +193,8 @@ def test_a_delivery_posts_a_query_document_naming_its_subscription_and_query() -
         "queryName": "MyQuery",
         "resultsBody": {"eventList": [event]},
     }
+
+
+def test_the_documented_request_example_is_valid_and_accepted() -> None:
+    jsonschema.Draft202012Validator(SUBSCRIPTION_SCHEMA).validate(SUBSCRIPTION_EXAMPLE)
+    assert checked_request(dict(SUBSCRIPTION_EXAMPLE))[0] == SUBSCRIPTION_EXAMPLE["dest"]

@@ -39,6 +39,35 @@ MAX_PAGE: Final = 1000
 FIELDS: Final = frozenset({"dest", "signatureToken", "stream", "schedule", "reportIfEmpty", "initialRecordTime"})
 CONTROLS: Final = "epcisException:SubscriptionControlsException"
 
+DELIVERY_DOCS: Final = """Each captured batch of events the query matches, as the subscriber's key sees them, is POSTed
+to `dest` as an `EPCISQueryDocument` whose `queryResults` name the `subscriptionID` and `queryName`. With a
+`signatureToken`, the request carries `GS1-Signature: t=<unix seconds>,hmac-sha256=<hex>`: the HMAC-SHA256, keyed by
+the token's UTF-8 bytes, of `<t>.` followed by the exact body bytes; compare in constant time and refuse a `t` far
+from your clock. A 2xx answer delivers; anything else (or no answer within the timeout) is retried with exponential
+back-off and jitter, up to a maximum number of attempts or age, then the delivery is `failed`. A subscription's
+deliveries go out one at a time, in capture order; `GET .../subscriptions/{subscriptionID}/deliveries` lists each
+with every attempt. `dest` is https to a public address; redirects are not followed. `initialRecordTime` in the past
+makes the events recorded since then the first deliveries. `schedule` is not offered (400
+SubscriptionControlsException)."""
+SUBSCRIPTION_SCHEMA: Final = {
+    "type": "object",
+    "required": ["dest", "stream"],
+    "additionalProperties": False,
+    "properties": {
+        "dest": {"type": "string", "format": "uri", "maxLength": 2000, "description": "Where deliveries are POSTed."},
+        "signatureToken": {"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_LENGTH,
+                           "description": "Your secret: the key of each delivery's GS1-Signature; never answered."},
+        "stream": {"type": "boolean", "enum": [True], "description": "Deliver each captured event the query matches."},
+        "reportIfEmpty": {"type": "boolean", "enum": [False], "description": "For schedules only (not offered)."},
+        "initialRecordTime": {"type": "string", "format": "date-time",
+                              "description": "Deliver the events recorded since then first (default: now)."},
+    },
+}  # fmt: skip
+SUBSCRIPTION_EXAMPLE: Final = {
+    "dest": "https://client.example.com/queryCallback",
+    "signatureToken": "13df38d8275b13f05704629e5f1cf3d45d6132d5",
+    "stream": True,
+}
 QueryName = Annotated[str, Path(description="The named query's name.", max_length=200)]
 SubscriptionId = Annotated[str, Path(description="The subscription's subscriptionID.", max_length=100)]
 
@@ -127,7 +156,14 @@ def _runtime(request: Request) -> Runtime:
 @router.post(
     "/queries/{name}/subscriptions",
     summary="Subscribe a webhook to a named query (stream: each captured event the query matches, as you see it)",
+    description=DELIVERY_DOCS,
     status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SUBSCRIPTION_SCHEMA, "example": SUBSCRIPTION_EXAMPLE}},
+        }
+    },
     responses={201: {"description": "Subscribed; Location names the subscription"}, 400: {}, 404: {}},
 )
 async def create_subscription(name: QueryName, request: Request, principal: Annotated[Principal, READERS]) -> Response:
