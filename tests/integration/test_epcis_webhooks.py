@@ -261,6 +261,17 @@ async def test_a_receiver_that_never_answers_fails_the_delivery_after_the_last_a
     assert all(1400 <= a["durationMs"] <= 5000 for a in attempts), attempts
     assert len(receiver.at(path)) == 4
 
+    async def failed_gauge() -> float | None:  # the worker counts the undelivered deliveries every few seconds
+        async with custody.http() as http:
+            text = (await http.get("/custody/metrics")).text
+        for line in text.splitlines():
+            if line.startswith('bpass_epcis_webhook_deliveries{status="failed"}'):
+                value = float(line.rsplit(" ", 1)[1])
+                return value if value >= 1 else None
+        return None
+
+    await eventually(failed_gauge, timeout=30, what="the failed deliveries gauge")
+
 
 async def test_a_restart_in_the_middle_of_the_retries_loses_nothing(custody: Custody, receiver: Receiver) -> None:
     party = await handler(custody)
