@@ -265,7 +265,7 @@ async def test_a_receiver_that_never_answers_fails_the_delivery_after_the_last_a
         async with custody.http() as http:
             text = (await http.get("/custody/metrics")).text
         for line in text.splitlines():
-            if line.startswith('bpass_epcis_webhook_deliveries{status="failed"}'):
+            if line.startswith('bpass_epcis_webhook_deliveries{service="custody",status="failed"}'):
                 value = float(line.rsplit(" ", 1)[1])
                 return value if value >= 1 else None
         return None

@@ -43,14 +43,23 @@ INTERRUPTED: Final = "interrupted: the instance sending it stopped before the re
 ERROR_TEXT_MAX: Final = 500
 
 DELIVERIES = Gauge(
-    "bpass_epcis_webhook_deliveries", "EPCIS webhook deliveries not delivered, by status (pending, failed)", ["status"]
+    "bpass_epcis_webhook_deliveries",
+    "EPCIS webhook deliveries not delivered, by status (pending, failed)",
+    ["service", "status"],
 )
-ATTEMPTS = Counter("bpass_epcis_webhook_attempts_total", "EPCIS webhook delivery attempts by outcome", ["outcome"])
+ATTEMPTS = Counter(
+    "bpass_epcis_webhook_attempts_total",
+    "EPCIS webhook delivery attempts by outcome (delivered; retry: failed, tried again; failed: the last one)",
+    ["service", "outcome"],
+)
 LAG_SECONDS = Histogram(
     "bpass_epcis_webhook_lag_seconds",
     "From an EPCIS capture's record time to its webhook delivery being answered 2xx",
+    ["service"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+STATUSES: Final = ("pending", "failed")
+OUTCOMES: Final = ("delivered", "retry", "failed")
 
 _wake = asyncio.Event()
 
@@ -105,8 +114,14 @@ def query_document(claimed: store.Claimed, created: datetime) -> dict[str, Any]:
 
 
 class DeliveryWorker:
-    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, service: str = "custody") -> None:
         self.pool = pool
+        self.service = service
+        for status in STATUSES:  # every series from the start, at zero
+            DELIVERIES.labels(service, status)
+        for outcome in OUTCOMES:
+            ATTEMPTS.labels(service, outcome)
+        LAG_SECONDS.labels(service)
         self.settings = settings
         self.policy = RetryPolicy.of(settings)
         self.timeout_s = settings.epcis_webhook_timeout_s
@@ -162,8 +177,8 @@ class DeliveryWorker:
             counts = await store.backlog(self.pool)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return
-        for status in ("pending", "failed"):
-            DELIVERIES.labels(status).set(counts.get(status, 0))
+        for status in STATUSES:
+            DELIVERIES.labels(self.service, status).set(counts.get(status, 0))
 
     async def attempt(self, claimed: store.Claimed) -> None:
         started = datetime.now(UTC)
@@ -215,13 +230,13 @@ class DeliveryWorker:
         next_at: datetime | None = None
         if status_code is not None and 200 <= status_code < 300:
             outcome = "delivered"
-            LAG_SECONDS.observe(max(0.0, (now - claimed.record_time).total_seconds()))
+            LAG_SECONDS.labels(self.service).observe(max(0.0, (now - claimed.record_time).total_seconds()))
         elif self.policy.gives_up(attempts, (now - claimed.created_at).total_seconds()):
             outcome = "failed"
         else:
             outcome = "pending"
             next_at = now + timedelta(seconds=self.policy.delay_s(attempts))
-        ATTEMPTS.labels("delivered" if outcome == "delivered" else "failed").inc()
+        ATTEMPTS.labels(self.service, "retry" if outcome == "pending" else outcome).inc()
         await store.record_attempt(
             self.pool, claimed, attempt, outcome=outcome, next_attempt_at=next_at, interrupted=interrupted
         )
@@ -237,5 +252,5 @@ class DeliveryWorker:
 
 async def start_worker(runtime: Runtime) -> None:
     """`ServiceSpec.on_start` hook: the delivery worker, on the platform pool, stopped with the runtime."""
-    worker = DeliveryWorker(runtime.platform_pool, runtime.settings)
+    worker = DeliveryWorker(runtime.platform_pool, runtime.settings, runtime.name)
     runtime.background.append(asyncio.create_task(worker.run(), name="epcis-webhook-deliveries"))
