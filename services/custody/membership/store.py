@@ -29,9 +29,11 @@ parents AS (
     SELECT DISTINCT m.parent FROM pack_membership_events m JOIN children c ON c.child = m.child
 )
 SELECT event_hash, parent, child, action, event_time, erroneous FROM pack_membership_events
-WHERE parent = ANY($1::text[])
-   OR child IN (SELECT child FROM children)
-   OR (child = '' AND parent IN (SELECT parent FROM parents))
+    WHERE parent = ANY($1::text[])
+UNION SELECT m.event_hash, m.parent, m.child, m.action, m.event_time, m.erroneous FROM pack_membership_events m
+    JOIN children c ON c.child = m.child
+UNION SELECT m.event_hash, m.parent, m.child, m.action, m.event_time, m.erroneous FROM pack_membership_events m
+    JOIN parents p ON p.parent = m.parent WHERE m.child = ''
 """
 
 # Every key a passport is known by, as aggregation events name it (see `keys_of`).
@@ -42,11 +44,11 @@ SELECT passport_id, tenant, gs1_key, public_uri, battery_identifier FROM known_p
 # The passports a set of keys name (keys as `keys_of` makes them), with their tenant.
 PASSPORTS_OF_KEYS_SQL = """
 WITH keys AS (SELECT unnest($1::text[]) AS key)
-SELECT k.key, p.passport_id, p.tenant FROM keys k JOIN known_passports p
-    ON p.passport_id = k.key
-    OR (k.key LIKE 'gs1:%' AND p.gs1_key = substr(k.key, 5))
-    OR p.public_uri = k.key
-    OR p.battery_identifier = k.key
+SELECT k.key, p.passport_id, p.tenant FROM keys k JOIN known_passports p ON p.passport_id = k.key
+UNION SELECT k.key, p.passport_id, p.tenant FROM keys k JOIN known_passports p ON p.gs1_key = substr(k.key, 5)
+    WHERE k.key LIKE 'gs1:%'
+UNION SELECT k.key, p.passport_id, p.tenant FROM keys k JOIN known_passports p ON p.public_uri = k.key
+UNION SELECT k.key, p.passport_id, p.tenant FROM keys k JOIN known_passports p ON p.battery_identifier = k.key
 """
 
 HELD_BY_HANDLER_SQL = """
