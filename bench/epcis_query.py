@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import multiprocessing
 import os
@@ -266,20 +267,29 @@ def held_batteries(args: argparse.Namespace, batteries: int, count: int) -> list
     return held
 
 
-async def run_queries(http: httpx.AsyncClient, key: str, queries: list[Any]) -> tuple[list[float], int, int, int]:
-    """Latencies (ms), events answered, queries answering any, answers that showed an invisible event."""
-    latencies, events, answered, leaks = [], 0, 0, 0
+async def run_queries(
+    http: httpx.AsyncClient, key: str, queries: list[tuple[dict[str, str], bool]]
+) -> tuple[list[float], int, int, int, list[str]]:
+    """Latencies (ms, failed answers included), events answered, queries answering any, answers that showed an
+    invisible event, failures (status and reason; a request that failed is timed as it failed)."""
+    latencies, events, answered, leaks, failures = [], 0, 0, 0, []
     for params, visible in queries:
         began = time.perf_counter()
-        response = await http.get("/epcis/events", params=params, headers={"X-API-Key": key})
+        try:
+            response = await http.get("/epcis/events", params=params, headers={"X-API-Key": key})
+        except httpx.TimeoutException:
+            latencies.append((time.perf_counter() - began) * 1000)
+            failures.append("client timeout")
+            continue
         latencies.append((time.perf_counter() - began) * 1000)
         if response.status_code != 200:
-            raise SystemExit(f"query {params} answered {response.status_code}: {response.text[:300]}")
+            failures.append(f"{response.status_code} {response.json().get('reason', '')}")
+            continue
         found = len(response.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"])
         events += found
         answered += found > 0
         leaks += found > 0 and not visible
-    return latencies, events, answered, leaks
+    return latencies, events, answered, leaks, failures
 
 
 async def paging(http: httpx.AsyncClient, key: str, params: dict[str, str]) -> dict[str, Any]:
@@ -401,18 +411,21 @@ async def measure(
                 await run_queries(http, key, warm)
                 cpu_before, pg_before = cpu_seconds(pid), await postgres_cpu(monitor, args.database)
                 busy_before, total_before = machine_busy()
-                latencies, events, answered, leaks = await run_queries(http, key, timed)
+                latencies, events, answered, leaks, failures = await run_queries(http, key, timed)
                 cpu, pg = cpu_seconds(pid) - cpu_before, await postgres_cpu(monitor, args.database) - pg_before
                 busy_after, total_after = machine_busy()
                 machine = 100 * (busy_after - busy_before) / (total_after - total_before)
                 all_latencies += latencies
                 say(f"    p50 {statistics.median(latencies):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms, "
                     f"max {max(latencies):.1f} ms; {answered} of {len(timed)} answered events ({events} in all), "
-                    f"{leaks} showed another party's event")  # fmt: skip
+                    f"{leaks} showed another party's event; {len(failures)} failed "
+                    f"{dict(collections.Counter(failures))}")  # fmt: skip
                 say(f"    CPU per query: custody {1e6 * cpu / len(timed):,.0f} us, PostgreSQL "
                     f"{1e6 * pg / len(timed):,.0f} us; machine {machine:.0f}% busy ({os.cpu_count()} cores), "
                     f"load average {load_average()}")  # fmt: skip
+                results.append(f"RESULT epcis_query_{role}_p50_ms={statistics.median(latencies):.1f} ms")
                 results.append(f"RESULT epcis_query_{role}_p99_ms={percentile(latencies, 0.99):.1f} ms")
+                results.append(f"RESULT epcis_query_{role}_failed={len(failures)} queries")
                 results.append(f"RESULT epcis_query_{role}_cpu_us_per_query={1e6 * (cpu + pg) / len(timed):.0f} us")
                 if leaks:
                     raise SystemExit(f"{leaks} answers showed events the {label} key may not see")
