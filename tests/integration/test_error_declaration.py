@@ -243,3 +243,35 @@ async def test_a_declaration_after_later_events_or_before_its_event(custody: Cus
         ["placed_on_market"],
     )
     assert carrier_id
+
+
+async def test_an_event_parked_for_its_passport_and_declared_erroneous_never_applies(
+    custody: Custody, carrier: tuple[str, str]
+) -> None:
+    _, key = carrier
+    fact = minted_fact()
+    serial = fact.subject.battery_identifier
+    early = object_event(serial, "retail_selling", "2026-03-01T10:00:00.000Z")
+    assert await outcome(custody, key, early) == "parked"
+    assert await outcome(custody, key, declaration_of(early)) == "error_declared"
+    parked = await custody.db.fetchval(
+        "SELECT count(*) FROM custody.parked_events WHERE payload ->> 'epcis_event_hash' = $1",
+        (await capture(custody, key, document(early)))["events"][0]["eventHash"],
+    )
+    assert parked == 0
+    await publish(
+        custody.settings,
+        topics.PASSPORT_MINTED.name,
+        fact.model_dump_json().encode(),
+        key=fact.passport_id,
+        headers=cloudevent_headers(fact, source="urn:bpass:service:identity", subject=fact.passport_id),
+    )
+    await eventually(
+        lambda: custody.db.fetchval("SELECT 1 FROM custody.known_passports WHERE passport_id = $1", fact.passport_id),
+        what="custody to learn the passport",
+    )
+    # A later event of the same passport is applied after the minting, the erroneous one never.
+    later = object_event(serial, "inspecting", "2026-03-02T10:00:00.000Z")
+    assert await outcome(custody, key, later) == "recorded"
+    assert [e["kind"] for e in await entries(custody, fact.passport_id)] == ["inspected"]
+    assert (await custody_state(custody, fact.passport_id))["stage"] is None
