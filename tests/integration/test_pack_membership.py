@@ -40,9 +40,7 @@ def epc(serial: str) -> str:
     return f"https://id.gs1.org/01/{GTIN}/21/{serial}"
 
 
-def aggregation(
-    action: str, parent: str, children: list[str], time: str, biz_step: str = "packing"
-) -> dict[str, Any]:
+def aggregation(action: str, parent: str, children: list[str], time: str, biz_step: str = "packing") -> dict[str, Any]:
     event: dict[str, Any] = {
         "type": "AggregationEvent",
         "eventID": f"urn:uuid:{uuid.uuid4()}",
