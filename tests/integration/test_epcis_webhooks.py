@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from services.common.auth import Role
@@ -22,7 +23,8 @@ from services.custody.subscriptions.webhooks.signing import verify
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_custody_epcis import capture, document, object_event
 from tests.integration.test_custody_events import Custody, custody_alone, register, uid
-from tests.support import eventually
+from tests.support import ServiceProcess, eventually
+from tests.support import service_env as support_env
 
 # Where the service is told it may deliver to this machine, and retries come fast.
 SERVICE_ENV = {
@@ -519,6 +521,53 @@ async def test_under_load_every_subscriber_gets_each_capture_once_and_in_order(
         print(f"RESULT epcis_webhook_{metric}_p50_ms={_percentile(values, 0.50):.0f} ms")
         print(f"RESULT epcis_webhook_{metric}_p99_ms={_percentile(values, 0.99):.0f} ms")
     print(f"RESULT epcis_webhook_deliveries={len(lags_ms)}")
+
+
+async def test_two_instances_deliver_each_capture_once_and_in_order(
+    custody: Custody, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A second custody process on the same database and topics: the consumers share the partitions, both workers
+    claim deliveries (FOR UPDATE SKIP LOCKED), and still each subscriber gets each capture once, in order."""
+    port = PORT_BASE + 68
+    env = support_env(custody.settings, custody.settings.api_keys_file) | {"BPASS_CUSTODY_PORT": str(port)}
+    second = ServiceProcess("custody", port, env, tmp_path_factory.mktemp("custody-second") / "custody.log")
+    second.start()
+    try:
+        await second.wait_ready()
+        party = await handler(custody)
+        name = await named_query(custody, party)
+        paths = [f"/pair/{n}/{uuid.uuid4().hex}" for n in range(3)]
+        for n, path in enumerate(paths):
+            receiver.scripts[path] = [500] if n == 0 else []  # one subscriber's first delivery is retried
+            await subscribe(custody, party, name, receiver.url(path))
+        order = [(await capture_one(custody, party))[0] for _ in range(30)]
+        await eventually(
+            lambda: _async(all(len(receiver.at(p, answered=200)) >= len(order) for p in paths)),
+            timeout=120,
+            what="every delivery through two instances",
+        )
+        await asyncio.sleep(1.0)
+        for path in paths:
+            delivered = [event_ids(r) for r in receiver.at(path, answered=200)]
+            assert delivered == [[e] for e in order], path
+        attempted = await custody.db.fetch(
+            """SELECT count(*) AS n FROM custody.epcis_webhook_delivery_attempts a
+                 JOIN custody.epcis_webhook_deliveries d USING (delivery_id)
+                 JOIN custody.epcis_webhook_subscriptions s USING (subscription_id)
+                WHERE s.query_name = $1 GROUP BY a.delivery_id""",
+            name,
+        )
+        assert sorted(r["n"] for r in attempted) == [1] * (3 * len(order) - 1) + [2]
+        async with httpx.AsyncClient(base_url=second.base_url, timeout=10) as http:
+            text = (await http.get("/custody/metrics")).text
+        sent_by_second = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("bpass_epcis_webhook_attempts_total{") and 'outcome="delivered"' in line
+        )
+        assert sent_by_second > 0  # the second instance's worker delivered its share
+    finally:
+        second.stop()
 
 
 def _percentile(values: list[float], share: float) -> float:
