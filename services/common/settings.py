@@ -147,6 +147,13 @@ class Settings(BaseSettings):
     epcis_webhook_backoff_max_s: float = Field(
         default=600.0, gt=0, description="The longest delay between two attempts of a webhook delivery."
     )
+    epcis_stream_queue_facts: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Captures an EPCIS WebSocket subscription may have waiting to be sent; a socket further behind "
+        "(its client does not read) is closed with 1013, so that it never holds up the others.",
+    )
     fault_inject: str | None = Field(
         default=None,
         description="Test-only crash point: `crash_after_db_commit` or `crash_after_publish`.",

@@ -17,6 +17,7 @@ from services.custody.membership import api as membership_api
 from services.custody.query import api as query_api
 from services.custody.query import named_api
 from services.custody.registry import api as registry_api
+from services.custody.subscriptions import stream as epcis_streams
 from services.custody.subscriptions.webhooks import api as webhooks_api
 from services.custody.subscriptions.webhooks import delivery as webhook_delivery
 from services.custody.subscriptions.webhooks import messaging as webhooks
@@ -24,6 +25,7 @@ from services.custody.telemetry import messaging as telemetry_messaging
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
+    streams = epcis_streams.StreamHub()  # this instance's EPCIS WebSocket subscriptions
     return ServiceSpec(
         name="custody",
         description="Verified handler registry, EPCIS 2.0 capture, and the hash-chained chain of custody of every "
@@ -62,10 +64,12 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             query_api.router,
             webhooks_api.router,
             named_api.router,
+            epcis_streams.router,
             lifecycle_api.router,
             membership_api.router,
         ],
-        on_start=[webhook_delivery.start_worker],
+        on_start=[webhook_delivery.start_worker, streams.start],
+        state={"epcis_streams": streams},
     )
 
 
