@@ -16,8 +16,11 @@ from typing import Any, Final, TypeAlias
 import asyncpg
 
 from services.common.db import DbConnection
+from services.custody.domain.epcis.event_hash import context_prefixes
 from services.custody.domain.epcis.query import EventQuery, IndexedEvent, lookup_forms, typed_term
+from services.custody.domain.epcis.query_filters import extension_fields
 from services.custody.domain.epcis.vocabulary import Vocabulary
+from services.custody.query.filter_sql import extension_predicate, sensor_predicate
 
 Db: TypeAlias = "DbConnection | asyncpg.Pool"
 
@@ -122,6 +125,9 @@ def _conditions(sql: _Sql, query: EventQuery) -> None:
     _typed(sql, "destinations", Vocabulary.SOURCE_DESTINATION_TYPE, query.destinations)
     for name in query.exists:
         sql.where.append(f"e.event ? {sql.param(name)}")
+    sql.where += [extension_predicate(sql.param, condition) for condition in query.extensions]
+    if query.sensor:
+        sql.where.append(sensor_predicate(sql.param, query.sensor))
 
 
 def _order_column(query: EventQuery) -> str:
@@ -218,10 +224,11 @@ async def index_events(conn: DbConnection, rows: list[IndexRow]) -> None:
     await conn.executemany(
         """INSERT INTO epcis_event_index (event_hash, event_id, capture_id, event_index, capturer, principal,
                passport_ids, event_type, event_time, action, biz_step, disposition, read_point, biz_location, epcs,
-               parent_ids, input_epcs, output_epcs, biz_transactions, sources, destinations, context, event)
+               parent_ids, input_epcs, output_epcs, biz_transactions, sources, destinations, context, event,
+               extensions)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                   $22, $23)
-           ON CONFLICT (event_hash) DO UPDATE SET event = EXCLUDED.event,
+                   $22, $23, $24)
+           ON CONFLICT (event_hash) DO UPDATE SET event = EXCLUDED.event, extensions = EXCLUDED.extensions,
                passport_ids = ARRAY(SELECT DISTINCT unnest(epcis_event_index.passport_ids || EXCLUDED.passport_ids))
            WHERE EXCLUDED.event ? 'errorDeclaration' AND NOT epcis_event_index.event ? 'errorDeclaration'""",
         [
@@ -249,6 +256,7 @@ async def index_events(conn: DbConnection, rows: list[IndexRow]) -> None:
                 r.fields.destinations,
                 r.context,
                 r.event,
+                extension_fields(r.event, context_prefixes(r.context)),
             )
             for r in rows
         ],

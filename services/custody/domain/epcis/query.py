@@ -20,6 +20,14 @@ from datetime import datetime
 from typing import Final
 
 from services.custody.domain.epcis.identifiers import to_digital_link
+from services.custody.domain.epcis.query_filters import (
+    ExtensionCondition,
+    FilterError,
+    SensorCondition,
+    extension_condition,
+    is_filter_parameter,
+    sensor_condition,
+)
 from services.custody.domain.epcis.timestamps import parse_timestamp
 from services.custody.domain.epcis.validation import FIELDS_BY_TYPE
 from services.custody.domain.epcis.vocabulary import Vocabulary, bare_term
@@ -83,6 +91,9 @@ class EventQuery:
     sources: tuple[tuple[str, tuple[str, ...]], ...] = ()
     destinations: tuple[tuple[str, tuple[str, ...]], ...] = ()
     exists: tuple[str, ...] = ()
+    extensions: tuple[ExtensionCondition, ...] = ()
+    # Conditions every one of which one and the same sensorReport meets.
+    sensor: tuple[SensorCondition, ...] = ()
     order_by: str = "eventTime"
     descending: bool = True
     event_count_limit: int | None = None
@@ -154,6 +165,18 @@ def _typed(name: str, prefix: str) -> str:
 _PAGING: Final = frozenset({"perPage", "nextPageToken"})
 
 
+def _filter(name: str, raw: list[str]) -> ExtensionCondition | SensorCondition | None:
+    """The sensor or extension-field condition of a parameter (query_filters), None when it is neither."""
+    if not is_filter_parameter(name):
+        return None
+    values = () if name.startswith("EXISTS_") else _values(name, raw)
+    single = values[0] if len(values) == 1 and len(raw) == 1 else None
+    try:
+        return sensor_condition(name, values, single) or extension_condition(name, values or tuple(raw), single)
+    except FilterError as error:
+        raise QueryParameterError(error.parameter, error.reason, error.message) from error
+
+
 def parse_query(pairs: Iterable[tuple[str, str]]) -> EventQuery:
     """The typed query of the REST binding's query string, or QueryParameterError naming the first bad one."""
     grouped: dict[str, list[str]] = {}
@@ -164,6 +187,8 @@ def parse_query(pairs: Iterable[tuple[str, str]]) -> EventQuery:
     sources: dict[str, tuple[str, ...]] = {}
     destinations: dict[str, tuple[str, ...]] = {}
     exists: list[str] = []
+    extensions: list[ExtensionCondition] = []
+    sensor: list[SensorCondition] = []
     for name in sorted(grouped):
         raw = grouped[name]
         if name == "eventType":
@@ -205,6 +230,8 @@ def parse_query(pairs: Iterable[tuple[str, str]]) -> EventQuery:
         elif name.startswith("EQ_destination_"):
             kind = typed_term(Vocabulary.SOURCE_DESTINATION_TYPE, _typed(name, "EQ_destination_"))
             destinations[kind] = _values(name, raw)
+        elif name.startswith("EXISTS_") and ":" in name:
+            extensions.append(_filter(name, raw))  # type: ignore[arg-type]  # an EXISTS_ of a field is one
         elif name.startswith("EXISTS_"):
             what = _typed(name, "EXISTS_")
             if what not in EXISTS_FIELDS:
@@ -230,6 +257,10 @@ def parse_query(pairs: Iterable[tuple[str, str]]) -> EventQuery:
             args["per_page"] = _positive(name, raw, MAX_PER_PAGE)
         elif name == "nextPageToken":
             args["next_page_token"] = _single(name, raw)
+        elif isinstance(condition := _filter(name, raw), SensorCondition):
+            sensor.append(condition)
+        elif isinstance(condition, ExtensionCondition):
+            extensions.append(condition)
         else:
             raise QueryParameterError(name, UNKNOWN_PARAMETER, f"{name} is not a query parameter this service knows.")
     if "event_count_limit" in args and "max_event_count" in args:
@@ -244,6 +275,8 @@ def parse_query(pairs: Iterable[tuple[str, str]]) -> EventQuery:
         sources=tuple(sorted(sources.items())),
         destinations=tuple(sorted(destinations.items())),
         exists=tuple(exists),
+        extensions=tuple(extensions),
+        sensor=tuple(sensor),
         fingerprint=fingerprint,
         **args,  # type: ignore[arg-type]
     )
