@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 
-from bench.custody import load_average, machine_busy, postgres_cpu, wait_ready  # noqa: E402
+from bench.custody import load_average, machine_busy, postgres_cpu  # noqa: E402
 from bench.epcis_lifecycles import GENERATOR_VERSION, HANDLERS, TENANTS, lifecycle  # noqa: E402
 from bench.epcis_load import (  # noqa: E402
     KNOWN_COLUMNS,
@@ -115,6 +115,22 @@ async def recreate_database(admin_url: str, name: str) -> None:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
+
+
+async def wait_ready(base_url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 900) -> None:
+    """Until custody answers ready: its start migrates the kept database (a migration may rewrite 1,000,000 rows)."""
+    deadline = time.perf_counter() + timeout_s
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.perf_counter() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"custody exited with {process.returncode}; see {log}")
+            try:
+                if (await http.get(f"{base_url}/custody/health/ready")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+    raise SystemExit(f"custody was not ready after {timeout_s:.0f}s; see {log}")
 
 
 def start_custody(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
