@@ -18,6 +18,7 @@ from services.custody.query import api as query_api
 from services.custody.query import named_api
 from services.custody.registry import api as registry_api
 from services.custody.subscriptions import stream as epcis_streams
+from services.custody.subscriptions import stream_api as epcis_stream_api
 from services.custody.subscriptions.webhooks import api as webhooks_api
 from services.custody.subscriptions.webhooks import delivery as webhook_delivery
 from services.custody.subscriptions.webhooks import messaging as webhooks
@@ -64,7 +65,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             query_api.router,
             webhooks_api.router,
             named_api.router,
-            epcis_streams.router,
+            epcis_stream_api.router,
             lifecycle_api.router,
             membership_api.router,
         ],

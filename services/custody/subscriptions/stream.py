@@ -14,7 +14,8 @@ read from the index (by keyset, in record-time order) and sent, then the live fa
 sent once per socket (the hashes sent are remembered), so there is no gap and no duplicate between the two.
 `reportIfEmpty=true`: an empty document when that first read finds nothing; never for a live capture the
 subscriber sees nothing of (that would tell it another party captured something). Query schedules
-(`second`, `minute`, ...) are refused (`SubscriptionControlsException`); `stream=true` is required.
+(`second`, `minute`, ...) are refused (`SubscriptionControlsException`); `stream=true` is required (the route and
+its refusals: `stream_api.py`).
 """
 
 from __future__ import annotations
@@ -31,21 +32,18 @@ from typing import Any, Final
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, WebSocket
+from fastapi import WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from contracts import topics
 from contracts.custody import EpcisEventsCaptured
-from services.common.auth import OEM_ROLES, Principal, Role
-from services.common.problems import problem_response
+from services.common.auth import Principal
 from services.common.runtime import Runtime
-from services.custody.domain.epcis.query import EventQuery, QueryParameterError, parse_query
-from services.custody.domain.epcis.timestamps import parse_timestamp
+from services.custody.domain.epcis.query import EventQuery
 from services.custody.query import named
-from services.custody.query.api import EPCIS_HEADERS
 from services.custody.query.store import Cursor
-from services.custody.query.usecases import HANDLER_ROLES, matching_rows, query_context, recorded_since
+from services.custody.query.usecases import matching_rows, query_context, recorded_since
 
 log = logging.getLogger(__name__)
 
@@ -273,135 +271,4 @@ async def _send_json(websocket: WebSocket, document: dict[str, Any]) -> None:
     await asyncio.wait_for(websocket.send_text(json.dumps(document, separators=(",", ":"))), SEND_TIMEOUT_S)
 
 
-# --- the route ------------------------------------------------------------------------------------------------------
-
-router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 named queries"])
-
-SUBSCRIBER_ROLES: Final = frozenset({*HANDLER_ROLES, *OEM_ROLES, Role.auditor, Role.regulator, Role.platform_operator})
-SCHEDULE_PARAMETERS: Final = frozenset({"second", "minute", "hour", "dayOfMonth", "month", "dayOfWeek"})
-SUBSCRIPTION_PARAMETERS: Final = frozenset({"stream", "initialRecordTime", "reportIfEmpty"})
-
-
-class SubscriptionRefused(Exception):
-    def __init__(self, status: int, kind: str, reason: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.reason, self.message, self.field = status, kind, reason, message, field
-
-
-def _controls(pairs: list[tuple[str, str]]) -> tuple[datetime | None, bool]:
-    """initialRecordTime and reportIfEmpty of a stream subscription's query string, checked."""
-    given: dict[str, str] = {}
-    for parameter, value in pairs:
-        if parameter in SCHEDULE_PARAMETERS:
-            raise SubscriptionRefused(
-                400, "SubscriptionControlsException", "schedule_not_supported",
-                f"{parameter}: scheduled query subscriptions are not offered; subscribe with stream=true.", parameter,
-            )  # fmt: skip
-        if parameter not in SUBSCRIPTION_PARAMETERS:
-            raise SubscriptionRefused(
-                400, "QueryParameterException", "parameter_not_for_subscription",
-                f"{parameter} is not a subscription parameter (stream, initialRecordTime, reportIfEmpty).", parameter,
-            )  # fmt: skip
-        if parameter in given:
-            raise SubscriptionRefused(
-                400, "SubscriptionControlsException", "repeated_query_parameter", f"{parameter} is given twice.",
-                parameter,
-            )  # fmt: skip
-        given[parameter] = value
-    if given.get("stream") != "true":
-        raise SubscriptionRefused(
-            400, "SubscriptionControlsException", "stream_required",
-            "A WebSocket subscription streams: give stream=true.", "stream",
-        )  # fmt: skip
-    initial = None
-    if "initialRecordTime" in given:
-        initial = parse_timestamp(given["initialRecordTime"])
-        if initial is None:
-            raise SubscriptionRefused(
-                400, "SubscriptionControlsException", "invalid_query_time",
-                "initialRecordTime is an ISO 8601 date-time with a time zone.", "initialRecordTime",
-            )  # fmt: skip
-    report = given.get("reportIfEmpty", "false")
-    if report not in ("true", "false"):
-        raise SubscriptionRefused(
-            400, "SubscriptionControlsException", "invalid_query_parameter_value",
-            "reportIfEmpty is true or false.", "reportIfEmpty",
-        )  # fmt: skip
-    return initial, report == "true"
-
-
-async def _refuse(websocket: WebSocket, refusal: SubscriptionRefused) -> None:
-    """Answer the handshake with the problem (HTTP), or close it with 1008 where the server cannot."""
-    response = problem_response(
-        refusal.status,
-        refusal.reason,
-        refusal.message,
-        field=refusal.field,
-        title="Subscription refused.",
-        type_=f"epcisException:{refusal.kind}",
-        headers=EPCIS_HEADERS,
-    )
-    if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(response)
-    else:
-        await websocket.close(1008, f"{refusal.reason}: {refusal.message}"[:120])
-
-
-def _principal(websocket: WebSocket, runtime: Runtime) -> Principal:
-    key = websocket.headers.get("x-api-key")
-    authorization = websocket.headers.get("authorization", "")
-    if key is None and authorization.lower().startswith("bearer "):
-        key = authorization[7:].strip()
-    principal = runtime.keyring.authenticate(key) if key else None
-    if principal is None:
-        raise SubscriptionRefused(
-            401, "SecurityException", "invalid_api_key" if key else "missing_api_key",
-            "Send a valid API key in the X-API-Key header.",
-        )  # fmt: skip
-    if principal.role not in SUBSCRIBER_ROLES:
-        raise SubscriptionRefused(
-            403, "SecurityException", "role_not_allowed", f"Role {principal.role.value} may not subscribe."
-        )
-    return principal
-
-
-@router.websocket("/queries/{name}/events")
-async def subscribe(websocket: WebSocket, name: str) -> None:
-    """A named query's subscription over WebSocket (stream=true; initialRecordTime, reportIfEmpty)."""
-    runtime: Runtime = websocket.app.state.runtime
-    hub: StreamHub = websocket.app.state.epcis_streams
-    try:
-        principal = _principal(websocket, runtime)
-        found = await named.get(runtime.platform_pool, principal, name)
-        if found is None:
-            raise SubscriptionRefused(
-                404, "NoSuchNameException", "query_not_found", f"No query named {name!r} is yours."
-            )
-        initial, report_if_empty = _controls(list(websocket.query_params.multi_items()))
-        try:
-            event_query = parse_query(found.parameters)
-        except QueryParameterError as error:  # stored before the query language changed
-            raise SubscriptionRefused(
-                400, "QueryParameterException", error.reason, error.message, f"query.{error.parameter}"
-            ) from error
-    except SubscriptionRefused as refusal:
-        await _refuse(websocket, refusal)
-        return
-    headers = [(k.lower().encode(), v.encode()) for k, v in EPCIS_HEADERS.items()]
-    if initial is not None:
-        headers.append((b"gs1-query-min-record-time", initial.isoformat().encode()))
-    await websocket.accept(headers=headers)
-    await hub.serve(
-        StreamSubscription(
-            websocket,
-            principal,
-            found,
-            event_query,
-            initial,
-            report_if_empty,
-            runtime.settings.epcis_stream_queue_facts,
-        )
-    )
-
-
-__all__ = ["QUERY_DELETED", "SLOW_SUBSCRIBER", "StreamHub", "StreamSubscription", "router"]
+__all__ = ["QUERY_DELETED", "SLOW_SUBSCRIBER", "StreamHub", "StreamSubscription"]
