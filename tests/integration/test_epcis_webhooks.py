@@ -436,6 +436,19 @@ async def test_a_subscription_the_platform_will_not_serve_is_refused_with_subscr
     assert (problem["field"], problem["reason"]) == (field, reason), problem
 
 
+async def test_a_key_holds_a_bounded_number_of_subscriptions(custody: Custody, receiver: Receiver) -> None:
+    party = await handler(custody)
+    name = await named_query(custody, party)
+    ids = await asyncio.gather(*(subscribe(custody, party, name, receiver.url(f"/many/{n}")) for n in range(100)))
+    body = {"dest": receiver.url("/many/extra"), "stream": True}
+    async with custody.http(party.key) as http:
+        refused = await http.post(f"/epcis/queries/{name}/subscriptions", json=body)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["reason"] == "too_many_subscriptions"
+        assert (await http.delete(f"/epcis/queries/{name}/subscriptions/{ids[0]}")).status_code == 204
+        assert (await http.post(f"/epcis/queries/{name}/subscriptions", json=body)).status_code == 201
+
+
 async def test_events_since_an_earlier_initial_record_time_come_first_then_the_stream(
     custody: Custody, receiver: Receiver
 ) -> None:

@@ -28,7 +28,12 @@ from services.custody.query.api import EPCIS_HEADERS, READERS
 from services.custody.subscriptions.webhooks import store
 from services.custody.subscriptions.webhooks.delivery import wake
 from services.custody.subscriptions.webhooks.destination import DestinationRefused, resolve
-from services.custody.subscriptions.webhooks.usecases import BackfillTooLarge, response_body, subscribe
+from services.custody.subscriptions.webhooks.usecases import (
+    BackfillTooLarge,
+    TooManySubscriptions,
+    response_body,
+    subscribe,
+)
 
 router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 subscriptions"], responses=ERROR_RESPONSES)
 
@@ -191,6 +196,8 @@ async def create_subscription(name: QueryName, request: Request, principal: Anno
                 )
         except BackfillTooLarge as error:
             raise Refused("initialRecordTime", "initial_record_time_too_early", str(error)) from error
+        except TooManySubscriptions as error:
+            raise Refused("", "too_many_subscriptions", str(error)) from error
     except Refused as refused:
         return refused.response()
     if backfilled:

@@ -208,10 +208,11 @@ class DeliveryWorker:
         if claimed.signature_token:
             headers[SIGNATURE_HEADER] = signature(claimed.signature_token, int(now.timestamp()), body)
         extensions = {"sni_hostname": target.host} if url.scheme == "https" else {}
-        response = await self.client.post(
-            url.copy_with(host=str(target.address)), content=body, headers=headers, extensions=extensions
-        )
-        return response.status_code
+        # Streamed and closed unread: only the status counts, and a receiver's body could be of any size.
+        async with self.client.stream(
+            "POST", url.copy_with(host=str(target.address)), content=body, headers=headers, extensions=extensions
+        ) as response:
+            return response.status_code
 
     async def settle(
         self, claimed: store.Claimed, started: datetime, clock: float, status_code: int | None, error: str | None

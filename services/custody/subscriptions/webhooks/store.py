@@ -101,6 +101,11 @@ async def owned(
     return _subscription(row) if row is not None else None
 
 
+async def count_owned(db: Db, owner: Principal) -> int:
+    count: int = await db.fetchval("SELECT count(*) FROM epcis_webhook_subscriptions WHERE owner = $1", owner.name)
+    return count
+
+
 async def list_owned(
     db: Db, query_owner: str, query_name: str, owner: Principal, after_seq: int, limit: int
 ) -> list[WebhookSubscription]:

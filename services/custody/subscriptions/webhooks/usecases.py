@@ -27,9 +27,16 @@ from services.custody.subscriptions.webhooks import store
 from services.custody.subscriptions.webhooks.store import WebhookSubscription
 
 SUBSCRIBING_LOCK: Final = 0x45504349_53574831  # "EPCISWH1": subscriptions created vs. batches fanned out
+MAX_SUBSCRIPTIONS_PER_KEY: Final = 100  # each is matched against every captured batch
 BACKFILL_MAX_EVENTS: Final = 10_000
 BACKFILL_CHUNK: Final = 500  # events per delivery of the backfill (the binding: "manageable batches")
 INITIAL_CAPTURE_ID: Final = "initialRecordTime"
+
+
+class TooManySubscriptions(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"A key holds at most {limit} webhook subscriptions: delete one first.")
+        self.limit = limit
 
 
 class BackfillTooLarge(Exception):
@@ -56,6 +63,8 @@ async def subscribe(
     in the past, the events the query matches since then become its first deliveries. Returns the subscription
     and how many events it starts with."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", SUBSCRIBING_LOCK)
+    if await store.count_owned(conn, principal) >= MAX_SUBSCRIPTIONS_PER_KEY:
+        raise TooManySubscriptions(MAX_SUBSCRIPTIONS_PER_KEY)
     now = await conn.fetchval("SELECT now()")
     start = initial_record_time if initial_record_time is not None else now
     subscription = await store.create(
@@ -153,4 +162,4 @@ def _time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-__all__ = ["BackfillTooLarge", "fan_out", "response_body", "subscribe"]
+__all__ = ["BackfillTooLarge", "TooManySubscriptions", "fan_out", "response_body", "subscribe"]
