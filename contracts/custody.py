@@ -448,8 +448,9 @@ class PassportStatusChanged(Message):
         default=None,
         ge=1,
         description="Set when an error declaration took an erroneous custody log entry out (EPCIS "
-        "errorDeclaration): that entry's sequence. `stage` (and `status`, when given) are then the ones the passport "
-        "has without it, and replace what it caused, even an earlier stage; `sequence` is the declaration's entry.",
+        "errorDeclaration): that entry's sequence (`sequence` is the declaration's entry). `occurred_at` is the "
+        "erroneous entry's event time; `stage` (and `status`, when given) are the ones the passport has without it. "
+        "A read model folding in event time undoes the change that entry caused, then applies these.",
         examples=[2],
     )
 

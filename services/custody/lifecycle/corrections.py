@@ -7,9 +7,11 @@ appended, the state is folded again from the chain *without* the entries any dec
 been captured, whatever came after it (later steps and corrective events stay applied, in their order). The chain
 is untouched: the original entry and its declaration both stay, and verification still passes.
 
-When the stage or the status the custody state derives changes, a `PassportStatusChanged` states the corrected
-ones (its `occurred_at` is the declaration time, its sequence the declaration's entry, `corrects_sequence` the
-erroneous entry's) so the read models follow, an earlier stage included.
+When the erroneous entry was a stage step, or the stage or status custody derives changes, a
+`PassportStatusChanged` with `corrects_sequence` (the erroneous entry's sequence; `sequence` the declaration's)
+states the corrected stage and status. Its `occurred_at` is the erroneous entry's event time: a read model that
+folds status changes in event time (reporting) folds it right after the change it corrects, restores what the
+passport had before, and folds the later changes on top, whatever order they arrived in.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from contracts import topics
 from contracts.custody import PassportStage, PassportStatusChanged
 from contracts.passport_data import BatteryStatus
 from services.common.db import DbConnection
-from services.custody.domain.transitions import WASTE_STAGES, CustodyState, Step, transition
+from services.custody.domain.transitions import STAGE_AFTER, WASTE_STAGES, CustodyState, Step, transition
 from services.custody.messaging.facts import Publication
 
 ERROR_DECLARATION = "error_declaration"
@@ -39,6 +41,7 @@ class ChainEntry:
     from_handler_id: str | None
     to_handler_id: str | None
     content: Mapping[str, Any]
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ def refold(passport_id: str, entries: Sequence[ChainEntry]) -> DerivedState:
 
 
 ENTRIES_SQL = """
-SELECT passport_id, sequence, kind, handler_id, from_handler_id, to_handler_id, content FROM custody_log
+SELECT passport_id, sequence, kind, handler_id, from_handler_id, to_handler_id, content, occurred_at
+FROM custody_log
 WHERE passport_id = ANY($1::text[]) ORDER BY passport_id, sequence
 """
 
@@ -117,11 +121,13 @@ class Declaration:
 
 async def roll_back(conn: DbConnection, declarations: Sequence[Declaration]) -> list[Publication]:
     """Fold the state of each declared passport again without its erroneous entries, store it, and return the
-    status facts of the passports whose stage or status it changed."""
+    status facts of the corrections (see the module docstring)."""
     if not declarations:
         return []
-    last = {d.passport_id: d for d in sorted(declarations, key=lambda d: d.sequence)}
-    ids = sorted(last)
+    by_passport: dict[str, list[Declaration]] = {}
+    for declaration in sorted(declarations, key=lambda d: d.sequence):
+        by_passport.setdefault(declaration.passport_id, []).append(declaration)
+    ids = sorted(by_passport)
     chains: dict[str, list[ChainEntry]] = {}
     for entry in await conn.fetch(ENTRIES_SQL, ids):
         content = entry["content"] if isinstance(entry["content"], dict) else {}
@@ -133,6 +139,7 @@ async def roll_back(conn: DbConnection, declarations: Sequence[Declaration]) -> 
                 entry["from_handler_id"],
                 entry["to_handler_id"],
                 content,
+                entry["occurred_at"],
             )
         )
     stored = {row["passport_id"]: row for row in await conn.fetch(STATES_SQL, ids)}
@@ -142,17 +149,23 @@ async def roll_back(conn: DbConnection, declarations: Sequence[Declaration]) -> 
         row = stored.get(pid)
         if row is None:
             continue
-        derived = refold(pid, chains.get(pid, []))
+        chain = chains.get(pid, [])
+        derived = refold(pid, chain)
         state = derived.state
         now = (state.holder, state.in_transit, state.pending_from, state.pending_to, state.stage, derived.status)
         was = (row["holder"], row["in_transit"], row["pending_from"], row["pending_to"], row["stage"], row["status"])
-        if now == was:
-            continue
-        updates.append((pid, *now))
-        if (state.stage, derived.status) != (row["stage"], row["status"]):
-            # No stage left: the battery is back where it was before custody knew one (manufactured).
-            stage = state.stage or PassportStage.manufactured.value
-            publications.append(_status_fact(last[pid], row, stage, derived.status))
+        if now != was:
+            updates.append((pid, *now))
+        changed = (state.stage, derived.status) != (row["stage"], row["status"])
+        by_sequence = {e.sequence: e for e in chain}
+        for declaration in by_passport[pid]:
+            erroneous = by_sequence.get(declaration.corrects) if declaration.corrects else None
+            moved_stage = erroneous is not None and erroneous.kind in STAGE_AFTER
+            if moved_stage or (changed and declaration is by_passport[pid][-1]):
+                # No stage left: the battery is back where it was before custody knew one (manufactured).
+                stage = state.stage or PassportStage.manufactured.value
+                at = erroneous.occurred_at if erroneous and erroneous.occurred_at else declaration.declared_at
+                publications.append(_status_fact(declaration, row, stage, derived.status, at))
     if updates:
         columns = list(zip(*updates, strict=True))
         await conn.execute(SET_STATES_SQL, *[list(c) for c in columns])
@@ -173,7 +186,9 @@ def _status(corrected: str | None, stored: str | None) -> BatteryStatus | None:
     return BatteryStatus.original if stored == BatteryStatus.waste.value else None
 
 
-def _status_fact(declaration: Declaration, row: Any, stage: str, status: str | None) -> Publication:
+def _status_fact(
+    declaration: Declaration, row: Any, stage: str, status: str | None, occurred_at: datetime
+) -> Publication:
     pid = declaration.passport_id
     return Publication(
         topics.CUSTODY_PASSPORT_STATUS.name,
@@ -183,7 +198,7 @@ def _status_fact(declaration: Declaration, row: Any, stage: str, status: str | N
             stage=PassportStage(stage),
             previous_stage=row["stage"],
             status=_status(status, row["status"]),
-            occurred_at=declaration.declared_at,
+            occurred_at=occurred_at,
             sequence=declaration.sequence,
             handler_id=declaration.handler_id,
             source_event_id=declaration.source_event_id,

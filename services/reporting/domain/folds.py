@@ -104,17 +104,26 @@ def _custody(f: CustodyRecorded) -> Apply:
 
 
 def _status(f: PassportStatusChanged) -> Apply:
+    if f.corrects_sequence is not None:
+        return partial(
+            readmodel.apply_status_correction,
+            occurred_at=f.occurred_at,
+            corrects_sequence=f.corrects_sequence,
+            stage=f.stage.value,
+            status=f.status.value if f.status else None,
+            by=f.handler_id,
+            reason=f"custody step {f.sequence}: step {f.corrects_sequence} declared erroneous",
+            cause=f"custody:{f.sequence}:{f.source_event_id}",
+        )
     return partial(
         readmodel.apply_status,
         occurred_at=f.occurred_at,
         status=f.status.value if f.status else None,
         stage=f.stage.value,
         by=f.handler_id,
-        reason=f"custody step {f.sequence}"
-        + (f" (step {f.corrects_sequence} declared erroneous)" if f.corrects_sequence else ""),
+        reason=f"custody step {f.sequence}",
         responsible_operator=f.responsible_operator,
         cause=f"custody:{f.sequence}:{f.source_event_id}",
-        correction=f.corrects_sequence is not None,
     )
 
 

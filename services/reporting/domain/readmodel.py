@@ -122,17 +122,53 @@ def _advance_stage(state: dict[str, Any], stage: str | None) -> bool:
     return True
 
 
-def _correct_stage(state: dict[str, Any], stage: str | None) -> bool:
-    """Set the stage an error declaration left; the in-service dates of the stages it undid go with them."""
-    if stage is None or stage == state.get("stage") or stage not in STAGE_RANK:
-        return False
-    state["stage"] = stage
-    in_service = state["in_service"]
-    if STAGE_RANK[stage] < STAGE_RANK["in_service"]:
-        in_service.pop("put_into_service_at", None)
-    if STAGE_RANK[stage] < STAGE_RANK["placed_on_market"]:
-        in_service.pop("placed_on_market_at", None)
-    return True
+def apply_status_correction(
+    state: dict[str, Any],
+    *,
+    occurred_at: datetime,
+    corrects_sequence: int,
+    stage: str | None = None,
+    status: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+    cause: str | None = None,
+) -> list[str]:
+    """Custody took the step `corrects_sequence` out of the passport's chain (an error declaration). Folded at
+    that step's event time, right after the status change it caused (if any): the stage and status go back to
+    what they were before it (the in-service dates of the stages it undid go too), then move on to the `stage`
+    and `status` custody has without it, as a status change would; the history keeps every entry. Later changes
+    fold on top of it as they would have."""
+    _ensure(state)
+    history: list[dict[str, Any]] = state["status_history"]
+    prefix = f"custody:{corrects_sequence}:"
+    caused = [i for i, entry in enumerate(history) if str(entry.get("cause") or "").startswith(prefix)]
+    changed: list[str] = []
+    if caused:
+        before = history[caused[-1] - 1] if caused[-1] > 0 else {"stage": STAGES[0], "status": STATUSES[0]}
+        if before["status"] != state["status"]:
+            state["status"] = before["status"]
+            changed.append("status")
+        if before["stage"] != state["stage"]:
+            state["stage"] = before["stage"]
+            changed.append("stage")
+            rank = STAGE_RANK.get(before["stage"], 0)
+            for undone, date in (("in_service", "put_into_service_at"), ("placed_on_market", "placed_on_market_at")):
+                if rank < STAGE_RANK[undone] and state["in_service"].pop(date, None) is not None:
+                    changed.append("in_service")
+    if status is not None and status != state["status"]:
+        state["status"] = status
+        changed.append("status")
+    if _advance_stage(state, stage):
+        changed.append("stage")
+        for reached, date in (("placed_on_market", "placed_on_market_at"), ("in_service", "put_into_service_at")):
+            if STAGE_RANK.get(str(stage), 0) >= STAGE_RANK[reached] and not state["in_service"].get(date):
+                state["in_service"][date] = occurred_at.isoformat()
+                changed.append("in_service")
+    if not changed:
+        return []
+    _history(state, occurred_at=occurred_at, by=by, reason=reason, cause=cause)
+    changed.append("status_history")
+    return sorted(set(changed), key=changed.index)
 
 
 def apply_custody(state: dict[str, Any], fact: CustodyRecorded) -> list[str]:
@@ -211,21 +247,17 @@ def apply_status(
     reason: str | None = None,
     responsible_operator: str | None = None,
     cause: str | None = None,
-    correction: bool = False,
 ) -> list[str]:
     """A status or stage change (placed on market, put into service, became waste, ...). Each one that changes the
     status or the stage adds one `status_history` entry (its event time, the status and stage it led to, and
     `cause`: the fact that caused it) and snapshots the Annex XIII 4(a) performance values as they stand
-    (`performance_snapshots`). `correction`: the stage is the one custody has after an erroneous step was taken
-    out (error declaration), set even when earlier than the current one."""
+    (`performance_snapshots`)."""
     _ensure(state)
     changed: list[str] = []
     if status is not None and status != state["status"]:
         state["status"] = status
         changed.append("status")
-    if correction and _correct_stage(state, stage):
-        changed.append("stage")
-    elif _advance_stage(state, stage):
+    if _advance_stage(state, stage):
         changed.append("stage")
         if stage == "placed_on_market" and not state["in_service"].get("placed_on_market_at"):
             state["in_service"]["placed_on_market_at"] = occurred_at.isoformat()
