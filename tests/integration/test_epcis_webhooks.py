@@ -17,13 +17,15 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts import topics
+from contracts.custody import CapturedEpcisEvent, EpcisEventsCaptured
 from services.common.auth import Role
 from services.common.settings import Settings
 from services.custody.subscriptions.webhooks.signing import verify
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_custody_epcis import capture, document, object_event
 from tests.integration.test_custody_events import Custody, custody_alone, register, uid
-from tests.support import ServiceProcess, eventually
+from tests.support import ServiceProcess, cloudevent_headers, eventually, publish
 from tests.support import service_env as support_env
 
 # Where the service is told it may deliver to this machine, and retries come fast.
@@ -211,6 +213,36 @@ async def test_a_captured_event_reaches_the_subscriber_signed_with_its_token(
     assert shown["lastNotifiedAt"] is not None
     assert shown["stream"] is True
     assert "signatureToken" not in shown
+
+
+async def test_a_captured_events_fact_read_again_adds_no_delivery(custody: Custody, receiver: Receiver) -> None:
+    party = await handler(custody)
+    name = await named_query(custody, party)
+    path = f"/again/{uuid.uuid4().hex}"
+    subscription_id = await subscribe(custody, party, name, receiver.url(path))
+    event_id, job = await capture_one(custody, party)
+    [logged] = await eventually(lambda: deliveries(custody, party, name, subscription_id), what="the delivery")
+    fact = EpcisEventsCaptured(
+        capture_id=job["captureID"],
+        record_time=datetime.fromisoformat(logged["recordTime"].replace("Z", "+00:00")),
+        events=[
+            CapturedEpcisEvent(event_hash=job["events"][0]["eventHash"], event_id=event_id, event_type="ObjectEvent")
+        ],
+    )
+    for _ in range(2):  # the same capture's fact again, as another message (another ce_id: past the inbox)
+        await publish(
+            custody.settings,
+            topics.CUSTODY_EPCIS_EVENTS_CAPTURED.name,
+            fact.model_dump_json().encode(),
+            key=job["captureID"],
+            headers=cloudevent_headers(fact, source="urn:bpass:service:custody", subject=job["captureID"]),
+        )
+    marker, marker_job = await capture_one(custody, party)  # its fact comes after those (another partition, maybe)
+    await eventually(lambda: _async(len(receiver.at(path)) >= 2), what="the next capture's delivery")
+    await asyncio.sleep(1.5)
+    assert [event_ids(r) for r in receiver.at(path)] == [[event_id], [marker]]
+    logged_now = await deliveries(custody, party, name, subscription_id)
+    assert [d["captureID"] for d in logged_now] == [job["captureID"], marker_job["captureID"]]
 
 
 async def test_a_receiver_failing_three_times_gets_the_delivery_once_on_the_fourth_attempt(
