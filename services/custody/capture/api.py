@@ -8,10 +8,11 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import uuid_utils
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from contracts.errors import ValidationFailed, Violation
 from services.common.auth import Principal, Role, require_roles
@@ -31,9 +32,16 @@ from services.custody.capture.usecases import (
     job_summary,
     tenant_view,
 )
+from services.custody.domain.epcis.query import QueryParameterError
 from services.custody.domain.epcis.xml import document_from_xml
 from services.custody.ingest.api import HANDLER_ROLES, reporter_source
+from services.custody.query import store as query_store
+from services.custody.query.usecases import PAGE_CURSOR_REFUSED
+from services.custody.query.value_lists import open_page, sign_page
 
+JOB_LIST = "capture jobs"
+DEFAULT_JOBS_PER_PAGE = 30
+MAX_JOBS_PER_PAGE = 500
 router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 capture"], responses=ERROR_RESPONSES, route_class=EpcisRoute)
 
 CAPTURERS = require_roles(*HANDLER_ROLES, Role.platform_operator)
@@ -179,20 +187,46 @@ def _captured_by(principal: Principal, capturer: str | None) -> bool:
 
 @router.get(
     "/capture",
-    summary="Your capture jobs, newest first (an array of CaptureJob)",
+    summary="Your capture jobs, newest first (an array of CaptureJob; pages by nextPageToken, Link rel=next)",
     description="A handler lists the jobs it captured (over HTTP or the topic, with any of its keys); an auditor "
-    "those that recorded steps of its tenant's passports; regulators and the platform operator every job.",
+    "those that recorded steps of its tenant's passports; regulators and the platform operator every job. "
+    "`perPage` jobs a page (30 when not given); the next page's URL is in the `Link` header (rel=next).",
+    responses={400: {}},
 )
 async def capture_jobs(
     request: Request,
     principal: Annotated[Principal, JOB_READERS],
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[dict[str, Any]]:
+    per_page: Annotated[int | None, Query(alias="perPage", ge=1, le=MAX_JOBS_PER_PAGE)] = None,
+    token: Annotated[str | None, Query(alias="nextPageToken", max_length=2000)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_JOBS_PER_PAGE, deprecated=True)] = None,
+) -> Response:
     runtime: Runtime = request.app.state.runtime
+    size = per_page or limit or DEFAULT_JOBS_PER_PAGE
+    key = await query_store.token_key(runtime.platform_pool)  # the page-token key is platform only
+    try:
+        position = open_page(key, JOB_LIST, principal, token) if token else None
+        after = (datetime.fromisoformat(position[0]), position[1]) if position else None
+    except (QueryParameterError, ValueError, IndexError):
+        return problem_response(
+            400,
+            PAGE_CURSOR_REFUSED,
+            "nextPageToken is not a token of your capture job list: follow the list's Link header.",
+            field="query.nextPageToken",
+            title="Query parameter refused.",
+            type_="epcisException:QueryParameterException",
+            extensions={"parameter": "nextPageToken"},
+        )
     if principal.role in ALL_JOBS_READERS:
-        rows = await store.list_jobs(runtime.pool, None, limit)
+        rows = await store.list_jobs(runtime.pool, None, size + 1, after)
     elif principal.role is Role.auditor:
-        rows = await store.list_tenant_jobs(runtime.pool, principal.tenant, limit) if principal.tenant else []
+        rows = await store.list_tenant_jobs(runtime.pool, principal.tenant, size + 1, after) if principal.tenant else []
     else:
-        rows = await store.list_jobs(runtime.pool, principal.tenant, limit) if principal.tenant else []
-    return [job_summary(r) for r in rows]
+        rows = await store.list_jobs(runtime.pool, principal.tenant, size + 1, after) if principal.tenant else []
+    headers: dict[str, str] = {}
+    if len(rows) > size:
+        last = rows[size - 1]
+        next_token = sign_page(key, JOB_LIST, principal, [last["captured_at"].isoformat(), last["capture_id"]])
+        kept = [(n, v) for n, v in request.query_params.multi_items() if n != "nextPageToken"]
+        headers["Link"] = f'<{request.url.path}?{urlencode([*kept, ("nextPageToken", next_token)])}>; rel="next"'
+        headers["GS1-Next-Page-Token"] = next_token
+    return JSONResponse([job_summary(r) for r in rows[:size]], headers=headers)

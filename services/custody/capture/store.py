@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -67,14 +68,21 @@ _JOB_COLUMNS = """capture_id, principal, capturer, channel, error_behaviour, run
     finished_at"""
 
 
-async def list_jobs(conn: DbConnection | asyncpg.Pool, capturer: str | None, limit: int) -> list[asyncpg.Record]:
-    """The jobs `capturer` captured (every job when None), newest first."""
+async def list_jobs(
+    conn: DbConnection | asyncpg.Pool, capturer: str | None, limit: int, after: tuple[datetime, str] | None = None
+) -> list[asyncpg.Record]:
+    """The jobs `capturer` captured (every job when None), newest first (ties by capture id), after the job
+    `after` (its captured_at and capture id) when given: a page of the list, read by keyset."""
     return list(
         await conn.fetch(
             f"""SELECT {_JOB_COLUMNS}, event_count, errors FROM capture_jobs
-                WHERE ($1::text IS NULL OR capturer = $1) ORDER BY captured_at DESC LIMIT $2""",
+                WHERE ($1::text IS NULL OR capturer = $1)
+                  AND ($3::timestamptz IS NULL OR (captured_at, capture_id) < ($3, $4))
+                ORDER BY captured_at DESC, capture_id DESC LIMIT $2""",
             capturer,
             limit,
+            after[0] if after else None,
+            after[1] if after else None,
         )
     )
 
@@ -86,7 +94,9 @@ _TENANT_ENTRIES = """
     JOIN known_passports k ON k.passport_id = x.entry ->> 'passport_id' AND k.tenant = $1"""
 
 
-async def list_tenant_jobs(conn: DbConnection | asyncpg.Pool, tenant: str, limit: int) -> list[asyncpg.Record]:
+async def list_tenant_jobs(
+    conn: DbConnection | asyncpg.Pool, tenant: str, limit: int, after: tuple[datetime, str] | None = None
+) -> list[asyncpg.Record]:
     """The jobs that recorded at least one step of the tenant's passports, newest first; `event_count` counts
     those events only, and no error shows (a refused event recorded no step of anyone's passport)."""
     return list(
@@ -98,9 +108,12 @@ async def list_tenant_jobs(conn: DbConnection | asyncpg.Pool, tenant: str, limit
                                       JOIN known_passports p ON p.passport_id = y.entry ->> 'passport_id'
                                            AND p.tenant = $1))::int AS event_count
                 FROM capture_jobs j WHERE EXISTS ({_TENANT_ENTRIES})
-                ORDER BY captured_at DESC LIMIT $2""",
+                  AND ($3::timestamptz IS NULL OR (captured_at, capture_id) < ($3, $4))
+                ORDER BY captured_at DESC, capture_id DESC LIMIT $2""",
             tenant,
             limit,
+            after[0] if after else None,
+            after[1] if after else None,
         )
     )
 

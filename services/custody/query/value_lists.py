@@ -81,23 +81,24 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _binding(values: ValueList, principal: Principal) -> str:
-    material = json.dumps(["value-list", values.resource, principal.name], separators=(",", ":"))
+def _binding(scope: str, principal: Principal) -> str:
+    material = json.dumps([scope, principal.name], separators=(",", ":"))
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
-def encode_value_token(key: bytes, values: ValueList, principal: Principal, after: str) -> str:
-    payload = json.dumps({"a": after, "b": _binding(values, principal)}, separators=(",", ":")).encode()
+def sign_page(key: bytes, scope: str, principal: Principal, position: list[str]) -> str:
+    """A page token: where the next page starts (`position`), bound to a list (`scope`) and the reader, signed."""
+    payload = json.dumps({"a": position, "b": _binding(scope, principal)}, separators=(",", ":")).encode()
     return f"{_b64(payload)}.{_b64(hmac.new(key, payload, hashlib.sha256).digest())}"
 
 
-def decode_value_token(key: bytes, values: ValueList, principal: Principal, token: str) -> str:
-    """The last value a token's page served, or QueryParameterError(nextPageToken) when the token is not one
-    this list gave this reader, or was altered."""
+def open_page(key: bytes, scope: str, principal: Principal, token: str) -> list[str]:
+    """The position a page token carries, or QueryParameterError(nextPageToken) when the token is not one this
+    list (`scope`) gave this reader, or was altered."""
     refusal = QueryParameterError(
         "nextPageToken",
         PAGE_CURSOR_REFUSED,
-        f"nextPageToken is not a token of the {values.resource} list given to you: follow the list's Link header.",
+        f"nextPageToken is not a token of the {scope} list given to you: follow the list's Link header.",
     )
     try:
         payload_text, signature_text = token.split(".")
@@ -108,12 +109,14 @@ def decode_value_token(key: bytes, values: ValueList, principal: Principal, toke
         raise refusal
     try:
         data = json.loads(payload)
-        after, binding = data["a"], data["b"]
+        position, binding = data["a"], data["b"]
     except (ValueError, KeyError, TypeError) as exc:
         raise refusal from exc
-    if not isinstance(after, str) or binding != _binding(values, principal):
+    if not isinstance(position, list) or not all(isinstance(p, str) for p in position):
         raise refusal
-    return after
+    if binding != _binding(scope, principal):
+        raise refusal
+    return position
 
 
 def _listed(values: ValueList, value: str) -> bool:
@@ -131,7 +134,7 @@ async def list_values(
     """One page of a value list as `principal` sees it, in byte order."""
     async with store.reading(pool) as conn:
         key = await store.token_key(conn)
-        after = decode_value_token(key, values, principal, token) if token else ""
+        after = (open_page(key, values.resource, principal, token) or [""])[0] if token else ""
         visibility = visibility_of(principal)
         found: list[str] = [v for v in values.standard if v > after][: per_page + 1]
         cursor, stored = after, 0
@@ -147,7 +150,7 @@ async def list_values(
         members = sorted(set(found))
         page = members[:per_page]
         more = len(members) > per_page
-        return ValuePage(page, encode_value_token(key, values, principal, page[-1]) if more and page else None)
+        return ValuePage(page, sign_page(key, values.resource, principal, [page[-1]]) if more and page else None)
 
 
 async def value_exists(pool: asyncpg.Pool, values: ValueList, principal: Principal, value: str) -> bool:
@@ -163,4 +166,4 @@ async def value_exists(pool: asyncpg.Pool, values: ValueList, principal: Princip
         return await store.count_up_to(conn, query, visibility_of(principal), 1) > 0
 
 
-__all__ = ["VALUE_LISTS", "ValueList", "ValuePage", "list_values", "value_exists"]
+__all__ = ["VALUE_LISTS", "ValueList", "ValuePage", "list_values", "open_page", "sign_page", "value_exists"]
