@@ -23,7 +23,7 @@ from services.common.auth import Role
 from services.common.settings import Settings
 from services.custody.subscriptions.webhooks.signing import verify
 from tests.conftest import PORT_BASE, new_key
-from tests.integration.test_custody_epcis import capture, document, object_event
+from tests.integration.test_custody_epcis import capture, document, mint_gs1, object_event
 from tests.integration.test_custody_events import Custody, custody_alone, register, uid
 from tests.support import ServiceProcess, cloudevent_headers, eventually, publish
 from tests.support import service_env as support_env
@@ -393,6 +393,28 @@ async def test_another_partys_events_never_reach_a_subscriber(custody: Custody, 
     await asyncio.sleep(1.0)  # nothing else comes
     assert len(receiver.at(path)) == 1
     assert len(await deliveries(custody, subscriber, name, subscription_id)) == 1
+
+
+async def test_an_oem_subscriber_gets_the_events_about_its_own_batteries_only(
+    custody: Custody, receiver: Receiver
+) -> None:
+    oem_a, oem_b = uid("oem-a"), uid("oem-b")
+    carrier_id = uid("wh-delegate")
+    await register(custody, carrier_id, delegate_of=[oem_a, oem_b])  # it ships from both OEMs' plants
+    carrier = Party(carrier_id, new_key(custody.settings, Role.carrier, carrier_id))
+    subscriber = Party(oem_a, new_key(custody.settings, Role.oem_admin, oem_a))
+    name = await named_query(custody, subscriber)
+    path = f"/oem/{uuid.uuid4().hex}"
+    await subscribe(custody, subscriber, name, receiver.url(path))
+    (_, serial_a), (_, serial_b) = await mint_gs1(custody, oem_a), await mint_gs1(custody, oem_b)
+    shipped_b, shipped_a = object_event(serial_b), object_event(serial_a)
+    for event in (shipped_b, shipped_a):
+        job = await capture(custody, carrier.key, document(event))
+        assert job["events"][0]["outcome"] == "recorded", job["events"]
+    [delivered] = await eventually(lambda: _async(receiver.at(path)), what="OEM A's battery's event")
+    assert event_ids(delivered) == [shipped_a["eventID"]]
+    await asyncio.sleep(1.0)
+    assert len(receiver.at(path)) == 1  # OEM B's battery's event never came
 
 
 async def test_a_subscription_is_its_creators_and_follows_the_binding(custody: Custody, receiver: Receiver) -> None:
