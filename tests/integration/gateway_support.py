@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import re
 import shutil
@@ -18,6 +19,9 @@ import httpx
 from services.common.settings import REPO_ROOT
 
 TEMPLATE = REPO_ROOT / "deploy" / "local" / "nginx.conf.template"
+# Started by root, nginx's workers would run as `nobody`, who may not write request bodies to their buffer files in
+# pytest's private temporary directory (a capture document through the gateway would fail): they keep our user.
+GLOBALS = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
 
 
 def loopback_address() -> str:
@@ -34,7 +38,7 @@ def client_from(address: str, base_url: str, **kwargs: object) -> httpx.AsyncCli
 def _start(nginx: str, directory: Path, conf: Path) -> subprocess.Popen[bytes]:
     command = [nginx, "-p", f"{directory}/", "-c", str(conf), "-e", str(directory / "logs" / "error.log")]
     return subprocess.Popen(  # noqa: S603 - the system's nginx with our own config
-        [*command, "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        [*command, "-g", GLOBALS], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
 
 
