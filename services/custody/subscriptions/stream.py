@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from fastapi import WebSocket
 from pydantic import ValidationError
@@ -142,6 +142,7 @@ class StreamHub:
         runtime = self.runtime
         settings = runtime.settings
         name = settings.topic(topics.CUSTODY_EPCIS_EVENTS_CAPTURED.name)
+        resume: dict[Any, int] = {}  # partition -> next offset, kept across reconnections: no fact is skipped
         while True:
             consumer = AIOKafkaConsumer(
                 **settings.kafka_client_options(),
@@ -158,7 +159,10 @@ class StreamHub:
                     await asyncio.sleep(0.05)
                 assigned = sorted(consumer.assignment())
                 for tp in assigned:  # resolve the end now: a fact published after start is never skipped
-                    await consumer.position(tp)
+                    if tp in resume:
+                        consumer.seek(tp, resume[tp])
+                    else:
+                        resume[tp] = await consumer.position(tp)
                 self._ready.set()
                 log.info("EPCIS stream subscriptions read %s (%d partitions) from its end", name, len(assigned))
                 while True:
@@ -166,9 +170,10 @@ class StreamHub:
                     for records in batches.values():
                         for record in records:
                             self._dispatch(record.value)
+                            resume[tp_of(record)] = record.offset + 1
             except asyncio.CancelledError:
                 raise
-            except KafkaError as exc:  # the broker went away: read again from the end once it is back
+            except KafkaError as exc:  # the broker went away: read on from where this left off once it is back
                 log.warning("EPCIS stream subscriptions lost Kafka (%r); reconnecting", exc)
                 await asyncio.sleep(1.0)
             finally:
@@ -252,6 +257,10 @@ class StreamHub:
             cursor = Cursor(rows[-1]["record_time"], rows[-1]["seq"])
         if not sent_any and subscription.report_if_empty:
             await _send_json(subscription.websocket, subscription.document([]))
+
+
+def tp_of(record: Any) -> Any:
+    return TopicPartition(record.topic, record.partition)
 
 
 def receiver_done(task: asyncio.Task[None]) -> bool:
