@@ -520,6 +520,23 @@ async def test_events_since_an_earlier_initial_record_time_come_first_then_the_s
     assert logged[0]["captureID"] == "initialRecordTime:1"
 
 
+async def test_unsubscribing_during_an_attempt_drops_the_delivery_quietly(custody: Custody, receiver: Receiver) -> None:
+    party = await handler(custody)
+    name = await named_query(custody, party)
+    path = f"/unsubscribed/{uuid.uuid4().hex}"
+    receiver.scripts[path] = [HANG]
+    subscription_id = await subscribe(custody, party, name, receiver.url(path))
+    await capture_one(custody, party)
+    await eventually(lambda: _async(receiver.at(path)), what="the attempt in flight")
+    async with custody.http(party.key) as http:
+        assert (await http.delete(f"/epcis/queries/{name}/subscriptions/{subscription_id}")).status_code == 204
+    await asyncio.sleep(2.5)  # the attempt times out (1.5 s) and finds its delivery gone
+    log = custody.process.log_path.read_text(errors="replace")
+    assert "ForeignKeyViolation" not in log
+    assert "Task exception was never retrieved" not in log
+    assert len(receiver.at(path)) == 1
+
+
 async def test_deleting_the_named_query_ends_its_subscriptions(custody: Custody, receiver: Receiver) -> None:
     party = await handler(custody)
     name = await named_query(custody, party)

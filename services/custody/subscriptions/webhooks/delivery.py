@@ -41,6 +41,7 @@ METRICS_INTERVAL_S: Final = 10.0
 EPCIS_CONTEXT: Final = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
 INTERRUPTED: Final = "interrupted: the instance sending it stopped before the receiver's answer was recorded"
 ERROR_TEXT_MAX: Final = 500
+DATABASE_ERRORS: Final = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 DELIVERIES = Gauge(
     "bpass_epcis_webhook_deliveries",
@@ -137,7 +138,7 @@ class DeliveryWorker:
                 if free > 0:
                     try:
                         claimed = await store.claim_due(self.pool, free, self.timeout_s + LEASE_MARGIN_S)
-                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    except DATABASE_ERRORS as exc:
                         log.warning("webhook deliveries not claimed (%r); trying again", exc)
                 for item in claimed:
                     task = asyncio.create_task(self.attempt(item), name=f"webhook-{item.delivery_id}")
@@ -175,7 +176,7 @@ class DeliveryWorker:
     async def measure(self) -> None:
         try:
             counts = await store.backlog(self.pool)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_ERRORS:
             return
         for status in STATUSES:
             DELIVERIES.labels(self.service, status).set(counts.get(status, 0))
@@ -195,10 +196,13 @@ class DeliveryWorker:
             error = f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_MAX]
         except asyncio.CancelledError:
             error = "interrupted: the service stopped during the attempt"
-            with contextlib.suppress(Exception):  # shielded: the record survives the stop
+            with contextlib.suppress(*DATABASE_ERRORS):  # shielded: the record survives the stop
                 await asyncio.shield(self.settle(claimed, started, clock, None, error))
             raise
-        await self.settle(claimed, started, clock, status_code, error)
+        try:
+            await self.settle(claimed, started, clock, status_code, error)
+        except DATABASE_ERRORS as exc:  # the lease lapses: the delivery is taken again, this attempt logged as cut off
+            log.warning("attempt of webhook delivery %s not recorded (%r)", claimed.delivery_id, exc)
 
     async def post(self, claimed: store.Claimed, now: datetime) -> int:
         target = await resolve(claimed.dest, allow_local=self.settings.epcis_webhook_allow_local)

@@ -249,6 +249,20 @@ async def record_attempt(
     """Log an attempt (and, first, the one a lapsed lease left unreported) and settle the delivery: delivered,
     failed, or pending until `next_attempt_at`; the lease is released."""
     logged = [a for a in (interrupted, attempt) if a is not None]
+    try:
+        await _record_attempt(pool, claimed, logged, attempt, outcome, next_attempt_at)
+    except asyncpg.ForeignKeyViolationError:
+        return  # unsubscribed during the attempt: the delivery went with its subscription
+
+
+async def _record_attempt(
+    pool: asyncpg.Pool,
+    claimed: Claimed,
+    logged: list[Attempt],
+    attempt: Attempt,
+    outcome: str,
+    next_attempt_at: datetime | None,
+) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await conn.executemany(
             """INSERT INTO epcis_webhook_delivery_attempts
