@@ -277,3 +277,19 @@ def test_a_stored_subscriber_is_rebuilt_as_it_was() -> None:
         principal_of({**stored_principal(Principal("t", Role.carrier, "k")), "role": "regulator"})
     with pytest.raises(ValueError, match="emperor"):
         principal_of({"role": "emperor", "tenant": None, "key_id": "k"})
+
+
+async def test_an_oems_keys_share_its_names_and_its_auditor_can_neither_see_nor_delete_them(custody: Custody) -> None:
+    tenant = uid("oem")
+    admin, user = new_key(custody.settings, Role.oem_admin, tenant), new_key(custody.settings, Role.oem_user, tenant)
+    auditor = new_key(custody.settings, Role.auditor, tenant)
+    name = f"fleet-{uuid.uuid4().hex[:6]}"
+    assert (await create(custody, admin, {"name": name, "query": {"eventType": ["ObjectEvent"]}})).status_code == 201
+    async with custody.http(user) as http:
+        assert (await http.get(f"/epcis/queries/{name}")).status_code == 200, "the tenant's names are its keys'"
+    async with custody.http(auditor) as http:
+        assert_problem(await http.get(f"/epcis/queries/{name}"), 404, "NoSuchNameException")
+        assert_problem(await http.delete(f"/epcis/queries/{name}"), 404, "NoSuchNameException")
+        assert (await http.post("/epcis/queries", json={"name": name, "query": {}})).status_code == 201
+    async with custody.http(admin) as http:
+        assert (await http.get(f"/epcis/queries/{name}")).json()["query"] == {"eventType": ["ObjectEvent"]}

@@ -1,11 +1,12 @@
 """EPCIS 2.0 named queries (REST binding `/epcis/queries`): a query of the EPCIS query language kept under a name,
 run later with the caller's visibility, and the query WebSocket and webhook subscriptions are made on.
 
-A name belongs to its owner: the tenant of the key that created it (an OEM's keys and the auditors it grants share
-the OEM's names; a handler's keys share the handler's), or the key itself for a role without a tenant (platform
-operator, regulator). Another owner's query is answered exactly like an unknown one, so the names others chose
-never show. The stored query is checked with `parse_query` when it is created, as `GET /epcis/events` checks its
-query string: a query that could not run is never stored.
+A name belongs to its owner: the tenant of the key that created it (an OEM's keys share the OEM's names, a handler's
+keys the handler's), or the key itself for a role without a tenant (platform operator, regulator) and for an auditor
+(read-only: it may not delete the names of the tenant it audits, nor the subscriptions made on them). Another
+owner's query is answered exactly like an unknown one, so the names others chose never show. The stored query is
+checked with `parse_query` when it is created, as `GET /epcis/events` checks its query string: a query that could
+not run is never stored.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Final
 
 import asyncpg
 
-from services.common.auth import Principal
+from services.common.auth import Principal, Role
 from services.common.db import DbConnection
 from services.custody.domain.epcis.query import (
     EMPTY_VALUE,
@@ -76,7 +77,9 @@ class NamedQuery:
 
 def owner_of(principal: Principal) -> str:
     """Whose names a principal sees and creates."""
-    return f"tenant:{principal.tenant}" if principal.tenant else f"principal:{principal.name}"
+    if principal.tenant and principal.role is not Role.auditor:
+        return f"tenant:{principal.tenant}"
+    return f"principal:{principal.name}"
 
 
 def check_name(name: object) -> str:

@@ -65,9 +65,13 @@ def test_a_body_that_is_not_a_definition_is_refused(body: object, field: str) ->
     assert refused.value.field == field
 
 
-def test_a_name_is_the_tenants_or_for_a_role_without_one_the_keys() -> None:
-    oem, auditor = Principal("oem-1", Role.oem_admin, "k1"), Principal("oem-1", Role.auditor, "k2")
-    assert named.owner_of(oem) == named.owner_of(auditor) == "tenant:oem-1"
+def test_a_name_is_the_tenants_or_for_an_auditor_or_a_role_without_one_the_keys() -> None:
+    admin, user = Principal("oem-1", Role.oem_admin, "k1"), Principal("oem-1", Role.oem_user, "k5")
+    assert named.owner_of(admin) == named.owner_of(user) == "tenant:oem-1"
+    carrier = Principal("carrier-1", Role.carrier, "k6")
+    assert named.owner_of(carrier) == "tenant:carrier-1"
+    auditor = Principal("oem-1", Role.auditor, "k2")  # read-only: never the OEM's names (it could delete them)
+    assert named.owner_of(auditor) == f"principal:{auditor.name}"
     first, second = Principal(None, Role.regulator, "k3"), Principal(None, Role.regulator, "k4")
     assert named.owner_of(first) != named.owner_of(second)
 
