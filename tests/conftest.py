@@ -147,6 +147,7 @@ async def platform(
     logs = tmp_path_factory.mktemp("service-logs")
     env = service_env(settings, settings.api_keys_file)
     env.update({f"BPASS_{name.upper()}_PORT": str(port) for name, port in TEST_PORTS.items()})
+    env["BPASS_EPCIS_WEBHOOK_ALLOW_LOCAL"] = "true"  # as the local stack's: webhook receivers on this machine
     processes = {name: ServiceProcess(name, TEST_PORTS[name], env, logs / f"{name}.log") for name in SERVICE_NAMES}
     for process in processes.values():
         process.start()

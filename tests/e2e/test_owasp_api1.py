@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import httpx
@@ -99,16 +100,47 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/custody/v1/handlers/{handler_id}/verify"): Case(ROLE_REFUSED, owner="operator", body={}),
     ("POST", "/custody/v1/handlers/{handler_id}/suspend"): Case(ROLE_REFUSED, owner="operator", body={}),
     ("GET", "/epcis/capture/{capture_id}"): Case(ROLE_REFUSED, owner="operator"),
-    # EPCIS queries: an event A's side captured is invisible to B (the same 404 as an unknown id); the resource views
-    # name vocabulary (a type, an EPC, a step, a place, a disposition), no one's object: B gets its own events (none).
+    # EPCIS queries: an event A's side captured is invisible to B (the same 404 as an unknown id); the value lists'
+    # members that are vocabulary (a type, a step, a disposition) are no one's object: B gets their sub-resources
+    # and its own events (none); an identifier, place or read point only A's events name is unknown to B.
     ("GET", "/epcis/events/{event_id}"): Case(NOT_FOUND, owner="operator"),
     ("OPTIONS", "/epcis/events/{event_id}"): Case(NOT_TENANT_OWNED, owner="operator"),
-    ("GET", "/epcis/eventTypes/{event_type}/events"): Case(NOT_TENANT_OWNED, owner="operator"),
-    ("GET", "/epcis/epcs/{epc}/events"): Case(NOT_TENANT_OWNED, owner="operator"),
-    ("GET", "/epcis/bizSteps/{biz_step}/events"): Case(NOT_TENANT_OWNED, owner="operator"),
-    ("GET", "/epcis/bizLocations/{location}/events"): Case(NOT_TENANT_OWNED, owner="operator"),
-    ("GET", "/epcis/readPoints/{read_point}/events"): Case(NOT_TENANT_OWNED, owner="operator"),
-    ("GET", "/epcis/dispositions/{disposition}/events"): Case(NOT_TENANT_OWNED, owner="operator"),
+    ("GET", "/epcis/eventTypes/{value}"): Case(NOT_TENANT_OWNED, owner="operator", ids={"value": "event_type"}),
+    ("GET", "/epcis/bizSteps/{value}"): Case(NOT_TENANT_OWNED, owner="operator", ids={"value": "biz_step"}),
+    ("GET", "/epcis/dispositions/{value}"): Case(NOT_TENANT_OWNED, owner="operator", ids={"value": "disposition"}),
+    ("GET", "/epcis/epcs/{value}"): Case(NOT_FOUND, owner="operator", ids={"value": "epc"}),
+    ("GET", "/epcis/bizLocations/{value}"): Case(NOT_FOUND, owner="operator", ids={"value": "location"}),
+    ("GET", "/epcis/readPoints/{value}"): Case(NOT_FOUND, owner="operator", ids={"value": "read_point"}),
+    ("GET", "/epcis/eventTypes/{value}/events"): Case(NOT_TENANT_OWNED, owner="operator", ids={"value": "event_type"}),
+    ("GET", "/epcis/epcs/{value}/events"): Case(NOT_TENANT_OWNED, owner="operator", ids={"value": "epc"}),
+    ("GET", "/epcis/bizSteps/{value}/events"): Case(NOT_TENANT_OWNED, owner="operator", ids={"value": "biz_step"}),
+    ("GET", "/epcis/bizLocations/{value}/events"): Case(NOT_TENANT_OWNED, owner="operator", ids={"value": "location"}),
+    ("GET", "/epcis/readPoints/{value}/events"): Case(NOT_TENANT_OWNED, owner="operator", ids={"value": "read_point"}),
+    ("GET", "/epcis/dispositions/{value}/events"): Case(
+        NOT_TENANT_OWNED, owner="operator", ids={"value": "disposition"}
+    ),
+    # Named queries and their subscriptions are their owner's: B's calls with A's names and ids are as unknown ones.
+    ("GET", "/epcis/queries/{name}"): Case(NOT_FOUND, ids={"name": "query_name"}),
+    ("DELETE", "/epcis/queries/{name}"): Case(NOT_FOUND, ids={"name": "query_name"}),
+    ("OPTIONS", "/epcis/queries/{name}"): Case(NOT_TENANT_OWNED, ids={"name": "query_name"}),
+    ("GET", "/epcis/queries/{name}/events"): Case(NOT_FOUND, ids={"name": "query_name"}),
+    ("OPTIONS", "/epcis/queries/{name}/events"): Case(NOT_TENANT_OWNED, ids={"name": "query_name"}),
+    ("GET", "/epcis/queries/{name}/subscriptions"): Case(NOT_FOUND, ids={"name": "query_name"}),
+    ("POST", "/epcis/queries/{name}/subscriptions"): Case(
+        NOT_FOUND, ids={"name": "query_name"}, body={"dest": "http://127.0.0.1:9/b-hook", "stream": True}
+    ),
+    ("OPTIONS", "/epcis/queries/{name}/subscriptions"): Case(NOT_TENANT_OWNED, ids={"name": "query_name"}),
+    ("GET", "/epcis/queries/{name}/subscriptions/{subscription_id}"): Case(NOT_FOUND, ids={"name": "query_name"}),
+    ("DELETE", "/epcis/queries/{name}/subscriptions/{subscription_id}"): Case(NOT_FOUND, ids={"name": "query_name"}),
+    ("OPTIONS", "/epcis/queries/{name}/subscriptions/{subscription_id}"): Case(
+        NOT_TENANT_OWNED, ids={"name": "query_name"}
+    ),
+    ("GET", "/epcis/queries/{name}/subscriptions/{subscription_id}/deliveries"): Case(
+        NOT_FOUND, ids={"name": "query_name"}
+    ),
+    # pack membership of a passport
+    ("GET", "/custody/v1/passports/{passport_id}/members"): Case(NOT_FOUND),
+    ("GET", "/custody/v1/passports/{passport_id}/pack"): Case(NOT_FOUND),
     # recovery
     ("GET", "/recovery/v1/passports/{passport_id}"): Case(NOT_FOUND),
     ("GET", "/recovery/v1/passports/{passport_id}/attribution"): Case(
@@ -225,6 +257,8 @@ async def build_world(
             "bizStep": "shipping",
             "disposition": "in_transit",
             "epcList": [f"https://id.gs1.org/01/{EXAMPLE_GTIN}/21/NOT-YET-{tag}"],
+            "readPoint": {"id": EPCIS_PLACE},
+            "bizLocation": {"id": EPCIS_PLACE},
         }
         document = {
             "@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld"],
@@ -295,6 +329,7 @@ async def build_world(
         passport(), schema(), api_key(), capture(), recycling()
     )
     _, event_id = await capture(by="recycler")  # registered by recycling()
+    query_name, subscription_id = await named_query(http, base["custody"], oem, tag)
     reporting = f"{base['reporting']}/reporting/v1"
     exported = await http.post(
         f"{reporting}/exports", json={"format": "audit-pack-pdf", "passport_ids": [passport_id]}, headers=oem
@@ -321,7 +356,9 @@ async def build_world(
             "capture_id": capture_id,
             "event_id": event_id,
             "event_type": "ObjectEvent",
-            "epc": f"urn:epc:id:sgtin:{EXAMPLE_GTIN_PREFIX}.0.NOT-YET",
+            "epc": quote(f"https://id.gs1.org/01/{EXAMPLE_GTIN}/21/NOT-YET-{tag}", safe=""),
+            "query_name": query_name,
+            "subscription_id": subscription_id,
             "biz_step": "shipping",
             "location": EPCIS_PLACE,
             "read_point": EPCIS_PLACE,
@@ -334,6 +371,22 @@ async def build_world(
         },
         keys=keys,
     )
+
+
+async def named_query(http: httpx.AsyncClient, custody: str, oem: dict[str, str], tag: str) -> tuple[str, str]:
+    """A's EPCIS named query and a webhook subscription of it."""
+    name = f"a-shipments-{tag}"
+    created = await http.post(
+        f"{custody}/epcis/queries", json={"name": name, "query": {"EQ_bizStep": ["shipping"]}}, headers=oem
+    )
+    assert created.status_code == 201, created.text
+    subscribed = await http.post(
+        f"{custody}/epcis/queries/{name}/subscriptions",
+        json={"dest": "http://127.0.0.1:9/a-hook", "stream": True},
+        headers=oem,
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    return name, str(subscribed.json()["subscriptionID"])
 
 
 def url_of(platform: dict[str, ServiceProcess], operation: Operation, case: Case, world: World) -> str:
@@ -410,6 +463,11 @@ async def test_every_id_route_hides_tenant_a_objects_from_tenant_b(
         policy = await http.get(f"{custody}/custody/v1/tenants/{a_name}/policy", headers=oem)
         assert policy.json()["default"] is True
         assert (await http.get(log_url, headers=oem)).json() == log_before
+        query = f"{custody}/epcis/queries/{world.ids['query_name']}"
+        assert (await http.get(query, headers=oem)).status_code == 200
+        assert (await http.get(f"{query}/subscriptions/{world.ids['subscription_id']}", headers=oem)).status_code == 200
+        subscriptions = await http.get(f"{query}/subscriptions", headers=oem)
+        assert len(subscriptions.json()) == 1, subscriptions.text  # B subscribed nothing to it
 
 
 def judge(
