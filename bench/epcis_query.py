@@ -284,18 +284,23 @@ def held_batteries(args: argparse.Namespace, batteries: int, count: int) -> list
 
 
 async def run_queries(
-    http: httpx.AsyncClient, key: str, queries: list[tuple[dict[str, str], bool]]
+    http: httpx.AsyncClient, key: str, queries: list[tuple[dict[str, str], bool]], max_failures: int
 ) -> tuple[list[float], int, int, int, list[str]]:
     """Latencies (ms, failed answers included), events answered, queries answering any, answers that showed an
-    invisible event, failures (status and reason; a request that failed is timed as it failed)."""
-    latencies, events, answered, leaks, failures = [], 0, 0, 0, []
+    invisible event, failures (status and reason; a request that failed is timed as it failed). Stops after
+    `max_failures` failures (each may hold custody's connection for its whole statement timeout)."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    events, answered, leaks = 0, 0, 0
     for params, visible in queries:
+        if len(failures) >= max_failures:
+            break
         began = time.perf_counter()
         try:
             response = await http.get("/epcis/events", params=params, headers={"X-API-Key": key})
-        except httpx.TimeoutException:
+        except httpx.TransportError as error:  # a timeout, or the connection dropped by a failing request
             latencies.append((time.perf_counter() - began) * 1000)
-            failures.append("client timeout")
+            failures.append(type(error).__name__)
             continue
         latencies.append((time.perf_counter() - began) * 1000)
         if response.status_code != 200:
@@ -316,23 +321,32 @@ async def paging(http: httpx.AsyncClient, key: str, params: dict[str, str]) -> d
     seen: set[str] = set()
     duplicates = 0
     began = time.perf_counter()
+    failed = None
     while target:
         start = time.perf_counter()
-        response = await http.get(target, params=query, headers={"X-API-Key": key})
+        try:
+            response = await http.get(target, params=query, headers={"X-API-Key": key})
+        except httpx.TransportError as error:
+            failed = type(error).__name__
         page_ms.append((time.perf_counter() - start) * 1000)
-        if response.status_code != 200:
-            raise SystemExit(f"page {len(page_ms)} answered {response.status_code}: {response.text[:300]}")
+        if failed is None and response.status_code != 200:
+            failed = f"{response.status_code} {response.json().get('reason', '')}"
+        if failed is not None:
+            break
         for event in response.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]:
             duplicates += event["eventID"] in seen
             seen.add(event["eventID"])
         link = response.headers.get("Link")
         target, query = (link[1 : link.index(">")], None) if link else (None, None)
     return {"pages": len(page_ms), "events": len(seen), "duplicates": duplicates, "page_ms": page_ms,
-            "seconds": time.perf_counter() - began}  # fmt: skip
+            "seconds": time.perf_counter() - began, "failed": failed}  # fmt: skip
 
 
 def make_keys(path: Path) -> dict[str, str]:
-    keys = {"operator": add_key(path, tenant=None, role=Role.platform_operator)[1]}
+    keys = {
+        "operator": add_key(path, tenant=None, role=Role.platform_operator)[1],
+        "regulator": add_key(path, tenant=None, role=Role.regulator)[1],
+    }
     for handler_id, handler in HANDLERS.items():
         role = Role.carrier
         if "collector" in handler.roles or "recycler" in handler.roles:
@@ -351,6 +365,10 @@ async def main() -> None:
     parser.add_argument("--queries", type=int, default=500, help="timed queries per key (default 500)")
     parser.add_argument("--warm-up", type=int, default=50, help="untimed queries per key first (default 50)")
     parser.add_argument("--workers", type=int, default=2, help="bulk-load processes (default 2)")
+    parser.add_argument(
+        "--max-failures", type=int, default=10, help="stop a reader's queries after this many failed (default 10)"
+    )
+    parser.add_argument("--only-lag", action="store_true", help="measure the subscription lag alone")
     parser.add_argument("--database", default=DB, help=f"the database the events are kept in (default {DB})")
     parser.add_argument("--reload", action="store_true", help="load again even when a matching load is cached")
     parser.add_argument("--lag-seconds", type=float, default=20.0, help="length of the subscription-lag phase")
@@ -394,7 +412,9 @@ async def main() -> None:
             f"(outcomes {info['http_outcomes']}, {info['http_refused']} refused), {info['bulk_events']:,} "
             f"bulk-loaded by COPY in {info['bulk_copy_seconds']}s ({info['bulk_seconds_with_indexes']}s with the "
             f"index rebuild)")  # fmt: skip
-        figures = await measure(args, settings, base_url, keys, process.pid, info["batteries"])
+        figures: dict[str, Any] = {"results": []}
+        if not args.only_lag:
+            figures = await measure(args, settings, base_url, keys, process.pid, info["batteries"])
         held = held_batteries(args, info["batteries"], 50)
         figures.update(await subscription_lag(base_url, keys, args, say, OEM, DEALER, held))
     finally:
@@ -424,42 +444,48 @@ async def measure(
                 reader = DEALER if role == "handler" else OEM
                 say(f"==> {label} key ({reader}): {args.warm_up} warm-up queries, then {args.queries} MATCH_epc + "
                     f"180-day window queries; load average {load_average()}")  # fmt: skip
-                await run_queries(http, key, warm)
+                await run_queries(http, key, warm, args.max_failures)
                 cpu_before, pg_before = cpu_seconds(pid), await postgres_cpu(monitor, args.database)
                 busy_before, total_before = machine_busy()
-                latencies, events, answered, leaks, failures = await run_queries(http, key, timed)
+                latencies, events, answered, leaks, failures = await run_queries(http, key, timed, args.max_failures)
                 cpu, pg = cpu_seconds(pid) - cpu_before, await postgres_cpu(monitor, args.database) - pg_before
                 busy_after, total_after = machine_busy()
                 machine = 100 * (busy_after - busy_before) / (total_after - total_before)
                 all_latencies += latencies
+                ran = len(latencies)
+                stopped = f" (stopped after {ran} queries: {len(failures)} failed)" if ran < len(timed) else ""
                 say(f"    p50 {statistics.median(latencies):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms, "
-                    f"max {max(latencies):.1f} ms; {answered} of {len(timed)} answered events ({events} in all), "
+                    f"max {max(latencies):.1f} ms; {answered} of {ran} answered events ({events} in all), "
                     f"{leaks} showed another party's event; {len(failures)} failed "
-                    f"{dict(collections.Counter(failures))}")  # fmt: skip
-                say(f"    CPU per query: custody {1e6 * cpu / len(timed):,.0f} us, PostgreSQL "
-                    f"{1e6 * pg / len(timed):,.0f} us; machine {machine:.0f}% busy ({os.cpu_count()} cores), "
-                    f"load average {load_average()}")  # fmt: skip
+                    f"{dict(collections.Counter(failures))}{stopped}")  # fmt: skip
+                say(f"    CPU per query: custody {1e6 * cpu / ran:,.0f} us, PostgreSQL {1e6 * pg / ran:,.0f} us; "
+                    f"machine {machine:.0f}% busy ({os.cpu_count()} cores), load average {load_average()}")  # fmt: skip
                 results.append(f"RESULT epcis_query_{role}_p50_ms={statistics.median(latencies):.1f} ms")
                 results.append(f"RESULT epcis_query_{role}_p99_ms={percentile(latencies, 0.99):.1f} ms")
                 results.append(f"RESULT epcis_query_{role}_failed={len(failures)} queries")
-                results.append(f"RESULT epcis_query_{role}_cpu_us_per_query={1e6 * (cpu + pg) / len(timed):.0f} us")
+                results.append(f"RESULT epcis_query_{role}_cpu_us_per_query={1e6 * (cpu + pg) / ran:.0f} us")
                 if leaks:
                     raise SystemExit(f"{leaks} answers showed events the {label} key may not see")
-            window_start = "2026-03-01T00:00:00Z"
-            params = {"GE_eventTime": window_start, "LT_eventTime": "2026-03-15T00:00:00Z", "perPage": "100"}
-            say(f"==> paging: OEM key, every event of 14 days ({params}), following nextPageToken")
-            paged = await paging(http, keys[OEM], params)
-            page_ms = paged["page_ms"]
-            say(f"    {paged['events']:,} events in {paged['pages']} pages, {paged['seconds']:.1f}s; per page p50 "
-                f"{statistics.median(page_ms):.1f} ms, p99 {percentile(page_ms, 0.99):.1f} ms, first "
-                f"{page_ms[0]:.1f} ms, last {page_ms[-1]:.1f} ms; {paged['duplicates']} duplicates")  # fmt: skip
+            params = {"GE_eventTime": "2026-03-01T00:00:00Z", "LT_eventTime": "2026-03-15T00:00:00Z", "perPage": "100"}
+            for label, key in (("OEM", keys[OEM]), ("regulator", keys["regulator"])):
+                say(f"==> paging: {label} key, every event it sees of 14 days ({params}), following nextPageToken")
+                paged = await paging(http, key, params)
+                page_ms = paged["page_ms"]
+                failed = f"; page {paged['pages']} failed ({paged['failed']})" if paged["failed"] else ""
+                say(f"    {paged['events']:,} events in {paged['pages']} pages, {paged['seconds']:.1f}s; per page p50 "
+                    f"{statistics.median(page_ms):.1f} ms, p99 {percentile(page_ms, 0.99):.1f} ms, first "
+                    f"{page_ms[0]:.1f} ms, last {page_ms[-1]:.1f} ms; {paged['duplicates']} duplicates"
+                    f"{failed}")  # fmt: skip
+                name = label.lower()
+                results.append(f"RESULT epcis_query_paging_{name}_page_p99_ms={percentile(page_ms, 0.99):.1f} ms")
+                results.append(
+                    f"RESULT epcis_query_paging_{name}_events_per_s={paged['events'] / paged['seconds']:.0f} events/s"
+                )
     finally:
         await monitor.close()
     return {
         "results": [
             *results,
-            f"RESULT epcis_query_paging_page_p99_ms={percentile(page_ms, 0.99):.1f} ms",
-            f"RESULT epcis_query_paging_events_per_s={paged['events'] / paged['seconds']:.0f} events/s",
             f"RESULT epcis_query_p50_ms={statistics.median(all_latencies):.1f} ms",
             f"RESULT epcis_query_p99_ms={percentile(all_latencies, 0.99):.1f} ms",
         ]
