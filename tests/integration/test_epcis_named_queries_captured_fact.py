@@ -61,7 +61,7 @@ async def test_an_http_capture_publishes_the_events_it_kept_and_only_those(custo
     # Captured again with one new event: the duplicate is not in the fact; all duplicates: no fact at all.
     third = object_event(uid("F")[:20])
     again = await capture(custody, key, document(first, third))
-    assert [r["outcome"] for r in again["events"]][0] == "duplicate"
+    assert again["events"][0]["outcome"] == "duplicate"
     fact = await fact_of(custody, again["captureID"])
     assert [e["event_hash"] for e in fact["events"]] == [again["events"][1]["eventHash"]]
     nothing_new = await capture(custody, key, document(first, second))
