@@ -11,3 +11,6 @@ CREATE INDEX epcis_event_index_extensions ON epcis_event_index USING gin (extens
     WHERE extensions <> '{}';
 -- Sensor conditions read the sensorElementList of the events that have one, newest (or oldest) first.
 CREATE INDEX epcis_event_index_sensor_time ON epcis_event_index (event_time, seq) WHERE event ? 'sensorElementList';
+-- Sensor conditions on strings (type, deviceID, ...) and units first find the events by containment through this.
+CREATE INDEX epcis_event_index_sensors ON epcis_event_index USING gin ((event -> 'sensorElementList') jsonb_path_ops)
+    WHERE event ? 'sensorElementList';
