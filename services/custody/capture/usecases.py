@@ -14,9 +14,10 @@ the erroneous entry (`lifecycle.corrections`). Aggregation events keep pack memb
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -31,6 +32,7 @@ from services.custody.domain.epcis import (
     to_custody_observation,
     validate_document,
 )
+from services.custody.domain.epcis.mapping import WASTE_NAMESPACE, extension_key
 from services.custody.domain.observations import glns_of, to_step
 from services.custody.domain.steps import CustodyStep
 from services.custody.ingest import store as ingest_store
@@ -73,6 +75,23 @@ class CaptureResult:
             for e in self.errors
             for v in e["errors"]
         ]
+
+
+# Custody rules name the fields of a reported step; an EPCIS sender gives them as the platform's extension fields.
+_EXTENSION_OF_STEP_FIELD: Final = {"ewc_code": "wasteCode", "operation": "wasteOperation"}
+
+
+def epcis_terms(violation: Violation, context: Mapping[str, str]) -> dict[str, Any]:
+    """A custody rule's violation as the EPCIS sender can act on it: a step field named as its extension field."""
+    name = _EXTENSION_OF_STEP_FIELD.get(violation.field)
+    if name is None:
+        return violation.model_dump()
+    key = extension_key(name, context)
+    return {
+        "field": key,
+        "reason": violation.reason,
+        "message": f"{violation.message} EPCIS: the event's extension field {key} ({WASTE_NAMESPACE}{name}).",
+    }
 
 
 def document_violations(document: object) -> list[Violation]:
@@ -122,6 +141,7 @@ async def capture_document(
     created when the document was received (`received_at`, else now) and finished when saved."""
     created_at = received_at or datetime.now(UTC)
     observed = observations(document)
+    context = context_prefixes(document.get("@context"))
     reports = [_report(i, o) for i, o in enumerate(observed)]
     glns = {gln for o in observed for gln in glns_of(o)}
     by_gln = await registry.handlers_by_gln(conn, glns)
@@ -196,7 +216,7 @@ async def capture_document(
                     report["entries"] = outcome.entries
                     report["parkedReferences"] = outcome.parked_references
                 if outcome.violations:
-                    report["errors"] = [v.model_dump() for v in outcome.violations]
+                    report["errors"] = [epcis_terms(v, context) for v in outcome.violations]
                 if outcome.status == REJECTED:
                     failed = True
                 else:

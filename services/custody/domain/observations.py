@@ -110,6 +110,8 @@ def to_step(
         from_handler_id=from_handler,
         to_handler_id=to_handler,
         site_id=site,
+        ewc_code=observation.waste_code,
+        operation=observation.waste_operation,
         epcis_event_hash=observation.event_hash,
         hard_violations=hard,
     )

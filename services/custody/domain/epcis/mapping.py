@@ -32,6 +32,11 @@ Custom bizStep URIs of a deployment map through ``custom_biz_steps``. Identifier
 (EPC URNs or Digital Links on any domain) become constrained canonical Digital Links; others stay verbatim.
 Parties and locations keep their CBV role (``owning_party``, ``possessing_party``, ``location``).
 
+Waste facts CBV has no field for come as extension fields of the platform's namespace ``WASTE_NAMESPACE``
+(``https://w3id.org/battery-passport/epcis/``), by its IRI or by any prefix the document's ``@context`` gives it:
+``wasteCode`` (the EWC code, e.g. ``"16 06 01*"``) and ``wasteOperation`` (the recovery or disposal operation, e.g.
+``"R4"``). A collection or treatment step must give one of them (the registry checks the handler's permit covers it).
+
 An event carrying ``errorDeclaration`` declares an earlier capture of the *same* event erroneous (EPCIS 2.0
 section 7.4.1.4): its ``event_hash`` excludes the declaration, so it equals the hash of the original, and
 ``error_declaration.corrective_event_ids`` names the events that replace it. The caller marks the original
@@ -209,6 +214,14 @@ class CustodyObservation(BaseModel):
     error_declaration: ErrorDeclaration | None = Field(
         default=None, description="Present when this capture declares the event erroneous."
     )
+    waste_code: str | None = Field(
+        default=None,
+        description="EWC code of the waste the event moves (extension field wasteCode).",
+        examples=["16 06 01*"],
+    )
+    waste_operation: str | None = Field(
+        default=None, description="Recovery or disposal operation (extension field wasteOperation).", examples=["R4"]
+    )
 
     @property
     def identifiers(self) -> tuple[str, ...]:
@@ -349,7 +362,31 @@ def to_custody_observation(
         destinations=_parties(event.get("destinationList"), "destination"),
         biz_transactions=_biz_transactions(event.get("bizTransactionList")),
         error_declaration=_error_declaration(event.get("errorDeclaration")),
+        waste_code=_extension_text(event, context, "wasteCode"),
+        waste_operation=_extension_text(event, context, "wasteOperation"),
     )
+
+
+WASTE_NAMESPACE: Final = "https://w3id.org/battery-passport/epcis/"
+
+
+def extension_key(name: str, context: Mapping[str, str] | None) -> str:
+    """How a document names the platform's extension field `name`: its first prefix of WASTE_NAMESPACE, else the
+    IRI."""
+    for prefix, iri in (context or {}).items():
+        if iri == WASTE_NAMESPACE:
+            return f"{prefix}:{name}"
+    return WASTE_NAMESPACE + name
+
+
+def _extension_text(event: Mapping[str, object], context: Mapping[str, str] | None, name: str) -> str | None:
+    """The platform extension field `name` of the event, named by its IRI or a prefix of the namespace."""
+    keys = [WASTE_NAMESPACE + name] + [f"{p}:{name}" for p, iri in (context or {}).items() if iri == WASTE_NAMESPACE]
+    for key in keys:
+        value = event.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 def observations_from_document(
