@@ -20,6 +20,7 @@ from services.common.auth import Role
 from services.common.settings import Settings
 from services.custody.domain.epcis.query import identifier_forms
 from services.custody.domain.epcis.vocabulary import VOCABULARIES, Vocabulary, bare_term
+from services.custody.query.api import MEMBER_NAMES
 from services.custody.query.usecases import KEPT_OUTCOMES
 from tests.conftest import PORT_BASE, new_key
 from tests.integration.test_custody_epcis import capture, document
@@ -243,3 +244,24 @@ async def test_every_value_of_every_indexed_event_is_listed_with_each_reach(cust
     assert missing == 0
     reaches = await conn.fetch("SELECT DISTINCT reach FROM custody.epcis_value_reach")
     assert {r["reach"] for r in reaches} >= {f"c:{world.first.handler}", f"c:{world.second.handler}"}
+
+
+async def test_discovery_lists_the_bindings_top_level_resources(custody: Custody, world: World) -> None:
+    async with custody.http(world.first.key) as http:
+        root = await http.get("/epcis")
+    assert root.status_code == 200
+    body = root.json()
+    assert body["type"] == "Collection"
+    assert set(body["member"]) == {
+        "queries",
+        "capture",
+        "events",
+        "eventTypes",
+        "epcs",
+        "readPoints",
+        "bizLocations",
+        "dispositions",
+        "bizSteps",
+    }
+    hrefs = {r["href"] for r in body["resources"]}
+    assert {f"/epcis/{name}/{{{member}}}/events" for name, member in MEMBER_NAMES.items()} <= hrefs

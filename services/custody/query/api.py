@@ -276,7 +276,14 @@ async def event(
 @router.get("/", include_in_schema=False)  # the gateway routes /epcis/ (with the slash) to this service
 @router.get("", summary="EPCIS 2.0 discovery: the resources of this EPCIS interface")
 async def discovery(principal: Annotated[Principal, READERS]) -> Response:
-    body = {"resources": [{"href": path, "methods": methods.split(", ")} for path, methods in RESOURCES.items()]}
+    # The binding's Collection of top-level resources, and each resource's path and methods besides.
+    top_level = sorted({path.split("/")[2] for path in RESOURCES if path.count("/") == 2})
+    body = {
+        "@context": EPCIS_CONTEXT,
+        "type": "Collection",
+        "member": top_level,
+        "resources": [{"href": path, "methods": methods.split(", ")} for path, methods in RESOURCES.items()],
+    }
     return JSONResponse(body, headers=_headers())
 
 
