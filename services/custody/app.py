@@ -17,6 +17,7 @@ from services.custody.membership import api as membership_api
 from services.custody.query import api as query_api
 from services.custody.query import named_api
 from services.custody.registry import api as registry_api
+from services.custody.subscriptions import scheduled as epcis_scheduled
 from services.custody.subscriptions import stream as epcis_streams
 from services.custody.subscriptions import stream_api as epcis_stream_api
 from services.custody.subscriptions.webhooks import api as webhooks_api
@@ -69,7 +70,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
             lifecycle_api.router,
             membership_api.router,
         ],
-        on_start=[webhook_delivery.start_worker, streams.start],
+        on_start=[webhook_delivery.start_worker, epcis_scheduled.start_runner, streams.start],
         state={"epcis_streams": streams},
     )
 

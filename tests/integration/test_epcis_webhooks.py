@@ -469,9 +469,9 @@ async def test_a_subscription_is_its_creators_and_follows_the_binding(custody: C
         ({"dest": "http://client.example.com/hook", "stream": True}, "dest", "dest_not_https"),
         ({"dest": "https://[fe80::1]/hook", "stream": True}, "dest", "dest_address_refused"),
         (
-            {"dest": "https://c.example/h", "schedule": {"hour": "1", "minute": "5"}},
-            "schedule",
-            "schedule_not_supported",
+            {"dest": "https://c.example/h", "schedule": {"hour": "24", "minute": "5"}},
+            "schedule.hour",
+            "schedule_value_out_of_range",
         ),
         ({"dest": "https://c.example/h"}, "stream", "stream_required"),
         ({"stream": True}, "dest", "dest_missing"),

@@ -144,9 +144,9 @@ def test_a_subscription_request_follows_the_binding() -> None:
     assert _refusal({"stream": True}) == ("dest", "dest_missing")
     assert _refusal({"dest": "https://c.example/h"}) == ("stream", "stream_required")
     assert _refusal({"dest": "https://c.example/h", "stream": False}) == ("stream", "stream_required")
-    assert _refusal({"dest": "https://c.example/h", "schedule": {"hour": "1"}}) == (
-        "schedule",
-        "schedule_not_supported",
+    assert _refusal({"dest": "https://c.example/h", "schedule": {"hour": "24"}}) == (
+        "schedule.hour",
+        "schedule_value_out_of_range",
     )
     assert _refusal({"dest": "https://c.example/h", "stream": True, "reportIfEmpty": True}) == (
         "reportIfEmpty",

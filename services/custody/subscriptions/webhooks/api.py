@@ -4,8 +4,10 @@
 extension, `GET .../subscriptions/{subscriptionID}/deliveries`: every delivery with every attempt.
 
 A subscription belongs to the key that created it: another key (of the same company too) gets 404 as for an unknown
-one. Stream subscriptions (`"stream": true`) are delivered; scheduled ones (`schedule`) are refused with the
-binding's `SubscriptionControlsException`. The signature token is never answered back.
+one. Stream subscriptions (`"stream": true`) get each captured batch as it is consumed; scheduled ones (`schedule`,
+`reportIfEmpty`) get the events matched since their previous run at each instant of the schedule
+(`subscriptions/scheduled.py`). A bad request answers the binding's `SubscriptionControlsException` naming the field.
+The signature token is never answered back.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from services.common.runtime import Runtime
 from services.custody.api.errors import ERROR_RESPONSES
 from services.custody.query import named
 from services.custody.query.api import EPCIS_HEADERS, READERS
+from services.custody.subscriptions.schedule import FIELDS as SCHEDULE_FIELDS
+from services.custody.subscriptions.schedule import Schedule, ScheduleError, parse_schedule
 from services.custody.subscriptions.webhooks import store
 from services.custody.subscriptions.webhooks.delivery import wake
 from services.custody.subscriptions.webhooks.destination import DestinationRefused, resolve
@@ -52,18 +56,27 @@ from your clock. A 2xx answer delivers; anything else (or no answer within the t
 back-off and jitter, up to a maximum number of attempts or age, then the delivery is `failed`. A subscription's
 deliveries go out one at a time, in capture order; `GET .../subscriptions/{subscriptionID}/deliveries` lists each
 with every attempt. `dest` is https to a public address; redirects are not followed. `initialRecordTime` in the past
-makes the events recorded since then the first deliveries. `schedule` is not offered (400
-SubscriptionControlsException)."""
+makes the events recorded since then the first deliveries. With a `schedule` instead of `stream` (the binding's
+QuerySchedule: `second`, `minute`, `hour`, `dayOfMonth`, `month`, `dayOfWeek`, each a number, a range `[low-high]`, a
+comma-separated list of them, `*`, or any of these with a step `/n`; UTC; `second` 0 when omitted; 1 is Monday), each
+instant of the schedule sends one document with the events the query matched since the previous run (the first run:
+since `initialRecordTime`, or since subscribing); nothing when there were none, or an empty document with
+`"reportIfEmpty": true`. A run missed while the service was down is made once when it is back, carrying every event
+since the run before."""
 SUBSCRIPTION_SCHEMA: Final = {
     "type": "object",
-    "required": ["dest", "stream"],
+    "required": ["dest"],
     "additionalProperties": False,
     "properties": {
         "dest": {"type": "string", "format": "uri", "maxLength": 2000, "description": "Where deliveries are POSTed."},
         "signatureToken": {"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_LENGTH,
                            "description": "Your secret: the key of each delivery's GS1-Signature; never answered."},
-        "stream": {"type": "boolean", "enum": [True], "description": "Deliver each captured event the query matches."},
-        "reportIfEmpty": {"type": "boolean", "enum": [False], "description": "For schedules only (not offered)."},
+        "stream": {"type": "boolean", "description": "Deliver each captured event the query matches (or a schedule)."},
+        "schedule": {"type": "object", "additionalProperties": False, "minProperties": 1,
+                     "properties": {f: {"type": "string", "maxLength": 200} for f in SCHEDULE_FIELDS},
+                     "description": "When to run the query (UTC), instead of stream: e.g. {\"minute\": \"0,30\"}."},
+        "reportIfEmpty": {"type": "boolean", "description": "A scheduled run that found nothing sends an empty "
+                          "document (default false)."},
         "initialRecordTime": {"type": "string", "format": "date-time",
                               "description": "Deliver the events recorded since then first (default: now)."},
     },
@@ -131,26 +144,37 @@ def checked_request(body: object) -> tuple[str, str | None, datetime | None]:
     if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= MAX_TOKEN_LENGTH):
         raise Refused("signatureToken", "invalid_signature_token",
                       f"signatureToken is a string of 1 to {MAX_TOKEN_LENGTH} characters.")  # fmt: skip
-    if "schedule" in body:
-        raise Refused(
-            "schedule",
-            "schedule_not_supported",
-            'Scheduled subscriptions are not offered: subscribe with "stream": true to receive each captured '
-            "event the query matches as it is captured, or read the query's events (GET /epcis/queries/{name}/"
-            "events with GE_recordTime) on your own schedule.",
-        )
-    if body.get("stream") is not True:
-        raise Refused(
-            "stream", "stream_required", 'A subscription sets "stream": true (each captured event the query matches).'
-        )
-    if body.get("reportIfEmpty", False) is not False:
-        raise Refused(
-            "reportIfEmpty",
-            "report_if_empty_needs_schedule",
-            "reportIfEmpty applies to scheduled subscriptions; a stream reports only matching events.",
-        )
+    checked_controls(body)
     initial = _time(body["initialRecordTime"], "initialRecordTime") if "initialRecordTime" in body else None
     return dest, token, initial
+
+
+def checked_controls(body: dict[str, Any]) -> tuple[Schedule | None, bool]:
+    """A subscription's `stream` or `schedule` (one of them) and `reportIfEmpty` (schedules only), or Refused naming
+    the field."""
+    report = body.get("reportIfEmpty", False)
+    if not isinstance(report, bool):
+        raise Refused("reportIfEmpty", "invalid_report_if_empty", "reportIfEmpty is true or false.")
+    if "schedule" not in body:
+        if body.get("stream") is not True:
+            raise Refused("stream", "stream_required", 'A subscription sets "stream": true (each captured event the '
+                          'query matches) or a "schedule".')  # fmt: skip
+        if report:
+            raise Refused(
+                "reportIfEmpty",
+                "report_if_empty_needs_schedule",
+                "reportIfEmpty applies to scheduled subscriptions; a stream reports only matching events.",
+            )
+        return None, False
+    if body.get("stream", False) is not False:
+        raise Refused("stream", "stream_and_schedule", 'A subscription has either "stream": true or a "schedule".')
+    fields = body["schedule"]
+    if not isinstance(fields, dict):
+        raise Refused("schedule", "invalid_schedule", 'schedule is an object such as {"minute": "0", "hour": "2"}.')
+    try:
+        return parse_schedule(fields), report
+    except ScheduleError as error:
+        raise Refused(error.field, error.reason, error.message) from error
 
 
 def _runtime(request: Request) -> Runtime:
@@ -182,6 +206,7 @@ async def create_subscription(name: QueryName, request: Request, principal: Anno
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise Refused("", "invalid_json", f"The body is not valid JSON: {exc}.") from exc
         dest, token, initial = checked_request(body)
+        schedule, report_if_empty = checked_controls(body)
         query = await named.get(runtime.platform_pool, principal, name)
         if query is None:
             return _no_such_name(name)
@@ -192,7 +217,14 @@ async def create_subscription(name: QueryName, request: Request, principal: Anno
         try:
             async with runtime.platform_pool.acquire() as conn, conn.transaction():
                 subscription, backfilled = await subscribe(
-                    conn, query, principal, dest=dest, signature_token=token, initial_record_time=initial
+                    conn,
+                    query,
+                    principal,
+                    dest=dest,
+                    signature_token=token,
+                    initial_record_time=initial,
+                    schedule=schedule,
+                    report_if_empty=report_if_empty,
                 )
         except BackfillTooLarge as error:
             raise Refused("initialRecordTime", "initial_record_time_too_early", str(error)) from error

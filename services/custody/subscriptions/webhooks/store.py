@@ -24,7 +24,7 @@ Db: TypeAlias = "DbConnection | asyncpg.Pool"
 
 SUBSCRIPTION_COLUMNS = (
     "subscription_id, seq, query_owner, query_name, owner, owner_role, owner_tenant, owner_key_id, dest, "
-    "initial_record_time, created_at, last_notified_at"
+    "initial_record_time, created_at, last_notified_at, schedule, report_if_empty, next_run_at, last_run_at"
 )
 
 
@@ -39,6 +39,10 @@ class WebhookSubscription:
     initial_record_time: datetime
     created_at: datetime
     last_notified_at: datetime | None
+    schedule: dict[str, str] | None = None  # scheduled (migration 102); None: a stream subscription
+    report_if_empty: bool = False
+    next_run_at: datetime | None = None
+    last_run_at: datetime | None = None
 
 
 def _subscription(row: asyncpg.Record) -> WebhookSubscription:
@@ -52,6 +56,10 @@ def _subscription(row: asyncpg.Record) -> WebhookSubscription:
         initial_record_time=row["initial_record_time"],
         created_at=row["created_at"],
         last_notified_at=row["last_notified_at"],
+        schedule=row["schedule"],
+        report_if_empty=row["report_if_empty"],
+        next_run_at=row["next_run_at"],
+        last_run_at=row["last_run_at"],
     )
 
 
@@ -64,12 +72,15 @@ async def create(
     dest: str,
     signature_token: str | None,
     initial_record_time: datetime,
+    schedule: dict[str, str] | None = None,
+    report_if_empty: bool = False,
+    next_run_at: datetime | None = None,
 ) -> WebhookSubscription:
     row = await db.fetchrow(
         f"""INSERT INTO epcis_webhook_subscriptions
                (subscription_id, query_owner, query_name, owner, owner_role, owner_tenant, owner_key_id, dest,
-                signature_token, initial_record_time)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                signature_token, initial_record_time, schedule, report_if_empty, next_run_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             RETURNING {SUBSCRIPTION_COLUMNS}""",
         uuid.uuid4(),
         query_owner,
@@ -81,6 +92,9 @@ async def create(
         dest,
         signature_token,
         initial_record_time,
+        schedule,
+        report_if_empty,
+        next_run_at,
     )
     assert row is not None
     return _subscription(row)
@@ -150,7 +164,8 @@ async def backfilled_hashes(
 
 
 async def stream_subscriptions(db: DbConnection, record_time: datetime) -> list[WebhookSubscription]:
-    """The stream subscriptions a batch recorded at `record_time` may concern (their initialRecordTime passed)."""
+    """The subscriptions a batch recorded at `record_time` may concern (their initialRecordTime passed): streams,
+    and scheduled ones (which collect the batch's events for their next run)."""
     rows = await db.fetch(
         f"""SELECT {SUBSCRIPTION_COLUMNS} FROM epcis_webhook_subscriptions
              WHERE initial_record_time <= $1 ORDER BY seq""",

@@ -3,7 +3,8 @@ earlier `initialRecordTime` as its first deliveries), and the deliveries a captu
 
 A batch's deliveries are written by the consumer of the captured-events fact, in its transaction: one per stream
 subscription whose query matches some of the batch's events as its subscriber sees them (`matching_events`, the
-query's visibility), at most one per subscription and capture (a redelivered fact adds nothing).
+query's visibility), at most one per subscription and capture (a redelivered fact adds nothing). A scheduled
+subscription keeps its matches for its next run instead (`scheduled.collect`).
 
 A subscription created while batches are consumed gets each event once. Its creation holds the `SUBSCRIBING_LOCK`
 advisory lock exclusively while it inserts itself and reads the events recorded since `initialRecordTime`; the
@@ -23,6 +24,8 @@ from services.custody.domain.epcis.query import EventQuery
 from services.custody.query import named
 from services.custody.query.store import Cursor
 from services.custody.query.usecases import matching_rows, query_context, recorded_since
+from services.custody.subscriptions import scheduled
+from services.custody.subscriptions.schedule import Schedule
 from services.custody.subscriptions.webhooks import store
 from services.custody.subscriptions.webhooks.store import WebhookSubscription
 
@@ -58,10 +61,12 @@ async def subscribe(
     dest: str,
     signature_token: str | None,
     initial_record_time: datetime | None,
+    schedule: Schedule | None = None,
+    report_if_empty: bool = False,
 ) -> tuple[WebhookSubscription, int]:
     """Create the subscription (`dest` already checked) in the caller's transaction; with an `initial_record_time`
-    in the past, the events the query matches since then become its first deliveries. Returns the subscription
-    and how many events it starts with."""
+    in the past, the events the query matches since then become its first deliveries (a scheduled subscription's
+    first run). Returns the subscription and how many deliveries it starts with."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", SUBSCRIBING_LOCK)
     if await store.count_owned(conn, principal) >= MAX_SUBSCRIPTIONS_PER_KEY:
         raise TooManySubscriptions(MAX_SUBSCRIPTIONS_PER_KEY)
@@ -75,7 +80,18 @@ async def subscribe(
         dest=dest,
         signature_token=signature_token,
         initial_record_time=start,
+        schedule=schedule.as_dict() if schedule is not None else None,
+        report_if_empty=report_if_empty,
+        next_run_at=schedule.next_after(now) if schedule is not None else None,
     )
+    if schedule is not None:
+        if start < now:
+            found = await scheduled.collect_since(
+                conn, subscription.subscription_id, named.events_query(query, []), principal, start, BACKFILL_MAX_EVENTS
+            )
+            if found is None:
+                raise BackfillTooLarge(BACKFILL_MAX_EVENTS)
+        return subscription, 0
     backfilled = 0
     if start < now:
         event_query = named.events_query(query, [])
@@ -129,7 +145,9 @@ async def fan_out(db: DbConnection, capture_id: str, record_time: datetime, even
         if same not in matched:
             matched[same] = await matching_rows(db, query, subscription.owner, list(hashes)) if hashes else []
         rows = matched[same]
-        if rows and await store.add_delivery(
+        if subscription.schedule is not None:  # kept for its next run
+            await scheduled.collect(db, subscription.subscription_id, rows)
+        elif rows and await store.add_delivery(
             db,
             subscription.subscription_id,
             capture_id,
@@ -143,16 +161,20 @@ async def fan_out(db: DbConnection, capture_id: str, record_time: datetime, even
 
 
 def response_body(subscription: WebhookSubscription) -> dict[str, Any]:
-    """The binding's subscription resource (AbstractQuerySubscriptionResponse + QueryStreamSubscription); the
-    signature token is never answered back."""
+    """The binding's subscription resource (AbstractQuerySubscriptionResponse + QueryStreamSubscription or
+    QueryScheduleSubscription); the signature token is never answered back."""
     body: dict[str, Any] = {
         "subscriptionID": str(subscription.subscription_id),
         "queryName": subscription.query_name,
         "dest": subscription.dest,
-        "stream": True,
         "initialRecordTime": _time(subscription.initial_record_time),
         "createdAt": _time(subscription.created_at),
     }
+    if subscription.schedule is None:
+        body["stream"] = True
+    else:
+        body["schedule"] = subscription.schedule
+        body["reportIfEmpty"] = subscription.report_if_empty
     if subscription.last_notified_at is not None:
         body["lastNotifiedAt"] = _time(subscription.last_notified_at)
     return body
