@@ -31,6 +31,7 @@ from services.custody.domain.epcis.query import (
 from services.custody.query.usecases import (
     EPCIS_CONTEXT,
     HANDLER_ROLES,
+    QueryPage,
     QueryTooLarge,
     event_by_id,
     query_context,
@@ -93,13 +94,22 @@ async def _answer(request: Request, principal: Principal, fixed: tuple[str, str]
     """One page of the query in the query string (and `fixed`, the condition of a resource view's path)."""
     runtime: Runtime = request.app.state.runtime
     pairs = list(request.query_params.multi_items())
-    try:
+
+    async def page() -> QueryPage:
         if fixed is not None and any(name == fixed[0] for name, _ in pairs):
             raise QueryParameterError(
                 fixed[0], REPEATED_PARAMETER, f"{fixed[0]} is given by the path; leave it out of the query string."
             )
-        query = parse_query(pairs + ([fixed] if fixed else []))
-        page = await run_query(runtime.platform_pool, query, principal)
+        return await run_query(runtime.platform_pool, parse_query(pairs + ([fixed] if fixed else [])), principal)
+
+    return await page_answer(request, page)
+
+
+async def page_answer(request: Request, page_of: Callable[[], Awaitable[QueryPage]]) -> Response:
+    """The EPCISQueryDocument of one page of a query (`page_of` runs it), the next page in `Link` and
+    `GS1-Next-Page-Token`; a refused parameter or too large a result as the binding's exceptions."""
+    try:
+        page = await page_of()
     except QueryParameterError as error:
         return _query_refused(error)
     except QueryTooLarge as error:
@@ -114,6 +124,7 @@ async def _answer(request: Request, principal: Principal, fixed: tuple[str, str]
         )
     headers = _headers()
     if page.next_page_token is not None:
+        pairs = request.query_params.multi_items()
         kept = [(n, v) for n, v in pairs if n != "nextPageToken"] + [("nextPageToken", page.next_page_token)]
         headers["Link"] = f'<{request.url.path}?{urlencode(kept)}>; rel="next"'
         headers["GS1-Next-Page-Token"] = page.next_page_token

@@ -24,8 +24,7 @@ from services.common.runtime import Runtime
 from services.custody.api.errors import ERROR_RESPONSES
 from services.custody.domain.epcis.query import INVALID_NUMBER, QueryParameterError
 from services.custody.query import named
-from services.custody.query.api import EPCIS_HEADERS, QUERY_MEDIA_TYPE, READERS, _document, _query_refused
-from services.custody.query.usecases import QueryTooLarge
+from services.custody.query.api import EPCIS_HEADERS, READERS, _query_refused, page_answer
 
 router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 named queries"], responses=ERROR_RESPONSES)
 
@@ -157,26 +156,7 @@ async def query_events(name: QueryName, request: Request, principal: Annotated[P
     if found is None:
         return _no_such_name(name)
     pairs = list(request.query_params.multi_items())
-    try:
-        page = await named.run(runtime.platform_pool, found, principal, pairs)
-    except QueryParameterError as error:
-        return _query_refused(error)
-    except QueryTooLarge as error:
-        return problem_response(
-            413,
-            "query_too_large",
-            str(error),
-            field="query.maxEventCount",
-            title="Query too large.",
-            type_="epcisException:QueryTooLargeException",
-            headers=EPCIS_HEADERS,
-        )
-    headers = dict(EPCIS_HEADERS)
-    if page.next_page_token is not None:
-        kept = [(n, v) for n, v in pairs if n != "nextPageToken"] + [("nextPageToken", page.next_page_token)]
-        headers["Link"] = f'<{request.url.path}?{urlencode(kept)}>; rel="next"'
-        headers["GS1-Next-Page-Token"] = page.next_page_token
-    return JSONResponse(_document(page.events, page.context), headers=headers, media_type=QUERY_MEDIA_TYPE)
+    return await page_answer(request, lambda: named.run(runtime.platform_pool, found, principal, pairs))
 
 
 @router.options("/queries", summary="EPCIS and CBV versions of the queries resource", status_code=204)
