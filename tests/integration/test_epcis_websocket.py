@@ -139,7 +139,7 @@ async def test_the_handshake_is_refused_as_the_binding_says(stack: Stack) -> Non
         (other, name, {"stream": "true"}, 404, "NoSuchNameException"),  # another party's query: as unknown
         (key, name, {}, 400, "SubscriptionControlsException"),
         (key, name, {"stream": "false"}, 400, "SubscriptionControlsException"),
-        (key, name, {"minute": "5", "hour": "1"}, 400, "SubscriptionControlsException"),
+        (key, name, {"minute": "60", "hour": "1"}, 400, "SubscriptionControlsException"),
         (key, name, {"stream": "true", "initialRecordTime": "today"}, 400, "SubscriptionControlsException"),
         (key, name, {"stream": "true", "reportIfEmpty": "maybe"}, 400, "SubscriptionControlsException"),
         (key, name, {"stream": "true", "EQ_bizStep": "shipping"}, 400, "QueryParameterException"),

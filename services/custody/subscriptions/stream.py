@@ -13,9 +13,9 @@ is full (a client that does not read) is closed with 1013 (try again later) and 
 read from the index (by keyset, in record-time order) and sent, then the live facts queued meanwhile; an event is
 sent once per socket (the hashes sent are remembered), so there is no gap and no duplicate between the two.
 `reportIfEmpty=true`: an empty document when that first read finds nothing; never for a live capture the
-subscriber sees nothing of (that would tell it another party captured something). Query schedules
-(`second`, `minute`, ...) are refused (`SubscriptionControlsException`); `stream=true` is required (the route and
-its refusals: `stream_api.py`).
+subscriber sees nothing of (that would tell it another party captured something). With a schedule (`second`,
+`minute`, ... instead of `stream=true`) the socket gets one document per run instead (`scheduled_stream.py`). The
+route and its refusals: `stream_api.py`.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ from services.custody.domain.epcis.query import EventQuery
 from services.custody.query import named
 from services.custody.query.store import Cursor
 from services.custody.query.usecases import matching_rows, query_context, recorded_since
+from services.custody.subscriptions.schedule import Schedule
+from services.custody.subscriptions.scheduled_stream import send_scheduled
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class StreamSubscription:
         initial_record_time: datetime | None,
         report_if_empty: bool,
         queue_facts: int,
+        schedule: Schedule | None = None,
     ) -> None:
         self.websocket = websocket
         self.principal = principal
@@ -81,6 +84,7 @@ class StreamSubscription:
         self.event_query = event_query
         self.initial_record_time = initial_record_time
         self.report_if_empty = report_if_empty
+        self.schedule = schedule  # None: each capture as it comes; else one document per run (scheduled_stream)
         self.subscription_id = str(uuid.uuid4())
         self.facts: asyncio.Queue[EpcisEventsCaptured] = asyncio.Queue(queue_facts)
         self.sent: OrderedDict[str, None] = OrderedDict()
@@ -225,6 +229,9 @@ class StreamHub:
         """Backfill from initialRecordTime, then each queued fact's matching events, once each. Returns when the
         named query is gone."""
         pool = self.runtime.platform_pool
+        if subscription.schedule is not None:
+            await send_scheduled(pool, subscription)
+            return
         if subscription.initial_record_time is not None:
             await self._backfill(pool, subscription)
         while True:

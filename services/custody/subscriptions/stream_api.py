@@ -2,7 +2,8 @@
 `Upgrade: websocket`. The handshake is checked like the HTTP routes (API key in `X-API-Key`, the readers' roles, the
 caller's own named query) and refused with the binding's problem+json before any upgrade: 401/403
 `SecurityException`, 404 `NoSuchNameException` (another party's query as an unknown one), 400
-`SubscriptionControlsException` (no `stream=true`, a schedule, a bad `initialRecordTime` / `reportIfEmpty`) or
+`SubscriptionControlsException` (neither `stream=true` nor a schedule, both, a schedule field that is not valid, a
+bad `initialRecordTime` / `reportIfEmpty`) or
 `QueryParameterException` (a query parameter in the subscription's query string). Delivery: `stream.StreamHub`.
 """
 
@@ -21,6 +22,7 @@ from services.custody.domain.epcis.timestamps import parse_timestamp
 from services.custody.query import named
 from services.custody.query.api import EPCIS_HEADERS
 from services.custody.query.usecases import HANDLER_ROLES
+from services.custody.subscriptions.schedule import Schedule, ScheduleError, parse_schedule
 from services.custody.subscriptions.stream import StreamHub, StreamSubscription
 
 router = APIRouter(prefix="/epcis", tags=["EPCIS 2.0 named queries"])
@@ -36,19 +38,14 @@ class SubscriptionRefused(Exception):
         self.status, self.kind, self.reason, self.message, self.field = status, kind, reason, message, field
 
 
-def _controls(pairs: list[tuple[str, str]]) -> tuple[datetime | None, bool]:
-    """initialRecordTime and reportIfEmpty of a stream subscription's query string, checked."""
+def _given(pairs: list[tuple[str, str]]) -> dict[str, str]:
     given: dict[str, str] = {}
     for parameter, value in pairs:
-        if parameter in SCHEDULE_PARAMETERS:
-            raise SubscriptionRefused(
-                400, "SubscriptionControlsException", "schedule_not_supported",
-                f"{parameter}: scheduled query subscriptions are not offered; subscribe with stream=true.", parameter,
-            )  # fmt: skip
-        if parameter not in SUBSCRIPTION_PARAMETERS:
+        if parameter not in SUBSCRIPTION_PARAMETERS and parameter not in SCHEDULE_PARAMETERS:
             raise SubscriptionRefused(
                 400, "QueryParameterException", "parameter_not_for_subscription",
-                f"{parameter} is not a subscription parameter (stream, initialRecordTime, reportIfEmpty).", parameter,
+                f"{parameter} is not a subscription parameter (stream, initialRecordTime, reportIfEmpty, or a "
+                "schedule's second, minute, hour, dayOfMonth, month, dayOfWeek).", parameter,
             )  # fmt: skip
         if parameter in given:
             raise SubscriptionRefused(
@@ -56,10 +53,36 @@ def _controls(pairs: list[tuple[str, str]]) -> tuple[datetime | None, bool]:
                 parameter,
             )  # fmt: skip
         given[parameter] = value
-    if given.get("stream") != "true":
+    return given
+
+
+def _schedule(pairs: list[tuple[str, str]]) -> Schedule | None:
+    """The schedule of a subscription's query string (None: a stream), checked."""
+    given = _given(pairs)
+    fields = {p: v for p, v in given.items() if p in SCHEDULE_PARAMETERS}
+    if not fields:
+        return None
+    try:
+        return parse_schedule(fields)
+    except ScheduleError as error:
+        raise SubscriptionRefused(
+            400, "SubscriptionControlsException", error.reason, error.message, error.field.removeprefix("schedule.")
+        ) from error
+
+
+def _controls(pairs: list[tuple[str, str]]) -> tuple[datetime | None, bool]:
+    """initialRecordTime and reportIfEmpty of a subscription's query string (stream=true or a schedule), checked."""
+    given = _given(pairs)
+    scheduled = any(p in SCHEDULE_PARAMETERS for p in given)
+    if scheduled and "stream" in given:
+        raise SubscriptionRefused(
+            400, "SubscriptionControlsException", "stream_and_schedule",
+            "A subscription has either stream=true or a schedule (second, minute, ...).", "stream",
+        )  # fmt: skip
+    if not scheduled and given.get("stream") != "true":
         raise SubscriptionRefused(
             400, "SubscriptionControlsException", "stream_required",
-            "A WebSocket subscription streams: give stream=true.", "stream",
+            "A WebSocket subscription streams (stream=true) or runs on a schedule (second, minute, ...).", "stream",
         )  # fmt: skip
     initial = None
     if "initialRecordTime" in given:
@@ -69,7 +92,7 @@ def _controls(pairs: list[tuple[str, str]]) -> tuple[datetime | None, bool]:
                 400, "SubscriptionControlsException", "invalid_query_time",
                 "initialRecordTime is an ISO 8601 date-time with a time zone.", "initialRecordTime",
             )  # fmt: skip
-    report = given.get("reportIfEmpty", "false")
+    report = given.get("reportIfEmpty", "false")  # a stream's: an empty document when its first read finds nothing
     if report not in ("true", "false"):
         raise SubscriptionRefused(
             400, "SubscriptionControlsException", "invalid_query_parameter_value",
@@ -115,7 +138,8 @@ def _principal(websocket: WebSocket, runtime: Runtime) -> Principal:
 
 @router.websocket("/queries/{name}/events")
 async def subscribe(websocket: WebSocket, name: str) -> None:
-    """A named query's subscription over WebSocket (stream=true; initialRecordTime, reportIfEmpty)."""
+    """A named query's subscription over WebSocket (stream=true, or a schedule: second, minute, hour, dayOfMonth,
+    month, dayOfWeek; initialRecordTime, reportIfEmpty)."""
     runtime: Runtime = websocket.app.state.runtime
     hub: StreamHub = websocket.app.state.epcis_streams
     try:
@@ -125,7 +149,9 @@ async def subscribe(websocket: WebSocket, name: str) -> None:
             raise SubscriptionRefused(
                 404, "NoSuchNameException", "query_not_found", f"No query named {name!r} is yours."
             )
-        initial, report_if_empty = _controls(list(websocket.query_params.multi_items()))
+        pairs = list(websocket.query_params.multi_items())
+        initial, report_if_empty = _controls(pairs)
+        schedule = _schedule(pairs)
         try:
             event_query = parse_query(found.parameters)
         except QueryParameterError as error:  # stored before the query language changed
@@ -148,6 +174,7 @@ async def subscribe(websocket: WebSocket, name: str) -> None:
             initial,
             report_if_empty,
             runtime.settings.epcis_stream_queue_facts,
+            schedule,
         )
     )
 

@@ -91,7 +91,7 @@ def test_subscription_controls() -> None:
     assert report is True
     for pairs, reason in (
         ([], "stream_required"),
-        ([("stream", "true"), ("minute", "5")], "schedule_not_supported"),
+        ([("stream", "true"), ("minute", "5")], "stream_and_schedule"),
         ([("stream", "true"), ("stream", "true")], "repeated_query_parameter"),
         ([("stream", "true"), ("perPage", "5")], "parameter_not_for_subscription"),
     ):
