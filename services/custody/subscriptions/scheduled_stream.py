@@ -8,7 +8,9 @@ otherwise nothing.
 Fed like the stream sockets (`stream.StreamHub`): the captured-events facts this instance reads are queued for the
 socket, and its sender matches them as they come and keeps the matches until the next instant. A socket is served
 by the instance holding it, so each run is made once; an event is kept once per socket (the hashes sent are
-remembered), so a fact read again sends nothing twice.
+remembered), so a fact read again sends nothing twice. A socket keeps at most `MAX_RUN_EVENTS` for its next run:
+beyond, it is closed with 1013 (try again later) and the reason `run_too_large` (a shorter schedule or a narrower
+query fits).
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ if TYPE_CHECKING:
 
 BACKFILL_CHUNK: Final = 500
 SEND_TIMEOUT_S: Final = 30.0
+MAX_RUN_EVENTS: Final = 10_000  # events a socket keeps for its next run: memory per socket stays bounded
+
+
+class RunTooLarge(Exception):
+    """More events matched before the next run than one run carries: the socket is closed (1013)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} events waiting for the next run")
+        self.limit = limit
 
 
 async def send_scheduled(pool: asyncpg.Pool, subscription: StreamSubscription) -> None:
@@ -39,6 +50,8 @@ async def send_scheduled(pool: asyncpg.Pool, subscription: StreamSubscription) -
     waiting: list[Any] = []
     if subscription.initial_record_time is not None:
         waiting.extend(await _recorded_since(pool, subscription, subscription.initial_record_time))
+        if len(waiting) > MAX_RUN_EVENTS:
+            raise RunTooLarge(MAX_RUN_EVENTS)
     next_at = schedule.next_after(datetime.now(UTC))
     while True:
         wait_s = (next_at - datetime.now(UTC)).total_seconds()
@@ -60,6 +73,8 @@ async def send_scheduled(pool: asyncpg.Pool, subscription: StreamSubscription) -
                         r["event_hash"]
                     )
                 )  # fmt: skip
+                if len(waiting) > MAX_RUN_EVENTS:
+                    raise RunTooLarge(MAX_RUN_EVENTS)
             continue
         if await named.find(pool, subscription.query.owner, subscription.query.name) is None:
             return
@@ -75,7 +90,7 @@ async def _recorded_since(pool: asyncpg.Pool, subscription: StreamSubscription, 
     while True:
         rows = await recorded_since(pool, subscription.event_query, subscription.principal, cursor, BACKFILL_CHUNK)
         found.extend(r for r in rows if subscription.remember(r["event_hash"]))
-        if len(rows) < BACKFILL_CHUNK:
+        if len(rows) < BACKFILL_CHUNK or len(found) > MAX_RUN_EVENTS:
             return found
         cursor = Cursor(rows[-1]["record_time"], rows[-1]["seq"])
 
@@ -85,4 +100,4 @@ async def _send_json(subscription: StreamSubscription, document: dict[str, Any])
     await asyncio.wait_for(subscription.websocket.send_text(text), SEND_TIMEOUT_S)
 
 
-__all__ = ["send_scheduled"]
+__all__ = ["MAX_RUN_EVENTS", "RunTooLarge", "send_scheduled"]

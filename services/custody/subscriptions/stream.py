@@ -45,7 +45,7 @@ from services.custody.query import named
 from services.custody.query.store import Cursor
 from services.custody.query.usecases import matching_rows, query_context, recorded_since
 from services.custody.subscriptions.schedule import Schedule
-from services.custody.subscriptions.scheduled_stream import send_scheduled
+from services.custody.subscriptions.scheduled_stream import RunTooLarge, send_scheduled
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,9 @@ class StreamHub:
                     f"slow_subscriber: more than {subscription.facts.maxsize} captures waiting",
                 )
                 wait_s = SLOW_CLOSE_TIMEOUT_S
+                log.warning("EPCIS stream %s closed: %s", subscription.subscription_id, reason)
+            elif sender in done and isinstance(sender.exception(), RunTooLarge):
+                code, reason = SLOW_SUBSCRIBER, f"run_too_large: {sender.exception()}"
                 log.warning("EPCIS stream %s closed: %s", subscription.subscription_id, reason)
             elif sender in done and sender.exception() is None:
                 code, reason = QUERY_DELETED, "query_deleted: the named query was deleted"

@@ -4,12 +4,19 @@ answered back with its schedule and no signature token."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from contracts.custody import CapturedEpcisEvent, EpcisEventsCaptured
 from services.common.auth import Principal, Role
+from services.custody.domain.epcis.query import parse_query
+from services.custody.query import named
+from services.custody.subscriptions import scheduled_stream, stream
+from services.custody.subscriptions.schedule import parse_schedule
 from services.custody.subscriptions.webhooks.api import Refused, checked_controls, checked_request
 from services.custody.subscriptions.webhooks.store import WebhookSubscription
 from services.custody.subscriptions.webhooks.usecases import response_body
@@ -88,3 +95,59 @@ def test_a_scheduled_subscription_is_answered_with_its_schedule_not_stream() -> 
     streamed = response_body(_subscription(None))
     assert streamed["stream"] is True
     assert "schedule" not in streamed
+
+
+class _Socket:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(text)
+
+
+def _captured(*hashes: str) -> EpcisEventsCaptured:
+    return EpcisEventsCaptured(
+        capture_id=f"c-{uuid.uuid4().hex[:6]}",
+        record_time=datetime.now(UTC),
+        events=[CapturedEpcisEvent(event_hash=h, event_type="ObjectEvent") for h in hashes],
+    )
+
+
+async def test_a_scheduled_socket_keeps_a_bounded_number_of_events_for_its_next_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    query = named.NamedQuery("tenant:t", "q", {}, [], datetime.now(UTC))
+
+    async def find(*_: object) -> named.NamedQuery:
+        return query
+
+    async def matching(_pool: object, _query: object, _principal: object, hashes: list[str]) -> list[dict[str, Any]]:
+        now = datetime.now(UTC)
+        return [
+            {"event_hash": h, "record_time": now, "seq": n, "context": [], "event": {}} for n, h in enumerate(hashes)
+        ]
+
+    monkeypatch.setattr(named, "find", find)
+    monkeypatch.setattr(scheduled_stream, "matching_rows", matching)
+    monkeypatch.setattr(scheduled_stream, "MAX_RUN_EVENTS", 3)
+    socket = _Socket()
+    subscription = stream.StreamSubscription(
+        socket,  # type: ignore[arg-type]
+        Principal("t", Role.carrier, "k"),
+        query,
+        parse_query([]),
+        None,
+        False,
+        queue_facts=10,
+        schedule=parse_schedule({"month": "1", "dayOfMonth": "1", "hour": "0", "minute": "0"}),
+    )
+    subscription.offer(_captured("h1", "h2"))
+    subscription.offer(_captured("h1", "h2"))  # a fact read again: its events are kept once
+    subscription.offer(_captured("h3"))
+    sender = asyncio.create_task(scheduled_stream.send_scheduled(None, subscription))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    assert not sender.done()  # three events wait for the run (next 1 January)
+    subscription.offer(_captured("h4"))
+    with pytest.raises(scheduled_stream.RunTooLarge):
+        await asyncio.wait_for(sender, 1)
+    assert socket.sent == []
