@@ -117,12 +117,22 @@ async def recreate_database(admin_url: str, name: str) -> None:
         await admin.close()
 
 
+def migration_rewritten(log: Path) -> bool:
+    """Whether custody's start refused the database because a migration it had applied was rewritten since."""
+    return "MigrationChanged" in log.read_text(errors="replace")
+
+
 async def wait_ready(base_url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 900) -> None:
     """Until custody answers ready: its start migrates the kept database (a migration may rewrite 1,000,000 rows)."""
     deadline = time.perf_counter() + timeout_s
     async with httpx.AsyncClient(timeout=2) as http:
         while time.perf_counter() < deadline:
             if process.poll() is not None:
+                if migration_rewritten(log):
+                    raise SystemExit(
+                        f"custody refused the kept database: a migration it applied has been rewritten since; load "
+                        f"it again with --reload (see {log})"
+                    )
                 raise SystemExit(f"custody exited with {process.returncode}; see {log}")
             try:
                 if (await http.get(f"{base_url}/custody/health/ready")).status_code == 200:
