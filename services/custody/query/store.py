@@ -63,22 +63,23 @@ class _Sql:
 
 
 def _visibility(sql: _Sql, visibility: Visibility) -> None:
+    """Checked on each row the other conditions find, through the primary keys of `known_passports` and
+    `custody_log`: building the reader's whole passport set as one array per query cost 0.5 s for a handler that
+    held 10,000 batteries and timed out for an OEM with 20,000 (1,000,000 events, bench/epcis_query.py)."""
     if visibility.all_events:
         return
     ors: list[str] = []
     if visibility.tenant is not None:
-        # The tenant's passports as one array, matched by the GIN index of passport_ids.
         ors.append(
-            "e.passport_ids && ARRAY(SELECT k.passport_id FROM known_passports k "
-            f"WHERE k.tenant = {sql.param(visibility.tenant)})"
+            "EXISTS (SELECT FROM known_passports k WHERE k.passport_id = ANY(e.passport_ids) "
+            f"AND k.tenant = {sql.param(visibility.tenant)})"
         )
     if visibility.handler is not None:
         handler = sql.param(visibility.handler)
         ors.append(f"e.capturer = {handler}")
         ors.append(
-            "e.passport_ids && ARRAY(SELECT c.passport_id FROM custody_log c WHERE c.handler_id = "
-            f"{handler} UNION SELECT c.passport_id FROM custody_log c WHERE c.from_handler_id = {handler} "
-            f"UNION SELECT c.passport_id FROM custody_log c WHERE c.to_handler_id = {handler})"
+            "EXISTS (SELECT FROM custody_log c WHERE c.passport_id = ANY(e.passport_ids) "
+            f"AND {handler} IN (c.handler_id, c.from_handler_id, c.to_handler_id))"
         )
     sql.where.append(f"({' OR '.join(ors)})" if ors else "false")
 
