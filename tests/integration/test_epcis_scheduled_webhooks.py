@@ -126,6 +126,15 @@ async def test_a_schedule_every_second_delivers_the_events_captured_between_runs
     assert all(i.microsecond == 0 for i in instants)  # the schedule's instants, whole seconds
     assert all(d["captureID"] == f"schedule:{d['recordTime'].replace('.000Z', 'Z')}" for d in logged), logged
     assert all(d["status"] == "delivered" for d in logged)
+    async with custody.http() as http:
+        metrics = (await http.get("/custody/metrics")).text
+    runs = {
+        line.split('result="', 1)[1].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("bpass_epcis_scheduled_runs_total{")
+    }
+    assert runs["events"] >= len(sent)
+    assert runs["nothing"] > 0  # the runs after the last burst, with nothing to send
 
 
 async def test_report_if_empty_sends_an_empty_document_at_each_run_and_without_it_nothing_is_sent(

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
+from prometheus_client import Counter, Histogram
 
 from services.common.auth import Principal
 from services.common.db import DbConnection
@@ -45,6 +46,20 @@ RETENTION: Final = timedelta(days=7)  # how long a run's events are remembered (
 MAX_IDLE_S: Final = 1.0  # the runner looks for due runs at least this often (subscriptions other instances made)
 MIN_IDLE_S: Final = 0.02
 DATABASE_ERRORS: Final = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+RUNS = Counter(
+    "bpass_epcis_scheduled_runs_total",
+    "Runs of scheduled EPCIS webhook subscriptions, by result (events: a document with events; empty: an empty one, "
+    "reportIfEmpty; nothing: no document)",
+    ["service", "result"],
+)
+RUN_DELAY_SECONDS = Histogram(
+    "bpass_epcis_scheduled_run_delay_seconds",
+    "From a scheduled instant to its run being committed (a run missed while no instance ran: the whole outage)",
+    ["service"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
+RESULTS: Final = ("events", "empty", "nothing")
 
 
 async def collect(db: DbConnection, subscription_id: uuid.UUID, rows: list[Any]) -> int:
@@ -169,8 +184,12 @@ async def seconds_to_next_run(pool: asyncpg.Pool) -> float | None:
 class ScheduleRunner:
     """The runs of scheduled subscriptions: a background task of every custody instance (each run made once)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, service: str = "custody") -> None:
         self.pool = pool
+        self.service = service
+        for result in RESULTS:  # every series from the start, at zero
+            RUNS.labels(service, result)
+        RUN_DELAY_SECONDS.labels(service)
 
     async def run(self) -> None:
         while True:
@@ -189,6 +208,10 @@ class ScheduleRunner:
         made: list[Run] = []
         while (run := await run_next(self.pool)) is not None:
             made.append(run)
+            result = "events" if run.events else "empty" if run.deliveries else "nothing"
+            RUNS.labels(self.service, result).inc()
+            delay_s = (datetime.now(UTC) - run.instant).total_seconds()
+            RUN_DELAY_SECONDS.labels(self.service).observe(max(0.0, delay_s))
         if any(r.deliveries for r in made):
             await delivery.wake()
         return made
@@ -196,7 +219,7 @@ class ScheduleRunner:
 
 async def start_runner(runtime: Runtime) -> None:
     """`ServiceSpec.on_start` hook: the runner of scheduled subscriptions, stopped with the runtime."""
-    runner = ScheduleRunner(runtime.platform_pool)
+    runner = ScheduleRunner(runtime.platform_pool, runtime.name)
     runtime.background.append(asyncio.create_task(runner.run(), name="epcis-scheduled-subscriptions"))
 
 
