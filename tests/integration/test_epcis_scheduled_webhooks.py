@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from contracts import topics
+from contracts.custody import CapturedEpcisEvent, EpcisEventsCaptured
 from services.common.db import init_connection
 from services.common.settings import Settings
 from services.custody.subscriptions import scheduled
@@ -32,7 +34,7 @@ from tests.integration.test_epcis_webhooks import (
     handler,
     named_query,
 )
-from tests.support import ServiceProcess, eventually
+from tests.support import ServiceProcess, cloudevent_headers, eventually, publish
 from tests.support import service_env as support_env
 
 EVERY_SECOND = {"second": "*"}
@@ -292,3 +294,33 @@ async def test_runs_missed_while_the_service_was_down_are_made_once_when_it_is_b
     assert _stamp(late[0]["createdAt"]) > restarted
     events = [e for document in documents(receiver, path) for e in document]
     assert events == [before, after]
+
+
+async def test_a_captured_events_fact_read_again_after_its_run_sends_nothing_again(
+    custody: Custody, receiver: Receiver
+) -> None:
+    party = await handler(custody)
+    name = await named_query(custody, party)
+    path = f"/scheduled-again/{uuid.uuid4().hex}"
+    await subscribe(custody, party, name, receiver.url(path), EVERY_SECOND)
+    event_id, job = await capture_one(custody, party)
+    await eventually(lambda: _async(documents(receiver, path)), timeout=30, what="the run carrying the event")
+    fact = EpcisEventsCaptured(
+        capture_id=job["captureID"],
+        record_time=datetime.now(UTC),
+        events=[
+            CapturedEpcisEvent(event_hash=job["events"][0]["eventHash"], event_id=event_id, event_type="ObjectEvent")
+        ],
+    )
+    for _ in range(2):  # the same capture's fact again, as other messages (past the inbox)
+        await publish(
+            custody.settings,
+            topics.CUSTODY_EPCIS_EVENTS_CAPTURED.name,
+            fact.model_dump_json().encode(),
+            key=job["captureID"],
+            headers=cloudevent_headers(fact, source="urn:bpass:service:custody", subject=job["captureID"]),
+        )
+    marker, _ = await capture_one(custody, party)  # its fact comes after those (another partition, maybe)
+    await eventually(lambda: _async([marker] in documents(receiver, path)), timeout=30, what="the next capture's run")
+    await asyncio.sleep(2.0)
+    assert [e for document in documents(receiver, path) for e in document] == [event_id, marker]
