@@ -44,7 +44,7 @@ RUN_PREFIX: Final = "schedule:"
 RUN_CHUNK: Final = 5_000  # events per delivery of one run (a larger run is several deliveries, in order)
 RETENTION: Final = timedelta(days=7)  # how long a run's events are remembered (a fact read again adds nothing)
 MAX_IDLE_S: Final = 1.0  # the runner looks for due runs at least this often (subscriptions other instances made)
-MIN_IDLE_S: Final = 0.02
+MIN_IDLE_S: Final = 0.05  # a due run another instance holds is looked at again after this
 DATABASE_ERRORS: Final = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 RUNS = Counter(
