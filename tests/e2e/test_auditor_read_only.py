@@ -29,6 +29,12 @@ READ_METHODS = {"get", "head", "options"}
 READS_OVER_POST = {
     ("post", "/reporting/v1/exports"): "an export job reads passports into a file (auditors fetch audit packs); "
     "it is confined to the auditor's tenant",
+    # EPCIS named queries and subscriptions are the reader's own saved reads (an auditor's are its key's, not its
+    # tenant's: it changes nothing of the OEM's), answered with what the auditor may read anyway.
+    ("post", "/epcis/queries"): "saves a query of the auditor's own (EPCIS REST binding), a read it may make anyway",
+    ("delete", "/epcis/queries/{name}"): "forgets one of the auditor's own saved queries",
+    ("post", "/epcis/queries/{name}/subscriptions"): "subscribes the auditor to its own saved query's results",
+    ("delete", "/epcis/queries/{name}/subscriptions/{subscription_id}"): "ends one of the auditor's own subscriptions",
 }
 
 
@@ -94,6 +100,7 @@ async def test_every_write_operation_refuses_an_auditor(
             "batch_id": "TB-1",
             "claim_id": str(uuid.uuid4()),
             "job_id": str(uuid.uuid4()),
+            "subscription_id": str(uuid.uuid4()),
             "name": "population",
             "digital_link_path": "09506000134352/21/AUD-1",
             "prefix": "0950600",

@@ -119,6 +119,18 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/epcis/dispositions/{value}/events"): Case(
         NOT_TENANT_OWNED, owner="operator", ids={"value": "disposition"}
     ),
+    **{
+        ("OPTIONS", f"/epcis/{resource}/{{value}}{tail}"): Case(NOT_TENANT_OWNED, owner="operator", ids={"value": ids})
+        for resource, ids in (
+            ("eventTypes", "event_type"),
+            ("epcs", "epc"),
+            ("bizSteps", "biz_step"),
+            ("bizLocations", "location"),
+            ("readPoints", "read_point"),
+            ("dispositions", "disposition"),
+        )
+        for tail in ("", "/events")
+    },
     # Named queries and their subscriptions are their owner's: B's calls with A's names and ids are as unknown ones.
     ("GET", "/epcis/queries/{name}"): Case(NOT_FOUND, ids={"name": "query_name"}),
     ("DELETE", "/epcis/queries/{name}"): Case(NOT_FOUND, ids={"name": "query_name"}),

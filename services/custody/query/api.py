@@ -227,6 +227,9 @@ def _register_value_list(values: ValueList) -> None:
     async def options(principal: Annotated[Principal, READERS]) -> Response:
         return Response(status_code=204, headers=_headers("GET, OPTIONS"))
 
+    async def options_of_member(value: ViewValue, principal: Annotated[Principal, READERS]) -> Response:
+        return Response(status_code=204, headers=_headers("GET, OPTIONS"))
+
     base = f"/{values.resource}"
     tail = "{value:path}" if values.resource != "eventTypes" else "{value}"
     routes: list[tuple[str, Callable[..., Awaitable[Response]], str, dict[int | str, dict[str, Any]]]] = [
@@ -243,7 +246,7 @@ def _register_value_list(values: ValueList) -> None:
         )
         router.add_api_route(
             path,
-            options,
+            options if path == base else options_of_member,  # a member's path declares its parameter
             methods=["OPTIONS"],
             summary=f"EPCIS and CBV versions of {path}",
             operation_id=f"{operation}_options",
