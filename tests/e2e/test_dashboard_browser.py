@@ -295,8 +295,8 @@ async def test_a_passport_its_timeline_and_an_export(
     members = [r for r in rows if r["batch"] == rows[0]["batch"]]
     assert text_of(driver, "[data-card='passports in batch'] .n") == str(len(members))
     check_page(driver, "passport-03-batch")
-    driver.find_element(By.ID, "export-batch").click()
-    assert text_of(driver, "#export-total") == str(len(members))
+    driver.find_element(By.ID, "export-batch").click()  # a form: the export's page comes when the job is queued
+    assert wait_for(driver, "#export-total", timeout=30).text == str(len(members))
     WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "download"))
     assert "done" in text_of(driver, "#export-status")
     assert text_of(driver, "#export-count") == f"{len(members)} of {len(members)} passports read."
@@ -314,6 +314,7 @@ async def test_a_passport_its_timeline_and_an_export(
     assert stage_rows["recycled"] == "1"
     assert stage_rows["collected"] == "1"
     driver.find_element(By.LINK_TEXT, "Reports").click()
+    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.LINK_TEXT, "End-of-life status"))
     driver.find_element(By.LINK_TEXT, "End-of-life status").click()
     wait_for(driver, "figure.chart svg")
     labels = [g.get_attribute("data-label") for g in driver.find_elements(By.CSS_SELECTOR, "figure.chart g.bar")]
