@@ -81,18 +81,40 @@ def _binding(query: EventQuery, principal: Principal) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
+def seal(key: bytes, data: dict[str, Any]) -> str:
+    """`data` as a page token: its JSON and an HMAC-SHA256 of it, both base64url."""
+    payload = json.dumps(data, separators=(",", ":")).encode()
+    return f"{_b64(payload)}.{_b64(hmac.new(key, payload, hashlib.sha256).digest())}"
+
+
+def unseal(key: bytes, token: str, refusal: QueryParameterError) -> dict[str, Any]:
+    """The data a token `seal` made carries; `refusal` when it is not one, or was altered."""
+    try:
+        payload_text, signature_text = token.split(".")
+        payload, signature = _unb64(payload_text), _unb64(signature_text)
+    except ValueError as exc:
+        raise refusal from exc
+    if not hmac.compare_digest(signature, hmac.new(key, payload, hashlib.sha256).digest()):
+        raise refusal
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        raise refusal from exc
+    if not isinstance(data, dict):
+        raise refusal
+    return data
+
+
 def encode_token(key: bytes, query: EventQuery, principal: Principal, state: PageState) -> str:
-    payload = json.dumps(
+    return seal(
+        key,
         {
             "t": state.cursor.time.isoformat(),
             "s": state.cursor.seq,
             "n": state.served,
             "b": _binding(query, principal),
         },
-        separators=(",", ":"),
-    ).encode()
-    signature = hmac.new(key, payload, hashlib.sha256).digest()
-    return f"{_b64(payload)}.{_b64(signature)}"
+    )
 
 
 def decode_token(key: bytes, query: EventQuery, principal: Principal, token: str) -> PageState:
@@ -104,15 +126,8 @@ def decode_token(key: bytes, query: EventQuery, principal: Principal, token: str
         "nextPageToken is not a token this query answered: repeat the query with the same parameters and follow its "
         "Link header.",
     )
+    data = unseal(key, token, refusal)
     try:
-        payload_text, signature_text = token.split(".")
-        payload, signature = _unb64(payload_text), _unb64(signature_text)
-    except ValueError as exc:
-        raise refusal from exc
-    if not hmac.compare_digest(signature, hmac.new(key, payload, hashlib.sha256).digest()):
-        raise refusal
-    try:
-        data = json.loads(payload)
         state = PageState(Cursor(datetime.fromisoformat(data["t"]), int(data["s"])), int(data["n"]))
         binding = data["b"]
     except (ValueError, KeyError, TypeError) as exc:

@@ -13,9 +13,7 @@ Page tokens carry the last value served, bound to the list and the reader, signe
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from typing import Final
@@ -27,7 +25,7 @@ from services.custody.domain.epcis.identifiers import to_digital_link
 from services.custody.domain.epcis.query import EVENT_TYPES, QueryParameterError, parse_query
 from services.custody.domain.epcis.vocabulary import VOCABULARIES, Vocabulary, bare_term
 from services.custody.query import store
-from services.custody.query.usecases import PAGE_CURSOR_REFUSED, visibility_of
+from services.custody.query.usecases import PAGE_CURSOR_REFUSED, seal, unseal, visibility_of
 
 
 @dataclass(frozen=True)
@@ -73,14 +71,6 @@ class ValuePage:
     next_page_token: str | None
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _binding(scope: str, principal: Principal) -> str:
     material = json.dumps([scope, principal.name], separators=(",", ":"))
     return hashlib.sha256(material.encode()).hexdigest()[:32]
@@ -88,8 +78,7 @@ def _binding(scope: str, principal: Principal) -> str:
 
 def sign_page(key: bytes, scope: str, principal: Principal, position: list[str]) -> str:
     """A page token: where the next page starts (`position`), bound to a list (`scope`) and the reader, signed."""
-    payload = json.dumps({"a": position, "b": _binding(scope, principal)}, separators=(",", ":")).encode()
-    return f"{_b64(payload)}.{_b64(hmac.new(key, payload, hashlib.sha256).digest())}"
+    return seal(key, {"a": position, "b": _binding(scope, principal)})
 
 
 def open_page(key: bytes, scope: str, principal: Principal, token: str) -> list[str]:
@@ -100,18 +89,8 @@ def open_page(key: bytes, scope: str, principal: Principal, token: str) -> list[
         PAGE_CURSOR_REFUSED,
         f"nextPageToken is not a token of the {scope} list given to you: follow the list's Link header.",
     )
-    try:
-        payload_text, signature_text = token.split(".")
-        payload, signature = _unb64(payload_text), _unb64(signature_text)
-    except ValueError as exc:
-        raise refusal from exc
-    if not hmac.compare_digest(signature, hmac.new(key, payload, hashlib.sha256).digest()):
-        raise refusal
-    try:
-        data = json.loads(payload)
-        position, binding = data["a"], data["b"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise refusal from exc
+    data = unseal(key, token, refusal)
+    position, binding = data.get("a"), data.get("b")
     if not isinstance(position, list) or not all(isinstance(p, str) for p in position):
         raise refusal
     if binding != _binding(scope, principal):
